@@ -1,0 +1,148 @@
+package relay
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // TURN REST credentials are defined with HMAC-SHA1.
+	"encoding/base64"
+	"encoding/hex"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/stun/v3"
+	"github.com/pion/turn/v4"
+)
+
+// RESTCredentials returns time-limited TURN credentials in the TURN REST API
+// format (draft-uberti-behave-turn-rest): username "expiry:user", with expiry in
+// Unix seconds, and password base64(HMAC-SHA1(secret, username)). They match
+// turn.GenerateLongTermTURNRESTCredentials but take the expiry explicitly, so a
+// test can make them on any clock.
+func RESTCredentials(secret, user string, expiry time.Time) (username, password string) {
+	username = strconv.FormatInt(expiry.Unix(), 10) + ":" + user
+	return username, restPassword(secret, username)
+}
+
+func restPassword(secret, username string) string {
+	mac := hmac.New(sha1.New, []byte(secret))
+	mac.Write([]byte(username))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// authenticator checks long-term credentials: static users first, then TURN REST
+// usernames against every shared secret.
+//
+// pion/turn v4.1.3 answers a request with an unknown user or a wrong
+// MESSAGE-INTEGRITY with 400 Bad Request; RFC 8489 §9.2.4 requires 401. The
+// authenticator therefore also acts as a gate in front of pion (see gate): it
+// verifies every authenticated request itself and answers failures with 401,
+// REALM and a NONCE, so pion sees only requests whose credentials are good.
+type authenticator struct {
+	realm   string
+	users   map[string]string
+	secrets []string
+	now     func() time.Time
+	stats   *collector
+
+	mu sync.Mutex
+	// verified passes the key that matched in the gate to pion's AuthHandler,
+	// which runs next on the same goroutine; needed when several secrets exist.
+	verified map[string][]byte
+}
+
+func newAuthenticator(realm string, users, keys map[string]string, now func() time.Time, st *collector) *authenticator {
+	a := &authenticator{realm: realm, users: users, now: now, stats: st, verified: map[string][]byte{}}
+	for _, s := range keys {
+		a.secrets = append(a.secrets, s)
+	}
+	return a
+}
+
+// keys returns the long-term keys username may hold; none when it is unknown or
+// its REST expiry has passed.
+func (a *authenticator) keys(username, realm string) [][]byte {
+	if pw, ok := a.users[username]; ok {
+		return [][]byte{turn.GenerateAuthKey(username, realm, pw)}
+	}
+	ts, _, ok := strings.Cut(username, ":")
+	if !ok || len(a.secrets) == 0 {
+		return nil
+	}
+	expiry, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || expiry < a.now().Unix() {
+		return nil
+	}
+	out := make([][]byte, 0, len(a.secrets))
+	for _, s := range a.secrets {
+		out = append(out, turn.GenerateAuthKey(username, realm, restPassword(s, username)))
+	}
+	return out
+}
+
+func verifiedKey(src net.Addr, username, realm string) string {
+	return src.Network() + "|" + src.String() + "|" + username + "|" + realm
+}
+
+// handler is pion's AuthHandler.
+func (a *authenticator) handler(username, realm string, src net.Addr) ([]byte, bool) {
+	k := verifiedKey(src, username, realm)
+	a.mu.Lock()
+	key, ok := a.verified[k]
+	delete(a.verified, k)
+	a.mu.Unlock()
+	if ok {
+		return key, true
+	}
+	keys := a.keys(username, realm)
+	if len(keys) == 0 {
+		return nil, false
+	}
+	return keys[0], true
+}
+
+// check inspects one TURN frame from src. It lets through everything except an
+// authenticated request whose credentials fail, for which it returns a 401
+// response to send back.
+func (a *authenticator) check(frame []byte, src net.Addr) (reply []byte, pass bool) {
+	if !stun.IsMessage(frame) {
+		return nil, true
+	}
+	m := &stun.Message{Raw: append([]byte(nil), frame...)}
+	if m.Decode() != nil || m.Type.Class != stun.ClassRequest || !m.Contains(stun.AttrMessageIntegrity) {
+		return nil, true // pion drops the malformed and answers 401 to the unauthenticated
+	}
+	var user stun.Username
+	var realm stun.Realm
+	if user.GetFrom(m) != nil || realm.GetFrom(m) != nil {
+		return nil, true // pion answers 400
+	}
+	for _, key := range a.keys(user.String(), realm.String()) {
+		if stun.MessageIntegrity(key).Check(m) == nil {
+			a.mu.Lock()
+			if len(a.verified) > 4096 { // stale entries from requests pion refused before auth
+				clear(a.verified)
+			}
+			a.verified[verifiedKey(src, user.String(), realm.String())] = key
+			a.mu.Unlock()
+			return nil, true
+		}
+	}
+	a.stats.authFailed()
+	var nonce [16]byte
+	_, _ = rand.Read(nonce[:])
+	resp, err := stun.Build(
+		&stun.Message{TransactionID: m.TransactionID},
+		stun.NewType(m.Type.Method, stun.ClassErrorResponse),
+		&stun.ErrorCodeAttribute{Code: stun.CodeUnauthorized},
+		stun.NewRealm(a.realm),
+		stun.NewNonce(hex.EncodeToString(nonce[:])),
+		stun.Fingerprint,
+	)
+	if err != nil {
+		return nil, false
+	}
+	return resp.Raw, false
+}

@@ -1,0 +1,122 @@
+package vnet
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Verdict says what the network did with a packet at one point of its path.
+type Verdict uint8
+
+// Verdicts a tap reports.
+const (
+	// Forwarded: the packet crossed a link or router unchanged.
+	Forwarded Verdict = iota + 1
+	// Translated: a NAT rewrote the packet's addresses.
+	Translated
+	// Delivered: a host accepted the packet into a socket.
+	Delivered
+	// Dropped: the packet went no further; Event.Reason says why.
+	Dropped
+	// Rejected: the packet was refused and the sender told (ICMP or RST).
+	Rejected
+)
+
+var verdictNames = [...]string{"", "forwarded", "translated", "delivered", "dropped", "rejected"}
+
+func (v Verdict) String() string {
+	if int(v) < len(verdictNames) && v != 0 {
+		return verdictNames[v]
+	}
+	return fmt.Sprintf("verdict(%d)", uint8(v))
+}
+
+// Event is one observation of a packet: where it was, when, what it was,
+// and what happened to it there.
+type Event struct {
+	Time  time.Time
+	Where string // a link ("alice-eth0"), router ("office") or host ("alice")
+	Proto Proto
+	Src   netip.AddrPort
+	Dst   netip.AddrPort
+	// NewSrc and NewDst are the addresses after translation (Translated only).
+	NewSrc, NewDst netip.AddrPort
+	Class          Class
+	Flags          TCPFlags // TCP only
+	Size           int      // bytes on the wire
+	Verdict        Verdict
+	// Reason names what dropped or rejected the packet, such as
+	// "firewall corp-fw rule 3 (block-udp)" or "link cut".
+	Reason string
+	// Payload is the packet's payload; it is shared, so taps must not keep
+	// or change it beyond the call. Copy what you keep.
+	Payload []byte
+}
+
+func (e Event) String() string {
+	s := fmt.Sprintf("%s %s %s %s %s->%s %s %dB", e.Time.Format("15:04:05.000000"), e.Where, e.Verdict, e.Proto, e.Src, e.Dst, e.Class, e.Size)
+	if e.Verdict == Translated {
+		s += fmt.Sprintf(" as %s->%s", e.NewSrc, e.NewDst)
+	}
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	return s
+}
+
+// taps is the set of functions that observe every packet. Emitting costs one
+// atomic load when nobody listens.
+type taps struct {
+	active atomic.Bool
+	mu     sync.Mutex
+	next   int
+	fns    map[int]func(Event)
+	list   atomic.Pointer[[]func(Event)]
+}
+
+func (t *taps) add(fn func(Event)) (remove func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.fns == nil {
+		t.fns = make(map[int]func(Event))
+	}
+	id := t.next
+	t.next++
+	t.fns[id] = fn
+	t.publish()
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		delete(t.fns, id)
+		t.publish()
+	}
+}
+
+func (t *taps) publish() {
+	list := make([]func(Event), 0, len(t.fns))
+	for _, fn := range t.fns {
+		list = append(list, fn)
+	}
+	t.list.Store(&list)
+	t.active.Store(len(list) > 0)
+}
+
+// emit reports an event about pkt to every tap.
+func (t *taps) emit(where string, pkt *packet, v Verdict, reason string) {
+	if !t.active.Load() {
+		return
+	}
+	t.emitEvent(Event{
+		Time: time.Now(), Where: where, Proto: pkt.proto, Src: pkt.src, Dst: pkt.dst,
+		Class: pkt.class(), Flags: pkt.seg.Flags, Size: pkt.size(), Verdict: v, Reason: reason, Payload: pkt.payload,
+	})
+}
+
+func (t *taps) emitEvent(ev Event) {
+	for _, fn := range *t.list.Load() {
+		fn(ev)
+	}
+}

@@ -1,0 +1,600 @@
+package vnet
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/pion/transport/v3"
+)
+
+// Interface is one of a host's network interfaces: an address on a
+// router's LAN and the link to that router.
+type Interface struct {
+	host   *Host
+	index  int
+	name   string
+	addr   netip.Addr
+	router *Router
+	link   *Link
+}
+
+// Name returns the interface's name, such as "eth0".
+func (i *Interface) Name() string { return i.name }
+
+// Addr returns the interface's address.
+func (i *Interface) Addr() netip.Addr { return i.addr }
+
+// Router returns the router the interface attaches to.
+func (i *Interface) Router() *Router { return i.router }
+
+// Link returns the interface's link to its router.
+func (i *Interface) Link() *Link { return i.link }
+
+// Host is a machine on the virtual network. It implements pion's
+// transport.Net, so pion's webrtc, ice and turn run on it as on the
+// operating system.
+type Host struct {
+	net  *Network
+	name string
+
+	mu       sync.RWMutex
+	ifaces   []*Interface
+	udp      map[netip.AddrPort]*UDPConn
+	nextPort uint16
+	closed   bool
+}
+
+var _ transport.Net = (*Host)(nil)
+
+// Ephemeral ports, as Linux allocates them.
+const (
+	ephemeralMin = 32768
+	ephemeralMax = 60999
+)
+
+// Name returns the host's name.
+func (h *Host) Name() string { return h.name }
+
+// Network returns the network the host belongs to.
+func (h *Host) Network() *Network { return h.net }
+
+// Addr returns the address of the host's first interface.
+func (h *Host) Addr() netip.Addr {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.ifaces[0].addr
+}
+
+// ExternalAddr returns the address the internet sees for the host's first
+// interface.
+func (h *Host) ExternalAddr() netip.Addr {
+	ifc := h.Interfaces0()
+	ext, _ := ifc.router.ExternalAddr(ifc.addr)
+	return ext
+}
+
+// Interfaces0 returns the host's first interface.
+func (h *Host) Interfaces0() *Interface {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.ifaces[0]
+}
+
+// Link returns the link of the host's first interface.
+func (h *Host) Link() *Link { return h.Interfaces0().link }
+
+// NetInterfaces returns the host's interfaces.
+func (h *Host) NetInterfaces() []*Interface {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return append([]*Interface(nil), h.ifaces...)
+}
+
+// Attach adds an interface on router r's LAN (a second network card, a
+// VPN). addr zero picks an address.
+func (h *Host) Attach(r *Router, addr netip.Addr, link Impairment) (*Interface, error) {
+	if err := h.attach(r, addr, netip.Addr{}, link); err != nil {
+		return nil, fmt.Errorf("vnet: host %s: %w", h.name, err)
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.ifaces[len(h.ifaces)-1], nil
+}
+
+func (h *Host) attach(r *Router, addr, public netip.Addr, im Impairment) error {
+	if err := im.validate(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	addr, err := r.allocate(addr)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	idx := len(h.ifaces)
+	ifc := &Interface{host: h, index: idx + 1, name: "eth" + strconv.Itoa(idx), addr: addr, router: r}
+	h.mu.Unlock()
+	ifc.link = newLink(h.net, h.name+"-"+ifc.name)
+	_ = ifc.link.Impair(im)
+	if r.nat != nil && r.nat.cfg.Mode == OneToOne {
+		p := r.parent
+		p.mu.Lock()
+		ext, err := p.allocate(public)
+		p.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("1:1 address: %w", err)
+		}
+		r.nat.bindOneToOne(addr, ext)
+		p.mu.Lock()
+		p.attach([]netip.Addr{ext}, netip.Prefix{}, p.routes.Load().addrs[r.wan])
+		p.mu.Unlock()
+	}
+	r.attach([]netip.Addr{addr}, netip.Prefix{}, &attachment{link: ifc.link, iface: ifc})
+	h.mu.Lock()
+	h.ifaces = append(h.ifaces, ifc)
+	h.mu.Unlock()
+	return nil
+}
+
+// hasAddr reports whether a is one of the host's addresses.
+func (h *Host) hasAddr(a netip.Addr) bool {
+	for _, ifc := range h.ifaces {
+		if ifc.addr == a {
+			return true
+		}
+	}
+	return false
+}
+
+// route picks the interface to send to dst from: the one whose LAN holds
+// dst, else the first.
+func (h *Host) route(src, dst netip.Addr) *Interface {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if src.IsValid() && !src.IsUnspecified() {
+		for _, ifc := range h.ifaces {
+			if ifc.addr == src {
+				return ifc
+			}
+		}
+	}
+	for _, ifc := range h.ifaces {
+		if ifc.router.lan.Contains(dst) {
+			return ifc
+		}
+	}
+	return h.ifaces[0]
+}
+
+// send puts a packet on the wire. pkt.src must be one of the host's
+// addresses, or unspecified to let the route choose.
+func (h *Host) send(pkt *packet) {
+	ifc := h.route(pkt.src.Addr(), pkt.dst.Addr())
+	if pkt.src.Addr().IsUnspecified() {
+		pkt.src = netip.AddrPortFrom(ifc.addr, pkt.src.Port())
+	}
+	h.mu.RLock()
+	local := h.hasAddr(pkt.dst.Addr())
+	h.mu.RUnlock()
+	if local {
+		h.deliver(pkt)
+		return
+	}
+	ifc.link.send(Up, pkt, ifc.router.fromLAN)
+}
+
+// deliver hands an arriving packet to the socket bound to its destination.
+func (h *Host) deliver(pkt *packet) {
+	switch pkt.proto {
+	case UDP:
+		h.mu.RLock()
+		c := h.udp[pkt.dst]
+		if c == nil {
+			c = h.udp[netip.AddrPortFrom(netip.IPv4Unspecified(), pkt.dst.Port())]
+		}
+		h.mu.RUnlock()
+		if c == nil {
+			h.net.taps.emit(h.name, pkt, Rejected, "port unreachable")
+			if pkt.sender != nil {
+				pkt.sender.refused(pkt)
+			}
+			pkt.release()
+			return
+		}
+		c.enqueue(pkt)
+	default:
+		h.net.drop(h.name, pkt, "protocol unreachable")
+	}
+}
+
+// bindUDP registers a UDP socket at laddr, choosing an ephemeral port for
+// port zero.
+func (h *Host) bindUDP(c *UDPConn, laddr netip.AddrPort) (netip.AddrPort, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return netip.AddrPort{}, ErrClosed
+	}
+	ip := laddr.Addr()
+	if !ip.IsUnspecified() && !h.hasAddr(ip) {
+		return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRNOTAVAIL)
+	}
+	conflict := func(port uint16) bool {
+		if ip.IsUnspecified() {
+			for a := range h.udp {
+				if a.Port() == port {
+					return true
+				}
+			}
+			return false
+		}
+		_, specific := h.udp[netip.AddrPortFrom(ip, port)]
+		_, wild := h.udp[netip.AddrPortFrom(netip.IPv4Unspecified(), port)]
+		return specific || wild
+	}
+	port := laddr.Port()
+	if port == 0 {
+		if h.nextPort == 0 {
+			h.nextPort = ephemeralMin
+		}
+		for i := 0; i <= ephemeralMax-ephemeralMin; i++ {
+			p := h.nextPort
+			h.nextPort++
+			if h.nextPort > ephemeralMax {
+				h.nextPort = ephemeralMin
+			}
+			if !conflict(p) {
+				port = p
+				break
+			}
+		}
+		if port == 0 {
+			return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRINUSE)
+		}
+	} else if conflict(port) {
+		return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRINUSE)
+	}
+	bound := netip.AddrPortFrom(ip, port)
+	if h.udp == nil {
+		h.udp = make(map[netip.AddrPort]*UDPConn)
+	}
+	h.udp[bound] = c
+	return bound, nil
+}
+
+func (h *Host) unbindUDP(addr netip.AddrPort, c *UDPConn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.udp[addr] == c {
+		delete(h.udp, addr)
+	}
+}
+
+// close closes every socket on the host.
+func (h *Host) close() {
+	h.mu.Lock()
+	h.closed = true
+	conns := make([]*UDPConn, 0, len(h.udp))
+	for _, c := range h.udp {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+// transport.Net
+
+func checkUDPNetwork(network string) error {
+	switch network {
+	case "udp", "udp4":
+		return nil
+	}
+	return net.UnknownNetworkError(network)
+}
+
+// ListenPacket listens for UDP on address ("10.1.0.2:5000", ":0").
+func (h *Host) ListenPacket(network, address string) (net.PacketConn, error) {
+	if err := checkUDPNetwork(network); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	addr, err := h.ResolveUDPAddr(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return h.ListenUDP(network, addr)
+}
+
+// ListenUDP listens for UDP on laddr; a nil or unspecified IP listens on
+// every interface, port zero picks an ephemeral port.
+func (h *Host) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	return h.DialUDP(network, laddr, nil)
+}
+
+// DialUDP opens a UDP socket connected to raddr.
+func (h *Host) DialUDP(network string, laddr, raddr *net.UDPAddr) (transport.UDPConn, error) {
+	op := "listen"
+	if raddr != nil {
+		op = "dial"
+	}
+	if err := checkUDPNetwork(network); err != nil {
+		return nil, &net.OpError{Op: op, Net: network, Err: err}
+	}
+	local, err := toAddrPort(laddr)
+	if err != nil {
+		return nil, &net.OpError{Op: op, Net: network, Addr: laddr, Err: err}
+	}
+	var remote netip.AddrPort
+	if raddr != nil {
+		if remote, err = toAddrPort(raddr); err != nil {
+			return nil, &net.OpError{Op: op, Net: network, Addr: raddr, Err: err}
+		}
+	}
+	c := newUDPConn(h, remote)
+	bound, err := h.bindUDP(c, local)
+	if err != nil {
+		return nil, &net.OpError{Op: op, Net: network, Addr: laddr, Err: err}
+	}
+	c.laddr = bound
+	if remote.IsValid() && bound.Addr().IsUnspecified() {
+		// A connected socket takes its source address from the route.
+		c.src = netip.AddrPortFrom(h.route(netip.Addr{}, remote.Addr()).addr, bound.Port())
+	} else {
+		c.src = bound
+	}
+	return c, nil
+}
+
+// toAddrPort converts a *net.UDPAddr, nil meaning 0.0.0.0:0.
+func toAddrPort(a *net.UDPAddr) (netip.AddrPort, error) {
+	if a == nil || a.IP == nil {
+		port := 0
+		if a != nil {
+			port = a.Port
+		}
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port)), nil
+	}
+	ip, ok := netip.AddrFromSlice(a.IP)
+	if !ok || !ip.Unmap().Is4() {
+		return netip.AddrPort{}, fmt.Errorf("address %s: %w", a, syscall.EAFNOSUPPORT)
+	}
+	if a.Port < 0 || a.Port > 65535 {
+		return netip.AddrPort{}, fmt.Errorf("port %d out of range", a.Port)
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port)), nil
+}
+
+// Dial connects to address over "udp" or "udp4".
+func (h *Host) Dial(network, address string) (net.Conn, error) {
+	return h.DialContext(context.Background(), network, address)
+}
+
+// DialContext connects to address; for UDP the context only bounds name
+// resolution.
+func (h *Host) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return h.dial(ctx, network, nil, address)
+}
+
+func (h *Host) dial(ctx context.Context, network string, laddr net.Addr, address string) (net.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	switch network {
+	case "udp", "udp4":
+		raddr, err := h.ResolveUDPAddr(network, address)
+		if err != nil {
+			return nil, err
+		}
+		var l *net.UDPAddr
+		if ua, ok := laddr.(*net.UDPAddr); ok {
+			l = ua
+		}
+		return h.DialUDP(network, l, raddr)
+	}
+	return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
+}
+
+// splitHostPort splits address and resolves its host part.
+func (h *Host) resolve(network, address string) (netip.Addr, int, error) {
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return netip.Addr{}, 0, err
+	}
+	port, err := net.LookupPort(strings.TrimSuffix(strings.TrimSuffix(network, "4"), "6"), portStr)
+	if err != nil {
+		return netip.Addr{}, 0, err
+	}
+	if host == "" {
+		return netip.IPv4Unspecified(), port, nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if !ip.Unmap().Is4() || strings.HasSuffix(network, "6") {
+			return netip.Addr{}, 0, &net.AddrError{Err: "no suitable address", Addr: host}
+		}
+		return ip.Unmap(), port, nil
+	}
+	if strings.HasSuffix(network, "6") {
+		return netip.Addr{}, 0, &net.AddrError{Err: "no suitable address", Addr: host}
+	}
+	addrs, err := h.net.dns.lookup(host)
+	if err != nil {
+		return netip.Addr{}, 0, err
+	}
+	return addrs[0], port, nil
+}
+
+// ResolveIPAddr resolves a host name or address.
+func (h *Host) ResolveIPAddr(network, address string) (*net.IPAddr, error) {
+	if ip, err := netip.ParseAddr(address); err == nil {
+		return &net.IPAddr{IP: ip.AsSlice()}, nil
+	}
+	addrs, err := h.net.dns.lookup(address)
+	if err != nil {
+		return nil, err
+	}
+	return &net.IPAddr{IP: addrs[0].AsSlice()}, nil
+}
+
+// ResolveUDPAddr resolves "host:port" for "udp" or "udp4"; host names are
+// looked up in the network's DNS table.
+func (h *Host) ResolveUDPAddr(network, address string) (*net.UDPAddr, error) {
+	switch network {
+	case "udp", "udp4", "udp6":
+	default:
+		return nil, net.UnknownNetworkError(network)
+	}
+	ip, port, err := h.resolve(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &net.UDPAddr{IP: ip.AsSlice(), Port: port}, nil
+}
+
+// ResolveTCPAddr resolves "host:port" for "tcp" or "tcp4".
+func (h *Host) ResolveTCPAddr(network, address string) (*net.TCPAddr, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return nil, net.UnknownNetworkError(network)
+	}
+	ip, port, err := h.resolve(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &net.TCPAddr{IP: ip.AsSlice(), Port: port}, nil
+}
+
+// ListenTCP is not supported yet.
+func (h *Host) ListenTCP(string, *net.TCPAddr) (transport.TCPListener, error) {
+	return nil, transport.ErrNotSupported
+}
+
+// DialTCP is not supported yet.
+func (h *Host) DialTCP(string, *net.TCPAddr, *net.TCPAddr) (transport.TCPConn, error) {
+	return nil, transport.ErrNotSupported
+}
+
+// Interfaces returns the host's interfaces as pion sees them.
+func (h *Host) Interfaces() ([]*transport.Interface, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*transport.Interface, 0, len(h.ifaces))
+	for _, ifc := range h.ifaces {
+		out = append(out, ifc.transport())
+	}
+	return out, nil
+}
+
+func (i *Interface) transport() *transport.Interface {
+	ti := transport.NewInterface(net.Interface{
+		Index:        i.index,
+		MTU:          1500,
+		Name:         i.name,
+		HardwareAddr: net.HardwareAddr{0x02, 0, byte(i.index), i.addr.As4()[1], i.addr.As4()[2], i.addr.As4()[3]},
+		Flags:        net.FlagUp | net.FlagMulticast,
+	})
+	ti.AddAddress(&net.IPNet{IP: i.addr.AsSlice(), Mask: net.CIDRMask(i.router.lan.Bits(), 32)})
+	return ti
+}
+
+// InterfaceByIndex returns the interface with the given index.
+func (h *Host) InterfaceByIndex(index int) (*transport.Interface, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, ifc := range h.ifaces {
+		if ifc.index == index {
+			return ifc.transport(), nil
+		}
+	}
+	return nil, fmt.Errorf("%w: index %d", transport.ErrInterfaceNotFound, index)
+}
+
+// InterfaceByName returns the named interface.
+func (h *Host) InterfaceByName(name string) (*transport.Interface, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, ifc := range h.ifaces {
+		if ifc.name == name {
+			return ifc.transport(), nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", transport.ErrInterfaceNotFound, name)
+}
+
+// CreateDialer returns a dialer that dials from this host with d's local
+// address and timeouts.
+func (h *Host) CreateDialer(d *net.Dialer) transport.Dialer {
+	return &Dialer{host: h, d: d}
+}
+
+// Dialer dials from a host, honouring a net.Dialer's LocalAddr, Timeout and
+// Deadline.
+type Dialer struct {
+	host *Host
+	d    *net.Dialer
+}
+
+// Dial connects to address.
+func (d *Dialer) Dial(network, address string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, address)
+}
+
+// DialContext connects to address within ctx.
+func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	var laddr net.Addr
+	if d.d != nil {
+		laddr = d.d.LocalAddr
+		if d.d.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d.d.Timeout)
+			defer cancel()
+		}
+		if !d.d.Deadline.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, d.d.Deadline)
+			defer cancel()
+		}
+	}
+	return d.host.dial(ctx, network, laddr, address)
+}
+
+// ListenConfig listens on a host, as net.ListenConfig does on the
+// operating system.
+type ListenConfig struct {
+	host *Host
+}
+
+// CreateListenConfig returns a ListenConfig for this host. The control
+// function and keep-alive settings of lc do not apply to virtual sockets.
+func (h *Host) CreateListenConfig(*net.ListenConfig) *ListenConfig {
+	return &ListenConfig{host: h}
+}
+
+// ListenPacket listens for UDP.
+func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return lc.host.ListenPacket(network, address)
+}
+
+// Listen listens for TCP.
+func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	addr, err := lc.host.ResolveTCPAddr(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return lc.host.ListenTCP(network, addr)
+}
+

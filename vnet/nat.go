@@ -1,0 +1,410 @@
+package vnet
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Behavior is an RFC 4787 mapping or filtering behaviour: what a NAT
+// keys its mappings, or its inbound filter, on.
+type Behavior uint8
+
+// RFC 4787 behaviours.
+const (
+	// EndpointIndependent: one mapping (or filter) for all remote endpoints.
+	EndpointIndependent Behavior = iota
+	// AddressDependent: per remote IP address.
+	AddressDependent
+	// AddressPortDependent: per remote IP address and port.
+	AddressPortDependent
+)
+
+func (b Behavior) String() string {
+	switch b {
+	case EndpointIndependent:
+		return "endpoint-independent"
+	case AddressDependent:
+		return "address-dependent"
+	case AddressPortDependent:
+		return "address-and-port-dependent"
+	}
+	return fmt.Sprintf("behavior(%d)", uint8(b))
+}
+
+// mask reduces a remote endpoint to the part that behaviour b depends on.
+func (b Behavior) mask(remote netip.AddrPort) netip.AddrPort {
+	switch b {
+	case EndpointIndependent:
+		return netip.AddrPort{}
+	case AddressDependent:
+		return netip.AddrPortFrom(remote.Addr(), 0)
+	}
+	return remote
+}
+
+// NATMode says whether and how a router translates addresses.
+type NATMode uint8
+
+// NAT modes.
+const (
+	// NoNAT routes the LAN's addresses unchanged: they are public.
+	NoNAT NATMode = iota
+	// NAPT shares the router's one external address among the LAN's hosts,
+	// translating ports (the home and office router).
+	NAPT
+	// OneToOne gives each LAN host its own external address with ports
+	// unchanged and no filtering (a cloud VM without a public IP).
+	OneToOne
+)
+
+// NAT describes a router's address translation after RFC 4787 (UDP) and
+// RFC 5382 (TCP). Use a preset such as [FullCone] or [Symmetric] and change
+// what differs.
+type NAT struct {
+	Mode      NATMode
+	Mapping   Behavior
+	Filtering Behavior
+	// Hairpinning lets a LAN host reach another through the router's
+	// external address.
+	Hairpinning bool
+	// PortPreservation keeps the internal port as the external one when it
+	// is free.
+	PortPreservation bool
+	// MappingLifetime is how long a mapping lives after its last outbound
+	// packet; zero means two minutes (RFC 4787 REQ-5). An expired mapping
+	// frees its port.
+	MappingLifetime time.Duration
+	// InboundRefresh makes inbound packets refresh a mapping too.
+	InboundRefresh bool
+	// Forwards are static port forwards; they never expire and accept
+	// packets from anywhere.
+	Forwards []Forward
+	// PortMin and PortMax bound the external ports NAPT allocates; zero
+	// means 1024 to 65535.
+	PortMin, PortMax uint16
+}
+
+// Forward forwards a protocol's external port to an internal endpoint.
+type Forward struct {
+	Proto        Proto
+	ExternalPort uint16
+	Internal     netip.AddrPort
+}
+
+// FullCone is RFC 4787 endpoint-independent mapping and filtering.
+func FullCone() NAT {
+	return NAT{Mode: NAPT, Mapping: EndpointIndependent, Filtering: EndpointIndependent, Hairpinning: true, PortPreservation: true}
+}
+
+// AddressRestricted is endpoint-independent mapping with address-dependent
+// filtering.
+func AddressRestricted() NAT {
+	return NAT{Mode: NAPT, Mapping: EndpointIndependent, Filtering: AddressDependent, Hairpinning: true, PortPreservation: true}
+}
+
+// PortRestricted is endpoint-independent mapping with address-and-port
+// dependent filtering: the most common home router.
+func PortRestricted() NAT {
+	return NAT{Mode: NAPT, Mapping: EndpointIndependent, Filtering: AddressPortDependent, Hairpinning: true, PortPreservation: true}
+}
+
+// Symmetric is address-and-port-dependent mapping and filtering: every
+// remote endpoint gets its own external port, so STUN-learnt addresses are
+// useless to anyone else.
+func Symmetric() NAT {
+	return NAT{Mode: NAPT, Mapping: AddressPortDependent, Filtering: AddressPortDependent}
+}
+
+// CloudOneToOne is the 1:1 NAT of a cloud VM without a public IP: each
+// host's private address maps to its own external address.
+func CloudOneToOne() NAT {
+	return NAT{Mode: OneToOne}
+}
+
+func (c NAT) lifetime() time.Duration {
+	if c.MappingLifetime > 0 {
+		return c.MappingLifetime
+	}
+	return 2 * time.Minute
+}
+
+func (c NAT) portRange() (uint16, uint16) {
+	lo, hi := c.PortMin, c.PortMax
+	if lo == 0 {
+		lo = 1024
+	}
+	if hi == 0 {
+		hi = 65535
+	}
+	return lo, hi
+}
+
+func (c NAT) validate() error {
+	if c.Mode > OneToOne {
+		return fmt.Errorf("unknown NAT mode %d", c.Mode)
+	}
+	if c.Mapping > AddressPortDependent || c.Filtering > AddressPortDependent {
+		return fmt.Errorf("unknown NAT behaviour")
+	}
+	if c.MappingLifetime < 0 {
+		return fmt.Errorf("mapping lifetime %v is negative", c.MappingLifetime)
+	}
+	if lo, hi := c.portRange(); lo > hi {
+		return fmt.Errorf("NAT port range %d-%d is reversed", lo, hi)
+	}
+	for i, f := range c.Forwards {
+		if f.Proto != UDP && f.Proto != TCP {
+			return fmt.Errorf("forward %d: protocol must be udp or tcp", i)
+		}
+		if f.ExternalPort == 0 || !f.Internal.IsValid() || f.Internal.Port() == 0 {
+			return fmt.Errorf("forward %d: external port and internal address:port are required", i)
+		}
+	}
+	return nil
+}
+
+// natTable is a router's translation state.
+type natTable struct {
+	cfg      NAT
+	lifetime time.Duration
+	extIP    netip.Addr // the NAPT address
+
+	mu        sync.Mutex
+	out       map[outKey]*mapping
+	in        map[inKey]*mapping
+	static    map[staticKey]*mapping
+	toExt     map[netip.Addr]netip.Addr // 1:1
+	toInt     map[netip.Addr]netip.Addr // 1:1
+	cursor    [3]uint16                 // next port to try, by proto
+	lastSweep time.Time
+}
+
+type outKey struct {
+	proto    Proto
+	internal netip.AddrPort
+	remote   netip.AddrPort // masked by the mapping behaviour
+}
+
+type inKey struct {
+	proto Proto
+	port  uint16
+}
+
+type staticKey struct {
+	proto    Proto
+	internal netip.AddrPort
+}
+
+type mapping struct {
+	key      outKey
+	external netip.AddrPort
+	// permits holds the remotes the internal endpoint has sent to, masked
+	// by the filtering behaviour, with when it last did.
+	permits map[netip.AddrPort]time.Time
+	lastOut time.Time
+	static  bool
+}
+
+func newNATTable(cfg NAT, extIP netip.Addr) *natTable {
+	t := &natTable{
+		cfg:      cfg,
+		lifetime: cfg.lifetime(),
+		extIP:    extIP,
+		out:      make(map[outKey]*mapping),
+		in:       make(map[inKey]*mapping),
+		static:   make(map[staticKey]*mapping),
+		toExt:    make(map[netip.Addr]netip.Addr),
+		toInt:    make(map[netip.Addr]netip.Addr),
+	}
+	lo, _ := cfg.portRange()
+	for i := range t.cursor {
+		t.cursor[i] = lo
+	}
+	for _, f := range cfg.Forwards {
+		m := &mapping{
+			key:      outKey{proto: f.Proto, internal: f.Internal},
+			external: netip.AddrPortFrom(extIP, f.ExternalPort),
+			static:   true,
+		}
+		t.in[inKey{f.Proto, f.ExternalPort}] = m
+		t.static[staticKey{f.Proto, f.Internal}] = m
+	}
+	return t
+}
+
+// bindOneToOne maps an internal address to its own external one.
+func (t *natTable) bindOneToOne(internal, external netip.Addr) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.toExt[internal] = external
+	t.toInt[external] = internal
+}
+
+// external returns the external address of an internal one under 1:1 NAT.
+func (t *natTable) external(internal netip.Addr) (netip.Addr, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ext, ok := t.toExt[internal]
+	return ext, ok
+}
+
+// outbound translates pkt's source as it leaves the LAN. It returns a
+// reason when the packet cannot be translated.
+func (t *natTable) outbound(pkt *packet, now time.Time) (reason string) {
+	if t.cfg.Mode == OneToOne {
+		ext, ok := t.lookupExt(pkt.src.Addr())
+		if !ok {
+			return "nat: no external address for " + pkt.src.Addr().String()
+		}
+		pkt.src = netip.AddrPortFrom(ext, pkt.src.Port())
+		return ""
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.static[staticKey{pkt.proto, pkt.src}]
+	if m == nil {
+		key := outKey{proto: pkt.proto, internal: pkt.src, remote: t.cfg.Mapping.mask(pkt.dst)}
+		m = t.out[key]
+		if m != nil && t.expired(m, now) {
+			t.remove(m)
+			m = nil
+		}
+		if m == nil {
+			port, ok := t.allocate(pkt.proto, pkt.src.Port(), now)
+			if !ok {
+				return "nat: no free external port"
+			}
+			m = &mapping{key: key, external: netip.AddrPortFrom(t.extIP, port)}
+			t.out[key] = m
+			t.in[inKey{pkt.proto, port}] = m
+		}
+	}
+	m.lastOut = now
+	if t.cfg.Filtering != EndpointIndependent {
+		if m.permits == nil {
+			m.permits = make(map[netip.AddrPort]time.Time)
+		}
+		m.permits[t.cfg.Filtering.mask(pkt.dst)] = now
+	}
+	pkt.src = m.external
+	return ""
+}
+
+func (t *natTable) lookupExt(internal netip.Addr) (netip.Addr, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ext, ok := t.toExt[internal]
+	return ext, ok
+}
+
+// inbound translates pkt's destination as it enters the LAN, applying the
+// filtering behaviour. It returns a reason when the packet may not enter.
+func (t *natTable) inbound(pkt *packet, now time.Time) (reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cfg.Mode == OneToOne {
+		internal, ok := t.toInt[pkt.dst.Addr()]
+		if !ok {
+			return "nat: no host has external address " + pkt.dst.Addr().String()
+		}
+		pkt.dst = netip.AddrPortFrom(internal, pkt.dst.Port())
+		return ""
+	}
+	m := t.in[inKey{pkt.proto, pkt.dst.Port()}]
+	if m == nil || pkt.dst.Addr() != t.extIP {
+		return "nat: no mapping"
+	}
+	if t.expired(m, now) {
+		t.remove(m)
+		return "nat: mapping expired"
+	}
+	if !m.static && t.cfg.Filtering != EndpointIndependent {
+		at, ok := m.permits[t.cfg.Filtering.mask(pkt.src)]
+		if !ok || now.Sub(at) >= t.lifetime {
+			return "nat: filtered (" + t.cfg.Filtering.String() + ")"
+		}
+	}
+	if t.cfg.InboundRefresh {
+		m.lastOut = now
+	}
+	pkt.dst = m.key.internal
+	return ""
+}
+
+// isExternal reports whether addr is one of the router's external
+// addresses.
+func (t *natTable) isExternal(addr netip.Addr) bool {
+	if t.cfg.Mode == NAPT {
+		return addr == t.extIP
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.toInt[addr]
+	return ok
+}
+
+func (t *natTable) expired(m *mapping, now time.Time) bool {
+	return !m.static && now.Sub(m.lastOut) >= t.lifetime
+}
+
+func (t *natTable) remove(m *mapping) {
+	delete(t.out, m.key)
+	if t.in[inKey{m.key.proto, m.external.Port()}] == m {
+		delete(t.in, inKey{m.key.proto, m.external.Port()})
+	}
+}
+
+// sweep removes every expired mapping, freeing their ports.
+func (t *natTable) sweep(now time.Time) {
+	t.lastSweep = now
+	for _, m := range t.out {
+		if t.expired(m, now) {
+			t.remove(m)
+		}
+	}
+}
+
+// allocate picks a free external port for proto, preferring want when the
+// NAT preserves ports. Expired mappings are swept once a lifetime, and again
+// when no port is free, so ports are reused for ever.
+func (t *natTable) allocate(proto Proto, want uint16, now time.Time) (uint16, bool) {
+	if now.Sub(t.lastSweep) >= t.lifetime {
+		t.sweep(now)
+	}
+	lo, hi := t.cfg.portRange()
+	free := func(p uint16) bool {
+		_, used := t.in[inKey{proto, p}]
+		return !used
+	}
+	if t.cfg.PortPreservation && want >= lo && want <= hi && free(want) {
+		return want, true
+	}
+	for pass := 0; pass < 2; pass++ {
+		n := int(hi) - int(lo) + 1
+		for i := 0; i < n; i++ {
+			p := t.cursor[proto]
+			if p < lo || p > hi {
+				p = lo
+			}
+			next := p + 1
+			if p == hi {
+				next = lo
+			}
+			t.cursor[proto] = next
+			if free(p) {
+				return p, true
+			}
+		}
+		t.sweep(now)
+	}
+	return 0, false
+}
+
+// mappings returns the number of live dynamic mappings.
+func (t *natTable) mappings() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.out)
+}

@@ -1,0 +1,204 @@
+package vnet
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+)
+
+// Config configures a Network.
+type Config struct {
+	// Internet is the public address space; zero means 203.0.113.0/24.
+	Internet netip.Prefix
+	// Seed seeds the random choices (loss, jitter), so a run repeats.
+	Seed uint64
+	// HostAddrs are the addresses this machine has, which no virtual
+	// address may collide with; nil means the machine's own interface
+	// addresses, read once when the network is created.
+	HostAddrs []netip.Prefix
+}
+
+// ErrClosed is returned by operations on a closed network, host or socket.
+var ErrClosed = net.ErrClosed
+
+// Network is one virtual network: the internet, the routers and LANs below
+// it, their hosts, a DNS table and the taps that observe its packets.
+type Network struct {
+	internet *Router
+	taps     taps
+	sched    scheduler
+	dns      dns
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	mu       sync.Mutex
+	names    map[string]bool
+	reserved []netip.Prefix
+	nextLAN  int
+	hosts    []*Host
+	closed   bool
+}
+
+// New creates a network holding only the internet router.
+func New(cfg Config) (*Network, error) {
+	if !cfg.Internet.IsValid() {
+		cfg.Internet = netip.MustParsePrefix("203.0.113.0/24")
+	}
+	n := &Network{
+		rng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		names: make(map[string]bool),
+	}
+	n.dns.names = make(map[string][]netip.Addr)
+	n.reserved = cfg.HostAddrs
+	if n.reserved == nil {
+		n.reserved = machinePrefixes()
+	}
+	n.reserved = append(n.reserved, netip.MustParsePrefix("127.0.0.0/8"))
+	if err := n.checkPrefix(cfg.Internet.Masked()); err != nil {
+		return nil, fmt.Errorf("vnet: internet %s: %w", cfg.Internet, err)
+	}
+	r, err := newRouter(n, "internet", cfg.Internet.Masked(), nil, NAT{})
+	if err != nil {
+		return nil, err
+	}
+	n.internet = r
+	n.names["internet"] = true
+	return n, nil
+}
+
+// machinePrefixes returns the addresses of this machine's interfaces.
+func machinePrefixes() []netip.Prefix {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
+				ones, _ := ipn.Mask.Size()
+				out = append(out, netip.PrefixFrom(ip.Unmap(), ones).Masked())
+			}
+		}
+	}
+	return out
+}
+
+// checkPrefix rejects address space that overlaps this machine's.
+func (n *Network) checkPrefix(p netip.Prefix) error {
+	if !p.Addr().Is4() {
+		return errors.New("only IPv4 address space is supported")
+	}
+	for _, r := range n.reserved {
+		if r.Overlaps(p) {
+			return fmt.Errorf("overlaps this machine's address space %s", r)
+		}
+	}
+	return nil
+}
+
+// Internet returns the root router, whose LAN is the public internet.
+func (n *Network) Internet() *Router { return n.internet }
+
+// Tap calls fn for every packet event until the returned function is
+// called. fn runs on the goroutine that moves the packet: it must be quick
+// and must not send on the network.
+func (n *Network) Tap(fn func(Event)) (remove func()) { return n.taps.add(fn) }
+
+// AddName makes name resolve to addrs on every host.
+func (n *Network) AddName(name string, addrs ...netip.Addr) error {
+	if name == "" || len(addrs) == 0 {
+		return errors.New("vnet: a DNS name needs a name and at least one address")
+	}
+	n.dns.set(name, addrs)
+	return nil
+}
+
+// RemoveName makes name resolve nowhere.
+func (n *Network) RemoveName(name string) { n.dns.set(name, nil) }
+
+// Close stops the network: every socket and listener on every host is
+// closed and every goroutine the network started ends.
+func (n *Network) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	hosts := n.hosts
+	n.mu.Unlock()
+	for _, h := range hosts {
+		h.close()
+	}
+	n.sched.close()
+	return nil
+}
+
+// claimName reserves a unique node name.
+func (n *Network) claimName(name string) error {
+	if name == "" {
+		return errors.New("a name is required")
+	}
+	if strings.ContainsAny(name, " \t\n/") {
+		return fmt.Errorf("name %q has a space or slash", name)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return ErrClosed
+	}
+	if n.names[name] {
+		return fmt.Errorf("name %q is already used", name)
+	}
+	n.names[name] = true
+	return nil
+}
+
+// random returns a number in [0, 1) from the network's seeded source.
+func (n *Network) random() float64 {
+	n.rngMu.Lock()
+	defer n.rngMu.Unlock()
+	return n.rng.Float64()
+}
+
+// drop ends a packet's journey at where, for reason.
+func (n *Network) drop(where string, pkt *packet, reason string) {
+	n.taps.emit(where, pkt, Dropped, reason)
+	pkt.release()
+}
+
+// dns is the network's static name table.
+type dns struct {
+	mu    sync.RWMutex
+	names map[string][]netip.Addr
+}
+
+func canonicalName(name string) string {
+	return strings.TrimSuffix(strings.ToLower(name), ".")
+}
+
+func (d *dns) set(name string, addrs []netip.Addr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(addrs) == 0 {
+		delete(d.names, canonicalName(name))
+		return
+	}
+	d.names[canonicalName(name)] = append([]netip.Addr(nil), addrs...)
+}
+
+func (d *dns) lookup(name string) ([]netip.Addr, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	addrs, ok := d.names[canonicalName(name)]
+	if !ok {
+		return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+	}
+	return addrs, nil
+}

@@ -1,0 +1,179 @@
+package vnet
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+)
+
+// Proto is a transport protocol carried by the virtual network.
+type Proto uint8
+
+// The transport protocols vnet carries.
+const (
+	UDP Proto = iota + 1
+	TCP
+)
+
+func (p Proto) String() string {
+	switch p {
+	case UDP:
+		return "udp"
+	case TCP:
+		return "tcp"
+	}
+	return fmt.Sprintf("proto(%d)", uint8(p))
+}
+
+// Class is the kind of payload a UDP datagram carries, told by its first
+// byte as RFC 7983 demultiplexes STUN, DTLS, TURN ChannelData and RTP/RTCP on
+// one port.
+type Class uint8
+
+// Payload classes, after RFC 7983 section 7.
+const (
+	ClassOther Class = iota
+	ClassSTUN
+	ClassDTLS
+	ClassChannelData
+	ClassRTP
+	ClassTCP // any TCP segment; TCP payloads are a byte stream and carry no class
+)
+
+var classNames = [...]string{"other", "stun", "dtls", "channeldata", "rtp", "tcp"}
+
+func (c Class) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return fmt.Sprintf("class(%d)", uint8(c))
+}
+
+// Classify returns the RFC 7983 class of a UDP payload: STUN 0–3, DTLS
+// 20–63, TURN ChannelData 64–79 and RTP/RTCP 128–191.
+func Classify(payload []byte) Class {
+	if len(payload) == 0 {
+		return ClassOther
+	}
+	switch b := payload[0]; {
+	case b <= 3:
+		return ClassSTUN
+	case b >= 20 && b <= 63:
+		return ClassDTLS
+	case b >= 64 && b <= 79:
+		return ClassChannelData
+	case b >= 128 && b <= 191:
+		return ClassRTP
+	}
+	return ClassOther
+}
+
+// TCPFlags are the control bits of a TCP segment.
+type TCPFlags uint8
+
+// TCP control bits.
+const (
+	FlagFIN TCPFlags = 1 << iota
+	FlagSYN
+	FlagRST
+	FlagPSH
+	FlagACK
+)
+
+func (f TCPFlags) String() string {
+	s := ""
+	for i, name := range []string{"FIN", "SYN", "RST", "PSH", "ACK"} {
+		if f&(1<<i) != 0 {
+			if s != "" {
+				s += "|"
+			}
+			s += name
+		}
+	}
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// Segment is the TCP header of a packet: what the routing core needs to
+// know about a segment besides its addresses.
+type Segment struct {
+	Flags  TCPFlags
+	Seq    uint32
+	Ack    uint32
+	Window uint32
+}
+
+// packet is one datagram or segment in flight. Packets are passed by pointer
+// along one path and owned by whoever holds them; the payload is the
+// network's copy.
+type packet struct {
+	proto   Proto
+	src     netip.AddrPort
+	dst     netip.AddrPort
+	seg     Segment // TCP only
+	payload []byte
+	hops    int
+
+	// sender, if set, is told when the packet is rejected or finds no
+	// receiver, as ICMP "port unreachable" or a reset would tell it.
+	sender refusable
+
+	buf *[]byte // pooled backing array of payload, if any
+}
+
+// refusable is an endpoint that can be told its packet was refused.
+type refusable interface {
+	refused(pkt *packet)
+}
+
+// maxPooled is the largest payload whose buffer is recycled.
+const maxPooled = 2048
+
+var (
+	packetPool = sync.Pool{New: func() any { return new(packet) }}
+	bufPool    = sync.Pool{New: func() any { b := make([]byte, maxPooled); return &b }}
+)
+
+// newPacket returns a packet holding a copy of payload.
+func newPacket(proto Proto, src, dst netip.AddrPort, payload []byte) *packet {
+	p := packetPool.Get().(*packet)
+	p.proto, p.src, p.dst = proto, src, dst
+	if len(payload) <= maxPooled {
+		p.buf = bufPool.Get().(*[]byte)
+		p.payload = (*p.buf)[:len(payload)]
+	} else {
+		p.payload = make([]byte, len(payload))
+	}
+	copy(p.payload, payload)
+	return p
+}
+
+// release returns the packet to the pool. Nobody may use it afterwards.
+func (p *packet) release() {
+	if p.buf != nil {
+		bufPool.Put(p.buf)
+	}
+	*p = packet{}
+	packetPool.Put(p)
+}
+
+// class returns the packet's payload class.
+func (p *packet) class() Class {
+	if p.proto == TCP {
+		return ClassTCP
+	}
+	return Classify(p.payload)
+}
+
+// size is the packet's size on the wire, counting IPv4 and transport headers.
+func (p *packet) size() int {
+	if p.proto == TCP {
+		return len(p.payload) + 40
+	}
+	return len(p.payload) + 28
+}
+
+// maxHops bounds how many routers a packet may cross, against routing loops.
+const maxHops = 32

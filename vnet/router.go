@@ -1,0 +1,432 @@
+package vnet
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// RouterConfig describes a router and the LAN behind it.
+type RouterConfig struct {
+	// Name names the router, its LAN and its uplink ("office",
+	// "office-wan").
+	Name string
+	// LAN is the LAN's address space; zero picks the next free
+	// 10.N.0.0/24. The router is its first address.
+	LAN netip.Prefix
+	// NAT is the router's address translation; the zero value routes the
+	// LAN's addresses unchanged.
+	NAT NAT
+	// WAN is the router's address on its parent's LAN; zero picks one.
+	WAN netip.Addr
+	// Uplink is the impairment of the link to the parent, both ways.
+	Uplink Impairment
+}
+
+// HostConfig describes a host attached to a router's LAN.
+type HostConfig struct {
+	// Name names the host and its first interface's link ("alice",
+	// "alice-eth0").
+	Name string
+	// Addr is the host's address on the LAN; zero picks one.
+	Addr netip.Addr
+	// PublicAddr is the host's own external address behind a 1:1 NAT;
+	// zero picks one on the parent's LAN.
+	PublicAddr netip.Addr
+	// Link is the impairment of the host's link, both ways.
+	Link Impairment
+}
+
+// Router forwards packets between its LAN and its parent's, applying its
+// firewall and NAT to everything that crosses between the two.
+type Router struct {
+	net    *Network
+	name   string
+	lan    netip.Prefix
+	parent *Router
+	uplink *Link
+	wan    netip.Addr
+	nat    *natTable
+	fw     *Firewall
+
+	mu     sync.Mutex // serialises topology changes
+	used   map[netip.Addr]bool
+	next   netip.Addr
+	routes atomic.Pointer[routeTable]
+}
+
+// routeTable is a router's immutable view of its LAN, replaced whole on
+// every topology change so forwarding takes no lock.
+type routeTable struct {
+	addrs   map[netip.Addr]*attachment
+	subnets []subnetRoute
+}
+
+type subnetRoute struct {
+	prefix netip.Prefix
+	att    *attachment
+}
+
+// attachment is something on a router's LAN: a host's interface or a
+// child router.
+type attachment struct {
+	link  *Link
+	iface *Interface
+	child *Router
+}
+
+func newRouter(n *Network, name string, lan netip.Prefix, parent *Router, nat NAT) (*Router, error) {
+	r := &Router{
+		net:    n,
+		name:   name,
+		lan:    lan,
+		parent: parent,
+		fw:     newFirewall(name),
+		used:   make(map[netip.Addr]bool),
+	}
+	gw := lan.Addr().Next()
+	if !lan.Contains(gw) {
+		return nil, fmt.Errorf("LAN %s has no room for a router address", lan)
+	}
+	r.used[gw] = true
+	r.next = gw.Next()
+	r.routes.Store(&routeTable{addrs: map[netip.Addr]*attachment{}})
+	return r, nil
+}
+
+// Name returns the router's name.
+func (r *Router) Name() string { return r.name }
+
+// LAN returns the router's LAN address space.
+func (r *Router) LAN() netip.Prefix { return r.lan }
+
+// Gateway returns the router's own address on its LAN.
+func (r *Router) Gateway() netip.Addr { return r.lan.Addr().Next() }
+
+// WAN returns the router's address on its parent's LAN: its external
+// address under NAPT. The internet router has none.
+func (r *Router) WAN() netip.Addr { return r.wan }
+
+// Uplink returns the link to the parent router; nil for the internet.
+func (r *Router) Uplink() *Link { return r.uplink }
+
+// Firewall returns the router's firewall.
+func (r *Router) Firewall() *Firewall { return r.fw }
+
+// Parent returns the router above this one; nil for the internet.
+func (r *Router) Parent() *Router { return r.parent }
+
+// ExternalAddr returns the address the internet sees for a LAN address:
+// the router's WAN address under NAPT, the host's own one under 1:1 NAT,
+// the address itself without NAT. Nested routers translate in turn.
+func (r *Router) ExternalAddr(lanAddr netip.Addr) (netip.Addr, bool) {
+	for rt := r; rt.parent != nil; rt = rt.parent {
+		switch {
+		case rt.nat == nil:
+		case rt.nat.cfg.Mode == OneToOne:
+			ext, ok := rt.nat.external(lanAddr)
+			if !ok {
+				return netip.Addr{}, false
+			}
+			lanAddr = ext
+		default:
+			lanAddr = rt.wan
+		}
+	}
+	return lanAddr, true
+}
+
+// Mappings returns how many dynamic NAT mappings are live.
+func (r *Router) Mappings() int {
+	if r.nat == nil {
+		return 0
+	}
+	return r.nat.mappings()
+}
+
+// allocate reserves addr on the LAN, or picks the next free address.
+func (r *Router) allocate(addr netip.Addr) (netip.Addr, error) {
+	if addr.IsValid() {
+		if !r.lan.Contains(addr) {
+			return netip.Addr{}, fmt.Errorf("address %s is outside %s's LAN %s", addr, r.name, r.lan)
+		}
+		if r.used[addr] {
+			return netip.Addr{}, fmt.Errorf("address %s is already used on %s", addr, r.name)
+		}
+		r.used[addr] = true
+		return addr, nil
+	}
+	for a := r.next; r.lan.Contains(a); a = a.Next() {
+		if !r.used[a] && a != lastAddr(r.lan) {
+			r.used[a] = true
+			r.next = a.Next()
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("LAN %s of %s is full", r.lan, r.name)
+}
+
+// lastAddr returns the broadcast address of an IPv4 prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	bits := p.Bits()
+	for i := 0; i < 4; i++ {
+		for b := 0; b < 8; b++ {
+			if i*8+b >= bits {
+				a[i] |= 0x80 >> b
+			}
+		}
+	}
+	return netip.AddrFrom4(a)
+}
+
+// attach publishes new routes.
+func (r *Router) attach(addrs []netip.Addr, prefix netip.Prefix, att *attachment) {
+	old := r.routes.Load()
+	rt := &routeTable{addrs: make(map[netip.Addr]*attachment, len(old.addrs)+len(addrs)), subnets: old.subnets}
+	for a, at := range old.addrs {
+		rt.addrs[a] = at
+	}
+	for _, a := range addrs {
+		rt.addrs[a] = att
+	}
+	if prefix.IsValid() {
+		rt.subnets = append(append([]subnetRoute(nil), old.subnets...), subnetRoute{prefix, att})
+	}
+	r.routes.Store(rt)
+}
+
+func (r *Router) lookup(dst netip.Addr) *attachment {
+	rt := r.routes.Load()
+	if att, ok := rt.addrs[dst]; ok {
+		return att
+	}
+	for _, s := range rt.subnets {
+		if s.prefix.Contains(dst) {
+			return s.att
+		}
+	}
+	return nil
+}
+
+// AddRouter adds a router whose WAN side is on this router's LAN.
+func (r *Router) AddRouter(cfg RouterConfig) (*Router, error) {
+	n := r.net
+	if err := n.claimName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("vnet: router: %w", err)
+	}
+	fail := func(err error) (*Router, error) { return nil, fmt.Errorf("vnet: router %s: %w", cfg.Name, err) }
+	if err := cfg.NAT.validate(); err != nil {
+		return fail(err)
+	}
+	if err := cfg.Uplink.validate(); err != nil {
+		return fail(err)
+	}
+	lan, err := n.claimLAN(cfg.LAN)
+	if err != nil {
+		return fail(err)
+	}
+	child, err := newRouter(n, cfg.Name, lan, r, cfg.NAT)
+	if err != nil {
+		return fail(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	wan, err := r.allocate(cfg.WAN)
+	if err != nil {
+		return fail(err)
+	}
+	child.wan = wan
+	child.uplink = newLink(n, cfg.Name+"-wan")
+	if err := child.uplink.Impair(cfg.Uplink); err != nil {
+		return fail(err)
+	}
+	att := &attachment{link: child.uplink, child: child}
+	if cfg.NAT.Mode != NoNAT {
+		child.nat = newNATTable(cfg.NAT, wan)
+		r.attach([]netip.Addr{wan}, netip.Prefix{}, att)
+	} else {
+		r.attach([]netip.Addr{wan}, lan, att)
+	}
+	return child, nil
+}
+
+// claimLAN reserves a LAN prefix, or picks the next free 10.N.0.0/24.
+func (n *Network) claimLAN(p netip.Prefix) (netip.Prefix, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p.IsValid() {
+		p = p.Masked()
+		if err := n.checkPrefix(p); err != nil {
+			return netip.Prefix{}, fmt.Errorf("LAN %s: %w", p, err)
+		}
+		if p.Bits() > 30 {
+			return netip.Prefix{}, fmt.Errorf("LAN %s is too small", p)
+		}
+		n.reserved = append(n.reserved, p)
+		return p, nil
+	}
+	for n.nextLAN < 256 {
+		n.nextLAN++
+		p = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(n.nextLAN), 0, 0}), 24)
+		if n.checkPrefix(p) == nil {
+			n.reserved = append(n.reserved, p)
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, errors.New("no free 10.N.0.0/24 LAN left")
+}
+
+// AddHost adds a host with one interface on this router's LAN.
+func (r *Router) AddHost(cfg HostConfig) (*Host, error) {
+	n := r.net
+	if err := n.claimName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("vnet: host: %w", err)
+	}
+	h := &Host{net: n, name: cfg.Name}
+	if err := h.attach(r, cfg.Addr, cfg.PublicAddr, cfg.Link); err != nil {
+		return nil, fmt.Errorf("vnet: host %s: %w", cfg.Name, err)
+	}
+	n.mu.Lock()
+	n.hosts = append(n.hosts, h)
+	n.mu.Unlock()
+	return h, nil
+}
+
+// fromLAN forwards a packet that arrived from the LAN side.
+func (r *Router) fromLAN(pkt *packet) {
+	if pkt.hops++; pkt.hops > maxHops {
+		r.net.drop(r.name, pkt, "hop limit exceeded")
+		return
+	}
+	dst := pkt.dst.Addr()
+	if att := r.lookup(dst); att != nil {
+		r.down(att, pkt)
+		return
+	}
+	if r.nat != nil && r.nat.isExternal(dst) {
+		r.hairpin(pkt)
+		return
+	}
+	if r.parent == nil {
+		r.net.drop(r.name, pkt, "no route to "+dst.String())
+		return
+	}
+	now := time.Now()
+	if act, why := r.fw.verdict(Outbound, pkt, pkt.src, pkt.dst, now); act != Accept {
+		r.refuse(pkt, act, why)
+		return
+	}
+	if r.nat != nil {
+		src := pkt.src
+		if reason := r.nat.outbound(pkt, now); reason != "" {
+			r.net.drop(r.name, pkt, reason)
+			return
+		}
+		r.emitTranslated(pkt, src, pkt.dst)
+	}
+	r.uplink.send(Up, pkt, r.parent.fromLAN)
+}
+
+// fromWAN forwards a packet that arrived from the parent for one of this
+// router's external addresses.
+func (r *Router) fromWAN(pkt *packet) {
+	if pkt.hops++; pkt.hops > maxHops {
+		r.net.drop(r.name, pkt, "hop limit exceeded")
+		return
+	}
+	now := time.Now()
+	if r.nat != nil {
+		dst := pkt.dst
+		if reason := r.nat.inbound(pkt, now); reason != "" {
+			r.refuse(pkt, Drop, reason)
+			return
+		}
+		r.emitTranslated(pkt, pkt.src, dst)
+	}
+	if act, why := r.fw.verdict(Inbound, pkt, pkt.dst, pkt.src, now); act != Accept {
+		r.refuse(pkt, act, why)
+		return
+	}
+	att := r.lookup(pkt.dst.Addr())
+	if att == nil {
+		r.net.drop(r.name, pkt, "no route to "+pkt.dst.Addr().String())
+		return
+	}
+	r.down(att, pkt)
+}
+
+// hairpin sends a LAN packet addressed to the router's own external
+// address back into the LAN, translating both ends as RFC 4787 REQ-9
+// requires.
+func (r *Router) hairpin(pkt *packet) {
+	if !r.nat.cfg.Hairpinning {
+		r.net.drop(r.name, pkt, "nat: hairpinning not supported")
+		return
+	}
+	now := time.Now()
+	src, dst := pkt.src, pkt.dst
+	if reason := r.nat.outbound(pkt, now); reason != "" {
+		r.net.drop(r.name, pkt, reason)
+		return
+	}
+	if reason := r.nat.inbound(pkt, now); reason != "" {
+		r.net.drop(r.name, pkt, reason)
+		return
+	}
+	r.emitTranslated(pkt, src, dst)
+	att := r.lookup(pkt.dst.Addr())
+	if att == nil {
+		r.net.drop(r.name, pkt, "no route to "+pkt.dst.Addr().String())
+		return
+	}
+	r.down(att, pkt)
+}
+
+func (r *Router) down(att *attachment, pkt *packet) {
+	if att.child != nil {
+		att.link.send(Down, pkt, att.child.fromWAN)
+		return
+	}
+	att.link.send(Down, pkt, att.iface.host.deliver)
+}
+
+// refuse ends a packet that a rule or the NAT stopped, telling the sender
+// when the action is Reject.
+func (r *Router) refuse(pkt *packet, act Action, why string) {
+	if act == Reject {
+		r.net.taps.emit(r.name, pkt, Rejected, why)
+		if pkt.sender != nil {
+			pkt.sender.refused(pkt)
+		}
+		pkt.release()
+		return
+	}
+	r.net.drop(r.name, pkt, why)
+}
+
+func (r *Router) emitTranslated(pkt *packet, oldSrc, oldDst netip.AddrPort) {
+	if !r.net.taps.active.Load() {
+		return
+	}
+	r.net.taps.emitEvent(Event{
+		Time: time.Now(), Where: r.name, Proto: pkt.proto, Src: oldSrc, Dst: oldDst,
+		NewSrc: pkt.src, NewDst: pkt.dst, Class: pkt.class(), Flags: pkt.seg.Flags,
+		Size: pkt.size(), Verdict: Translated, Payload: pkt.payload,
+	})
+}
+
+// AddDoubleNAT adds two routers in a row below r, outer then inner, and
+// returns the inner one: hosts added to it sit behind both NATs (cone
+// behind cone, cone behind symmetric, a carrier-grade NAT behind a home
+// router).
+func (r *Router) AddDoubleNAT(name string, outer, inner NAT) (*Router, error) {
+	o, err := r.AddRouter(RouterConfig{Name: name + "-outer", NAT: outer})
+	if err != nil {
+		return nil, err
+	}
+	return o.AddRouter(RouterConfig{Name: name, NAT: inner})
+}

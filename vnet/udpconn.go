@@ -1,0 +1,279 @@
+package vnet
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pion/transport/v3"
+	"github.com/pion/transport/v3/deadline"
+)
+
+// Socket receive buffer limits: a full buffer drops arriving datagrams, as
+// the kernel does.
+const (
+	udpQueuePackets = 1024
+	udpQueueBytes   = 4 << 20
+)
+
+// UDPConn is a UDP socket on a virtual host. It implements
+// transport.UDPConn and net.PacketConn; it is safe for concurrent use.
+type UDPConn struct {
+	host  *Host
+	laddr netip.AddrPort // as bound: may be 0.0.0.0:port
+	src   netip.AddrPort // source for a connected socket, else laddr
+	raddr netip.AddrPort // set for a connected socket
+
+	mu      sync.Mutex
+	queue   []*packet // ring buffer
+	head    int
+	count   int
+	bytes   int
+	icmpRefused bool // ICMP unreachable arrived (connected sockets)
+	closed  bool
+	notify  chan struct{}
+	done    chan struct{}
+
+	readDeadline  *deadline.Deadline
+	writeDeadline *deadline.Deadline
+}
+
+var _ transport.UDPConn = (*UDPConn)(nil)
+
+func newUDPConn(h *Host, raddr netip.AddrPort) *UDPConn {
+	return &UDPConn{
+		host:          h,
+		raddr:         raddr,
+		queue:         make([]*packet, 16),
+		notify:        make(chan struct{}, 1),
+		done:          make(chan struct{}),
+		readDeadline:  deadline.New(),
+		writeDeadline: deadline.New(),
+	}
+}
+
+// enqueue accepts an arriving packet, or drops it when the buffer is full.
+func (c *UDPConn) enqueue(pkt *packet) {
+	c.mu.Lock()
+	if c.closed || (c.raddr.IsValid() && pkt.src != c.raddr) {
+		c.mu.Unlock()
+		c.host.net.drop(c.host.name, pkt, "socket closed or not connected to sender")
+		return
+	}
+	if c.count >= udpQueuePackets || c.bytes+len(pkt.payload) > udpQueueBytes {
+		c.mu.Unlock()
+		c.host.net.drop(c.host.name, pkt, "socket receive buffer full")
+		return
+	}
+	if c.count == len(c.queue) {
+		grown := make([]*packet, 2*len(c.queue))
+		for i := 0; i < c.count; i++ {
+			grown[i] = c.queue[(c.head+i)%len(c.queue)]
+		}
+		c.queue, c.head = grown, 0
+	}
+	c.queue[(c.head+c.count)%len(c.queue)] = pkt
+	c.count++
+	c.bytes += len(pkt.payload)
+	c.mu.Unlock()
+	c.host.net.taps.emit(c.host.name, pkt, Delivered, "")
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// refused records an ICMP port unreachable for a connected socket, which
+// the next read reports as connection refused.
+func (c *UDPConn) refused(*packet) {
+	c.mu.Lock()
+	c.icmpRefused = true
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (c *UDPConn) opError(op string, addr net.Addr, err error) error {
+	return &net.OpError{Op: op, Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: err}
+}
+
+// ReadFromUDP reads one datagram.
+func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
+	for {
+		c.mu.Lock()
+		if c.count > 0 {
+			pkt := c.queue[c.head]
+			c.queue[c.head] = nil
+			c.head = (c.head + 1) % len(c.queue)
+			c.count--
+			c.bytes -= len(pkt.payload)
+			c.mu.Unlock()
+			n := copy(b, pkt.payload)
+			from := net.UDPAddrFromAddrPort(pkt.src)
+			pkt.release()
+			return n, from, nil
+		}
+		if c.closed {
+			c.mu.Unlock()
+			return 0, nil, c.opError("read", nil, net.ErrClosed)
+		}
+		if c.icmpRefused {
+			c.icmpRefused = false
+			c.mu.Unlock()
+			return 0, nil, c.opError("read", c.RemoteAddr(), syscall.ECONNREFUSED)
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.notify:
+		case <-c.done:
+		case <-c.readDeadline.Done():
+			return 0, nil, c.opError("read", nil, os.ErrDeadlineExceeded)
+		}
+	}
+}
+
+// ReadFrom reads one datagram.
+func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.ReadFromUDP(b)
+	if addr == nil {
+		return n, nil, err
+	}
+	return n, addr, err
+}
+
+// Read reads one datagram from a connected socket.
+func (c *UDPConn) Read(b []byte) (int, error) {
+	n, _, err := c.ReadFromUDP(b)
+	return n, err
+}
+
+// ReadMsgUDP reads one datagram; there is no out-of-band data.
+func (c *UDPConn) ReadMsgUDP(b, _ []byte) (n, oobn, flags int, addr *net.UDPAddr, err error) {
+	n, addr, err = c.ReadFromUDP(b)
+	return n, 0, 0, addr, err
+}
+
+// WriteToUDP sends one datagram to addr.
+func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
+	if addr == nil {
+		return 0, c.opError("write", nil, syscall.EDESTADDRREQ)
+	}
+	dst, err := toAddrPort(addr)
+	if err != nil {
+		return 0, c.opError("write", addr, err)
+	}
+	return c.write(b, dst, addr)
+}
+
+func (c *UDPConn) write(b []byte, dst netip.AddrPort, addr net.Addr) (int, error) {
+	select {
+	case <-c.done:
+		return 0, c.opError("write", addr, net.ErrClosed)
+	case <-c.writeDeadline.Done():
+		return 0, c.opError("write", addr, os.ErrDeadlineExceeded)
+	default:
+	}
+	if len(b) > 65507 {
+		return 0, c.opError("write", addr, syscall.EMSGSIZE)
+	}
+	pkt := newPacket(UDP, c.src, dst, b)
+	if c.raddr.IsValid() {
+		pkt.sender = c
+	}
+	c.host.send(pkt)
+	return len(b), nil
+}
+
+// WriteTo sends one datagram to addr, a *net.UDPAddr.
+func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, c.opError("write", addr, syscall.EINVAL)
+	}
+	if c.raddr.IsValid() {
+		return 0, c.opError("write", addr, syscall.EISCONN)
+	}
+	return c.WriteToUDP(b, ua)
+}
+
+// Write sends one datagram on a connected socket.
+func (c *UDPConn) Write(b []byte) (int, error) {
+	if !c.raddr.IsValid() {
+		return 0, c.opError("write", nil, syscall.EDESTADDRREQ)
+	}
+	return c.write(b, c.raddr, c.RemoteAddr())
+}
+
+// WriteMsgUDP sends one datagram; out-of-band data is ignored.
+func (c *UDPConn) WriteMsgUDP(b, _ []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+	if addr == nil {
+		n, err = c.Write(b)
+	} else {
+		n, err = c.WriteToUDP(b, addr)
+	}
+	return n, 0, err
+}
+
+// Close closes the socket; blocked reads return net.ErrClosed.
+func (c *UDPConn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opError("close", nil, net.ErrClosed)
+	}
+	c.closed = true
+	pending := c.queue
+	c.queue, c.count, c.bytes = nil, 0, 0
+	close(c.done)
+	c.mu.Unlock()
+	for _, p := range pending {
+		if p != nil {
+			p.release()
+		}
+	}
+	c.readDeadline.Set(time.Time{})
+	c.writeDeadline.Set(time.Time{})
+	c.host.unbindUDP(c.laddr, c)
+	return nil
+}
+
+// LocalAddr returns the bound address, a *net.UDPAddr.
+func (c *UDPConn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.src) }
+
+// RemoteAddr returns the connected peer, or nil.
+func (c *UDPConn) RemoteAddr() net.Addr {
+	if !c.raddr.IsValid() {
+		return nil
+	}
+	return net.UDPAddrFromAddrPort(c.raddr)
+}
+
+// SetDeadline sets both deadlines.
+func (c *UDPConn) SetDeadline(t time.Time) error {
+	c.readDeadline.Set(t)
+	c.writeDeadline.Set(t)
+	return nil
+}
+
+// SetReadDeadline sets the read deadline.
+func (c *UDPConn) SetReadDeadline(t time.Time) error {
+	c.readDeadline.Set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline.
+func (c *UDPConn) SetWriteDeadline(t time.Time) error {
+	c.writeDeadline.Set(t)
+	return nil
+}
+
+// SetReadBuffer is accepted and ignored.
+func (c *UDPConn) SetReadBuffer(int) error { return nil }
+
+// SetWriteBuffer is accepted and ignored.
+func (c *UDPConn) SetWriteBuffer(int) error { return nil }
