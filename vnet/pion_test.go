@@ -3,6 +3,7 @@ package vnet
 import (
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -18,6 +19,17 @@ type peer struct {
 	connected chan struct{}
 	failed    chan struct{}
 	states    chan webrtc.ICEConnectionState
+
+	mu       sync.Mutex
+	timeline map[webrtc.ICEConnectionState]time.Time // first time each state was entered
+}
+
+// enteredAt returns when the peer first entered state s.
+func (p *peer) enteredAt(s webrtc.ICEConnectionState) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.timeline[s]
+	return at, ok
 }
 
 func newPeer(t testing.TB, h *Host, cfg webrtc.Configuration) *peer {
@@ -31,9 +43,15 @@ func newPeer(t testing.TB, h *Host, cfg webrtc.Configuration) *peer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
-	p := &peer{pc: pc, connected: make(chan struct{}), failed: make(chan struct{}), states: make(chan webrtc.ICEConnectionState, 16)}
+	p := &peer{pc: pc, connected: make(chan struct{}), failed: make(chan struct{}), states: make(chan webrtc.ICEConnectionState, 16),
+		timeline: map[webrtc.ICEConnectionState]time.Time{}}
 	var connectedOnce, failedOnce bool
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		p.mu.Lock()
+		if _, ok := p.timeline[s]; !ok {
+			p.timeline[s] = time.Now()
+		}
+		p.mu.Unlock()
 		select {
 		case p.states <- s:
 		default:
@@ -185,3 +203,45 @@ func TestPionPeersThroughNATs(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestUDPWhackAfterICEConnected blocks UDP at the moment ICE connects and
+// checks that pion's default timers take the connection to disconnected
+// and then failed: the "connects, then drops" report, in a fake-clock
+// bubble.
+func TestUDPWhackAfterICEConnected(t *testing.T) {
+	wall := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		n := newTestNetwork(t)
+		office := mustRouter(t, n.Internet(), "office", PortRestricted())
+		client := newPeer(t, mustHost(t, office, "client"), webrtc.Configuration{})
+		sfu := newPeer(t, mustHost(t, n.Internet(), "sfu"), webrtc.Configuration{})
+		connect(t, client, sfu)
+		whacked := time.Now()
+		if _, err := office.Firewall().Add(BlockUDP()...); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-client.failed:
+		case <-time.After(2 * time.Minute):
+			t.Fatal("ICE did not fail within two minutes of the whack")
+		}
+		disconnected, ok := client.enteredAt(webrtc.ICEConnectionStateDisconnected)
+		if !ok {
+			t.Fatal("ICE failed without going through disconnected")
+		}
+		failed, _ := client.enteredAt(webrtc.ICEConnectionStateFailed)
+		// pion (ice agent.go validateSelectedPair): disconnected once more
+		// than 5 s have passed since the last packet arrived, failed once
+		// more than 5+25 s have; once connected it checks on the 2 s
+		// keepalive tick, and the last packet arrived up to 2 s before the
+		// whack.
+		if d := disconnected.Sub(whacked); d < 3*time.Second || d > 7*time.Second+200*time.Millisecond {
+			t.Errorf("disconnected %v after the whack, want 3–7.2 s", d)
+		}
+		if d := failed.Sub(whacked); d < 28*time.Second || d > 32*time.Second+200*time.Millisecond {
+			t.Errorf("failed %v after the whack, want 28–32.2 s", d)
+		}
+		t.Logf("disconnected after %v, failed after %v (bubble clock)", disconnected.Sub(whacked), failed.Sub(whacked))
+	})
+	t.Logf("wall time %v", time.Since(wall))
+}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -53,6 +54,47 @@ func listen(t testing.TB, h *Host, port int) *UDPConn {
 	t.Cleanup(func() { _ = c.Close() })
 	return c.(*UDPConn)
 }
+
+// recorder collects tap events from whichever goroutine moves packets.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// record taps n for events that keep returns true for, until the test ends.
+func record(t testing.TB, n *Network, keep func(Event) bool) *recorder {
+	r := &recorder{}
+	t.Cleanup(n.Tap(func(e Event) {
+		if keep(e) {
+			e.Payload = nil
+			r.mu.Lock()
+			r.events = append(r.events, e)
+			r.mu.Unlock()
+		}
+	}))
+	return r
+}
+
+func (r *recorder) list() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.events...)
+}
+
+// listenOn listens on the host's first address, so LocalAddr is a
+// routable address.
+func listenOn(t testing.TB, h *Host, port int) *UDPConn {
+	t.Helper()
+	c, err := h.ListenUDP("udp4", &net.UDPAddr{IP: h.Addr().AsSlice(), Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c.(*UDPConn)
+}
+
+// addrOf returns a socket's local address.
+func addrOf(c *UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
 
 // exchange sends from c to dst and reports what arrives at r within a
 // generous bound, from which address.
