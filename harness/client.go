@@ -1,0 +1,535 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/icelab/icelab/vnet"
+	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// defaultFallbackDeadline is LiveKit-like: ICE and DTLS get this long per
+// attempt under transport fallback.
+const defaultFallbackDeadline = 10 * time.Second
+
+// maxRestarts bounds ICE restarts under the ice-restart policy.
+const maxRestarts = 3
+
+// client is one participant: a pion peer connection per attempt, its
+// media, and the fallback policy that decides the next attempt.
+type client struct {
+	spec      ClientSpec
+	host      *vnet.Host
+	run       *runState
+	obs       *observer
+	loggers   logging.LoggerFactory
+	realClock bool
+	// signal is the node's signalling base URL; other is the second
+	// node's, where a reconnect may land.
+	signal, other string
+	http          *http.Client
+
+	iceServers []webrtc.ICEServer
+	subscribe  []string
+
+	mu   sync.Mutex
+	pc   *webrtc.PeerConnection
+	gen  int
+	stop context.CancelFunc // stops the current attempt's media
+	wg   sync.WaitGroup
+}
+
+// pcEvent is a state change of one attempt's peer connection.
+type pcEvent struct {
+	gen   int
+	state webrtc.PeerConnectionState
+	ice   webrtc.ICEConnectionState
+}
+
+func newClient(spec ClientSpec, host *vnet.Host, run *runState, loggers logging.LoggerFactory, roots *x509.CertPool, signal, other string, realClock bool) *client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return host.DialContext(ctx, network, addr)
+		},
+		TLSClientConfig:   &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		DisableKeepAlives: true,
+		ForceAttemptHTTP2: false,
+	}
+	return &client{
+		spec: spec, host: host, run: run, obs: run.observer(spec.Name), loggers: loggers,
+		realClock: realClock, signal: signal, other: other,
+		http: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+	}
+}
+
+// post sends a JSON request to the node and decodes the answer.
+func (c *client) post(ctx context.Context, base, path string, req, resp any) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	r.Header.Set("Content-Type", "application/json")
+	res, err := c.http.Do(r)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", path, res.Status, strings.TrimSpace(string(data)))
+	}
+	return json.Unmarshal(data, resp)
+}
+
+// attemptPlan is how one attempt connects.
+type attemptPlan struct {
+	why     string
+	policy  webrtc.ICETransportPolicy
+	types   []webrtc.NetworkType
+	servers []webrtc.ICEServer
+	resume  bool
+	base    string
+	node    string
+}
+
+func (p attemptPlan) describe() string {
+	var ts []string
+	for _, t := range p.types {
+		ts = append(ts, t.String())
+	}
+	var urls []string
+	for _, s := range p.servers {
+		urls = append(urls, s.URLs...)
+	}
+	return fmt.Sprintf("policy %s, networks %s, servers %s", p.policy, strings.Join(ts, "+"), strings.Join(urls, " "))
+}
+
+// serversWhere keeps the URLs of servers that keep accepts.
+func serversWhere(servers []webrtc.ICEServer, keep func(url string) bool) []webrtc.ICEServer {
+	var out []webrtc.ICEServer
+	for _, s := range servers {
+		var urls []string
+		for _, u := range s.URLs {
+			if keep(u) {
+				urls = append(urls, u)
+			}
+		}
+		if len(urls) > 0 {
+			s.URLs = urls
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func isTCPTURN(u string) bool {
+	return strings.HasPrefix(u, "turns:") || (strings.HasPrefix(u, "turn:") && strings.Contains(u, "transport=tcp"))
+}
+
+// connect runs the client until ctx ends: join, the first attempt, and
+// whatever its fallback policy does next.
+func (c *client) connect(ctx context.Context, nodeName, otherName string) {
+	var join joinResponse
+	if err := c.post(ctx, c.signal, "/rtc/join", joinRequest{Client: c.spec.Name}, &join); err != nil {
+		c.obs.signalling(err)
+		c.obs.failure("signalling failed: " + err.Error())
+		return
+	}
+	c.obs.signalling(nil)
+	c.iceServers, c.subscribe = join.ICEServers, join.Subscribe
+	if c.spec.ICEServers != nil {
+		c.iceServers = c.spec.ICEServers
+	}
+	types := c.spec.NetworkTypes
+	if len(types) == 0 {
+		types = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	}
+	policy := c.spec.Policy
+	if c.spec.Fallback.Policy == ForceRelay {
+		policy = webrtc.ICETransportPolicyRelay
+	}
+	plans := []attemptPlan{{why: "initial", policy: policy, types: types, servers: c.iceServers, base: c.signal, node: nodeName}}
+	if c.spec.Fallback.Policy == TransportFallback {
+		base, node := c.signal, nodeName
+		if c.spec.Fallback.OtherNode && c.other != "" {
+			base, node = c.other, otherName
+		}
+		tcpTypes := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+		if c.realClock {
+			tcpTypes = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}
+		}
+		plans = append(plans,
+			attemptPlan{why: "reconnect preferring TCP", policy: webrtc.ICETransportPolicyAll, types: tcpTypes,
+				servers: serversWhere(c.iceServers, isTCPTURN), resume: true, base: base, node: node},
+			attemptPlan{why: "reconnect relay-only over TURN/TLS", policy: webrtc.ICETransportPolicyRelay, types: tcpTypes,
+				servers: serversWhere(c.iceServers, func(u string) bool { return strings.HasPrefix(u, "turns:") }), resume: true, base: base, node: node},
+		)
+	}
+	deadline := c.spec.Fallback.Deadline
+	if deadline == 0 && c.spec.Fallback.Policy == TransportFallback {
+		deadline = defaultFallbackDeadline
+	}
+	events := make(chan pcEvent, 64)
+	restarts := 0
+	for i := 0; i < len(plans); i++ {
+		plan := plans[i]
+		if i > 0 && len(plan.servers) == 0 && plan.policy == webrtc.ICETransportPolicyRelay {
+			c.obs.failure(c.failureSoFar() + "; fallback has no TURN/TLS server to try")
+			return
+		}
+		c.obs.attempt(plan.why, plan.describe(), plan.node)
+		if err := c.start(ctx, plan, events, deadline); err != nil {
+			c.obs.failure(fmt.Sprintf("%s: %v", plan.why, err))
+			if plan.resume && strings.Contains(err.Error(), errNoSession) {
+				c.obs.failure(fmt.Sprintf("reconnect landed on %s, which does not hold %s's session, so transport fallback does not work (%v)", plan.node, c.spec.Name, err))
+				return
+			}
+			continue
+		}
+		var timer <-chan time.Time
+		if deadline > 0 {
+			t := time.NewTimer(deadline)
+			defer t.Stop()
+			timer = t.C
+		}
+		next := false
+		for !next {
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer:
+				timer = nil
+				if c.state() != webrtc.PeerConnectionStateConnected {
+					c.obs.deadline(fmt.Sprintf("%s: not connected within %v (%s)", plan.why, deadline, c.stuckAt()))
+					next = i+1 < len(plans)
+				}
+			case ev := <-events:
+				if ev.gen != c.generation() {
+					continue
+				}
+				switch {
+				case ev.state == webrtc.PeerConnectionStateConnected:
+					timer = nil
+				case c.spec.Fallback.Policy == ICERestart && ev.ice == webrtc.ICEConnectionStateFailed && restarts < maxRestarts:
+					restarts++
+					c.obs.attempt(fmt.Sprintf("ice failed: ICE restart %d", restarts), plan.describe(), plan.node)
+					if err := c.restartICE(ctx, plan); err != nil {
+						c.obs.failure("ICE restart: " + err.Error())
+					}
+				case c.spec.Fallback.Policy == TransportFallback && i+1 < len(plans) &&
+					(ev.state == webrtc.PeerConnectionStateDisconnected || ev.state == webrtc.PeerConnectionStateFailed):
+					next = true
+				}
+			}
+		}
+	}
+	<-ctx.Done()
+}
+
+func (c *client) generation() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *client) state() webrtc.PeerConnectionState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pc == nil {
+		return webrtc.PeerConnectionStateNew
+	}
+	return c.pc.ConnectionState()
+}
+
+// stuckAt says how far the current attempt got.
+func (c *client) stuckAt() string {
+	c.mu.Lock()
+	pc := c.pc
+	c.mu.Unlock()
+	if pc == nil {
+		return "no peer connection"
+	}
+	ice := pc.ICEConnectionState()
+	dtls := pc.SCTP().Transport().State()
+	return fmt.Sprintf("ICE %s, DTLS %s", ice, dtls)
+}
+
+func (c *client) failureSoFar() string {
+	r := c.obs.result()
+	if r.Failure != "" {
+		return r.Failure
+	}
+	return "connection failed"
+}
+
+// start closes the previous attempt's peer connection and begins a new one.
+func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEvent, deadline time.Duration) error {
+	var se webrtc.SettingEngine
+	se.SetNet(c.host)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes(plan.types)
+	se.LoggerFactory = c.loggers
+	se.SetSCTPRTOMax(2 * time.Second)
+	if hasTCP(plan.types) {
+		se.SetIncludeLoopbackCandidate(true)
+	}
+	if deadline > 0 {
+		se.SetDTLSConnectContextMaker(func() (context.Context, func()) {
+			return context.WithTimeout(context.Background(), deadline)
+		})
+	}
+	if c.spec.Fallback.Policy == Renominate {
+		if err := se.SetICERenomination(); err != nil {
+			return err
+		}
+	}
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: plan.servers, ICETransportPolicy: plan.policy})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	old, oldStop := c.pc, c.stop
+	c.gen++
+	gen := c.gen
+	c.pc = pc
+	mediaCtx, stop := context.WithCancel(ctx)
+	c.stop = stop
+	c.mu.Unlock()
+	if oldStop != nil {
+		oldStop()
+	}
+	if old != nil {
+		_ = old.Close()
+	}
+	c.observe(pc, gen, events)
+	if err := c.addMedia(mediaCtx, pc); err != nil {
+		return err
+	}
+	return c.negotiate(ctx, pc, plan, false)
+}
+
+func hasTCP(types []webrtc.NetworkType) bool {
+	for _, t := range types {
+		if t == webrtc.NetworkTypeTCP4 || t == webrtc.NetworkTypeTCP6 {
+			return true
+		}
+	}
+	return false
+}
+
+// observe wires a peer connection's callbacks to the observer.
+func (c *client) observe(pc *webrtc.PeerConnection, gen int, events chan<- pcEvent) {
+	current := func() bool { return c.generation() == gen }
+	send := func(ev pcEvent) {
+		select {
+		case events <- ev:
+		default:
+		}
+	}
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if current() {
+			c.obs.localCandidate(cand)
+		}
+	})
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if !current() {
+			return
+		}
+		c.obs.iceState(s)
+		send(pcEvent{gen: gen, ice: s})
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if !current() {
+			return
+		}
+		c.obs.pcState(s)
+		send(pcEvent{gen: gen, state: s})
+	})
+	pc.SCTP().Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
+		if current() {
+			c.obs.dtlsState(s)
+		}
+	})
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
+		if current() {
+			c.obs.pair(pairOf(p))
+		}
+	})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		kind := tr.Kind().String()
+		counter := c.run.meter.counter(c.spec.Name, tr.StreamID()+"/"+kind, kind, "received")
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			buf := make([]byte, 1500)
+			for {
+				n, _, err := tr.Read(buf)
+				if err != nil {
+					return
+				}
+				counter.add(n)
+			}
+		}()
+	})
+}
+
+// addMedia adds the client's publications, its receive-only transceivers
+// for its subscriptions, and its data channel, and starts sending.
+func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error {
+	connected := func() bool { return pc.ConnectionState() == webrtc.PeerConnectionStateConnected }
+	for _, kind := range published(c.spec.Publish) {
+		track, err := webrtc.NewTrackLocalStaticSample(codecFor(kind), kind, c.spec.Name)
+		if err != nil {
+			return err
+		}
+		tr, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return err
+		}
+		size, every := audioFrame, audioInterval
+		if kind == trackKindVideo {
+			size, every = videoFrame, videoInterval
+		}
+		counter := c.run.meter.counter(c.spec.Name, c.spec.Name+"/"+kind, kind, "sent")
+		c.wg.Add(2)
+		go func() {
+			defer c.wg.Done()
+			publish(ctx, track, size, every, counter, connected)
+		}()
+		go func() { // drain RTCP
+			defer c.wg.Done()
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := tr.Sender().Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for _, sub := range c.subscribe {
+		kind := webrtc.RTPCodecTypeAudio
+		if strings.HasSuffix(sub, "/"+trackKindVideo) {
+			kind = webrtc.RTPCodecTypeVideo
+		}
+		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return err
+		}
+	}
+	if c.spec.Publish.Data {
+		dc, err := pc.CreateDataChannel(dataLabel, nil)
+		if err != nil {
+			return err
+		}
+		sent := c.run.meter.counter(c.spec.Name, c.spec.Name+"/data", trackKindData, "sent")
+		recv := c.run.meter.counter(c.spec.Name, "node/data", trackKindData, "received")
+		dc.OnMessage(func(m webrtc.DataChannelMessage) { recv.add(len(m.Data)) })
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			sendData(ctx, dc, sent)
+		}()
+	}
+	return nil
+}
+
+// negotiate sends an offer to the node and applies its answer.
+func (c *client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, plan attemptPlan, restart bool) error {
+	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
+	if err != nil {
+		return fmt.Errorf("create offer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return fmt.Errorf("set offer: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var resp offerResponse
+	if err := c.post(ctx, plan.base, "/rtc/offer", offerRequest{Client: c.spec.Name, Offer: *pc.LocalDescription(), Resume: plan.resume}, &resp); err != nil {
+		c.obs.signalling(err)
+		return fmt.Errorf("signalling: %w", err)
+	}
+	for _, line := range strings.Split(resp.Answer.SDP, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "a=candidate:") {
+			continue
+		}
+		if cand, err := ice.UnmarshalCandidate(strings.TrimPrefix(line, "a=")); err == nil {
+			c.obs.remoteCandidate(Candidate{
+				Type:     cand.Type().String(),
+				Protocol: strings.ToLower(cand.NetworkType().NetworkShort()),
+				Address:  fmt.Sprintf("%s:%d", cand.Address(), cand.Port()),
+				TCPType:  tcpTypeOf(cand.TCPType()),
+			})
+		}
+	}
+	if err := pc.SetRemoteDescription(resp.Answer); err != nil {
+		return fmt.Errorf("set answer: %w", err)
+	}
+	return nil
+}
+
+// restartICE restarts ICE on the current peer connection.
+func (c *client) restartICE(ctx context.Context, plan attemptPlan) error {
+	c.mu.Lock()
+	pc := c.pc
+	c.mu.Unlock()
+	if pc == nil {
+		return errors.New("no peer connection")
+	}
+	return c.negotiate(ctx, pc, attemptPlan{base: plan.base}, true)
+}
+
+// snapshotChecks records the candidate pairs ICE tried.
+func (c *client) snapshotChecks() {
+	c.mu.Lock()
+	pc := c.pc
+	c.mu.Unlock()
+	if pc != nil {
+		c.obs.checks(pc.GetStats())
+	}
+}
+
+// close ends the client's peer connection and media.
+func (c *client) close() {
+	c.mu.Lock()
+	pc, stop := c.pc, c.stop
+	c.gen++
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if pc != nil {
+		_ = pc.Close()
+	}
+	c.wg.Wait()
+	c.http.CloseIdleConnections()
+}
+
+func tcpTypeOf(t ice.TCPType) string {
+	if t == ice.TCPTypeUnspecified {
+		return ""
+	}
+	return t.String()
+}

@@ -1,0 +1,199 @@
+// Package matchers holds Gomega matchers over harness results that read
+// like the field report they check:
+//
+//	Expect(res).To(UseTransport(harness.TURNTLS))
+//	Expect(res).To(RecoverWithin(10 * time.Second).For("alice"))
+//	Expect(res).To(FailWithReason("port 5349"))
+//
+// Each applies to every client of the result, or to one with For. Failure
+// messages show the expectation, what was observed and the client's
+// timeline.
+package matchers
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/icelab/icelab/harness"
+	"github.com/onsi/gomega/types"
+)
+
+// ClientMatcher is a matcher over a harness.Result's clients.
+type ClientMatcher struct {
+	expect string
+	check  func(c *harness.ClientResult) (ok bool, observed string)
+	client string
+	failed string
+}
+
+var _ types.GomegaMatcher = (*ClientMatcher)(nil)
+
+// For restricts the matcher to one client.
+func (m *ClientMatcher) For(client string) *ClientMatcher {
+	c := *m
+	c.client = client
+	return &c
+}
+
+func (m *ClientMatcher) clients(actual any) ([]*harness.ClientResult, error) {
+	var res *harness.Result
+	switch a := actual.(type) {
+	case harness.Result:
+		res = &a
+	case *harness.Result:
+		res = a
+	default:
+		return nil, fmt.Errorf("expected a harness.Result, got %T", actual)
+	}
+	if res.Err != "" {
+		return nil, fmt.Errorf("the run did not happen: %s", res.Err)
+	}
+	if m.client != "" {
+		c := res.Client(m.client)
+		if c == nil {
+			return nil, fmt.Errorf("the result has no client %q", m.client)
+		}
+		return []*harness.ClientResult{c}, nil
+	}
+	if len(res.Clients) == 0 {
+		return nil, fmt.Errorf("the result has no clients")
+	}
+	out := make([]*harness.ClientResult, len(res.Clients))
+	for i := range res.Clients {
+		out[i] = &res.Clients[i]
+	}
+	return out, nil
+}
+
+// Match implements types.GomegaMatcher.
+func (m *ClientMatcher) Match(actual any) (bool, error) {
+	cs, err := m.clients(actual)
+	if err != nil {
+		return false, err
+	}
+	var fails []string
+	for _, c := range cs {
+		if ok, observed := m.check(c); !ok {
+			fails = append(fails, fmt.Sprintf("client %s: observed %s\n%s", c.Name, observed, indent(describe(c))))
+		}
+	}
+	m.failed = strings.Join(fails, "\n")
+	return len(fails) == 0, nil
+}
+
+// FailureMessage implements types.GomegaMatcher.
+func (m *ClientMatcher) FailureMessage(any) string {
+	return fmt.Sprintf("expected %s\n%s", m.expect, m.failed)
+}
+
+// NegatedFailureMessage implements types.GomegaMatcher.
+func (m *ClientMatcher) NegatedFailureMessage(actual any) string {
+	cs, _ := m.clients(actual)
+	var b strings.Builder
+	for _, c := range cs {
+		_, observed := m.check(c)
+		fmt.Fprintf(&b, "client %s: observed %s\n%s", c.Name, observed, indent(describe(c)))
+	}
+	return fmt.Sprintf("expected not %s\n%s", m.expect, b.String())
+}
+
+func describe(c *harness.ClientResult) string {
+	s := fmt.Sprintf("transport %s, final state %s", c.Transport, c.FinalState())
+	if c.Selected != nil {
+		s += ", selected " + c.Selected.String()
+	}
+	if c.Failure != "" {
+		s += "\nfailure: " + c.Failure
+	}
+	return s + "\ntimeline:\n" + c.Timeline()
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}
+
+// UseTransport succeeds when the clients end connected over t.
+func UseTransport(t harness.Transport) *ClientMatcher {
+	return &ClientMatcher{expect: "to use " + string(t), check: func(c *harness.ClientResult) (bool, string) {
+		return c.Transport == t, string(c.Transport)
+	}}
+}
+
+// Connect succeeds when the clients' peer connections connected.
+func Connect() *ClientMatcher {
+	return &ClientMatcher{expect: "to connect", check: func(c *harness.ClientResult) (bool, string) {
+		if c.Connected {
+			return true, fmt.Sprintf("connected after %v", c.ConnectedAt)
+		}
+		return false, "never connected"
+	}}
+}
+
+// FlowMediaBothWays succeeds when every publication reached the node and
+// every subscription arrived, after recovery if there was one.
+func FlowMediaBothWays() *ClientMatcher {
+	return &ClientMatcher{expect: "media to flow both ways", check: func(c *harness.ClientResult) (bool, string) {
+		var parts []string
+		for _, m := range c.Media {
+			parts = append(parts, fmt.Sprintf("%s %s %d", m.Track, m.Direction, m.Packets))
+		}
+		return c.MediaBothWays, "media " + strings.Join(parts, ", ")
+	}}
+}
+
+// RecoverWithin succeeds when the clients failed and recovered, with
+// media both ways, within d of the failure being detected.
+func RecoverWithin(d time.Duration) *ClientMatcher {
+	return &ClientMatcher{expect: fmt.Sprintf("to recover within %v", d), check: func(c *harness.ClientResult) (bool, string) {
+		switch {
+		case c.FailedAt == 0 && !c.Recovered:
+			return false, "no failure to recover from"
+		case !c.Recovered:
+			return false, fmt.Sprintf("failure detected at %v and no recovery", c.FailedAt)
+		case !c.MediaBothWays:
+			return false, fmt.Sprintf("recovered after %v without media both ways", c.RecoveryTime())
+		}
+		return c.RecoveryTime() <= d, fmt.Sprintf("recovered after %v over %s", c.RecoveryTime(), c.Transport)
+	}}
+}
+
+// NotRecover succeeds when the clients failed and did not recover.
+func NotRecover() *ClientMatcher {
+	return &ClientMatcher{expect: "to fail without recovering", check: func(c *harness.ClientResult) (bool, string) {
+		if c.Recovered {
+			return false, fmt.Sprintf("recovered after %v", c.RecoveryTime())
+		}
+		return c.FailedAt > 0 || !c.Connected, "final state " + c.FinalState()
+	}}
+}
+
+// FailWithReason succeeds when the clients did not end connected with media
+// both ways, for a reason that contains substr.
+func FailWithReason(substr string) *ClientMatcher {
+	return &ClientMatcher{expect: fmt.Sprintf("to fail with a reason containing %q", substr), check: func(c *harness.ClientResult) (bool, string) {
+		if c.Failure == "" {
+			return false, "no failure"
+		}
+		return strings.Contains(c.Failure, substr), "failure " + c.Failure
+	}}
+}
+
+// EndIn succeeds when the clients' last peer connection state is state,
+// such as "connecting" for a DTLS handshake that never completes.
+func EndIn(state string) *ClientMatcher {
+	return &ClientMatcher{expect: "to end in state " + state, check: func(c *harness.ClientResult) (bool, string) {
+		return c.FinalState() == state, "final state " + c.FinalState()
+	}}
+}
+
+// SelectCandidates succeeds when the clients' selected pair has these
+// local and remote candidate types.
+func SelectCandidates(local, remote string) *ClientMatcher {
+	return &ClientMatcher{expect: fmt.Sprintf("to select a %s -> %s pair", local, remote), check: func(c *harness.ClientResult) (bool, string) {
+		if c.Selected == nil {
+			return false, "no selected pair"
+		}
+		return c.Selected.Local.Type == local && c.Selected.Remote.Type == remote, "selected " + c.Selected.String()
+	}}
+}

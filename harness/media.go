@@ -1,0 +1,146 @@
+package harness
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+)
+
+// Media shapes, after the seed's bandwidth table.
+const (
+	audioInterval  = 20 * time.Millisecond
+	audioFrame     = 80 // bytes of Opus every 20 ms: 32 kbit/s
+	videoInterval  = time.Second / 30
+	videoFrame     = 6250 // bytes a frame at 30 fps: 1.5 Mbit/s
+	dataInterval   = 100 * time.Millisecond
+	dataMessage    = 256
+	dataLabel      = "data"
+	trackKindAudio = "audio"
+	trackKindVideo = "video"
+	trackKindData  = "data"
+)
+
+// counter counts packets and bytes; safe for concurrent use.
+type counter struct {
+	packets, bytes atomic.Uint64
+	// mark is the packet count when the last recovery happened.
+	mark atomic.Uint64
+}
+
+func (c *counter) add(n int) {
+	c.packets.Add(1)
+	c.bytes.Add(uint64(n))
+}
+
+// meter is a run's media accounting: counters by track and direction.
+type meter struct {
+	mu sync.Mutex
+	// by "client|track|direction"
+	counters map[meterKey]*counter
+}
+
+type meterKey struct {
+	client, track, kind, direction string
+}
+
+func newMeter() *meter { return &meter{counters: map[meterKey]*counter{}} }
+
+func (m *meter) counter(client, track, kind, direction string) *counter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := meterKey{client, track, kind, direction}
+	c := m.counters[k]
+	if c == nil {
+		c = &counter{}
+		m.counters[k] = c
+	}
+	return c
+}
+
+// markRecovery remembers the counts of a client's tracks at recovery.
+func (m *meter) markRecovery(client string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, c := range m.counters {
+		if k.client == client {
+			c.mark.Store(c.packets.Load())
+		}
+	}
+}
+
+// media returns a client's counters as results.
+func (m *meter) media(client string) []Media {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Media
+	for k, c := range m.counters {
+		if k.client != client {
+			continue
+		}
+		p := c.packets.Load()
+		out = append(out, Media{Track: k.track, Kind: k.kind, Direction: k.direction, Packets: p, Bytes: c.bytes.Load(), AfterRecoveryPackets: p - c.mark.Load()})
+	}
+	sortMedia(out)
+	return out
+}
+
+func sortMedia(ms []Media) {
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].Direction+ms[j].Track < ms[j-1].Direction+ms[j-1].Track; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+}
+
+// publish writes samples of size bytes every interval to track until ctx
+// ends, counting what it writes while the peer connection is connected.
+func publish(ctx context.Context, track *webrtc.TrackLocalStaticSample, size int, interval time.Duration, c *counter, connected func() bool) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	frame := make([]byte, size)
+	for i := range frame {
+		frame[i] = byte(i)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if !connected() {
+			continue
+		}
+		if err := track.WriteSample(media.Sample{Data: frame, Duration: interval}); err == nil {
+			c.add(size)
+		}
+	}
+}
+
+// sendData sends a message every dataInterval on dc while it is open.
+func sendData(ctx context.Context, dc *webrtc.DataChannel, c *counter) {
+	ticker := time.NewTicker(dataInterval)
+	defer ticker.Stop()
+	msg := make([]byte, dataMessage)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if dc.ReadyState() != webrtc.DataChannelStateOpen {
+			continue
+		}
+		// Keep the SCTP queue short so a dead path does not hoard
+		// messages that would flood in after recovery.
+		if dc.BufferedAmount() > 64*dataMessage {
+			continue
+		}
+		if err := dc.Send(msg); err == nil {
+			c.add(len(msg))
+		}
+	}
+}

@@ -1,0 +1,186 @@
+// Package harness runs real pion peers through a virtual network and a TURN
+// relay and reports what happened, when: which transport won, whether media
+// flowed, whether fallback recovered, and why not.
+//
+// A [Spec] describes a call: the network (LANs with NATs, firewalls and link
+// impairments), the media node (an SFU stand-in with its embedded relay,
+// configured like a livekit.yaml), the clients (connect options and fallback
+// policy) and the faults to apply. [Run] builds it, runs it and returns a
+// [Result]. Runs without client ICE-TCP happen inside a testing/synctest
+// bubble, so pion's production timers cost no wall time; runs with client
+// ICE-TCP use the real clock because pion's active ICE-TCP dials through the
+// operating system.
+//
+// The package knows WebRTC and the parts it assembles; it knows nothing of
+// scenario files or report formats.
+package harness
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/icelab/icelab/relay"
+	"github.com/icelab/icelab/vnet"
+	"github.com/pion/webrtc/v4"
+)
+
+// Spec describes one call to run.
+type Spec struct {
+	// Name names the run in results and reports.
+	Name string
+	// LANs are the networks below the internet, parents first.
+	LANs []LANSpec
+	// Node is the media node.
+	Node NodeSpec
+	// Clients are the participants; each connects to the media node.
+	Clients []ClientSpec
+	// Faults are applied while the call runs.
+	Faults []Fault
+	// Names are extra DNS entries; the node's domain resolves to its
+	// external address unless overridden here.
+	Names map[string]string
+	// Duration is how long the call runs, on the run's clock, from the
+	// start. Zero means 40 s.
+	Duration time.Duration
+	// Seed makes loss and jitter repeat.
+	Seed uint64
+}
+
+// LANSpec is a router and the LAN behind it.
+type LANSpec struct {
+	Name string
+	// Parent is the LAN this one hangs off; empty means the internet.
+	Parent string
+	// LANPrefix is the LAN's address space; zero picks a free 10.N.0.0/24.
+	LANPrefix netip.Prefix
+	NAT       vnet.NAT
+	Firewall []vnet.Rule
+	Uplink   vnet.Impairment
+}
+
+// NodeSpec is the media node: an SFU stand-in on pion with its embedded
+// TURN relay on the same host, and HTTPS signalling on port 443.
+type NodeSpec struct {
+	// Name is the host's name; empty means "media".
+	Name string
+	// LAN is where the host sits; empty means the internet. A LAN with a
+	// 1:1 NAT is a cloud VM without a public IP.
+	LAN string
+	// Addr is the host's address on its LAN; zero picks one.
+	Addr netip.Addr
+	// Config is the node's livekit.yaml: the turn: block for the relay and
+	// the rtc: block for media ports, ICE-TCP and the external address.
+	Config relay.Config
+	// Relay replaces the built-in relay (bring your own); nil means
+	// relay.New(Config).
+	Relay relay.Relay
+	// SinglePort muxes all UDP media on one port (rtc.udp_port) instead
+	// of the port range.
+	SinglePort int
+	// LoadBalancer puts a layer-4 load balancer in front of the node(s)
+	// for TURN/TLS, as in the seed's dedicated TURN domain set-up.
+	LoadBalancer *LoadBalancerSpec
+	// SecondNode adds another media node behind the same load balancer,
+	// on which a client's reconnect may land.
+	SecondNode bool
+	Link       vnet.Impairment
+}
+
+// LoadBalancerSpec is a layer-4 load balancer host on the internet that
+// terminates TLS (its certificate comes from the node's config) and
+// forwards plain TCP to the relays' TLS ports.
+type LoadBalancerSpec struct {
+	// Port is the port it listens on: 443 or 5349.
+	Port int
+}
+
+// Publish says what a client sends.
+type Publish struct {
+	Audio bool // Opus-sized RTP, about 32 kbit/s
+	Video bool // about 1.5 Mbit/s at 30 frames a second
+	Data  bool // a data channel with a message every 100 ms
+}
+
+// ClientSpec is one participant with the connect options of a real SDK.
+type ClientSpec struct {
+	Name string
+	// LAN is where the client sits; empty means the internet.
+	LAN string
+	// Link is the client's access link; the zero value means 15 ms of
+	// latency each way, as real paths have.
+	Link vnet.Impairment
+	// ICEServers overrides the servers the node hands out. Nil means the
+	// node's: STUN and TURN/UDP on udp_port, TURN/TCP on udp_port, and
+	// TURN/TLS on tls_port (or the load balancer's) when TLS is enabled.
+	ICEServers []webrtc.ICEServer
+	// Policy is the ICE transport policy: all or relay.
+	Policy webrtc.ICETransportPolicy
+	// NetworkTypes the client gathers on; nil means UDP4 and TCP4.
+	NetworkTypes []webrtc.NetworkType
+	Publish      Publish
+	Fallback     Fallback
+}
+
+// FallbackPolicy is what a client does when its connection fails.
+type FallbackPolicy string
+
+// Fallback policies.
+const (
+	// NoFallback is pion's defaults: nothing.
+	NoFallback FallbackPolicy = "none"
+	// ICERestart restarts ICE when ICE fails.
+	ICERestart FallbackPolicy = "ice-restart"
+	// TransportFallback is LiveKit's: if ICE+DTLS has not connected by a
+	// deadline, or the connection fails, reconnect to the same node
+	// preferring TCP, then TURN/TLS relay-only.
+	TransportFallback FallbackPolicy = "transport"
+	// Renominate lets the selected pair move mid-call.
+	Renominate FallbackPolicy = "renomination"
+	// ForceRelay connects relay-only from the start.
+	ForceRelay FallbackPolicy = "force-relay"
+)
+
+// Fallback is a client's fallback policy and its deadlines.
+type Fallback struct {
+	Policy FallbackPolicy
+	// Deadline bounds ICE+DTLS for each attempt; zero means 10 s for
+	// TransportFallback and none otherwise (pion's DTLS has no timeout).
+	Deadline time.Duration
+	// OtherNode makes the reconnect land on the second media node, as a
+	// load balancer may route it.
+	OtherNode bool
+}
+
+// Trigger is the moment a fault applies.
+type Trigger struct {
+	// After is a delay from the start of the run or, with Event, from the
+	// event.
+	After time.Duration
+	// Event is "" (the start), or "ice-connected" / "connected" of Client.
+	Event  string
+	Client string
+}
+
+// FaultKind is what a fault does.
+type FaultKind string
+
+// Fault kinds.
+const (
+	AddRules   FaultKind = "add-rules"   // add firewall rules to LAN
+	ClearRules FaultKind = "clear-rules" // remove every rule from LAN
+	CutLink    FaultKind = "cut"         // cut Target's link
+	Restore    FaultKind = "restore"     // restore Target's link
+	Impair     FaultKind = "impair"      // set Target's link impairment
+)
+
+// Fault changes the network while the call runs.
+type Fault struct {
+	Name string
+	When Trigger
+	Kind FaultKind
+	// Target is a LAN (its router's firewall or uplink) or a host (its
+	// link): a client's name, the node's, or a LAN's.
+	Target     string
+	Rules      []vnet.Rule
+	Impairment vnet.Impairment
+}
