@@ -49,7 +49,67 @@ type client struct {
 	pc   *webrtc.PeerConnection
 	gen  int
 	stop context.CancelFunc // stops the current attempt's media
+	tr   *trickler
 	wg   sync.WaitGroup
+}
+
+// trickler sends one attempt's candidates to the node in the order they
+// were gathered, once the node has the offer they belong to.
+type trickler struct {
+	mu      sync.Mutex
+	queue   []webrtc.ICECandidateInit
+	base    string
+	open    bool // the node answered the offer: candidates may go
+	wake    chan struct{}
+	stopped bool
+}
+
+func newTrickler() *trickler { return &trickler{wake: make(chan struct{}, 1)} }
+
+func (t *trickler) signal() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (t *trickler) add(c webrtc.ICECandidateInit) {
+	t.mu.Lock()
+	t.queue = append(t.queue, c)
+	t.mu.Unlock()
+	t.signal()
+}
+
+// release lets queued and future candidates go to base.
+func (t *trickler) release(base string) {
+	t.mu.Lock()
+	t.base, t.open = base, true
+	t.mu.Unlock()
+	t.signal()
+}
+
+// run posts candidates until ctx ends.
+func (t *trickler) run(ctx context.Context, c *client) {
+	for {
+		t.mu.Lock()
+		var batch []webrtc.ICECandidateInit
+		base := t.base
+		if t.open {
+			batch, t.queue = t.queue, nil
+		}
+		t.mu.Unlock()
+		for _, cand := range batch {
+			var ok struct{}
+			if err := c.post(ctx, base, "/rtc/trickle", trickleRequest{Client: c.spec.Name, Candidate: cand}, &ok); err != nil {
+				c.obs.signalling(err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.wake:
+		}
+	}
 }
 
 // pcEvent is a state change of one attempt's peer connection.
@@ -171,12 +231,16 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 		if c.spec.Fallback.OtherNode && c.other != "" {
 			base, node = c.other, otherName
 		}
-		tcpTypes := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+		// Preferring TCP: ICE-TCP to the node and TURN over TCP/TLS. On the
+		// fake clock there is no ICE-TCP (pion dials it through the
+		// operating system), so the attempt is relay-only over TCP/TLS:
+		// a UDP host pair would only meet the same fault again.
+		tcpTypes, tcpPolicy := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}, webrtc.ICETransportPolicyRelay
 		if c.realClock {
-			tcpTypes = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}
+			tcpTypes, tcpPolicy = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}, webrtc.ICETransportPolicyAll
 		}
 		plans = append(plans,
-			attemptPlan{why: "reconnect preferring TCP", policy: webrtc.ICETransportPolicyAll, types: tcpTypes,
+			attemptPlan{why: "reconnect preferring TCP", policy: tcpPolicy, types: tcpTypes,
 				servers: serversWhere(c.iceServers, isTCPTURN), resume: true, base: base, node: node},
 			attemptPlan{why: "reconnect relay-only over TURN/TLS", policy: webrtc.ICETransportPolicyRelay, types: tcpTypes,
 				servers: serversWhere(c.iceServers, func(u string) bool { return strings.HasPrefix(u, "turns:") }), resume: true, base: base, node: node},
@@ -195,6 +259,12 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 			return
 		}
 		c.obs.attempt(plan.why, plan.describe(), plan.node)
+		var timer <-chan time.Time
+		if deadline > 0 {
+			t := time.NewTimer(deadline)
+			defer t.Stop()
+			timer = t.C
+		}
 		if err := c.start(ctx, plan, events, deadline); err != nil {
 			c.obs.failure(fmt.Sprintf("%s: %v", plan.why, err))
 			if plan.resume && strings.Contains(err.Error(), errNoSession) {
@@ -202,12 +272,6 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 				return
 			}
 			continue
-		}
-		var timer <-chan time.Time
-		if deadline > 0 {
-			t := time.NewTimer(deadline)
-			defer t.Stop()
-			timer = t.C
 		}
 		next := false
 		for !next {
@@ -312,14 +376,21 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 	c.pc = pc
 	mediaCtx, stop := context.WithCancel(ctx)
 	c.stop = stop
+	tr := newTrickler()
+	c.tr = tr
 	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		tr.run(mediaCtx, c)
+	}()
 	if oldStop != nil {
 		oldStop()
 	}
 	if old != nil {
 		_ = old.Close()
 	}
-	c.observe(pc, gen, events)
+	c.observe(pc, gen, tr, events)
 	if err := c.addMedia(mediaCtx, pc); err != nil {
 		return err
 	}
@@ -336,7 +407,7 @@ func hasTCP(types []webrtc.NetworkType) bool {
 }
 
 // observe wires a peer connection's callbacks to the observer.
-func (c *client) observe(pc *webrtc.PeerConnection, gen int, events chan<- pcEvent) {
+func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, events chan<- pcEvent) {
 	current := func() bool { return c.generation() == gen }
 	send := func(ev pcEvent) {
 		select {
@@ -345,9 +416,11 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, events chan<- pcEve
 		}
 	}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
-		if current() {
-			c.obs.localCandidate(cand)
+		if cand == nil || !current() {
+			return
 		}
+		c.obs.localCandidate(cand)
+		tr.add(cand.ToJSON())
 	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		if !current() {
@@ -450,20 +523,15 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 	return nil
 }
 
-// negotiate sends an offer to the node and applies its answer.
+// negotiate sends an offer to the node and applies its answer; the
+// client's candidates trickle after it as they are gathered.
 func (c *client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, plan attemptPlan, restart bool) error {
 	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err != nil {
 		return fmt.Errorf("create offer: %w", err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("set offer: %w", err)
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 	var resp offerResponse
 	if err := c.post(ctx, plan.base, "/rtc/offer", offerRequest{Client: c.spec.Name, Offer: *pc.LocalDescription(), Resume: plan.resume}, &resp); err != nil {
@@ -487,6 +555,10 @@ func (c *client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, plan 
 	if err := pc.SetRemoteDescription(resp.Answer); err != nil {
 		return fmt.Errorf("set answer: %w", err)
 	}
+	c.mu.Lock()
+	tr := c.tr
+	c.mu.Unlock()
+	tr.release(plan.base)
 	return nil
 }
 

@@ -89,3 +89,89 @@ var _ = Describe("a call through the virtual network", func() {
 		Expect(res.Relay.PacketsRelayed).NotTo(BeZero())
 	})
 })
+
+// corporate is a call from a client behind a firewall that lets only
+// TCP 80 and 443 out, to a node with TURN/TLS on tlsPort.
+func corporate(tlsPort int) harness.Spec {
+	spec := call("corporate firewall", harness.ClientSpec{Name: "alice", LAN: "corp"}, harness.ClientSpec{Name: "bob"})
+	spec.LANs = []harness.LANSpec{{Name: "corp", NAT: vnet.PortRestricted(), Firewall: vnet.OnlyTCPOut(80, 443)}}
+	spec.Node.Config = nodeConfig(tlsPort)
+	return spec
+}
+
+var _ = Describe("a corporate firewall that lets only TCP 443 out", func() {
+	It("connects over TURN/TLS when the node serves TURN/TLS on 443 beside HTTPS", func() {
+		res := run(corporate(443))
+		Expect(res).To(UseTransport(harness.TURNTLS).For("alice"))
+		Expect(res).To(FlowMediaBothWays())
+		Expect(res.Client("alice").Selected.Local.RelayProtocol).To(Equal("tls"))
+	})
+
+	It("fails when TURN/TLS is on 5349, naming the blocked port", func() {
+		res := run(corporate(5349))
+		Expect(res).NotTo(Connect().For("alice"))
+		Expect(res.Client("alice").Signalling).To(BeTrue(), "signalling on 443 passes the firewall")
+		Expect(res).To(FailWithReason("TCP to port 5349 dropped by firewall corp rule 4 (drop-all)").For("alice"))
+	})
+})
+
+// whacked is a call whose client's UDP is blocked from the moment its ICE
+// connects: "connects, then drops".
+func whacked(fallback harness.FallbackPolicy) harness.Spec {
+	spec := call("udp whack", harness.ClientSpec{Name: "alice", LAN: "office", Fallback: harness.Fallback{Policy: fallback}}, harness.ClientSpec{Name: "bob"})
+	spec.LANs = []harness.LANSpec{{Name: "office", NAT: vnet.PortRestricted()}}
+	spec.Faults = []harness.Fault{{Name: "udp whack", When: harness.Trigger{Event: "ice-connected", Client: "alice"}, Kind: harness.AddRules, Target: "office", Rules: vnet.BlockUDP()}}
+	spec.Duration = 60 * time.Second
+	return spec
+}
+
+var _ = Describe("UDP whack after ICE connected", func() {
+	It("fails for good with pion's defaults", func() {
+		res := run(whacked(harness.NoFallback))
+		alice := res.Client("alice")
+		// The whack lands as DTLS starts, as the seed's "allowed initial
+		// UDP packets through but then blocked subsequent ones".
+		Expect(alice.ICEStates).To(ContainElement(HaveField("State", "connected")))
+		Expect(res).To(NotRecover().For("alice"))
+		Expect(res).To(EndIn("failed").For("alice"))
+		Expect(alice.FailedAt).To(BeNumerically(">", 0))
+		Expect(res).To(FailWithReason("dropped by firewall office rule 1 (block-udp)").For("alice"))
+		// bob stays connected, but hears nobody: alice was his only source.
+		Expect(res).To(UseTransport(harness.ICEUDP).For("bob"))
+		Expect(res).NotTo(FlowMediaBothWays().For("bob"))
+	})
+
+	It("recovers over TCP or TLS with transport fallback, and reports how long it took", func() {
+		res := run(whacked(harness.TransportFallback))
+		alice := res.Client("alice")
+		Expect(res).To(RecoverWithin(30 * time.Second).For("alice"))
+		Expect(alice.Transport).To(BeElementOf(harness.TURNTLS, harness.TURNTCP, harness.ICETCP))
+		Expect(alice.RecoveryTime()).To(BeNumerically(">", 0))
+		Expect(alice.Attempts).To(HaveLen(2))
+		GinkgoWriter.Printf("alice: failure detected at %v, recovered at %v (%v) over %s\n", alice.FailedAt, alice.RecoveredAt, alice.RecoveryTime(), alice.Transport)
+	})
+})
+
+// dtlsFiltered is a call whose client's network drops DTLS datagrams.
+func dtlsFiltered(fallback harness.FallbackPolicy) harness.Spec {
+	spec := call("dtls filtered", harness.ClientSpec{Name: "alice", LAN: "office", Fallback: harness.Fallback{Policy: fallback}}, harness.ClientSpec{Name: "bob"})
+	spec.LANs = []harness.LANSpec{{Name: "office", NAT: vnet.PortRestricted(), Firewall: vnet.DTLSFiltered()}}
+	spec.Duration = 45 * time.Second
+	return spec
+}
+
+var _ = Describe("DTLS filtered", func() {
+	It("hangs in connecting with pion's defaults: DTLS has no timeout", func() {
+		res := run(dtlsFiltered(harness.NoFallback))
+		Expect(res).To(EndIn("connecting").For("alice"))
+		Expect(res.Client("alice").ICEStates).To(ContainElement(HaveField("State", "connected")), "ICE itself succeeds")
+		Expect(res).To(FailWithReason("DTLS datagrams dropped by firewall office rule 1 (dtls-filtered)").For("alice"))
+	})
+
+	It("recovers with transport fallback once the DTLS deadline passes", func() {
+		res := run(dtlsFiltered(harness.TransportFallback))
+		alice := res.Client("alice")
+		Expect(res).To(RecoverWithin(20 * time.Second).For("alice"))
+		Expect(alice.Transport).To(BeElementOf(harness.TURNTLS, harness.TURNTCP, harness.ICETCP))
+	})
+})

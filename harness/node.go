@@ -54,6 +54,13 @@ type offerResponse struct {
 	Answer webrtc.SessionDescription `json:"answer"`
 }
 
+// trickleRequest carries one of a client's ICE candidates, sent as the
+// client gathers it (trickle ICE), after the offer it belongs to.
+type trickleRequest struct {
+	Client    string                  `json:"client"`
+	Candidate webrtc.ICECandidateInit `json:"candidate"`
+}
+
 // errNoSession is what a node answers to a resume it cannot serve.
 const errNoSession = "session not found on this node"
 
@@ -205,6 +212,25 @@ func (n *node) serve(l net.Listener, certs []tls.Certificate, iceServers func(cl
 			return
 		}
 		writeJSON(w, offerResponse{Answer: answer})
+	})
+	mux.HandleFunc("POST /rtc/trickle", func(w http.ResponseWriter, r *http.Request) {
+		var req trickleRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.Client == "" {
+			http.Error(w, "bad trickle request", http.StatusBadRequest)
+			return
+		}
+		n.mu.Lock()
+		s := n.sessions[req.Client]
+		n.mu.Unlock()
+		if s == nil {
+			http.Error(w, errNoSession, http.StatusNotFound)
+			return
+		}
+		if err := s.pc.AddICECandidate(req.Candidate); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, struct{}{})
 	})
 	n.srv = &http.Server{Handler: mux, ErrorLog: nil, ReadHeaderTimeout: 10 * time.Second}
 	if certs != nil {
