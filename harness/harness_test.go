@@ -31,16 +31,12 @@ func nodeConfig(tlsPort int) relay.Config {
 	return cfg
 }
 
-// call is the usual call: alice publishing audio, video and data, bob
-// publishing audio.
+// call is the usual call: every client publishing audio and data (the
+// open-internet spec adds video; video's SRTP dominates a run's CPU).
 func call(name string, clients ...harness.ClientSpec) harness.Spec {
-	if len(clients) == 0 {
-		clients = []harness.ClientSpec{{Name: "alice"}, {Name: "bob"}}
-	}
-	pubs := []harness.Publish{{Audio: true, Video: true, Data: true}, {Audio: true, Data: true}}
 	for i := range clients {
 		if clients[i].Publish == (harness.Publish{}) {
-			clients[i].Publish = pubs[i%2]
+			clients[i].Publish = harness.Publish{Audio: true, Data: true}
 		}
 	}
 	return harness.Spec{Name: name, Node: harness.NodeSpec{Config: nodeConfig(443)}, Clients: clients, Duration: 30 * time.Second}
@@ -55,7 +51,7 @@ func run(spec harness.Spec) harness.Result {
 
 var _ = Describe("a call through the virtual network", func() {
 	It("uses ICE/UDP on the open internet, with host and srflx candidates", func() {
-		spec := call("open internet", harness.ClientSpec{Name: "alice"}, harness.ClientSpec{Name: "bob", LAN: "home"})
+		spec := call("open internet", harness.ClientSpec{Name: "alice", Publish: harness.Publish{Audio: true, Video: true, Data: true}}, harness.ClientSpec{Name: "bob", LAN: "home"})
 		spec.LANs = []harness.LANSpec{{Name: "home", NAT: vnet.PortRestricted()}}
 		res := run(spec)
 		Expect(res).To(UseTransport(harness.ICEUDP))

@@ -267,14 +267,14 @@ func (n *node) answer(ctx context.Context, req offerRequest, order []string) (we
 		if err != nil {
 			return webrtc.SessionDescription{}, http.StatusInternalServerError, err
 		}
+		s = &session{client: req.Client, pc: pc}
 		n.mu.Lock()
 		old := n.sessions[req.Client]
-		n.sessions[req.Client] = &session{client: req.Client, pc: pc}
+		n.sessions[req.Client] = s
 		n.mu.Unlock()
 		if old != nil {
 			_ = old.pc.Close()
 		}
-		s = n.sessions[req.Client]
 	}
 	pc := s.pc
 	if err := pc.SetRemoteDescription(req.Offer); err != nil {

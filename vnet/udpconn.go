@@ -75,11 +75,12 @@ func (c *UDPConn) enqueue(pkt *packet) {
 		}
 		c.queue, c.head = grown, 0
 	}
+	// Report before the packet is visible to readers, who release it.
+	c.host.net.taps.emit(c.host.name, pkt, Delivered, "")
 	c.queue[(c.head+c.count)%len(c.queue)] = pkt
 	c.count++
 	c.bytes += len(pkt.payload)
 	c.mu.Unlock()
-	c.host.net.taps.emit(c.host.name, pkt, Delivered, "")
 	select {
 	case c.notify <- struct{}{}:
 	default:
