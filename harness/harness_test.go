@@ -8,6 +8,7 @@ import (
 	. "github.com/icelab/icelab/harness/matchers"
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/vnet"
+	"github.com/pion/webrtc/v4"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
@@ -169,5 +170,36 @@ var _ = Describe("DTLS filtered", func() {
 		alice := res.Client("alice")
 		Expect(res).To(RecoverWithin(20 * time.Second).For("alice"))
 		Expect(alice.Transport).To(BeElementOf(harness.TURNTLS, harness.TURNTCP, harness.ICETCP))
+	})
+})
+
+var _ = Describe("ICE over TCP, on the real clock", func() {
+	// pion's active ICE-TCP dials through the operating system, so these
+	// runs use real loopback sockets bridged into the virtual network.
+	tcpClient := func(rules []vnet.Rule) harness.Spec {
+		spec := call("ice-tcp", harness.ClientSpec{Name: "alice", LAN: "office",
+			NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4}})
+		spec.LANs = []harness.LANSpec{{Name: "office", NAT: vnet.PortRestricted(), Firewall: rules}}
+		spec.Duration = 6 * time.Second
+		return spec
+	}
+
+	It("selects ICE/TCP to port 7881 when UDP is blocked", func() {
+		res := harness.RunT(suiteT, tcpClient(vnet.BlockUDP()), harness.WithCA(ca))
+		Expect(res.Err).To(BeEmpty())
+		Expect(res.Clock).To(Equal(harness.RealClock))
+		Expect(res).To(UseTransport(harness.ICETCP))
+		Expect(res).To(FlowMediaBothWays())
+		alice := res.Client("alice")
+		Expect(alice.Selected.Local.Protocol).To(Equal("tcp"))
+		Expect(alice.Selected.Remote.Address).To(HaveSuffix(":7881"))
+		Expect(alice.NodeSelected.Local.Protocol).To(Equal("tcp"))
+	})
+
+	It("fails ICE/TCP on 7881 behind only-TCP-443-out, and falls to TURN/TLS on 443", func() {
+		res := harness.RunT(suiteT, tcpClient(vnet.OnlyTCPOut(80, 443)), harness.WithCA(ca))
+		Expect(res.Err).To(BeEmpty())
+		Expect(res).To(UseTransport(harness.TURNTLS))
+		Expect(res.Drops).To(HaveKey(ContainSubstring("TCP to port 7881 dropped by firewall office rule 4 (drop-all)")))
 	})
 })

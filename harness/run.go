@@ -20,6 +20,7 @@ import (
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/relay/pki"
 	"github.com/icelab/icelab/vnet"
+	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -197,6 +198,7 @@ type runner struct {
 	clients []*client
 	lb      *loadBalancer
 	untap   func()
+	bridge  *vnet.Bridge // real-clock runs: ICE-TCP through loopback
 	cancel  context.CancelFunc // ends the clients' loops
 	timers  []*time.Timer
 	mu      sync.Mutex
@@ -293,6 +295,11 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 			portMin: uint16(cfg.RTC.PortRangeStart), portMax: uint16(cfg.RTC.PortRangeEnd),
 			singlePort: spec.Node.SinglePort, useExternalIP: cfg.RTC.UseExternalIP, loggers: o.loggers,
 		}
+		if clock == RealClock && cfg.RTC.TCPPort > 0 {
+			if nopts.tcpMux, err = r.iceTCP(host, cfg.RTC.TCPPort); err != nil {
+				return nil, fmt.Errorf("node %s: ice-tcp: %w", name, err)
+			}
+		}
 		nd, err := newNode(name, host, nodeCfg, external, nopts, r.rs, spec.Clients)
 		if err != nil {
 			return nil, err
@@ -366,6 +373,11 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 		}
 		r.addrs[host.Addr()] = cs.Name
 		r.addrs[host.ExternalAddr()] = cs.Name
+		if r.bridge != nil && hasTCP(cs.NetworkTypes) {
+			if _, err := r.bridge.AddClient(host); err != nil {
+				return nil, fmt.Errorf("client %s: %w", cs.Name, err)
+			}
+		}
 		other := ""
 		if len(r.nodes) > 1 {
 			other = "https://" + signalDomain2
@@ -436,6 +448,30 @@ func clientICEServers(cfg relay.Config, external netip.Addr, domain string, tlsP
 		{URLs: []string{"stun:" + hp}},
 		{URLs: urls, Username: user, Credential: pass},
 	}
+}
+
+// iceTCP gives host a passive ICE-TCP port behind the run's loopback
+// bridge: pion's active side dials through the operating system, so the
+// port listens for real on a loopback address and each connection is
+// carried into the virtual network, where NATs and firewalls decide it.
+func (r *runner) iceTCP(host *vnet.Host, port int) (ice.TCPMux, error) {
+	if r.bridge == nil {
+		r.bridge = vnet.NewBridge()
+	}
+	l, err := r.bridge.Listen(host, port)
+	if err != nil {
+		return nil, err
+	}
+	mux := ice.NewTCPMuxDefault(ice.TCPMuxParams{
+		Listener:       l,
+		Logger:         r.o.loggers.NewLogger("ice-tcp"),
+		ReadBufferSize: 64,
+		// Short, so Close does not wait 30 s on a late STUN request.
+		FirstStunBindTimeout:         5 * time.Second,
+		AliveDurationForConnFromStun: 5 * time.Second,
+	})
+	r.closers = append(r.closers, func() { _ = mux.Close() })
+	return mux, nil
 }
 
 // start connects the clients and arms the faults.
@@ -688,6 +724,9 @@ func (r *runner) close() {
 	}
 	for _, f := range r.closers {
 		f()
+	}
+	if r.bridge != nil {
+		_ = r.bridge.Close()
 	}
 	if r.untap != nil {
 		r.untap()

@@ -54,8 +54,8 @@ type LANSpec struct {
 	// LANPrefix is the LAN's address space; zero picks a free 10.N.0.0/24.
 	LANPrefix netip.Prefix
 	NAT       vnet.NAT
-	Firewall []vnet.Rule
-	Uplink   vnet.Impairment
+	Firewall  []vnet.Rule
+	Uplink    vnet.Impairment
 }
 
 // NodeSpec is the media node: an SFU stand-in on pion with its embedded
