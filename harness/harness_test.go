@@ -8,9 +8,9 @@ import (
 	. "github.com/icelab/icelab/harness/matchers"
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/vnet"
-	"github.com/pion/webrtc/v4"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/pion/webrtc/v4"
 )
 
 const turnDomain = "turn.example.com"

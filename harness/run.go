@@ -198,7 +198,7 @@ type runner struct {
 	clients []*client
 	lb      *loadBalancer
 	untap   func()
-	bridge  *vnet.Bridge // real-clock runs: ICE-TCP through loopback
+	bridge  *vnet.Bridge       // real-clock runs: ICE-TCP through loopback
 	cancel  context.CancelFunc // ends the clients' loops
 	timers  []*time.Timer
 	mu      sync.Mutex
