@@ -48,6 +48,8 @@ type Host struct {
 	udp      map[netip.AddrPort]*UDPConn
 	nextPort uint16
 	closed   bool
+
+	tcp tcpTable // TCP sockets, in tcp.go
 }
 
 var _ transport.Net = (*Host)(nil)
@@ -209,6 +211,8 @@ func (h *Host) deliver(pkt *packet) {
 			return
 		}
 		c.enqueue(pkt)
+	case TCP:
+		h.deliverTCP(pkt)
 	default:
 		h.net.drop(h.name, pkt, "protocol unreachable")
 	}
@@ -289,6 +293,7 @@ func (h *Host) close() {
 	for _, c := range conns {
 		_ = c.Close()
 	}
+	h.closeTCP()
 }
 
 // transport.Net
@@ -398,6 +403,20 @@ func (h *Host) dial(ctx context.Context, network string, laddr net.Addr, address
 			l = ua
 		}
 		return h.DialUDP(network, l, raddr)
+	case "tcp", "tcp4":
+		raddr, err := h.ResolveTCPAddr(network, address)
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		}
+		var l *net.TCPAddr
+		if ta, ok := laddr.(*net.TCPAddr); ok {
+			l = ta
+		}
+		c, err := h.dialTCP(ctx, network, l, raddr)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 }
@@ -472,14 +491,28 @@ func (h *Host) ResolveTCPAddr(network, address string) (*net.TCPAddr, error) {
 	return &net.TCPAddr{IP: ip.AsSlice(), Port: port}, nil
 }
 
-// ListenTCP is not supported yet.
-func (h *Host) ListenTCP(string, *net.TCPAddr) (transport.TCPListener, error) {
-	return nil, transport.ErrNotSupported
+// ListenTCP listens for TCP connections on laddr; a nil or unspecified IP
+// listens on every interface, port zero picks an ephemeral port. The
+// listener is a *TCPListener.
+func (h *Host) ListenTCP(network string, laddr *net.TCPAddr) (transport.TCPListener, error) {
+	l, err := h.listenTCP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
-// DialTCP is not supported yet.
-func (h *Host) DialTCP(string, *net.TCPAddr, *net.TCPAddr) (transport.TCPConn, error) {
-	return nil, transport.ErrNotSupported
+// DialTCP connects to raddr from laddr (nil: the route's address and an
+// ephemeral port). A refused connection fails at once with
+// ECONNREFUSED; a SYN that gets no answer is retried as Linux does and
+// the dial fails with ETIMEDOUT after about 127 s. The connection is a
+// *TCPConn.
+func (h *Host) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
+	c, err := h.dialTCP(context.Background(), network, laddr, raddr)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Interfaces returns the host's interfaces as pion sees them.
@@ -490,7 +523,8 @@ func (h *Host) Interfaces() ([]*transport.Interface, error) {
 	for _, ifc := range h.ifaces {
 		out = append(out, ifc.transport())
 	}
-	return out, nil
+	// Loopback interfaces a Bridge gave the host, for ICE-TCP.
+	return append(out, h.loopbackInterfaces(len(h.ifaces)+1)...), nil
 }
 
 func (i *Interface) transport() *transport.Interface {
@@ -597,4 +631,3 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	}
 	return lc.host.ListenTCP(network, addr)
 }
-

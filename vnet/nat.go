@@ -72,10 +72,17 @@ type NAT struct {
 	// PortPreservation keeps the internal port as the external one when it
 	// is free.
 	PortPreservation bool
-	// MappingLifetime is how long a mapping lives after its last outbound
-	// packet; zero means two minutes (RFC 4787 REQ-5). An expired mapping
-	// frees its port.
+	// MappingLifetime is how long a UDP mapping lives after its last
+	// outbound packet; zero means two minutes (RFC 4787 REQ-5). An expired
+	// mapping frees its port.
 	MappingLifetime time.Duration
+	// TCPEstablishedLifetime is how long the mapping of an established TCP
+	// connection lives idle; zero means 2 h 4 min (RFC 5382 REQ-5). TCP
+	// mappings are made by outbound SYNs only and refreshed both ways.
+	TCPEstablishedLifetime time.Duration
+	// TCPTransitoryLifetime is how long a TCP mapping lives idle while its
+	// connection opens or after it closes; zero means 4 minutes.
+	TCPTransitoryLifetime time.Duration
 	// InboundRefresh makes inbound packets refresh a mapping too.
 	InboundRefresh bool
 	// Forwards are static port forwards; they never expire and accept
@@ -120,7 +127,7 @@ func Symmetric() NAT {
 // CloudOneToOne is the 1:1 NAT of a cloud VM without a public IP: each
 // host's private address maps to its own external address.
 func CloudOneToOne() NAT {
-	return NAT{Mode: OneToOne}
+	return NAT{Mode: OneToOne, Hairpinning: true}
 }
 
 func (c NAT) lifetime() time.Duration {
@@ -148,7 +155,7 @@ func (c NAT) validate() error {
 	if c.Mapping > AddressPortDependent || c.Filtering > AddressPortDependent {
 		return fmt.Errorf("unknown NAT behaviour")
 	}
-	if c.MappingLifetime < 0 {
+	if c.MappingLifetime < 0 || c.TCPEstablishedLifetime < 0 || c.TCPTransitoryLifetime < 0 {
 		return fmt.Errorf("mapping lifetime %v is negative", c.MappingLifetime)
 	}
 	if lo, hi := c.portRange(); lo > hi {
@@ -205,6 +212,7 @@ type mapping struct {
 	permits map[netip.AddrPort]time.Time
 	lastOut time.Time
 	static  bool
+	tcp     tcpMapState // TCP only, in tcp_nat.go
 }
 
 func newNATTable(cfg NAT, extIP netip.Addr) *natTable {
@@ -272,6 +280,9 @@ func (t *natTable) outbound(pkt *packet, now time.Time) (reason string) {
 			m = nil
 		}
 		if m == nil {
+			if pkt.proto == TCP && pkt.seg.Flags&FlagSYN == 0 {
+				return "nat: no mapping for a TCP segment without SYN"
+			}
 			port, ok := t.allocate(pkt.proto, pkt.src.Port(), now)
 			if !ok {
 				return "nat: no free external port"
@@ -282,6 +293,9 @@ func (t *natTable) outbound(pkt *packet, now time.Time) (reason string) {
 		}
 	}
 	m.lastOut = now
+	if pkt.proto == TCP {
+		m.tcp.track(pkt.seg.Flags, Outbound)
+	}
 	if t.cfg.Filtering != EndpointIndependent {
 		if m.permits == nil {
 			m.permits = make(map[netip.AddrPort]time.Time)
@@ -322,12 +336,15 @@ func (t *natTable) inbound(pkt *packet, now time.Time) (reason string) {
 	}
 	if !m.static && t.cfg.Filtering != EndpointIndependent {
 		at, ok := m.permits[t.cfg.Filtering.mask(pkt.src)]
-		if !ok || now.Sub(at) >= t.lifetime {
+		if !ok || now.Sub(at) >= t.lifetimeOf(m) {
 			return "nat: filtered (" + t.cfg.Filtering.String() + ")"
 		}
 	}
-	if t.cfg.InboundRefresh {
+	if t.cfg.InboundRefresh || pkt.proto == TCP {
 		m.lastOut = now
+	}
+	if pkt.proto == TCP {
+		m.tcp.track(pkt.seg.Flags, Inbound)
 	}
 	pkt.dst = m.key.internal
 	return ""
@@ -346,7 +363,7 @@ func (t *natTable) isExternal(addr netip.Addr) bool {
 }
 
 func (t *natTable) expired(m *mapping, now time.Time) bool {
-	return !m.static && now.Sub(m.lastOut) >= t.lifetime
+	return !m.static && now.Sub(m.lastOut) >= t.lifetimeOf(m)
 }
 
 func (t *natTable) remove(m *mapping) {

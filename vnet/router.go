@@ -399,7 +399,9 @@ func (r *Router) down(att *attachment, pkt *packet) {
 func (r *Router) refuse(pkt *packet, act Action, why string) {
 	if act == Reject {
 		r.net.taps.emit(r.name, pkt, Rejected, why)
-		if pkt.sender != nil {
+		if pkt.proto == TCP {
+			r.rejectTCP(pkt) // a reset segment, in tcp_nat.go
+		} else if pkt.sender != nil {
 			pkt.sender.refused(pkt)
 		}
 		pkt.release()

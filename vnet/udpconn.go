@@ -27,15 +27,15 @@ type UDPConn struct {
 	src   netip.AddrPort // source for a connected socket, else laddr
 	raddr netip.AddrPort // set for a connected socket
 
-	mu      sync.Mutex
-	queue   []*packet // ring buffer
-	head    int
-	count   int
-	bytes   int
+	mu          sync.Mutex
+	queue       []*packet // ring buffer
+	head        int
+	count       int
+	bytes       int
 	icmpRefused bool // ICMP unreachable arrived (connected sockets)
-	closed  bool
-	notify  chan struct{}
-	done    chan struct{}
+	closed      bool
+	notify      chan struct{}
+	done        chan struct{}
 
 	readDeadline  *deadline.Deadline
 	writeDeadline *deadline.Deadline

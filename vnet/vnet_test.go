@@ -2,6 +2,7 @@ package vnet
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -14,7 +15,16 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The TURN/TLS tests need their CA trusted as a system root before
+	// crypto/x509 loads the system pool; see installTestCA.
+	cleanup, err := installTestCA()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) { cleanup(); os.Exit(code) }))
+}
 
 // newTestNetwork builds a network closed at the end of the test.
 func newTestNetwork(t testing.TB) *Network {
