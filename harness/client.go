@@ -266,11 +266,11 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 			timer = t.C
 		}
 		if err := c.start(ctx, plan, events, deadline); err != nil {
-			c.obs.failure(fmt.Sprintf("%s: %v", plan.why, err))
 			if plan.resume && strings.Contains(err.Error(), errNoSession) {
 				c.obs.failure(fmt.Sprintf("reconnect landed on %s, which does not hold %s's session, so transport fallback does not work (%v)", plan.node, c.spec.Name, err))
 				return
 			}
+			c.obs.failure(fmt.Sprintf("%s: %v", plan.why, err))
 			continue
 		}
 		next := false
@@ -360,7 +360,7 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 		})
 	}
 	if c.spec.Fallback.Policy == Renominate {
-		if err := se.SetICERenomination(); err != nil {
+		if err := se.SetICERenomination(webrtc.WithRenominationInterval(2 * time.Second)); err != nil {
 			return err
 		}
 	}

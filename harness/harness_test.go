@@ -203,3 +203,67 @@ var _ = Describe("ICE over TCP, on the real clock", func() {
 		Expect(res.Drops).To(HaveKey(ContainSubstring("TCP to port 7881 dropped by firewall office rule 4 (drop-all)")))
 	})
 })
+
+// cut is a call whose client's LAN loses its uplink for 40 s, two seconds
+// into the call.
+func cut(policy harness.FallbackPolicy) harness.Spec {
+	spec := call("link cut", harness.ClientSpec{Name: "alice", LAN: "office", Fallback: harness.Fallback{Policy: policy}}, harness.ClientSpec{Name: "bob"})
+	spec.LANs = []harness.LANSpec{{Name: "office", NAT: vnet.PortRestricted()}}
+	spec.Faults = []harness.Fault{
+		{Name: "cut", When: harness.Trigger{Event: "connected", Client: "alice", After: 2 * time.Second}, Kind: harness.CutLink, Target: "office"},
+		{Name: "restore", When: harness.Trigger{Event: "connected", Client: "alice", After: 42 * time.Second}, Kind: harness.Restore, Target: "office"},
+	}
+	spec.Duration = 75 * time.Second
+	return spec
+}
+
+var _ = Describe("a 40 s link cut", func() {
+	It("is fatal with pion's defaults: after ICE fails pion never recovers by itself", func() {
+		res := run(cut(harness.NoFallback))
+		Expect(res).To(NotRecover().For("alice"))
+		Expect(res).To(EndIn("failed").For("alice"))
+		Expect(res).To(FailWithReason("dropped by link cut").For("alice"))
+	})
+
+	It("is survived with ICE restart once the link is back", func() {
+		res := run(cut(harness.ICERestart))
+		alice := res.Client("alice")
+		Expect(res).To(RecoverWithin(time.Minute).For("alice"))
+		Expect(alice.Transport).To(Equal(harness.ICEUDP))
+		Expect(alice.Attempts).To(ContainElement(HaveField("Why", HavePrefix("ice failed: ICE restart"))))
+		restored := res.Faults[1].At
+		Expect(alice.RecoveredAt).To(BeNumerically(">", restored), "no recovery while the link is still cut")
+	})
+})
+
+var _ = Describe("forcing TURN (relay-only) while UDP is blocked", func() {
+	forced := func(tlsPort int) harness.Spec {
+		spec := call("forced relay", harness.ClientSpec{Name: "alice", LAN: "office", Fallback: harness.Fallback{Policy: harness.ForceRelay}}, harness.ClientSpec{Name: "bob"})
+		spec.LANs = []harness.LANSpec{{Name: "office", NAT: vnet.PortRestricted(), Firewall: vnet.BlockUDP()}}
+		spec.Node.Config = nodeConfig(tlsPort)
+		return spec
+	}
+
+	It("connects over TURN/TLS when the node offers it", func() {
+		res := run(forced(443))
+		Expect(res).To(UseTransport(harness.TURNTLS).For("alice"))
+		Expect(res).To(FlowMediaBothWays().For("alice"))
+	})
+
+	It("fails when the embedded TURN offers only UDP, as the seed warns", func() {
+		res := run(forced(0))
+		Expect(res).NotTo(Connect().For("alice"))
+		Expect(res).To(FailWithReason("datagrams dropped by firewall office rule 1 (block-udp)").For("alice"))
+	})
+})
+
+var _ = Describe("transport fallback that reconnects to another media node", func() {
+	It("does not work: the other node does not hold the session", func() {
+		spec := whacked(harness.TransportFallback)
+		spec.Node.SecondNode = true
+		spec.Clients[0].Fallback.OtherNode = true
+		res := run(spec)
+		Expect(res).To(NotRecover().For("alice"))
+		Expect(res).To(FailWithReason("reconnect landed on media-2, which does not hold alice's session").For("alice"))
+	})
+})

@@ -98,6 +98,7 @@ type nodeOptions struct {
 	singlePort       int
 	useExternalIP    bool
 	tcpMux           ice.TCPMux
+	renomination     bool
 	loggers          logging.LoggerFactory
 }
 
@@ -123,6 +124,13 @@ func newNode(name string, host *vnet.Host, cfg relay.Config, external netip.Addr
 	case o.portMin > 0:
 		if err := se.SetEphemeralUDPPortRange(o.portMin, o.portMax); err != nil {
 			return nil, fmt.Errorf("node %s: port range: %w", name, err)
+		}
+	}
+	if o.renomination {
+		// The node is the controlled side: it honours the nomination
+		// values a renominating client sends.
+		if err := se.SetICERenomination(); err != nil {
+			return nil, err
 		}
 	}
 	if o.useExternalIP && external != host.Addr() {

@@ -295,6 +295,9 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 			portMin: uint16(cfg.RTC.PortRangeStart), portMax: uint16(cfg.RTC.PortRangeEnd),
 			singlePort: spec.Node.SinglePort, useExternalIP: cfg.RTC.UseExternalIP, loggers: o.loggers,
 		}
+		for _, c := range spec.Clients {
+			nopts.renomination = nopts.renomination || c.Fallback.Policy == Renominate
+		}
 		if clock == RealClock && cfg.RTC.TCPPort > 0 {
 			if nopts.tcpMux, err = r.iceTCP(host, cfg.RTC.TCPPort); err != nil {
 				return nil, fmt.Errorf("node %s: ice-tcp: %w", name, err)
@@ -560,6 +563,9 @@ func (r *runner) observePacket(e vnet.Event) {
 	if e.Proto == vnet.UDP {
 		reason = strings.ToUpper(e.Class.String()) + " datagrams " + e.Verdict.String() + " by " + e.Reason
 	} else {
+		if e.Flags&vnet.FlagSYN == 0 && (e.Reason == "port closed" || e.Reason == "no connection for reset") {
+			return // a segment after a connection ended: teardown, not connectivity
+		}
 		reason = fmt.Sprintf("TCP to port %d %s by %s", e.Dst.Port(), e.Verdict, e.Reason)
 	}
 	r.rs.drop(reason)
