@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -199,6 +200,20 @@ func serversWhere(servers []webrtc.ICEServer, keep func(url string) bool) []webr
 	return out
 }
 
+// relayOf names the transport of an ICE server URL: "stun" servers are
+// always kept, TURN ones are "udp", "tcp" or "tls".
+func relayOf(u string) string {
+	switch {
+	case strings.HasPrefix(u, "stun:"):
+		return "udp"
+	case strings.HasPrefix(u, "turns:"):
+		return "tls"
+	case strings.Contains(u, "transport=tcp"):
+		return "tcp"
+	}
+	return "udp"
+}
+
 func isTCPTURN(u string) bool {
 	return strings.HasPrefix(u, "turns:") || (strings.HasPrefix(u, "turn:") && strings.Contains(u, "transport=tcp"))
 }
@@ -213,7 +228,12 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 		return
 	}
 	c.obs.signalling(nil)
-	c.iceServers, c.subscribe = join.ICEServers, join.Subscribe
+	relays := c.spec.Relays
+	if relays == nil {
+		relays = []string{"udp", "tls"}
+	}
+	c.iceServers = serversWhere(join.ICEServers, func(u string) bool { return slices.Contains(relays, relayOf(u)) })
+	c.subscribe = join.Subscribe
 	if c.spec.ICEServers != nil {
 		c.iceServers = c.spec.ICEServers
 	}

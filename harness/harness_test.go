@@ -267,3 +267,29 @@ var _ = Describe("transport fallback that reconnects to another media node", fun
 		Expect(res).To(FailWithReason("reconnect landed on media-2, which does not hold alice's session").For("alice"))
 	})
 })
+
+var _ = DescribeTable("a relay-only client on the virtual network, over each TURN transport",
+	func(relay string, want harness.Transport) {
+		spec := call("relay only", harness.ClientSpec{Name: "alice", Fallback: harness.Fallback{Policy: harness.ForceRelay},
+			Relays: []string{relay}, Publish: harness.Publish{Audio: true, Video: true}})
+		spec.Duration = 20 * time.Second
+		res := run(spec)
+		Expect(res).To(UseTransport(want))
+		Expect(res).To(FlowMediaBothWays())
+		// What alice sent reached the relay: the relay's client-to-peer
+		// bytes are her media plus SRTP, RTP and RTCP overhead.
+		var sent uint64
+		for _, m := range res.Client("alice").Media {
+			if m.Direction == "sent" {
+				sent += m.Bytes
+			}
+		}
+		Expect(sent).NotTo(BeZero())
+		ratio := float64(res.Relay.ClientToPeerBytes) / float64(sent)
+		GinkgoWriter.Printf("%s: relay client-to-peer %d bytes for %d bytes of media sent (%.3f)\n", want, res.Relay.ClientToPeerBytes, sent, ratio)
+		Expect(ratio).To(BeNumerically("~", 1.0, 0.05))
+	},
+	Entry("TURN/UDP", "udp", harness.TURNUDP),
+	Entry("TURN/TCP", "tcp", harness.TURNTCP),
+	Entry("TURN/TLS", "tls", harness.TURNTLS),
+)

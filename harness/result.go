@@ -62,10 +62,15 @@ func (r *Result) Client(name string) *ClientResult {
 	return nil
 }
 
-// RelayStats is the relay's view of the run.
+// RelayStats is the relay's view of the run, summed over its relays.
 type RelayStats struct {
-	Allocations    int
-	BytesRelayed   uint64
+	// Allocations counts allocations made during the run.
+	Allocations int
+	// ClientToPeer and PeerToClient count the datagrams relayed each way
+	// and their payload bytes.
+	ClientToPeerBytes, ClientToPeerPackets uint64
+	PeerToClientBytes, PeerToClientPackets uint64
+	// PacketsRelayed is both directions' packets.
 	PacketsRelayed uint64
 	AuthFailures   uint64
 }

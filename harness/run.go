@@ -424,9 +424,9 @@ func ensureCredentials(cfg *relay.Config) string {
 	return "icelab-secret"
 }
 
-// clientICEServers is what the node hands a client, as LiveKit does: STUN
-// and TURN/UDP on the node's address, TURN/TLS on the TURN domain. (The
-// relay also serves TURN/TCP on udp_port, for clients configured with it.)
+// clientICEServers is what the node hands a client: STUN and TURN over UDP
+// and TCP on the node's address, TURN/TLS on the TURN domain. Clients keep
+// what their Relays setting asks for (LiveKit's SDKs: UDP and TLS).
 func clientICEServers(cfg relay.Config, external netip.Addr, domain string, tlsPort int, client, secret string) []webrtc.ICEServer {
 	if !cfg.TURN.Enabled {
 		return nil
@@ -443,7 +443,7 @@ func clientICEServers(cfg relay.Config, external netip.Addr, domain string, tlsP
 		user, pass = names[0], cfg.TURN.Users[names[0]]
 	}
 	hp := net.JoinHostPort(external.String(), fmt.Sprint(cfg.TURN.UDPPort))
-	urls := []string{"turn:" + hp + "?transport=udp"}
+	urls := []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
 	if cfg.TURN.TLSEnabled() {
 		urls = append(urls, "turns:"+net.JoinHostPort(domain, fmt.Sprint(tlsPort))+"?transport=tcp")
 	}
@@ -613,7 +613,10 @@ func (r *runner) collect(res *Result) {
 		st := rl.Stats()
 		res.Relay.Allocations += int(st.AllocationsTotal)
 		res.Relay.AuthFailures += st.AuthFailures
-		res.Relay.BytesRelayed += st.Relayed.ClientToPeer.Bytes + st.Relayed.PeerToClient.Bytes
+		res.Relay.ClientToPeerBytes += st.Relayed.ClientToPeer.Bytes
+		res.Relay.ClientToPeerPackets += st.Relayed.ClientToPeer.Packets
+		res.Relay.PeerToClientBytes += st.Relayed.PeerToClient.Bytes
+		res.Relay.PeerToClientPackets += st.Relayed.PeerToClient.Packets
 		res.Relay.PacketsRelayed += st.Relayed.ClientToPeer.Packets + st.Relayed.PeerToClient.Packets
 	}
 }

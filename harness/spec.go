@@ -113,6 +113,10 @@ type ClientSpec struct {
 	// node's: STUN and TURN/UDP on udp_port, TURN/TCP on udp_port, and
 	// TURN/TLS on tls_port (or the load balancer's) when TLS is enabled.
 	ICEServers []webrtc.ICEServer
+	// Relays are the TURN transports the client uses of those the node
+	// offers: "udp", "tcp" (TURN over TCP on udp_port), "tls". Nil means
+	// LiveKit's default: udp and tls.
+	Relays []string
 	// Policy is the ICE transport policy: all or relay.
 	Policy webrtc.ICETransportPolicy
 	// NetworkTypes the client gathers on; nil means UDP4 and TCP4.
