@@ -489,7 +489,7 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, event
 func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error {
 	connected := func() bool { return pc.ConnectionState() == webrtc.PeerConnectionStateConnected }
 	for _, kind := range published(c.spec.Publish) {
-		track, err := webrtc.NewTrackLocalStaticSample(codecFor(kind), kind, c.spec.Name)
+		track, err := webrtc.NewTrackLocalStaticRTP(codecFor(kind), kind, c.spec.Name)
 		if err != nil {
 			return err
 		}
@@ -505,7 +505,7 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 		c.wg.Add(2)
 		go func() {
 			defer c.wg.Done()
-			publish(ctx, track, size, every, counter, connected)
+			publish(ctx, track, kind, size, every, counter, connected)
 		}()
 		go func() { // drain RTCP
 			defer c.wg.Done()

@@ -293,3 +293,26 @@ var _ = DescribeTable("a relay-only client on the virtual network, over each TUR
 	Entry("TURN/TCP", "tcp", harness.TURNTCP),
 	Entry("TURN/TLS", "tls", harness.TURNTLS),
 )
+
+var _ = Describe("TURN/TLS behind a layer-4 load balancer that terminates TLS", func() {
+	behindLB := func(externalTLS bool) harness.Spec {
+		spec := call("turn/tls behind a load balancer", harness.ClientSpec{Name: "alice",
+			Fallback: harness.Fallback{Policy: harness.ForceRelay}, Relays: []string{"tls"}})
+		spec.Node.Config = nodeConfig(5349)
+		spec.Node.Config.TURN.ExternalTLS = externalTLS
+		spec.Node.LoadBalancer = &harness.LoadBalancerSpec{Port: 443}
+		return spec
+	}
+
+	It("works with external_tls: true", func() {
+		res := run(behindLB(true))
+		Expect(res).To(UseTransport(harness.TURNTLS))
+		Expect(res).To(FlowMediaBothWays())
+	})
+
+	It("fails without external_tls, as in the field: the relay expects TLS the balancer already removed", func() {
+		res := run(behindLB(false))
+		Expect(res).NotTo(Connect())
+		Expect(res.Relay.Allocations).To(BeZero())
+	})
+})

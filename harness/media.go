@@ -6,8 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 )
 
 // Media shapes, after the seed's bandwidth table.
@@ -19,6 +20,7 @@ const (
 	dataInterval   = 100 * time.Millisecond
 	dataMessage    = 256
 	dataLabel      = "data"
+	rtpMTU         = 1200
 	trackKindAudio = "audio"
 	trackKindVideo = "video"
 	trackKindData  = "data"
@@ -96,9 +98,18 @@ func sortMedia(ms []Media) {
 	}
 }
 
-// publish writes samples of size bytes every interval to track until ctx
-// ends, counting what it writes while the peer connection is connected.
-func publish(ctx context.Context, track *webrtc.TrackLocalStaticSample, size int, interval time.Duration, c *counter, connected func() bool) {
+// publish packetizes a frame of size bytes every interval into RTP and
+// writes it to track until ctx ends, counting the RTP packets it writes
+// while the peer connection is connected.
+func publish(ctx context.Context, track *webrtc.TrackLocalStaticRTP, kind string, size int, interval time.Duration, c *counter, connected func() bool) {
+	var payloader rtp.Payloader = &codecs.OpusPayloader{}
+	clockRate := uint32(48000)
+	if kind == trackKindVideo {
+		payloader, clockRate = &codecs.VP8Payloader{}, 90000
+	}
+	// The track rewrites payload type and SSRC for each binding.
+	packetizer := rtp.NewPacketizer(rtpMTU, 0, 0, payloader, rtp.NewRandomSequencer(), clockRate)
+	samples := uint32(interval.Seconds() * float64(clockRate))
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	frame := make([]byte, size)
@@ -114,8 +125,10 @@ func publish(ctx context.Context, track *webrtc.TrackLocalStaticSample, size int
 		if !connected() {
 			continue
 		}
-		if err := track.WriteSample(media.Sample{Data: frame, Duration: interval}); err == nil {
-			c.add(size)
+		for _, pkt := range packetizer.Packetize(frame, samples) {
+			if err := track.WriteRTP(pkt); err == nil {
+				c.add(pkt.MarshalSize())
+			}
 		}
 	}
 }
