@@ -1,0 +1,192 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/icelab/icelab/harness"
+)
+
+// reportWidth bounds the field report quoted in the summary table.
+const reportWidth = 90
+
+// WriteMarkdown writes runs as a Markdown report: a summary table with a
+// row per client, then each scenario's mismatches, failure reasons and
+// timelines.
+func WriteMarkdown(w io.Writer, runs []Run) error {
+	var b strings.Builder
+	counts := map[Verdict]int{}
+	for _, r := range runs {
+		counts[r.Verdict()]++
+	}
+	fmt.Fprintf(&b, "# icelab report\n\n%d scenarios: %d passed, %d failed, %d errors, %d skipped.\n\n",
+		len(runs), counts[Pass], counts[Fail], counts[Error], counts[Skip])
+	b.WriteString("| Scenario | Field report | Clock | Client | Transport | Candidates (local → remote) | Connected | Media both ways | Failure detected at | Recovered | Verdict |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range runs {
+		report := ""
+		if r.Scenario != nil {
+			report = r.Scenario.Report
+		}
+		first := []string{link(r.name()), cell(clip(report, reportWidth)), string(r.Result.Clock)}
+		if len(r.Result.Clients) == 0 {
+			why := r.Skipped
+			if why == "" {
+				why = r.Result.Err
+			}
+			row(&b, append(first, "", cell(clip(why, reportWidth)), "", "", "", "", "", string(r.Verdict()))...)
+			continue
+		}
+		for i := range r.Result.Clients {
+			c := &r.Result.Clients[i]
+			cols := first
+			if i > 0 {
+				cols = []string{"", "", ""}
+			}
+			verdict := string(r.Verdict())
+			if i > 0 {
+				verdict = ""
+			}
+			row(&b, append(cols, c.Name, transportOf(c), candidates(c), connected(c), yesNo(c.MediaBothWays),
+				failedAt(c), recovered(c), verdict)...)
+		}
+	}
+	for _, r := range runs {
+		writeSection(&b, r)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeSection(b *strings.Builder, r Run) {
+	fmt.Fprintf(b, "\n## %s\n\n**%s**", r.name(), r.Verdict())
+	if r.Scenario != nil {
+		if r.Scenario.File != "" {
+			fmt.Fprintf(b, " · `%s`", r.Scenario.File)
+		}
+		if r.Scenario.Source != "" {
+			fmt.Fprintf(b, " · %s", r.Scenario.Source)
+		}
+		if r.Scenario.Report != "" {
+			fmt.Fprintf(b, "\n\n> %s", strings.ReplaceAll(r.Scenario.Report, "\n", "\n> "))
+		}
+	}
+	b.WriteString("\n")
+	if r.Skipped != "" {
+		fmt.Fprintf(b, "\nSkipped: %s\n", r.Skipped)
+		return
+	}
+	if r.Result.Err != "" {
+		fmt.Fprintf(b, "\nThe run did not happen: %s\n", r.Result.Err)
+	}
+	if len(r.Mismatches) > 0 {
+		b.WriteString("\nExpected vs observed:\n\n")
+		for _, m := range r.Mismatches {
+			who := m.Client
+			if who == "" {
+				who = "run"
+			}
+			fmt.Fprintf(b, "- **%s** `%s`: expected %s, observed %s\n", who, m.Field, m.Expected, m.Observed)
+		}
+	}
+	for i := range r.Result.Clients {
+		c := &r.Result.Clients[i]
+		fmt.Fprintf(b, "\n### %s\n\n%s\n", c.Name, clientSummary(c))
+		if c.Failure != "" {
+			fmt.Fprintf(b, "\nFailure: %s\n", c.Failure)
+		}
+		if tl := c.Timeline(); tl != "" {
+			fmt.Fprintf(b, "\n```\n%s```\n", tl)
+		}
+	}
+	if len(r.Result.Faults) > 0 {
+		b.WriteString("\nFaults:\n\n")
+		for _, f := range r.Result.Faults {
+			fmt.Fprintf(b, "- %s %s: %s\n", seconds(f.At), f.Name, f.What)
+		}
+	}
+	if drops := sortedDrops(r.Result.Drops); len(drops) > 0 {
+		b.WriteString("\nDropped by the network:\n\n")
+		for i, d := range drops {
+			if i == 8 {
+				fmt.Fprintf(b, "- … %d more reasons\n", len(drops)-i)
+				break
+			}
+			fmt.Fprintf(b, "- %d × %s\n", d.count, d.reason)
+		}
+	}
+}
+
+func row(b *strings.Builder, cols ...string) {
+	b.WriteString("| " + strings.Join(cols, " | ") + " |\n")
+}
+
+// cell makes text safe inside a table cell.
+func cell(s string) string {
+	s = strings.ReplaceAll(s, "\r", "")
+	s = strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// link points at the scenario's section.
+func link(name string) string {
+	anchor := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		case r == ' ':
+			return '-'
+		}
+		return -1
+	}, name)
+	return fmt.Sprintf("[%s](#%s)", cell(name), anchor)
+}
+
+func clip(s string, n int) string {
+	r := []rune(strings.Join(strings.Fields(s), " "))
+	if len(r) <= n {
+		return string(r)
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func candidates(c *harness.ClientResult) string {
+	if c.Selected == nil {
+		return "–"
+	}
+	return c.Selected.Local.Type + " → " + c.Selected.Remote.Type
+}
+
+func connected(c *harness.ClientResult) string {
+	if !c.Connected {
+		return "no"
+	}
+	return "yes, " + seconds(c.ConnectedAt)
+}
+
+func failedAt(c *harness.ClientResult) string {
+	if c.FailedAt == 0 {
+		return "–"
+	}
+	return seconds(c.FailedAt)
+}
+
+func recovered(c *harness.ClientResult) string {
+	switch {
+	case c.Recovered:
+		return "yes, after " + seconds(c.RecoveryTime())
+	case c.FailedAt > 0:
+		return "no"
+	}
+	return "–"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

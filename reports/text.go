@@ -1,0 +1,108 @@
+package reports
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/icelab/icelab/harness"
+)
+
+// details renders a run for a person: verdict, mismatches, each client's
+// outcome, failure and timeline, the faults applied and the drops.
+func details(r Run) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s\n", r.name(), r.Verdict())
+	if r.Scenario != nil && r.Scenario.Report != "" {
+		fmt.Fprintf(&b, "field report: %s\n", r.Scenario.Report)
+	}
+	if r.Skipped != "" {
+		fmt.Fprintf(&b, "skipped: %s\n", r.Skipped)
+		return b.String()
+	}
+	if r.Result.Err != "" {
+		fmt.Fprintf(&b, "run error: %s\n", r.Result.Err)
+	}
+	if len(r.Mismatches) > 0 {
+		b.WriteString("\nexpected vs observed:\n")
+		for _, m := range r.Mismatches {
+			fmt.Fprintf(&b, "  %s\n", m)
+		}
+	}
+	for i := range r.Result.Clients {
+		c := &r.Result.Clients[i]
+		fmt.Fprintf(&b, "\nclient %s: %s\n", c.Name, clientSummary(c))
+		if c.Failure != "" {
+			fmt.Fprintf(&b, "  failure: %s\n", c.Failure)
+		}
+		if tl := c.Timeline(); tl != "" {
+			b.WriteString("  timeline:\n")
+			for line := range strings.Lines(tl) {
+				b.WriteString("  " + line)
+			}
+		}
+	}
+	if len(r.Result.Faults) > 0 {
+		b.WriteString("\nfaults:\n")
+		for _, f := range r.Result.Faults {
+			fmt.Fprintf(&b, "  %9.3fs  %s: %s\n", f.At.Seconds(), f.Name, f.What)
+		}
+	}
+	if drops := sortedDrops(r.Result.Drops); len(drops) > 0 {
+		b.WriteString("\ndropped by the network:\n")
+		for _, d := range drops {
+			fmt.Fprintf(&b, "  %6d  %s\n", d.count, d.reason)
+		}
+	}
+	return b.String()
+}
+
+// clientSummary is one line: transport, pair, connect and recovery times.
+func clientSummary(c *harness.ClientResult) string {
+	parts := []string{"transport " + transportOf(c)}
+	if c.Selected != nil {
+		parts = append(parts, "pair "+c.Selected.String())
+	}
+	if c.Connected {
+		parts = append(parts, "connected at "+seconds(c.ConnectedAt))
+	} else {
+		parts = append(parts, "never connected")
+	}
+	if c.FailedAt > 0 {
+		parts = append(parts, "failure detected at "+seconds(c.FailedAt))
+	}
+	if c.Recovered {
+		parts = append(parts, fmt.Sprintf("recovered at %s (after %s)", seconds(c.RecoveredAt), seconds(c.RecoveryTime())))
+	}
+	parts = append(parts, "final state "+c.FinalState())
+	return strings.Join(parts, ", ")
+}
+
+func transportOf(c *harness.ClientResult) string {
+	if c.Transport == "" {
+		return string(harness.NoTransport)
+	}
+	return string(c.Transport)
+}
+
+func seconds(d time.Duration) string {
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+type drop struct {
+	reason string
+	count  int
+}
+
+func sortedDrops(m map[string]int) []drop {
+	out := make([]drop, 0, len(m))
+	for k, v := range m {
+		out = append(out, drop{k, v})
+	}
+	slices.SortFunc(out, func(a, b drop) int {
+		return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.reason, b.reason))
+	})
+	return out
+}
