@@ -369,7 +369,7 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 	se.SetNet(c.host)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes(plan.types)
-	se.LoggerFactory = c.loggers
+	se.LoggerFactory = captureFactory{base: c.loggers, record: c.obs.pionLog}
 	se.SetSCTPRTOMax(2 * time.Second)
 	if hasTCP(plan.types) {
 		se.SetIncludeLoopbackCandidate(true)

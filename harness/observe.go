@@ -253,6 +253,22 @@ func (o *observer) checks(stats webrtc.StatsReport) {
 	}
 }
 
+// pionLog keeps what pion's ICE agent said about candidates it could not
+// gather, once each.
+func (o *observer) pionLog(msg string) {
+	if !gatherProblem(msg) {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, m := range o.res.GatherErrors {
+		if m == msg {
+			return
+		}
+	}
+	o.res.GatherErrors = append(o.res.GatherErrors, msg)
+}
+
 func (o *observer) failure(reason string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -279,6 +295,7 @@ func (o *observer) result() ClientResult {
 	for i := range r.PairChanges {
 		fill(&r.PairChanges[i].Pair.Local)
 	}
+	r.GatherErrors = append([]string(nil), r.GatherErrors...)
 	r.Attempts = append([]Attempt(nil), r.Attempts...)
 	for i, a := range r.Attempts {
 		if a.Selected != nil {

@@ -168,7 +168,11 @@ type ClientResult struct {
 	DTLSStates           []StateChange
 	PeerConnectionStates []StateChange
 	Attempts             []Attempt
-	Media                []Media
+	// GatherErrors are what pion reported about candidates it could not
+	// gather: an unresolvable TURN name, a refused or untrusted TLS
+	// connection, a refused allocation.
+	GatherErrors []string `json:",omitempty"`
+	Media        []Media
 
 	Connected bool
 	// ConnectedAt is the time to connect: peer connection connected.

@@ -675,6 +675,9 @@ func (r *runner) explain(c *client, cr ClientResult) string {
 	default:
 		why = "media did not flow both ways"
 	}
+	if len(cr.GatherErrors) > 0 && !cr.Connected {
+		why += "; pion: " + strings.Join(cr.GatherErrors, "; ")
+	}
 	r.mu.Lock()
 	drops := r.drops[c.spec.Name]
 	r.mu.Unlock()
@@ -719,6 +722,12 @@ func (r *runner) close() {
 		t.Stop()
 	}
 	r.mu.Unlock()
+	// Close the network first: every socket fails at once, so pion's
+	// goroutines blocked in a TCP connect whose SYNs a firewall drops end
+	// now rather than after their retries, and the peers close quickly.
+	if r.topo != nil {
+		_ = r.topo.net.Close()
+	}
 	for _, c := range r.clients {
 		c.close()
 	}

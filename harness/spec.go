@@ -119,7 +119,9 @@ type ClientSpec struct {
 	Relays []string
 	// Policy is the ICE transport policy: all or relay.
 	Policy webrtc.ICETransportPolicy
-	// NetworkTypes the client gathers on; nil means UDP4 and TCP4.
+	// NetworkTypes the client gathers on; nil means UDP4 (pion's
+	// default). A client with TCP4 does ICE-TCP, which pion dials through
+	// the operating system, so its run uses the real clock.
 	NetworkTypes []webrtc.NetworkType
 	Publish      Publish
 	Fallback     Fallback

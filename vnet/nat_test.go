@@ -306,3 +306,27 @@ func TestNATPortForward(t *testing.T) {
 		}
 	})
 }
+
+// TestHairpinPassesTheFirewall: a cloud VM reaching its own public address
+// passes its security group on the way back in.
+func TestHairpinPassesTheFirewall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newTestNetwork(t)
+		cloud := mustRouter(t, n.Internet(), "cloud", CloudOneToOne())
+		vm := mustHost(t, cloud, "vm")
+		relay := listen(t, vm, 30000)
+		sfu := listen(t, vm, 50000)
+		to := netip.AddrPortFrom(vm.ExternalAddr(), 30000)
+		send(t, sfu, "via public address", to)
+		if _, _, ok := recvFrom(t, relay, time.Second); !ok {
+			t.Fatal("hairpin through a 1:1 NAT with an open firewall failed")
+		}
+		if _, err := cloud.Firewall().Add(Rule{Name: "no-relay-range", Direction: Inbound, Proto: UDP, LocalPorts: PortRange{30000, 40000}, Action: Drop}); err != nil {
+			t.Fatal(err)
+		}
+		send(t, sfu, "via public address", to)
+		if _, _, ok := recvFrom(t, relay, time.Second); ok {
+			t.Fatal("hairpinned datagram passed an inbound rule that drops it")
+		}
+	})
+}

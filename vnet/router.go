@@ -369,15 +369,27 @@ func (r *Router) hairpin(pkt *packet) {
 	}
 	now := time.Now()
 	src, dst := pkt.src, pkt.dst
+	// A hairpinned packet leaves and re-enters through the firewall, as
+	// traffic from a cloud VM to its own public address passes the
+	// security group on the way back in.
+	if act, why := r.fw.verdict(Outbound, pkt, pkt.src, pkt.dst, now); act != Accept {
+		r.refuse(pkt, act, why)
+		return
+	}
 	if reason := r.nat.outbound(pkt, now); reason != "" {
 		r.net.drop(r.name, pkt, reason)
 		return
 	}
+	translatedSrc := pkt.src
 	if reason := r.nat.inbound(pkt, now); reason != "" {
 		r.net.drop(r.name, pkt, reason)
 		return
 	}
 	r.emitTranslated(pkt, src, dst)
+	if act, why := r.fw.verdict(Inbound, pkt, pkt.dst, translatedSrc, now); act != Accept {
+		r.refuse(pkt, act, why)
+		return
+	}
 	att := r.lookup(pkt.dst.Addr())
 	if att == nil {
 		r.net.drop(r.name, pkt, "no route to "+pkt.dst.Addr().String())

@@ -1,0 +1,56 @@
+package harness
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pion/logging"
+)
+
+// captureFactory is a pion logger factory that hands the warnings and
+// errors of pion's ICE agent to record, as well as to its base, so that a
+// failure can name what pion saw: a certificate that does not verify, a
+// TURN name that does not resolve.
+type captureFactory struct {
+	base   logging.LoggerFactory
+	record func(msg string)
+}
+
+func (f captureFactory) NewLogger(scope string) logging.LeveledLogger {
+	l := f.base.NewLogger(scope)
+	if scope != "ice" {
+		return l
+	}
+	return &captureLogger{LeveledLogger: l, record: f.record}
+}
+
+type captureLogger struct {
+	logging.LeveledLogger
+	record func(msg string)
+}
+
+func (l *captureLogger) Warn(msg string) {
+	l.record(msg)
+	l.LeveledLogger.Warn(msg)
+}
+
+func (l *captureLogger) Warnf(format string, args ...any) { l.Warn(fmt.Sprintf(format, args...)) }
+
+func (l *captureLogger) Error(msg string) {
+	l.record(msg)
+	l.LeveledLogger.Error(msg)
+}
+
+func (l *captureLogger) Errorf(format string, args ...any) { l.Error(fmt.Sprintf(format, args...)) }
+
+// gatherProblem reports whether an ICE agent's warning explains a missing
+// candidate: a TURN server that could not be resolved, reached, or
+// trusted, or an allocation it refused.
+func gatherProblem(msg string) bool {
+	for _, p := range []string{"Failed to dial", "Failed to resolve", "Failed to connect to relay", "Failed to create", "Failed to allocate", "Failed to listen"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
