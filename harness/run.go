@@ -679,28 +679,49 @@ func (r *runner) explain(c *client, cr ClientResult) string {
 		why += "; pion: " + strings.Join(cr.GatherErrors, "; ")
 	}
 	r.mu.Lock()
-	drops := r.drops[c.spec.Name]
+	own := topDrops(r.drops[c.spec.Name], 3)
 	r.mu.Unlock()
-	if len(drops) > 0 {
-		type kv struct {
-			k string
-			v int
-		}
-		var list []kv
-		for k, v := range drops {
-			list = append(list, kv{k, v})
-		}
-		sort.Slice(list, func(i, j int) bool { return list[i].v > list[j].v || (list[i].v == list[j].v && list[i].k < list[j].k) })
-		var parts []string
-		for i, e := range list {
-			if i == 3 {
-				break
+	if len(own) > 0 {
+		why += "; " + strings.Join(own, "; ")
+	}
+	if !strings.Contains(why, "firewall") && !strings.Contains(why, "link") {
+		// The cause may lie on a path the client's own addresses are not
+		// on: between the relay and the node, say.
+		r.rs.mu.Lock()
+		elsewhere := topDrops(r.rs.drops, 2)
+		r.rs.mu.Unlock()
+		var named []string
+		for _, d := range elsewhere {
+			if strings.Contains(d, "firewall") || strings.Contains(d, "link") {
+				named = append(named, d)
 			}
-			parts = append(parts, fmt.Sprintf("%s (%d)", e.k, e.v))
 		}
-		why += "; " + strings.Join(parts, "; ")
+		if len(named) > 0 {
+			why += "; elsewhere in the network: " + strings.Join(named, "; ")
+		}
 	}
 	return why
+}
+
+// topDrops lists the n most frequent drop reasons with their counts.
+func topDrops(drops map[string]int, n int) []string {
+	type kv struct {
+		k string
+		v int
+	}
+	list := make([]kv, 0, len(drops))
+	for k, v := range drops {
+		list = append(list, kv{k, v})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].v > list[j].v || (list[i].v == list[j].v && list[i].k < list[j].k) })
+	var out []string
+	for i, e := range list {
+		if i == n {
+			break
+		}
+		out = append(out, fmt.Sprintf("%s (%d)", e.k, e.v))
+	}
+	return out
 }
 
 func reached(states []StateChange, s string) bool {

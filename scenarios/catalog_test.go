@@ -16,11 +16,7 @@ const catalogDir = "catalog"
 // missing lists the catalog files that need a harness capability that is
 // not there yet, with the capability. Their specs skip; the files stay, so
 // that `icelab run` shows the gap.
-var missing = map[string]string{
-	"relay-port-range-blocked.yaml": "harness/vnet: the relay-to-media-node leg never crosses a firewall " +
-		"(the relay and the SFU stand-in share a host, and vnet's hairpin path applies no firewall rules), " +
-		"so closing relay_range_start..relay_range_end has no effect",
-}
+var missing = map[string]string{}
 
 // Each catalog file is one spec: load it, run it with harness.RunT (a
 // synctest bubble of its own unless it needs the real clock) and compare
