@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/transport/v3"
 	"github.com/pion/turn/v4"
 	"github.com/pion/webrtc/v4"
 )
@@ -32,7 +33,7 @@ func (p *peer) enteredAt(s webrtc.ICEConnectionState) (time.Time, bool) {
 	return at, ok
 }
 
-func newPeer(t testing.TB, h *Host, cfg webrtc.Configuration) *peer {
+func newPeer(t testing.TB, h transport.Net, cfg webrtc.Configuration) *peer {
 	t.Helper()
 	var se webrtc.SettingEngine
 	se.SetNet(h)
