@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -585,12 +586,12 @@ func (p *parser) loadKeyPair() {
 		return
 	}
 	certPath, keyPath := p.resolve(t.CertFile), p.resolve(t.KeyFile)
-	certPEM, err := os.ReadFile(certPath)
+	certPEM, err := readSmallFile(certPath)
 	if err != nil {
 		p.errorf(certN, "turn.cert_file", "cannot read %s: %v", certPath, unwrapPath(err))
 		return
 	}
-	keyPEM, err := os.ReadFile(keyPath)
+	keyPEM, err := readSmallFile(keyPath)
 	if err != nil {
 		p.errorf(keyN, "turn.key_file", "cannot read %s: %v", keyPath, unwrapPath(err))
 		return
@@ -614,6 +615,37 @@ func (p *parser) loadKeyPair() {
 	if err := leaf.VerifyHostname(t.Domain); err != nil {
 		p.warnf(certN, "turn.cert_file", "%s does not cover domain %q: %v", certPath, t.Domain, err)
 	}
+}
+
+// maxPEMFile bounds certificate and key files.
+const maxPEMFile = 1 << 20
+
+// readSmallFile reads a regular file of at most maxPEMFile bytes, so that a path
+// such as /dev/zero or a FIFO cannot hang or exhaust the parser.
+func readSmallFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if fi.Size() > maxPEMFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxPEMFile)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxPEMFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxPEMFile)
+	}
+	return data, nil
 }
 
 // unwrapPath drops the *PathError wrapper whose path the message already names.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -39,6 +40,9 @@ const (
 func quietLogs() logging.LoggerFactory {
 	f := logging.NewDefaultLoggerFactory()
 	f.DefaultLogLevel = logging.LogLevelDisabled
+	if os.Getenv("RELAY_TEST_LOG") != "" {
+		f.DefaultLogLevel = logging.LogLevelDebug
+	}
 	return f
 }
 
@@ -207,10 +211,14 @@ func newCA(t testing.TB) *pki.CA {
 	return ca
 }
 
-func leafCert(t testing.TB, l *pki.Leaf, err error) *tls.Certificate {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
+// leafCert returns a function that unwraps an issued leaf, failing t on error:
+// leafCert(t)(ca.Valid(name)).
+func leafCert(t testing.TB) func(*pki.Leaf, error) *tls.Certificate {
+	return func(l *pki.Leaf, err error) *tls.Certificate {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &l.Certificate
 	}
-	return &l.Certificate
 }

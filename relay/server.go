@@ -201,7 +201,7 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 		return err
 	}
 	s.track = newTracker()
-	s.track.wg.Add(2)
+	s.track.add(2)
 	gUDP := &gatedPacketConn{PacketConn: udp, auth: s.auth, t: s.track}
 	gTCP := &gatedListener{Listener: tcp, auth: s.auth, t: s.track}
 	s.addrs = []ListenAddr{{UDP, udp.LocalAddr()}, {TCP, tcp.Addr()}}
@@ -236,7 +236,7 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 			})
 			tr = TLS
 		}
-		s.track.wg.Add(1)
+		s.track.add(1)
 		listeners = append(listeners, turn.ListenerConfig{
 			Listener:              &gatedListener{Listener: ln, auth: s.auth, t: s.track},
 			RelayAddressGenerator: gen, PermissionHandler: s.st.permission,
@@ -348,7 +348,8 @@ func (s *Server) Close() error {
 	case <-done:
 		timer.Stop()
 	case <-timer.C:
-		errs = append(errs, fmt.Errorf("read loops still running after %v", s.o.closeWait))
+		errs = append(errs, fmt.Errorf("after %v: %d read loops still running, %d relay sockets open",
+			s.o.closeWait, track.loops.Load(), s.st.snapshot().RelayPortsInUse))
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.closeErr = fmt.Errorf("relay %s: close: %w", s.o.name, err)

@@ -27,11 +27,13 @@ type Stats struct {
 	// RelayPortsInUse counts relay sockets open now (out of RelayPortsTotal, the
 	// size of relay_range_start..relay_range_end).
 	RelayPortsInUse, RelayPortsTotal int
-	// AuthFailures counts requests refused with 401 for unknown, expired or wrong credentials.
+	// AuthFailures counts requests refused with 401 for unknown, expired or wrong
+	// credentials (retransmissions count again).
 	AuthFailures uint64
 	// PeersDenied counts CreatePermission/ChannelBind peers refused by the peer policy.
 	PeersDenied uint64
-	// QuotaRejections counts allocations refused with 486 (user_quota).
+	// QuotaRejections counts Allocate requests refused with 486 (user_quota);
+	// a client's retransmission of a refused request counts again.
 	QuotaRejections uint64
 	// CapacityFailures counts allocations refused with 508 (relay range exhausted).
 	CapacityFailures uint64
@@ -417,7 +419,10 @@ func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if r.e.permitted(addr) {
 			r.e.p2c.add(n)
 		} else {
-			r.e.drop.add(n)
+			r.e.drop.add(n) // rare: wake waiters
+			r.c.mu.Lock()
+			r.c.notifyLocked()
+			r.c.mu.Unlock()
 		}
 	}
 	return n, addr, err

@@ -20,6 +20,9 @@ import (
 	"github.com/icelab/icelab/relay/pki"
 )
 
+// testTrust is the test process's one trusted authority (see trust).
+var testTrust trust
+
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
@@ -66,7 +69,7 @@ keys:
 	defer cancel()
 	outR, outW := io.Pipe()
 	var errBuf strings.Builder
-	root := newRootCmd()
+	root := newRootCmd(&testTrust)
 	root.SetArgs([]string{"relay", "serve", "--config", path, "--addr", "127.0.0.1"})
 	root.SetOut(outW)
 	root.SetErr(&errBuf)
@@ -176,7 +179,7 @@ func TestRelayServeRefusesBadInput(t *testing.T) {
 		{[]string{"relay", "serve", "--config", bad, "--addr", "nowhere"}, `--addr "nowhere"`},
 		{[]string{"relay", "serve"}, "--config is required"},
 	} {
-		root := newRootCmd()
+		root := newRootCmd(&testTrust)
 		root.SetArgs(tc.args)
 		root.SetOut(io.Discard)
 		root.SetErr(io.Discard)

@@ -34,10 +34,11 @@ type runOptions struct {
 	out      string
 	parallel int
 	filter   string
+	trust    *trust
 }
 
-func newRunCmd() *cobra.Command {
-	o := &runOptions{}
+func newRunCmd(tr *trust) *cobra.Command {
+	o := &runOptions{trust: tr}
 	cmd := &cobra.Command{
 		Use:   "run [--out DIR] [--parallel N] [--filter REGEX] PATH...",
 		Short: "Run scenario files (or directories of them) and write reports",
@@ -114,13 +115,9 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, paths []
 		fmt.Fprintf(stderr, "--parallel: %d is negative\n", o.parallel)
 		return exitInvalid
 	}
-	// pion's TURN/TLS client verifies against the system roots, so the
-	// process must trust the CA that signs the scenarios' certificates
-	// before anything loads those roots.
-	ca, err := pki.NewCA("icelab run CA")
-	if err == nil {
-		err = pki.TrustForProcess(ca)
-	}
+	// The CA that signs the scenarios' certificates must be the one the
+	// process trusts.
+	ca, err := o.trust.authority()
 	if err != nil {
 		fmt.Fprintf(stderr, "test certificate authority: %v\n", err)
 		return exitInvalid

@@ -56,7 +56,7 @@ func TestRun(t *testing.T) {
 	out := filepath.Join(dir, "out")
 
 	var stdout, stderr bytes.Buffer
-	o := &runOptions{out: out, filter: "good|bad"}
+	o := &runOptions{out: out, filter: "good|bad", trust: &testTrust}
 	code := o.run(t.Context(), &stdout, &stderr, []string{dir})
 	if code != exitFailed {
 		t.Fatalf("exit %d, want %d\n%s%s", code, exitFailed, stdout.String(), stderr.String())
