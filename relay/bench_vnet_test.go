@@ -102,4 +102,3 @@ func BenchmarkRelayVnet(b *testing.B) {
 		})
 	}
 }
-
