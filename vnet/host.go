@@ -76,20 +76,20 @@ func (h *Host) Addr() netip.Addr {
 // ExternalAddr returns the address the internet sees for the host's first
 // interface.
 func (h *Host) ExternalAddr() netip.Addr {
-	ifc := h.Interfaces0()
+	ifc := h.first()
 	ext, _ := ifc.router.ExternalAddr(ifc.addr)
 	return ext
 }
 
-// Interfaces0 returns the host's first interface.
-func (h *Host) Interfaces0() *Interface {
+// first returns the host's first interface.
+func (h *Host) first() *Interface {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.ifaces[0]
 }
 
 // Link returns the link of the host's first interface.
-func (h *Host) Link() *Link { return h.Interfaces0().link }
+func (h *Host) Link() *Link { return h.first().link }
 
 // NetInterfaces returns the host's interfaces.
 func (h *Host) NetInterfaces() []*Interface {
