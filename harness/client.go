@@ -287,7 +287,7 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 		}
 		if err := c.start(ctx, plan, events, deadline); err != nil {
 			if plan.resume && strings.Contains(err.Error(), errNoSession) {
-				c.obs.failure(fmt.Sprintf("reconnect landed on %s, which does not hold %s's session, so transport fallback does not work (%v)", plan.node, c.spec.Name, err))
+				c.obs.finalFailure(fmt.Sprintf("reconnect landed on %s, which does not hold %s's session, so transport fallback does not work (%v)", plan.node, c.spec.Name, err))
 				return
 			}
 			c.obs.failure(fmt.Sprintf("%s: %v", plan.why, err))

@@ -269,6 +269,14 @@ func (o *observer) pionLog(msg string) {
 	o.res.GatherErrors = append(o.res.GatherErrors, msg)
 }
 
+// finalFailure replaces any earlier reason: it is the one that ended the
+// client's attempts.
+func (o *observer) finalFailure(reason string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.res.Failure = reason
+}
+
 func (o *observer) failure(reason string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
