@@ -507,14 +507,9 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 			defer c.wg.Done()
 			publish(ctx, track, kind, size, every, counter, connected)
 		}()
-		go func() { // drain RTCP
+		go func() {
 			defer c.wg.Done()
-			buf := make([]byte, 1500)
-			for {
-				if _, _, err := tr.Sender().Read(buf); err != nil {
-					return
-				}
-			}
+			drainRTCP(tr.Sender())
 		}()
 	}
 	for _, sub := range c.subscribe {

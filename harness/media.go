@@ -157,3 +157,14 @@ func sendData(ctx context.Context, dc *webrtc.DataChannel, c *counter) {
 		}
 	}
 }
+
+// drainRTCP reads a sender's RTCP until it closes, so its interceptors
+// keep working.
+func drainRTCP(sender *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := sender.Read(buf); err != nil {
+			return
+		}
+	}
+}

@@ -384,14 +384,9 @@ func (n *node) bindSubscriptions(pc *webrtc.PeerConnection, client string, order
 			return fmt.Errorf("node %s: sender for %s: %w", n.name, client, err)
 		}
 		n.wg.Add(1)
-		go func() { // drain RTCP so the interceptors keep working
+		go func() {
 			defer n.wg.Done()
-			buf := make([]byte, 1500)
-			for {
-				if _, _, err := sender.Read(buf); err != nil {
-					return
-				}
-			}
+			drainRTCP(sender)
 		}()
 	}
 	return nil

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/icelab/icelab/vnet"
 	"github.com/pion/turn/v4"
@@ -80,25 +77,11 @@ func BenchmarkRelayVnet(b *testing.B) {
 				roundTrip(b, f.alloc, f.peer, "warm-up", "warm-up")
 				fs[i] = f
 			}
-			per := max(b.N/flows, 1)
 			window := 64
 			if flows > 1 {
 				window = 4
 			}
-			b.SetBytes(1200)
-			b.ResetTimer()
-			start := time.Now()
-			var wg sync.WaitGroup
-			var got atomic.Int64
-			for _, f := range fs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					got.Add(f.run(b, per, 1200, window))
-				}()
-			}
-			wg.Wait()
-			report(b, per*flows, got.Load(), time.Since(start))
+			runFlows(b, fs, window)
 		})
 	}
 }

@@ -154,35 +154,9 @@ func TestPionICETCPBlockedBy443Only(t *testing.T) {
 		return e.Proto == TCP && e.Dst.Port() == 7881 && e.Flags&FlagSYN != 0 && e.Verdict == Dropped &&
 			strings.Contains(e.Reason, "drop-all")
 	})
-	if _, err := client.pc.CreateDataChannel("data", nil); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := client.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(client.pc)
-	if err := client.pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := media.pc.SetRemoteDescription(*client.pc.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := media.pc.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered = webrtc.GatheringCompletePromise(media.pc)
-	if err := media.pc.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
+	negotiate(t, client, media)
 	if !strings.Contains(media.pc.LocalDescription().SDP, "7881 typ host tcptype passive") {
 		t.Fatalf("media node offers no passive ICE-TCP candidate on 7881:\n%s", media.pc.LocalDescription().SDP)
-	}
-	if err := client.pc.SetRemoteDescription(*media.pc.LocalDescription()); err != nil {
-		t.Fatal(err)
 	}
 	select {
 	case <-client.failed:

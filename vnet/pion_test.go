@@ -73,9 +73,25 @@ func newPeer(t testing.TB, h transport.Net, cfg webrtc.Configuration) *peer {
 	return p
 }
 
-// connect negotiates between offerer and answerer with full gathering and
-// waits until both are connected, within a bound on the bubble's clock.
+// connect negotiates between offerer and answerer and waits until both
+// are connected, within a bound on the bubble's clock.
 func connect(t testing.TB, offerer, answerer *peer) {
+	t.Helper()
+	negotiate(t, offerer, answerer)
+	for _, p := range []*peer{offerer, answerer} {
+		select {
+		case <-p.connected:
+		case <-p.failed:
+			t.Fatal("ICE failed")
+		case <-time.After(time.Minute):
+			t.Fatal("ICE did not connect within a minute")
+		}
+	}
+}
+
+// negotiate opens a data channel on offerer and exchanges offer and
+// answer with full gathering.
+func negotiate(t testing.TB, offerer, answerer *peer) {
 	t.Helper()
 	if _, err := offerer.pc.CreateDataChannel("data", nil); err != nil {
 		t.Fatal(err)
@@ -103,15 +119,6 @@ func connect(t testing.TB, offerer, answerer *peer) {
 	<-gathered
 	if err := offerer.pc.SetRemoteDescription(*answerer.pc.LocalDescription()); err != nil {
 		t.Fatal(err)
-	}
-	for _, p := range []*peer{offerer, answerer} {
-		select {
-		case <-p.connected:
-		case <-p.failed:
-			t.Fatal("ICE failed")
-		case <-time.After(time.Minute):
-			t.Fatal("ICE did not connect within a minute")
-		}
 	}
 }
 
