@@ -30,6 +30,9 @@ const (
 	// amounts to about 15 minutes; two are enough to see a blackholed
 	// connection fail in a test.
 	DefaultTCPUserTimeout = 2 * time.Minute
+	// DefaultTCPTimeWait is how long a connection that closed first stays
+	// in TIME-WAIT: Linux's TCP_TIMEWAIT_LEN.
+	DefaultTCPTimeWait = 60 * time.Second
 
 	tcpInitialRTO  = time.Second
 	tcpMinRTO      = 200 * time.Millisecond
@@ -55,6 +58,12 @@ type TCPConfig struct {
 	// zero means DefaultTCPUserTimeout. Retransmissions also stop after
 	// 15, as Linux's tcp_retries2.
 	UserTimeout time.Duration
+	// TimeWait is how long a connection that closed first lingers in
+	// TIME-WAIT after both FINs are acknowledged, to acknowledge the
+	// peer's FIN again should the first ACK be lost; zero means
+	// DefaultTCPTimeWait. It keeps no goroutine and holds no buffer, and
+	// it does not keep Close or Network.Close waiting.
+	TimeWait time.Duration
 }
 
 func (c TCPConfig) withDefaults() TCPConfig {
@@ -69,6 +78,9 @@ func (c TCPConfig) withDefaults() TCPConfig {
 	}
 	if c.UserTimeout <= 0 {
 		c.UserTimeout = DefaultTCPUserTimeout
+	}
+	if c.TimeWait <= 0 {
+		c.TimeWait = DefaultTCPTimeWait
 	}
 	return c
 }
@@ -105,7 +117,8 @@ func (h *Host) tcpConfig() TCPConfig {
 	return h.tcp.cfg.withDefaults()
 }
 
-// tcpConnCount returns how many connections the host tracks, in any state.
+// tcpConnCount returns how many connections the host tracks, in any state,
+// TIME-WAIT included.
 func (h *Host) tcpConnCount() int {
 	h.tcp.mu.RLock()
 	defer h.tcp.mu.RUnlock()
@@ -116,23 +129,27 @@ func (h *Host) tcpConnCount() int {
 // answers it with a reset as an operating system does for a closed port.
 func (h *Host) deliverTCP(pkt *packet) {
 	t := &h.tcp
+	syn := pkt.seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN
 	t.mu.RLock()
 	c := t.conns[tcpKey{pkt.dst, pkt.src}]
 	var l *TCPListener
-	if c == nil {
+	if c == nil || syn {
 		l = t.listeners[pkt.dst]
 		if l == nil {
 			l = t.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), pkt.dst.Port())]
 		}
 	}
 	t.mu.RUnlock()
+	if c != nil && l != nil && syn && c.reopenTimeWait(pkt.seg.Seq) {
+		c = nil // a new incarnation of a connection in TIME-WAIT
+	}
 	if c != nil {
 		h.net.taps.emit(h.name, pkt, Delivered, "")
 		c.input(pkt)
 		pkt.release()
 		return
 	}
-	if l != nil && pkt.seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN {
+	if l != nil && syn {
 		if l.handleSYN(pkt) {
 			pkt.release()
 			return
@@ -246,6 +263,22 @@ func (h *Host) unregisterTCP(c *TCPConn) {
 	k := tcpKey{c.laddr, c.raddr}
 	if t.conns[k] == c {
 		delete(t.conns, k)
+		if !c.portFreed {
+			t.releasePort(c.laddr.Port())
+		}
+	}
+}
+
+// timeWaitTCP releases the local port of a connection that entered
+// TIME-WAIT, so that connections to other peers may use it, as Linux lets
+// connect() pick a port whose only users are TIME-WAIT sockets. The
+// connection still answers its own endpoints until TIME-WAIT ends.
+func (h *Host) timeWaitTCP(c *TCPConn) {
+	t := &h.tcp
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.conns[tcpKey{c.laddr, c.raddr}] == c && !c.portFreed {
+		c.portFreed = true
 		t.releasePort(c.laddr.Port())
 	}
 }

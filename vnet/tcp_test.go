@@ -380,11 +380,17 @@ func TestTCPHalfClose(t *testing.T) {
 		if err != nil || string(resp) != "response" {
 			t.Fatalf("client read %q, %v", resp, err)
 		}
-		// Both FINs acknowledged: nothing lingers.
+		// Both FINs acknowledged: the side that closed first waits in
+		// TIME-WAIT, then nothing lingers.
 		_ = c.Close()
 		synctest.Wait()
+		if a.tcpConnCount() != 1 || b.tcpConnCount() != 0 {
+			t.Errorf("connections left: %d on a, %d on b; want a's in TIME-WAIT only", a.tcpConnCount(), b.tcpConnCount())
+		}
+		time.Sleep(DefaultTCPTimeWait)
+		synctest.Wait()
 		if a.tcpConnCount()+b.tcpConnCount() != 0 {
-			t.Errorf("connections left: %d on a, %d on b", a.tcpConnCount(), b.tcpConnCount())
+			t.Errorf("connections left after TIME-WAIT: %d on a, %d on b", a.tcpConnCount(), b.tcpConnCount())
 		}
 
 		// CloseRead makes reads return EOF.
@@ -433,7 +439,12 @@ func TestTCPClose(t *testing.T) {
 			t.Errorf("peer read after Close: %v, want EOF", err)
 		}
 
-		// Close with unread data resets the peer, as Linux does.
+		// Close with unread data resets the peer, as Linux does. A reset
+		// is sent once, never retransmitted: with loss the peer might
+		// never learn of it, so the link stops losing packets here.
+		if err := a.Link().Impair(Impairment{Latency: 20 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
 		c3, s3 := tcpPair(t, a, b, 82)
 		if _, err := c3.Write([]byte("unread")); err != nil {
 			t.Fatal(err)
@@ -668,6 +679,265 @@ func TestTCPNetworkCloseEndsEverything(t *testing.T) {
 		_ = n.Close()
 		if err := <-blocked; !errors.Is(err, net.ErrClosed) {
 			t.Errorf("read when the network closed: %v, want net.ErrClosed", err)
+		}
+	})
+}
+
+// teardownTrouble records TCP resets and the segments refused or dropped
+// for want of a connection.
+func teardownTrouble(t testing.TB, n *Network) *recorder {
+	return record(t, n, func(e Event) bool {
+		return e.Proto == TCP && (e.Flags&FlagRST != 0 ||
+			e.Verdict == Rejected && e.Reason == "port closed" ||
+			e.Verdict == Dropped && e.Reason == "no connection for reset")
+	})
+}
+
+// An orderly close, the server shutting its side first as net/http does for
+// a plain connection, ends with no reset anywhere, even when the server's
+// last ACK is lost: the server waits in TIME-WAIT and acknowledges the
+// client's retransmitted FIN, as Linux does. (Before TIME-WAIT was
+// modelled, the retransmitted FIN found no connection and was reset.)
+func TestTCPOrderlyCloseAndTimeWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newTestNetwork(t)
+		home := mustRouter(t, n.Internet(), "home", PortRestricted())
+		a := mustHost(t, home, "a")
+		b := mustHost(t, n.Internet(), "b")
+		if err := a.Link().Impair(Impairment{Latency: 10 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		trouble := teardownTrouble(t, n)
+		l := tcpListen(t, b, 80)
+		const rounds = 5
+		loseLastACK := func(i int) bool { return i == rounds-1 }
+		type served struct {
+			err error
+		}
+		done := make(chan served, 1)
+		serverReadEOF := make(chan struct{}, 1)
+		go func() {
+			// The server answers, shuts its side, drains the client's EOF,
+			// then closes.
+			for range rounds {
+				s, err := l.Accept()
+				if err != nil {
+					done <- served{err}
+					return
+				}
+				if _, err := s.Write([]byte("response")); err != nil {
+					done <- served{err}
+					return
+				}
+				_ = s.(*TCPConn).CloseWrite()
+				if _, err := io.ReadAll(s); err != nil {
+					done <- served{err}
+					return
+				}
+				serverReadEOF <- struct{}{}
+				_ = s.Close()
+			}
+			done <- served{}
+		}()
+		for i := range rounds {
+			c, err := a.Dial("tcp", netip.AddrPortFrom(b.Addr(), 80).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(c)
+			if err != nil || string(got) != "response" {
+				t.Fatalf("round %d: read %q, %v", i, got, err)
+			}
+			var ids []RuleID
+			if loseLastACK(i) {
+				// Lose the server's ACK of the client's FIN.
+				synctest.Wait()
+				if ids, err = home.Firewall().Add(Rule{Name: "lose-ack", Direction: Inbound, Proto: TCP, Action: Drop}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = c.Close()
+			<-serverReadEOF
+			if loseLastACK(i) {
+				time.Sleep(50 * time.Millisecond) // less than the RTO
+				home.Firewall().Remove(ids...)
+				time.Sleep(2 * time.Second)
+				if got := a.tcpConnCount(); got != 0 {
+					t.Errorf("client still has %d connections after its FIN was retransmitted", got)
+				}
+			}
+		}
+		if s := <-done; s.err != nil {
+			t.Fatal(s.err)
+		}
+		synctest.Wait()
+		for _, e := range trouble.list() {
+			t.Errorf("%v [%v]", e, e.Flags)
+		}
+		if got := b.tcpConnCount(); got != rounds {
+			t.Errorf("server has %d connections, want its %d in TIME-WAIT", got, rounds)
+		}
+		time.Sleep(DefaultTCPTimeWait)
+		synctest.Wait()
+		if a.tcpConnCount()+b.tcpConnCount() != 0 {
+			t.Errorf("connections left after TIME-WAIT: %d on a, %d on b", a.tcpConnCount(), b.tcpConnCount())
+		}
+	})
+}
+
+// A connection in TIME-WAIT answers only its own endpoints: its port is
+// free for other peers, a new SYN from the same peer port reaches the
+// listener, Close and Network.Close end it without a reset, and
+// TCPConfig.TimeWait sets its length.
+func TestTCPTimeWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newTestNetwork(t)
+		a := mustHost(t, n.Internet(), "a")
+		b := mustHost(t, n.Internet(), "b")
+		b.SetTCPConfig(TCPConfig{TimeWait: 5 * time.Second})
+		trouble := teardownTrouble(t, n)
+		l := tcpListen(t, b, 80)
+		accepted := make(chan *TCPConn, 1)
+		go func() {
+			for {
+				s, err := l.AcceptTCP()
+				if err != nil {
+					close(accepted)
+					return
+				}
+				accepted <- s.(*TCPConn)
+			}
+		}()
+		laddr := &net.TCPAddr{IP: a.Addr().AsSlice(), Port: 5555}
+		raddr := &net.TCPAddr{IP: b.Addr().AsSlice(), Port: 80}
+		dial := func() (*TCPConn, *TCPConn) {
+			t.Helper()
+			c, err := a.CreateDialer(&net.Dialer{LocalAddr: laddr}).Dial("tcp4", raddr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c.(*TCPConn), <-accepted
+		}
+		// The server closes first, with a byte left unread by the time
+		// the client's FIN arrives: the server's Close in TIME-WAIT
+		// resets nothing.
+		c, s := dial()
+		_ = s.CloseWrite()
+		if _, err := io.ReadAll(c); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte("x"))
+		_ = c.Close()
+		synctest.Wait()
+		s.mu.Lock()
+		state := s.state
+		s.mu.Unlock()
+		if state != stateTimeWait {
+			t.Fatalf("server in state %d after both FINs, want TIME-WAIT", state)
+		}
+		_ = s.Close()
+		if _, err := s.Write([]byte("y")); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("write after Close in TIME-WAIT: %v", err)
+		}
+		// The same client port connects again: the SYN either opens a new
+		// incarnation at once or, if its sequence number is behind, draws
+		// an ACK whose reset from the client ends TIME-WAIT, and the SYN's
+		// retry gets through.
+		c2, s2 := dial()
+		if _, err := c2.Write([]byte("again")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(s2, buf); err != nil || string(buf) != "again" {
+			t.Fatalf("second incarnation read %q, %v", buf, err)
+		}
+		_ = c2.CloseWrite()
+		if _, err := io.ReadAll(s2); err != nil {
+			t.Fatal(err)
+		}
+		_ = s2.Close()
+		_, _ = io.ReadAll(c2)
+		_ = c2.Close() // the client closed first this time: a's TIME-WAIT
+		synctest.Wait()
+		if a.tcpConnCount() != 1 || b.tcpConnCount() != 0 {
+			t.Errorf("connections: %d on a, %d on b; want the client's TIME-WAIT only", a.tcpConnCount(), b.tcpConnCount())
+		}
+		// Its port serves another peer meanwhile.
+		l2 := tcpListen(t, a, 81)
+		go func() {
+			if s, err := l2.Accept(); err == nil {
+				_ = s.Close()
+			}
+		}()
+		if c3, err := b.CreateDialer(&net.Dialer{}).Dial("tcp4", net.JoinHostPort(a.Addr().String(), "81")); err != nil {
+			t.Fatal(err)
+		} else {
+			_ = c3.Close()
+		}
+		for _, e := range trouble.list() {
+			if e.Flags == FlagRST && e.Src.Port() == 5555 && e.Reason == "" {
+				continue // the client's reset that may end the first TIME-WAIT
+			}
+			t.Errorf("%v [%v]", e, e.Flags)
+		}
+		// Network.Close ends TIME-WAIT with everything else.
+		_ = n.Close()
+		if a.tcpConnCount()+b.tcpConnCount() != 0 {
+			t.Errorf("connections left after the network closed: %d on a, %d on b", a.tcpConnCount(), b.tcpConnCount())
+		}
+	})
+}
+
+// Data that arrives after close() in FIN-WAIT resets the connection only
+// when it is new: a retransmission of what was read already is
+// acknowledged, as Linux does.
+func TestTCPDataAfterCloseResetsOnlyWhenNew(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newTestNetwork(t)
+		a := mustHost(t, n.Internet(), "a")
+		b := mustHost(t, n.Internet(), "b")
+		trouble := teardownTrouble(t, n)
+		c, s := tcpPair(t, a, b, 80)
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(s, make([]byte, 5)); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Close()
+		synctest.Wait() // s in FIN-WAIT-2, orphaned
+		// A duplicate of "hello", as after a spurious retransmission.
+		c.mu.Lock()
+		dup := c.segment(FlagACK|FlagPSH, c.sndUna-5, 0, 0)
+		c.mu.Unlock()
+		dup.payload = []byte("hello")
+		a.send(dup)
+		synctest.Wait()
+		if got := trouble.list(); len(got) != 0 {
+			t.Fatalf("a duplicate after close drew %v", got)
+		}
+		// New data: the server resets, from the segment's ACK, as Linux.
+		if _, err := c.Write([]byte("more")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("client read %v, want the server's EOF first", err)
+		}
+		synctest.Wait()
+		if _, err := c.Write([]byte("x")); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("write after the server reset: %v, want ECONNRESET", err)
+		}
+		var rst []Event
+		for _, e := range trouble.list() {
+			if e.Where == "a" || e.Where == "b" {
+				rst = append(rst, e)
+			}
+		}
+		if len(rst) != 1 || rst[0].Flags != FlagRST || rst[0].Where != "a" || rst[0].Verdict != Delivered {
+			t.Errorf("resets %v, want one bare RST delivered to the client", rst)
+		}
+		if b.tcpConnCount() != 0 {
+			t.Errorf("%d connections left on the server", b.tcpConnCount())
 		}
 	})
 }

@@ -15,8 +15,7 @@ import (
 	"github.com/pion/transport/v3/deadline"
 )
 
-// tcpState is a connection's RFC 9293 state. TIME-WAIT is skipped: a
-// connection is forgotten once both FINs are acknowledged.
+// tcpState is a connection's RFC 9293 state.
 type tcpState uint8
 
 const (
@@ -29,6 +28,10 @@ const (
 	stateCloseWait
 	stateClosing
 	stateLastAck
+	// stateTimeWait: the connection closed first and both FINs are
+	// acknowledged. It stays registered for TCPConfig.TimeWait to
+	// acknowledge a retransmitted FIN, as Linux's TIME-WAIT sockets do.
+	stateTimeWait
 )
 
 // Sequence number comparisons modulo 2^32.
@@ -43,7 +46,8 @@ func seqLE(a, b uint32) bool { return int32(a-b) <= 0 }
 // stack: a three-way handshake, cumulative acknowledgements, a receive
 // window for back-pressure, an out-of-order queue, slow start and fast
 // retransmit, retransmission with exponential back-off (RFC 6298, Linux's
-// 200 ms minimum and 1 s initial timeout), FIN and half-close, and resets.
+// 200 ms minimum and 1 s initial timeout), FIN and half-close, TIME-WAIT,
+// and resets where Linux sends them.
 // It needs no goroutine of its own: its timer runs only when it fires.
 type TCPConn struct {
 	host  *Host
@@ -99,6 +103,10 @@ type TCPConn struct {
 	linger     int
 	rdWake     chan struct{}
 	wrWake     chan struct{}
+
+	// portFreed, guarded by host.tcp.mu, says the local port was released
+	// when the connection entered TIME-WAIT.
+	portFreed bool
 
 	readDeadline  *deadline.Deadline
 	writeDeadline *deadline.Deadline
@@ -191,7 +199,7 @@ func (c *TCPConn) output() {
 func (c *TCPConn) collect(out []*packet) []*packet {
 	now := time.Now()
 	switch c.state {
-	case stateClosed:
+	case stateClosed, stateTimeWait:
 		if c.ackOwed && c.err == nil { // the ACK of the peer's FIN
 			out = append(out, c.segment(FlagACK, c.sndNxt, 0, 0))
 		}
@@ -288,6 +296,12 @@ func (c *TCPConn) sentFirst(now time.Time) {
 // acknowledgement, or the peer's window is closed with data waiting, and
 // stops it otherwise. Called with c.mu held.
 func (c *TCPConn) armTimer(now time.Time) {
+	if c.state == stateTimeWait {
+		if c.timerAt.IsZero() {
+			c.setTimer(now.Add(c.cfg.TimeWait))
+		}
+		return
+	}
 	waiting := c.sndMax != c.sndUna
 	persist := !waiting && c.sndWnd == 0 && c.snd.n > 0
 	orphan := c.state == stateFinWait2 && c.userClosed
@@ -334,7 +348,8 @@ func (c *TCPConn) restartTimer(now time.Time) {
 	c.armTimer(now)
 }
 
-// onTimer handles a retransmission, persist or FIN-WAIT-2 timeout.
+// onTimer handles a retransmission, persist, FIN-WAIT-2 or TIME-WAIT
+// timeout.
 func (c *TCPConn) onTimer() {
 	c.mu.Lock()
 	now := time.Now()
@@ -348,6 +363,12 @@ func (c *TCPConn) onTimer() {
 		return
 	}
 	c.timerAt = time.Time{}
+	if c.state == stateTimeWait {
+		c.state = stateClosed
+		c.mu.Unlock()
+		c.host.unregisterTCP(c)
+		return
+	}
 	if c.state == stateFinWait2 && c.userClosed {
 		c.mu.Unlock()
 		c.abort(syscall.ETIMEDOUT, false)
@@ -403,6 +424,9 @@ func (c *TCPConn) input(pkt *packet) {
 	case stateSynSent:
 		c.inputSynSent(seg, now)
 		return // unlocked
+	case stateTimeWait:
+		c.inputTimeWait(seg, len(data), now)
+		return // unlocked
 	}
 	if seg.Flags&FlagRST != 0 {
 		inWindow := seqLE(c.rcvNxt, seg.Seq) && seqLE(seg.Seq, c.rcvNxt+max(c.rcvWindow(), 1))
@@ -453,10 +477,16 @@ func (c *TCPConn) input(pkt *packet) {
 	c.processAck(seg, len(data) > 0 || seg.Flags&FlagFIN != 0, now)
 	closedNow := c.state == stateClosed
 	if !closedNow && (len(data) > 0 || seg.Flags&FlagFIN != 0) {
-		if c.userClosed && len(data) > 0 && !c.finRcvd {
-			// Data for a closed socket: Linux resets the connection.
+		if c.finQueued && (c.userClosed || c.rdShut) && !c.finRcvd && len(data) > 0 &&
+			seqLT(c.rcvNxt, seg.Seq+uint32(len(data))) {
+			// New data after close() or shutdown(SHUT_RDWR), in FIN-WAIT:
+			// nobody will read it, so Linux resets the connection (RFC
+			// 1122 4.2.2.13), answering from the segment as for a closed
+			// port. Go's net/http server closes TLS connections this way
+			// and resets the client's close_notify.
 			c.mu.Unlock()
-			c.abort(syscall.ECONNRESET, true)
+			c.abort(syscall.ECONNRESET, false)
+			c.host.send(resetFor(pkt))
 			return
 		}
 		c.receive(seg.Seq, data, seg.Flags&FlagFIN != 0)
@@ -464,6 +494,7 @@ func (c *TCPConn) input(pkt *packet) {
 		c.ackOwed = true // a keep-alive or window probe
 	}
 	done := c.state == stateClosed
+	timeWait := c.state == stateTimeWait
 	c.mu.Unlock()
 	if accepted != nil {
 		accepted.enqueue(c)
@@ -472,6 +503,66 @@ func (c *TCPConn) input(pkt *packet) {
 	if done {
 		c.host.unregisterTCP(c)
 	}
+	if timeWait {
+		c.host.timeWaitTCP(c)
+	}
+}
+
+// inputTimeWait answers a segment for a connection in TIME-WAIT as Linux's
+// tcp_timewait_state_process does. Called with c.mu held; returns with it
+// released. A reset at the expected sequence number ends TIME-WAIT (Linux
+// does not apply RFC 1337 by default); an in-window bare ACK restarts it;
+// anything else, above all a FIN retransmitted because our ACK was lost, is
+// acknowledged. A new SYN is dealt with before this, in reopenTimeWait.
+func (c *TCPConn) inputTimeWait(seg Segment, n int, now time.Time) {
+	if seg.Flags&FlagRST != 0 {
+		if seg.Seq != c.rcvNxt {
+			c.mu.Unlock()
+			return
+		}
+		c.state = stateClosed
+		c.timerAt = time.Time{}
+		c.timer.Stop()
+		c.mu.Unlock()
+		c.host.unregisterTCP(c)
+		return
+	}
+	if seg.Flags&FlagACK != 0 {
+		c.restartTimer(now)
+	}
+	if seg.Seq == c.rcvNxt && n == 0 && seg.Flags&(FlagSYN|FlagFIN) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.ackOwed = true
+	c.mu.Unlock()
+	c.output()
+}
+
+// reopenTimeWait ends TIME-WAIT for a SYN that opens a new incarnation of
+// the connection, one whose sequence number is past the old one's, so that
+// a listener can take it (Linux's TCP_TW_SYN). It reports whether it did.
+func (c *TCPConn) reopenTimeWait(seq uint32) bool {
+	c.mu.Lock()
+	if c.state != stateTimeWait || !seqLT(c.rcvNxt, seq) {
+		c.mu.Unlock()
+		return false
+	}
+	c.state = stateClosed
+	c.timerAt = time.Time{}
+	c.timer.Stop()
+	c.mu.Unlock()
+	c.host.unregisterTCP(c)
+	return true
+}
+
+// enterTimeWait moves a connection that closed first into TIME-WAIT once
+// both FINs are acknowledged. Called with c.mu held.
+func (c *TCPConn) enterTimeWait(now time.Time) {
+	c.state = stateTimeWait
+	c.snd.buf = nil // everything was acknowledged
+	c.ooo = nil
+	c.restartTimer(now)
 }
 
 // inputSynSent handles a segment for a connection whose SYN is out.
@@ -579,10 +670,9 @@ func (c *TCPConn) processAck(seg Segment, carries bool, now time.Time) {
 			switch c.state {
 			case stateFinWait1:
 				c.state = stateFinWait2
-				if c.finRcvd {
-					c.state = stateClosed
-				}
-			case stateClosing, stateLastAck:
+			case stateClosing:
+				c.enterTimeWait(now)
+			case stateLastAck:
 				c.state = stateClosed
 			}
 		}
@@ -674,7 +764,7 @@ func (c *TCPConn) accept(data []byte, fin bool) {
 		case stateFinWait1:
 			c.state = stateClosing
 		case stateFinWait2:
-			c.state = stateClosed
+			c.enterTimeWait(time.Now())
 		}
 	}
 }
@@ -687,7 +777,7 @@ func (c *TCPConn) abort(err error, reset bool) {
 		return
 	}
 	var rst *packet
-	if reset && c.state != stateSynSent && c.state != stateClosed {
+	if reset && c.state != stateSynSent && c.state != stateClosed && c.state != stateTimeWait {
 		rst = newPacket(TCP, c.laddr, c.raddr, nil)
 		rst.seg = Segment{Flags: FlagRST | FlagACK, Seq: c.sndNxt, Ack: c.rcvNxt}
 	}
@@ -853,8 +943,13 @@ func (c *TCPConn) Close() error {
 	c.userClosed = true
 	wake(&c.rdWake)
 	wake(&c.wrWake)
-	var abort, reset bool
+	var abort, reset, over bool
 	switch {
+	case c.state == stateTimeWait:
+		// Both FINs are acknowledged: TIME-WAIT runs its course, and
+		// unread data is dropped without a reset, as Linux does for a
+		// socket already in TCP_CLOSE.
+		over = true
 	case c.state == stateClosed || c.state == stateSynSent:
 		abort = true
 	case c.rcv.n > 0 || c.linger == 0:
@@ -865,6 +960,9 @@ func (c *TCPConn) Close() error {
 	c.mu.Unlock()
 	c.readDeadline.Set(time.Time{})
 	c.writeDeadline.Set(time.Time{})
+	if over {
+		return nil
+	}
 	if abort {
 		c.abort(net.ErrClosed, reset)
 		return nil
