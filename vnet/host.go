@@ -230,19 +230,7 @@ func (h *Host) bindUDP(c *UDPConn, laddr netip.AddrPort) (netip.AddrPort, error)
 	if !ip.IsUnspecified() && !h.hasAddr(ip) {
 		return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRNOTAVAIL)
 	}
-	conflict := func(port uint16) bool {
-		if ip.IsUnspecified() {
-			for a := range h.udp {
-				if a.Port() == port {
-					return true
-				}
-			}
-			return false
-		}
-		_, specific := h.udp[netip.AddrPortFrom(ip, port)]
-		_, wild := h.udp[netip.AddrPortFrom(netip.IPv4Unspecified(), port)]
-		return specific || wild
-	}
+	conflict := func(port uint16) bool { return portTaken(h.udp, ip, port) }
 	port := laddr.Port()
 	if port == 0 {
 		if h.nextPort == 0 {
@@ -271,6 +259,22 @@ func (h *Host) bindUDP(c *UDPConn, laddr netip.AddrPort) (netip.AddrPort, error)
 	}
 	h.udp[bound] = c
 	return bound, nil
+}
+
+// portTaken reports whether binding ip:port conflicts with what is bound:
+// an unspecified address takes the port on every address.
+func portTaken[V any](bound map[netip.AddrPort]V, ip netip.Addr, port uint16) bool {
+	if ip.IsUnspecified() {
+		for a := range bound {
+			if a.Port() == port {
+				return true
+			}
+		}
+		return false
+	}
+	_, specific := bound[netip.AddrPortFrom(ip, port)]
+	_, wild := bound[netip.AddrPortFrom(netip.IPv4Unspecified(), port)]
+	return specific || wild
 }
 
 func (h *Host) unbindUDP(addr netip.AddrPort, c *UDPConn) {

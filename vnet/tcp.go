@@ -345,19 +345,7 @@ func (h *Host) listenTCP(network string, laddr *net.TCPAddr) (*TCPListener, erro
 	l := &TCPListener{host: h, wake: make(chan struct{}), deadline: deadline.New()}
 	t := &h.tcp
 	t.mu.Lock()
-	port, err := t.bindPort(local.Port(), func(p uint16) bool {
-		if ip.IsUnspecified() {
-			for a := range t.listeners {
-				if a.Port() == p {
-					return false
-				}
-			}
-			return true
-		}
-		_, specific := t.listeners[netip.AddrPortFrom(ip, p)]
-		_, wild := t.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), p)]
-		return !specific && !wild
-	})
+	port, err := t.bindPort(local.Port(), func(p uint16) bool { return !portTaken(t.listeners, ip, p) })
 	if err != nil {
 		t.mu.Unlock()
 		if !errors.Is(err, ErrClosed) {
