@@ -16,39 +16,16 @@ import (
 // port.
 func newICETCPPeer(t testing.TB, h *Host, mux ice.TCPMux, timeouts bool) *peer {
 	t.Helper()
-	var se webrtc.SettingEngine
-	se.SetNet(h)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
-	se.SetIncludeLoopbackCandidate(true)
-	if mux != nil {
-		se.SetICETCPMux(mux)
-	}
-	if timeouts {
-		se.SetICETimeouts(time.Second, 2*time.Second, 500*time.Millisecond)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	p := &peer{pc: pc, connected: make(chan struct{}), failed: make(chan struct{}), states: make(chan webrtc.ICEConnectionState, 16)}
-	var connectedOnce, failedOnce bool
-	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
-		switch s {
-		case webrtc.ICEConnectionStateConnected:
-			if !connectedOnce {
-				connectedOnce = true
-				close(p.connected)
-			}
-		case webrtc.ICEConnectionStateFailed:
-			if !failedOnce {
-				failedOnce = true
-				close(p.failed)
-			}
+	return newPeer(t, h, webrtc.Configuration{}, func(se *webrtc.SettingEngine) {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
+		se.SetIncludeLoopbackCandidate(true)
+		if mux != nil {
+			se.SetICETCPMux(mux)
+		}
+		if timeouts {
+			se.SetICETimeouts(time.Second, 2*time.Second, 500*time.Millisecond)
 		}
 	})
-	return p
 }
 
 // iceTCPSetup builds, on the real clock, a public media node with a

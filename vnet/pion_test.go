@@ -33,12 +33,17 @@ func (p *peer) enteredAt(s webrtc.ICEConnectionState) (time.Time, bool) {
 	return at, ok
 }
 
-func newPeer(t testing.TB, h transport.Net, cfg webrtc.Configuration) *peer {
+// newPeer is a pion peer on h gathering UDP candidates; settings adjust
+// its setting engine further.
+func newPeer(t testing.TB, h transport.Net, cfg webrtc.Configuration, settings ...func(*webrtc.SettingEngine)) *peer {
 	t.Helper()
 	var se webrtc.SettingEngine
 	se.SetNet(h)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	for _, set := range settings {
+		set(&se)
+	}
 	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -133,34 +138,37 @@ func selectedTypes(t testing.TB, p *peer) (local, remote webrtc.ICECandidateType
 	return pair.Local.Typ, pair.Remote.Typ
 }
 
-// startTURN runs a pion TURN server on h at port 3478 with user "user",
-// password "pass".
+// startTURN runs a pion TURN server on h at port 3478 over UDP with user
+// "user", password "pass".
 func startTURN(t testing.TB, h *Host) string {
 	t.Helper()
 	pc, err := h.ListenPacket("udp4", fmt.Sprintf("%s:3478", h.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveTURN(t, h, turn.ServerConfig{PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: pc, RelayAddressGenerator: relayOn(h)}}})
+	return fmt.Sprintf("%s:3478", h.Addr())
+}
+
+// relayOn allocates relay addresses on h's address.
+func relayOn(h *Host) turn.RelayAddressGenerator {
+	return &turn.RelayAddressGeneratorStatic{RelayAddress: net.IP(h.Addr().AsSlice()), Address: h.Addr().String(), Net: h}
+}
+
+// serveTURN runs a pion TURN server with cfg's listeners, realm "icelab"
+// and user "user" with password "pass", until the test ends.
+func serveTURN(t testing.TB, h *Host, cfg turn.ServerConfig) {
+	t.Helper()
 	key := turn.GenerateAuthKey("user", "icelab", "pass")
-	srv, err := turn.NewServer(turn.ServerConfig{
-		Realm: "icelab",
-		AuthHandler: func(username, _ string, _ net.Addr) ([]byte, bool) {
-			return key, username == "user"
-		},
-		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn: pc,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
-				RelayAddress: net.IP(h.Addr().AsSlice()),
-				Address:      h.Addr().String(),
-				Net:          h,
-			},
-		}},
-	})
+	cfg.Realm = "icelab"
+	cfg.AuthHandler = func(username, _ string, _ net.Addr) ([]byte, bool) {
+		return key, username == "user"
+	}
+	srv, err := turn.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	return fmt.Sprintf("%s:3478", h.Addr())
 }
 
 func TestPionPeersThroughNATs(t *testing.T) {

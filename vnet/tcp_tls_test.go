@@ -92,25 +92,7 @@ func startTURNTCP(t testing.TB, h *Host, port int, cert *tls.Certificate) {
 	if cert != nil {
 		l = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}})
 	}
-	key := turn.GenerateAuthKey("user", "icelab", "pass")
-	srv, err := turn.NewServer(turn.ServerConfig{
-		Realm: "icelab",
-		AuthHandler: func(username, _ string, _ net.Addr) ([]byte, bool) {
-			return key, username == "user"
-		},
-		ListenerConfigs: []turn.ListenerConfig{{
-			Listener: l,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
-				RelayAddress: net.IP(h.Addr().AsSlice()),
-				Address:      h.Addr().String(),
-				Net:          h,
-			},
-		}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	serveTURN(t, h, turn.ServerConfig{ListenerConfigs: []turn.ListenerConfig{{Listener: l, RelayAddressGenerator: relayOn(h)}}})
 }
 
 // selectedPair returns a peer's selected pair with the relay protocol of
