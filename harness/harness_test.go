@@ -316,3 +316,19 @@ var _ = Describe("TURN/TLS behind a layer-4 load balancer that terminates TLS", 
 		Expect(res.Relay.Allocations).To(BeZero())
 	})
 })
+
+var _ = Describe("renomination when a direct path opens mid-call", func() {
+	// The call starts relayed because direct UDP to the node's media
+	// ports is dropped; the rule is lifted as the call connects.
+	It("stays on TURN/UDP: pion renominates only among pairs that already succeeded, and never re-checks a failed one", func() {
+		spec := call("renomination", harness.ClientSpec{Name: "alice", LAN: "office", Fallback: harness.Fallback{Policy: harness.Renominate}})
+		spec.LANs = []harness.LANSpec{{Name: "office", NAT: vnet.PortRestricted(), Firewall: []vnet.Rule{
+			{Name: "no-direct-media", Direction: vnet.Outbound, Proto: vnet.UDP, RemotePorts: vnet.PortRange{Min: 50000, Max: 60000}, Action: vnet.Drop}}}}
+		spec.Faults = []harness.Fault{{Name: "open the direct path", When: harness.Trigger{Event: "connected", Client: "alice"}, Kind: harness.ClearRules, Target: "office"}}
+		res := run(spec)
+		alice := res.Client("alice")
+		Expect(res).To(UseTransport(harness.TURNUDP))
+		Expect(res).To(FlowMediaBothWays())
+		Expect(alice.PairChanges).To(HaveLen(1), "the selected pair never moved")
+	})
+})
