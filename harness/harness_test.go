@@ -332,3 +332,17 @@ var _ = Describe("renomination when a direct path opens mid-call", func() {
 		Expect(alice.PairChanges).To(HaveLen(1), "the selected pair never moved")
 	})
 })
+
+var _ = Describe("a media node with all UDP media on one port", func() {
+	It("serves every client on that port", func() {
+		spec := call("single port", harness.ClientSpec{Name: "alice"}, harness.ClientSpec{Name: "bob", LAN: "home"})
+		spec.LANs = []harness.LANSpec{{Name: "home", NAT: vnet.PortRestricted()}}
+		spec.Node.SinglePort = 7882
+		res := run(spec)
+		Expect(res).To(UseTransport(harness.ICEUDP))
+		Expect(res).To(FlowMediaBothWays())
+		for _, c := range res.Clients {
+			Expect(c.Selected.Remote.Address).To(HaveSuffix(":7882"), c.Name)
+		}
+	})
+})
