@@ -3,6 +3,7 @@ module github.com/icelab/icelab
 go 1.26
 
 require (
+	github.com/gopacket/gopacket v1.7.7
 	github.com/onsi/ginkgo/v2 v2.34.0
 	github.com/onsi/gomega v1.44.0
 	github.com/pion/ice/v4 v4.1.0

@@ -159,7 +159,12 @@ func dtlsFiltered(fallback harness.FallbackPolicy) harness.Spec {
 
 var _ = Describe("DTLS filtered", func() {
 	It("hangs in connecting with pion's defaults: DTLS has no timeout", func() {
-		res := run(dtlsFiltered(harness.NoFallback))
+		spec := dtlsFiltered(harness.NoFallback)
+		spec.Capture = 10000
+		res := run(spec)
+		Expect(res.Packets).To(ContainElement(SatisfyAll(
+			HaveField("Verdict", vnet.Dropped), HaveField("Class", vnet.ClassDTLS),
+			HaveField("Reason", "firewall office rule 1 (dtls-filtered)"))), "the capture shows the DTLS drops")
 		Expect(res).To(EndIn("connecting").For("alice"))
 		Expect(res.Client("alice").ICEStates).To(ContainElement(HaveField("State", "connected")), "ICE itself succeeds")
 		Expect(res).To(FailWithReason("DTLS datagrams dropped by firewall office rule 1 (dtls-filtered)").For("alice"))

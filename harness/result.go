@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/icelab/icelab/vnet"
 )
 
 // Transport is how a client's media reaches the media node.
@@ -47,6 +49,9 @@ type Result struct {
 	// Drops counts packets the network dropped, by reason ("firewall
 	// corp rule 1 (block-udp)", "nat: filtered ...").
 	Drops map[string]int
+	// Packets are the packets captured when Spec.Capture is set, in the
+	// order their journeys ended, with their payloads.
+	Packets []vnet.Event `json:"-"`
 	// Err is set when the run itself could not be built or run (bad
 	// spec); it is not a connectivity failure.
 	Err string

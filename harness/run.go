@@ -203,6 +203,7 @@ type runner struct {
 	timers  []*time.Timer
 	mu      sync.Mutex
 	drops   map[string]map[string]int // client → reason → count
+	packets []vnet.Event              // captured, when the spec asks
 	addrs   map[netip.Addr]string     // address → client
 	closers []func()
 }
@@ -554,11 +555,16 @@ func (r *runner) apply(f Fault) (string, error) {
 	return "", fmt.Errorf("unknown fault kind %q", f.Kind)
 }
 
-// observePacket attributes dropped packets to the clients they belong to.
+// observePacket captures packets where their journeys end and attributes
+// dropped ones to the clients they belong to.
 func (r *runner) observePacket(e vnet.Event) {
 	if e.Verdict != vnet.Dropped && e.Verdict != vnet.Rejected {
+		if e.Verdict == vnet.Delivered {
+			r.capture(e)
+		}
 		return
 	}
+	r.capture(e)
 	reason := e.Reason
 	if e.Proto == vnet.UDP {
 		reason = strings.ToUpper(e.Class.String()) + " datagrams " + e.Verdict.String() + " by " + e.Reason
@@ -580,6 +586,20 @@ func (r *runner) observePacket(e vnet.Event) {
 			return
 		}
 	}
+}
+
+// capture keeps a copy of e, up to the spec's limit.
+func (r *runner) capture(e vnet.Event) {
+	if r.spec.Capture == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.packets) >= r.spec.Capture {
+		return
+	}
+	e.Payload = append([]byte(nil), e.Payload...)
+	r.packets = append(r.packets, e)
 }
 
 // collect fills res with what the run observed.
@@ -609,6 +629,9 @@ func (r *runner) collect(res *Result) {
 		res.Drops[k] = v
 	}
 	r.rs.mu.Unlock()
+	r.mu.Lock()
+	res.Packets = r.packets
+	r.mu.Unlock()
 	for _, rl := range r.relays {
 		st := rl.Stats()
 		res.Relay.Allocations += int(st.AllocationsTotal)

@@ -44,6 +44,9 @@ type Spec struct {
 	Duration time.Duration
 	// Seed makes loss and jitter repeat.
 	Seed uint64
+	// Capture keeps up to this many packets, each where its journey ended
+	// (delivered, dropped or rejected), in Result.Packets; zero keeps none.
+	Capture int
 }
 
 // LANSpec is a router and the LAN behind it.

@@ -4,8 +4,8 @@
 // each scenario's timeline.
 //
 // The package reads results only; it runs nothing and knows nothing of how
-// a result was obtained. harness.Result carries no packet capture, so no
-// pcap is written.
+// a result was obtained. A run whose result carries captured packets
+// also gets a pcapng file.
 package reports
 
 import (
@@ -88,7 +88,28 @@ func Write(dir string, runs []Run) error {
 			errs = append(errs, err)
 		}
 	}
+	for _, r := range runs {
+		if len(r.Result.Packets) == 0 {
+			continue
+		}
+		path := filepath.Join(dir, PcapFile(r.name()))
+		err := writeFile(path, []Run{r}, func(w io.Writer, runs []Run) error { return WritePcap(w, runs[0].Result.Packets) })
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// PcapFile is the name of a scenario's capture file.
+func PcapFile(scenario string) string {
+	name := []byte(scenario)
+	for i, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			name[i] = '_'
+		}
+	}
+	return string(name) + ".pcapng"
 }
 
 func writeFile(path string, runs []Run, write func(io.Writer, []Run) error) (err error) {

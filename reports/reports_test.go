@@ -1,17 +1,24 @@
 package reports_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/icelab/icelab/harness"
 	"github.com/icelab/icelab/reports"
 	"github.com/icelab/icelab/scenarios"
+	"github.com/icelab/icelab/vnet"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -129,5 +136,42 @@ func readInto(t *testing.T, path string, decode func([]byte) error) {
 	}
 	if err := decode(b); err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func TestWritePcap(t *testing.T) {
+	at := time.Date(2000, 1, 1, 0, 0, 1, 0, time.UTC)
+	packets := []vnet.Event{
+		{Time: at, Where: "media", Proto: vnet.UDP, Src: netip.MustParseAddrPort("10.1.0.2:40000"), Dst: netip.MustParseAddrPort("203.0.113.2:3478"),
+			Verdict: vnet.Delivered, Payload: []byte{0, 1, 0, 0}},
+		{Time: at.Add(time.Millisecond), Where: "corp", Proto: vnet.TCP, Flags: vnet.FlagSYN, Src: netip.MustParseAddrPort("10.1.0.2:40001"),
+			Dst: netip.MustParseAddrPort("203.0.113.2:5349"), Verdict: vnet.Dropped, Reason: "firewall corp rule 4 (drop-all)"},
+	}
+	var buf bytes.Buffer
+	if err := reports.WritePcap(&buf, packets); err != nil {
+		t.Fatal(err)
+	}
+	written := append([]byte(nil), buf.Bytes()...)
+	r, err := pcapgo.NewNgReader(&buf, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		p := gopacket.NewPacket(data, layers.LayerTypeIPv4, gopacket.Default)
+		if ip, ok := p.NetworkLayer().(*layers.IPv4); ok {
+			got = append(got, fmt.Sprintf("%s %s>%s %s", ci.Timestamp.Format("05.000"), ip.SrcIP, ip.DstIP, p.TransportLayer().LayerType()))
+		}
+	}
+	want := []string{"01.000 10.1.0.2>203.0.113.2 UDP", "01.001 10.1.0.2>203.0.113.2 TCP"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("read back %q, want %q", got, want)
+	}
+	if !bytes.Contains(written, []byte("dropped at corp: firewall corp rule 4 (drop-all)")) {
+		t.Error("the drop reason is not in the capture's packet comments")
 	}
 }

@@ -34,6 +34,7 @@ type runOptions struct {
 	out      string
 	parallel int
 	filter   string
+	capture  int
 	trust    *trust
 }
 
@@ -56,6 +57,7 @@ not, 2 when a scenario file is invalid.`,
 	cmd.Flags().StringVar(&o.out, "out", "reports/out", "directory for the reports")
 	cmd.Flags().IntVar(&o.parallel, "parallel", 0, "scenarios run at once (default: all of them, up to 16)")
 	cmd.Flags().StringVar(&o.filter, "filter", "", "run only scenarios whose name matches this regular expression")
+	cmd.Flags().IntVar(&o.capture, "capture", 0, "keep up to this many packets per scenario and write them to SCENARIO.pcapng")
 	return cmd
 }
 
@@ -140,6 +142,13 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, paths []
 	if len(list) == 0 {
 		fmt.Fprintln(stderr, "no scenarios to run")
 		return exitInvalid
+	}
+	if o.capture < 0 {
+		fmt.Fprintf(stderr, "--capture: %d is negative\n", o.capture)
+		return exitInvalid
+	}
+	for _, s := range list {
+		s.Spec.Capture = o.capture
 	}
 	parallel := o.parallel
 	if parallel == 0 {
