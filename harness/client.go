@@ -57,12 +57,11 @@ type client struct {
 // trickler sends one attempt's candidates to the node in the order they
 // were gathered, once the node has the offer they belong to.
 type trickler struct {
-	mu      sync.Mutex
-	queue   []webrtc.ICECandidateInit
-	base    string
-	open    bool // the node answered the offer: candidates may go
-	wake    chan struct{}
-	stopped bool
+	mu    sync.Mutex
+	queue []webrtc.ICECandidateInit
+	base  string
+	open  bool // the node answered the offer: candidates may go
+	wake  chan struct{}
 }
 
 func newTrickler() *trickler { return &trickler{wake: make(chan struct{}, 1)} }

@@ -134,7 +134,11 @@ func newNode(name string, host *vnet.Host, cfg relay.Config, external netip.Addr
 		}
 	}
 	if o.useExternalIP && external != host.Addr() {
-		se.SetNAT1To1IPs([]string{external.String()}, webrtc.ICECandidateTypeHost)
+		rule := webrtc.ICEAddressRewriteRule{External: []string{external.String()},
+			AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}
+		if err := se.SetICEAddressRewriteRules(rule); err != nil {
+			return nil, fmt.Errorf("node %s: external address: %w", name, err)
+		}
 	}
 	n := &node{
 		name: name, host: host, cfg: cfg, external: external, run: run,

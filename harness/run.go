@@ -89,24 +89,18 @@ func RunT(t *testing.T, spec Spec, opts ...Option) Result {
 		return run(t.Context(), spec, RealClock, opts)
 	}
 	var res Result
+	start := time.Now() // the real clock, outside the bubble
 	synctest.Test(t, func(*testing.T) {
 		res = run(context.Background(), spec, FakeClock, opts)
 	})
+	res.Wall = time.Since(start)
 	return res
 }
 
 func run(ctx context.Context, spec Spec, clock Clock, opts []Option) (res Result) {
-	wall := time.Now()
+	wall := time.Now() // fake inside a bubble: RunT measures the wall time there
 	res = Result{Name: spec.Name, Clock: clock}
-	defer func() {
-		if clock == FakeClock {
-			// Inside the bubble time.Now is fake; the wall time is
-			// measured by the caller's clock reading before and after.
-			res.Wall = 0
-		} else {
-			res.Wall = time.Since(wall)
-		}
-	}()
+	defer func() { res.Wall = time.Since(wall) }()
 	o := options{}
 	for _, opt := range opts {
 		opt(&o)
@@ -565,7 +559,7 @@ func (r *runner) observePacket(e vnet.Event) {
 		return
 	}
 	r.capture(e)
-	reason := e.Reason
+	var reason string
 	if e.Proto == vnet.UDP {
 		reason = strings.ToUpper(e.Class.String()) + " datagrams " + e.Verdict.String() + " by " + e.Reason
 	} else {

@@ -233,21 +233,8 @@ func (h *Host) bindUDP(c *UDPConn, laddr netip.AddrPort) (netip.AddrPort, error)
 	conflict := func(port uint16) bool { return portTaken(h.udp, ip, port) }
 	port := laddr.Port()
 	if port == 0 {
-		if h.nextPort == 0 {
-			h.nextPort = ephemeralMin
-		}
-		for i := 0; i <= ephemeralMax-ephemeralMin; i++ {
-			p := h.nextPort
-			h.nextPort++
-			if h.nextPort > ephemeralMax {
-				h.nextPort = ephemeralMin
-			}
-			if !conflict(p) {
-				port = p
-				break
-			}
-		}
-		if port == 0 {
+		var ok bool
+		if port, ok = ephemeralPort(&h.nextPort, func(p uint16) bool { return !conflict(p) }); !ok {
 			return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRINUSE)
 		}
 	} else if conflict(port) {
@@ -259,6 +246,25 @@ func (h *Host) bindUDP(c *UDPConn, laddr netip.AddrPort) (netip.AddrPort, error)
 	}
 	h.udp[bound] = c
 	return bound, nil
+}
+
+// ephemeralPort picks the next port from *cursor on, in Linux's ephemeral
+// range, for which free is true, wrapping around once.
+func ephemeralPort(cursor *uint16, free func(uint16) bool) (uint16, bool) {
+	if *cursor < ephemeralMin || *cursor > ephemeralMax {
+		*cursor = ephemeralMin
+	}
+	for i := 0; i <= ephemeralMax-ephemeralMin; i++ {
+		p := *cursor
+		*cursor++
+		if *cursor > ephemeralMax {
+			*cursor = ephemeralMin
+		}
+		if free(p) {
+			return p, true
+		}
+	}
+	return 0, false
 }
 
 // portTaken reports whether binding ip:port conflicts with what is bound:

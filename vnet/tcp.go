@@ -190,21 +190,8 @@ func (t *tcpTable) bindPort(port uint16, free func(uint16) bool) (uint16, error)
 		return 0, ErrClosed
 	}
 	if port == 0 {
-		if t.nextPort == 0 {
-			t.nextPort = ephemeralMin
-		}
-		for i := 0; i <= ephemeralMax-ephemeralMin; i++ {
-			p := t.nextPort
-			t.nextPort++
-			if t.nextPort > ephemeralMax {
-				t.nextPort = ephemeralMin
-			}
-			if t.ports[p] == 0 && free(p) {
-				port = p
-				break
-			}
-		}
-		if port == 0 {
+		var ok bool
+		if port, ok = ephemeralPort(&t.nextPort, func(p uint16) bool { return t.ports[p] == 0 && free(p) }); !ok {
 			return 0, syscall.EADDRINUSE
 		}
 	} else if !free(port) {
