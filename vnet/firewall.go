@@ -213,23 +213,28 @@ func (f *Firewall) verdict(dir Flow, pkt *packet, local, remote netip.AddrPort, 
 	if len(list) == 0 {
 		return Accept, ""
 	}
-	flow := f.track.observe(flowKey{pkt.proto, local, remote}, dir, now)
+	key := flowKey{pkt.proto, local, remote}
+	flow := f.track.observe(key, dir, now)
+	action, why := Accept, ""
 	class := pkt.class()
 	for _, ir := range list {
 		r := &ir.rule
 		if !r.matches(dir, pkt.proto, local, remote, class, flow, now) {
 			continue
 		}
-		if r.Action == Accept {
-			return Accept, ""
+		if r.Action != Accept {
+			name := ""
+			if r.Name != "" {
+				name = " (" + r.Name + ")"
+			}
+			action, why = r.Action, fmt.Sprintf("firewall %s rule %d%s", f.owner, ir.pos, name)
 		}
-		name := ""
-		if r.Name != "" {
-			name = " (" + r.Name + ")"
-		}
-		return r.Action, fmt.Sprintf("firewall %s rule %d%s", f.owner, ir.pos, name)
+		break
 	}
-	return Accept, ""
+	if flow.untracked && action == Accept {
+		f.track.confirm(key, dir, now)
+	}
+	return action, why
 }
 
 func (r *Rule) matches(dir Flow, proto Proto, local, remote netip.AddrPort, class Class, flow flowSnapshot, now time.Time) bool {
@@ -335,6 +340,11 @@ type flowSnapshot struct {
 	first   time.Time
 	packets int
 	opener  Flow
+	// untracked is set for a flow's first packet: as in netfilter, the
+	// flow is tracked only once the firewall accepts that packet, so a
+	// dropped packet leaves no state behind and a later packet the other
+	// way opens the flow.
+	untracked bool
 }
 
 func (s flowSnapshot) established(dir Flow) bool { return s.opener != dir }
@@ -355,10 +365,23 @@ func (t *flowTable) observe(k flowKey, dir Flow, now time.Time) flowSnapshot {
 	}
 	s := t.flows[k]
 	if s == nil || now.Sub(s.last) >= flowIdle {
-		s = &flowState{first: now, opener: dir}
-		t.flows[k] = s
+		return flowSnapshot{first: now, packets: 1, opener: dir, untracked: true}
 	}
 	s.last = now
 	s.packets++
 	return flowSnapshot{first: s.first, packets: s.packets, opener: s.opener}
+}
+
+// confirm starts tracking the flow whose first packet, going dir, the
+// firewall accepted. A packet the other way may have confirmed it
+// meanwhile; that one opened the flow.
+func (t *flowTable) confirm(k flowKey, dir Flow, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.flows[k]; s != nil && now.Sub(s.last) < flowIdle {
+		s.last = now
+		s.packets++
+		return
+	}
+	t.flows[k] = &flowState{first: now, last: now, packets: 1, opener: dir}
 }

@@ -210,3 +210,35 @@ func TestRuleValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestFirewallDroppedPacketLeavesNoState checks connection tracking as
+// netfilter does it: a dropped first packet does not open a flow, so when
+// both ends send at once (ICE checks), the one the firewall lets out opens
+// it and the other end's next packet is a reply.
+func TestFirewallDroppedPacketLeavesNoState(t *testing.T) {
+	fw := newFirewall("dc")
+	if _, err := fw.Add(
+		Rule{Name: "allow-replies", Direction: Inbound, State: StateEstablished, Action: Accept},
+		Rule{Name: "drop-the-rest", Direction: Inbound, Action: Drop},
+	); err != nil {
+		t.Fatal(err)
+	}
+	local := netip.MustParseAddrPort("10.1.0.2:50000")
+	remote := netip.MustParseAddrPort("203.0.113.9:40000")
+	now := time.Now()
+	steps := []struct {
+		dir  Flow
+		want Action
+	}{
+		{Inbound, Drop},    // the remote end's check arrives first
+		{Inbound, Drop},    // and again: still no state
+		{Outbound, Accept}, // our check goes out and opens the flow
+		{Inbound, Accept},  // the remote end's next check is a reply
+	}
+	for i, s := range steps {
+		pkt := &packet{proto: UDP, payload: stunPayload}
+		if act, why := fw.verdict(s.dir, pkt, local, remote, now); act != s.want {
+			t.Fatalf("step %d (%v): %v (%s), want %v", i+1, s.dir, act, why, s.want)
+		}
+	}
+}
