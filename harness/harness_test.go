@@ -351,3 +351,35 @@ var _ = Describe("a media node with all UDP media on one port", func() {
 		}
 	})
 })
+
+var _ = Describe("a node whose stateful firewall admits only HTTPS", func() {
+	// The node's firewall accepts inbound TCP 443 and replies to what the
+	// node sent, and drops the rest: no STUN, TURN or media port is open.
+	dc := harness.LANSpec{Name: "dc", Firewall: []vnet.Rule{
+		{Name: "allow-https", Direction: vnet.Inbound, Proto: vnet.TCP, LocalPorts: vnet.Port(443), Action: vnet.Accept},
+		{Name: "allow-replies", Direction: vnet.Inbound, State: vnet.StateEstablished, Action: vnet.Accept},
+		{Name: "drop-the-rest", Direction: vnet.Inbound, Action: vnet.Drop},
+	}}
+
+	It("still connects a client with a public address over ICE/UDP: the node's own checks open the flow", func() {
+		spec := call("stateful firewall, public client", harness.ClientSpec{Name: "alice"})
+		spec.LANs = []harness.LANSpec{dc}
+		spec.Node.LAN = "dc"
+		res := run(spec)
+		Expect(res).To(UseTransport(harness.ICEUDP))
+		Expect(res).To(SelectCandidates("host", "host"))
+		Expect(res).To(FlowMediaBothWays())
+	})
+
+	It("times out a client behind a home router: STUN is blocked, so the node has no address to open a flow to", func() {
+		spec := call("stateful firewall, client behind NAT", harness.ClientSpec{Name: "alice", LAN: "home"})
+		spec.LANs = []harness.LANSpec{dc, {Name: "home", NAT: vnet.PortRestricted()}}
+		spec.Node.LAN = "dc"
+		spec.Node.Config = nodeConfig(5349) // TURN/TLS on 443 would get through
+		spec.Duration = 40 * time.Second
+		res := run(spec)
+		Expect(res).NotTo(Connect())
+		Expect(res).To(EndIn("failed"))
+		Expect(res).To(FailWithReason("STUN datagrams dropped by firewall dc rule 3 (drop-the-rest)"))
+	})
+})

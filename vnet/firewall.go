@@ -60,7 +60,11 @@ func (f Flow) String() string {
 type ConnState uint8
 
 // Connection states. A flow is established in the direction opposite to the
-// one that started it: replies are established, first packets are new.
+// one that started it: replies are established, first packets are new. As
+// in netfilter, a flow starts with the first packet the firewall accepts: a
+// dropped packet leaves no state, so when both ends send at once (ICE
+// checks), the packet let out opens the flow and the other end's next
+// packet is a reply.
 const (
 	AnyState ConnState = iota
 	StateNew
