@@ -471,14 +471,7 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, event
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			buf := make([]byte, 1500)
-			for {
-				n, _, err := tr.Read(buf)
-				if err != nil {
-					return
-				}
-				counter.add(n)
-			}
+			forward(tr, nil, counter)
 		}()
 	})
 }

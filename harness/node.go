@@ -344,7 +344,8 @@ func (n *node) newSession(client string, order []string) (*webrtc.PeerConnection
 	return pc, nil
 }
 
-// forward copies RTP from a client's track to the shared local track.
+// forward counts the RTP arriving on a remote track and copies it to fwd;
+// with fwd nil it only counts.
 func forward(tr *webrtc.TrackRemote, fwd *webrtc.TrackLocalStaticRTP, c *counter) {
 	var pkt rtp.Packet
 	buf := make([]byte, 1500)

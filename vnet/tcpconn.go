@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pion/transport/v3"
-	"github.com/pion/transport/v3/deadline"
 )
 
 // tcpState is a connection's RFC 9293 state.
@@ -108,8 +107,7 @@ type TCPConn struct {
 	// when the connection entered TIME-WAIT.
 	portFreed bool
 
-	readDeadline  *deadline.Deadline
-	writeDeadline *deadline.Deadline
+	deadlines
 }
 
 var _ transport.TCPConn = (*TCPConn)(nil)
@@ -128,7 +126,7 @@ func newTCPConn(h *Host, laddr, raddr netip.AddrPort, cfg TCPConfig) *TCPConn {
 		cwnd: min(10*cfg.MSS, max(2*cfg.MSS, 14600)), ssthresh: 1 << 30, // RFC 6928
 		rto: tcpInitialRTO, linger: -1,
 		rdWake: make(chan struct{}), wrWake: make(chan struct{}), writeLock: make(chan struct{}, 1),
-		readDeadline: deadline.New(), writeDeadline: deadline.New(),
+		deadlines: newDeadlines(),
 	}
 	c.snd.limit = cfg.SendBuffer
 	c.rcv.limit = cfg.ReceiveBuffer
@@ -1012,25 +1010,6 @@ func (c *TCPConn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.laddr)
 
 // RemoteAddr returns the peer's address, a *net.TCPAddr.
 func (c *TCPConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.raddr) }
-
-// SetDeadline sets both deadlines.
-func (c *TCPConn) SetDeadline(t time.Time) error {
-	c.readDeadline.Set(t)
-	c.writeDeadline.Set(t)
-	return nil
-}
-
-// SetReadDeadline sets the read deadline.
-func (c *TCPConn) SetReadDeadline(t time.Time) error {
-	c.readDeadline.Set(t)
-	return nil
-}
-
-// SetWriteDeadline sets the write deadline.
-func (c *TCPConn) SetWriteDeadline(t time.Time) error {
-	c.writeDeadline.Set(t)
-	return nil
-}
 
 // SetLinger sets what Close does with unsent data: sec 0 resets the
 // connection; otherwise the data is sent in the background.

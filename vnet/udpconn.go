@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pion/transport/v3"
-	"github.com/pion/transport/v3/deadline"
 )
 
 // Socket receive buffer limits: a full buffer drops arriving datagrams, as
@@ -37,21 +36,19 @@ type UDPConn struct {
 	notify      chan struct{}
 	done        chan struct{}
 
-	readDeadline  *deadline.Deadline
-	writeDeadline *deadline.Deadline
+	deadlines
 }
 
 var _ transport.UDPConn = (*UDPConn)(nil)
 
 func newUDPConn(h *Host, raddr netip.AddrPort) *UDPConn {
 	return &UDPConn{
-		host:          h,
-		raddr:         raddr,
-		queue:         make([]*packet, 16),
-		notify:        make(chan struct{}, 1),
-		done:          make(chan struct{}),
-		readDeadline:  deadline.New(),
-		writeDeadline: deadline.New(),
+		host:      h,
+		raddr:     raddr,
+		queue:     make([]*packet, 16),
+		notify:    make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		deadlines: newDeadlines(),
 	}
 }
 
@@ -252,25 +249,6 @@ func (c *UDPConn) RemoteAddr() net.Addr {
 		return nil
 	}
 	return net.UDPAddrFromAddrPort(c.raddr)
-}
-
-// SetDeadline sets both deadlines.
-func (c *UDPConn) SetDeadline(t time.Time) error {
-	c.readDeadline.Set(t)
-	c.writeDeadline.Set(t)
-	return nil
-}
-
-// SetReadDeadline sets the read deadline.
-func (c *UDPConn) SetReadDeadline(t time.Time) error {
-	c.readDeadline.Set(t)
-	return nil
-}
-
-// SetWriteDeadline sets the write deadline.
-func (c *UDPConn) SetWriteDeadline(t time.Time) error {
-	c.writeDeadline.Set(t)
-	return nil
 }
 
 // SetReadBuffer is accepted and ignored.
