@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/stun/v3"
-	"github.com/pion/turn/v4"
+	"github.com/pion/stun/v4"
+	"github.com/pion/turn/v5"
 )
 
 // RESTCredentials returns time-limited TURN credentials in the TURN REST API
@@ -87,20 +87,21 @@ func verifiedKey(src net.Addr, username, realm string) string {
 }
 
 // handler is pion's AuthHandler.
-func (a *authenticator) handler(username, realm string, src net.Addr) ([]byte, bool) {
-	k := verifiedKey(src, username, realm)
+func (a *authenticator) handler(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
+	username, realm := ra.Username, ra.Realm
+	k := verifiedKey(ra.SrcAddr, username, realm)
 	a.mu.Lock()
-	key, ok := a.verified[k]
+	key, ok = a.verified[k]
 	delete(a.verified, k)
 	a.mu.Unlock()
 	if ok {
-		return key, true
+		return username, key, true
 	}
 	keys := a.keys(username, realm)
 	if len(keys) == 0 {
-		return nil, false
+		return "", nil, false
 	}
-	return keys[0], true
+	return username, keys[0], true
 }
 
 // check inspects one TURN frame from src. It lets through everything except an

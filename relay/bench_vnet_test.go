@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/icelab/icelab/vnet"
-	"github.com/pion/turn/v4"
+	"github.com/pion/turn/v5"
 )
 
 // BenchmarkRelayVnet measures client-to-peer datagrams (1200 bytes,

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/pion/transport/v3"
-	"github.com/pion/turn/v4"
+	"github.com/pion/transport/v5"
+	"github.com/pion/turn/v5"
 )
 
 // minimalRelay is a relay someone brings along: plain pion/turn, one static
@@ -39,11 +39,11 @@ func (m *minimalRelay) Start(_ context.Context, n transport.Net) error {
 	srv, err := turn.NewServer(turn.ServerConfig{
 		Realm:         "minimal",
 		LoggerFactory: quietLogs(),
-		AuthHandler: func(u, realm string, _ net.Addr) ([]byte, bool) {
-			if u != m.user {
-				return nil, false
+		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
+			if ra.Username != m.user {
+				return "", nil, false
 			}
-			return turn.GenerateAuthKey(u, realm, m.pass), true
+			return ra.Username, turn.GenerateAuthKey(ra.Username, ra.Realm, m.pass), true
 		},
 		EventHandler: turn.EventHandler{
 			OnAllocationCreated: func(net.Addr, net.Addr, string, string, string, net.Addr, int) { count(1) },

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	"github.com/pion/stun/v3"
-	"github.com/pion/transport/v3/stdnet"
-	"github.com/pion/turn/v4"
+	"github.com/pion/stun/v4"
+	"github.com/pion/transport/v5/stdnet"
+	"github.com/pion/turn/v5"
 	"go.uber.org/goleak"
 
 	"github.com/icelab/icelab/relay/pki"

@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/pion/transport/v3"
+	"github.com/pion/transport/v5"
 )
 
 // Relay is a TURN server that a harness can start on a network. *Server is the

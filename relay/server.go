@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	"github.com/pion/transport/v3"
-	"github.com/pion/turn/v4"
+	"github.com/pion/transport/v5"
+	"github.com/pion/turn/v5"
 )
 
 // Option adjusts a Server.

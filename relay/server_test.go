@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/stun/v3"
-	"github.com/pion/transport/v3/stdnet"
-	"github.com/pion/turn/v4"
+	"github.com/pion/stun/v4"
+	"github.com/pion/transport/v5/stdnet"
+	"github.com/pion/turn/v5"
 )
 
 // allocate allocates a UDP relay through c and releases it at cleanup.

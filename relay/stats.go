@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/pion/randutil"
-	"github.com/pion/turn/v4"
+	"github.com/pion/turn/v5"
 )
 
 // Stats is a snapshot of a relay's state and counters.
@@ -390,8 +390,8 @@ type countingGenerator struct {
 
 func (g *countingGenerator) Validate() error { return g.inner.Validate() }
 
-func (g *countingGenerator) AllocatePacketConn(network string, port int) (net.PacketConn, net.Addr, error) {
-	conn, addr, err := g.inner.AllocatePacketConn(network, port)
+func (g *countingGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	conn, addr, err := g.inner.AllocatePacketConn(conf)
 	if err != nil {
 		g.c.capacityFailures.Add(1)
 		return nil, nil, fmt.Errorf("relay range exhausted: %w", err)
@@ -399,8 +399,12 @@ func (g *countingGenerator) AllocatePacketConn(network string, port int) (net.Pa
 	return &relayConn{PacketConn: conn, e: g.c.opened(addr.String()), c: g.c}, addr, nil
 }
 
-func (g *countingGenerator) AllocateConn(network string, port int) (net.Conn, net.Addr, error) {
-	return g.inner.AllocateConn(network, port)
+func (g *countingGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	return g.inner.AllocateListener(conf)
+}
+
+func (g *countingGenerator) AllocateConn(conf turn.AllocateConnConfig) (net.Conn, error) {
+	return g.inner.AllocateConn(conf)
 }
 
 // relayConn is a relay socket that counts what it carries. Writes go to peers

@@ -10,7 +10,7 @@ import (
 
 	"github.com/icelab/icelab/harness"
 	"github.com/icelab/icelab/vnet"
-	"github.com/pion/stun/v3"
+	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
 	"go.yaml.in/yaml/v3"
 )

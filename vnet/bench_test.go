@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	"github.com/pion/transport/v3"
-	pionvnet "github.com/pion/transport/v3/vnet"
+	"github.com/pion/transport/v5"
+	pionvnet "github.com/pion/transport/v5/vnet"
 )
 
 // BenchmarkUDPForward measures packets per second of 1200-byte datagrams

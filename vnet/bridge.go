@@ -12,7 +12,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/pion/transport/v3"
+	"github.com/pion/transport/v5"
 )
 
 // Bridge carries real loopback TCP connections into the virtual network.

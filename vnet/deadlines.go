@@ -3,7 +3,7 @@ package vnet
 import (
 	"time"
 
-	"github.com/pion/transport/v3/deadline"
+	"github.com/pion/transport/v5/deadline"
 )
 
 // deadlines are a connection's read and write deadlines. Embedded in

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/pion/transport/v3"
+	"github.com/pion/transport/v5"
 )
 
 // Interface is one of a host's network interfaces: an address on a
@@ -618,7 +618,7 @@ type ListenConfig struct {
 
 // CreateListenConfig returns a ListenConfig for this host. The control
 // function and keep-alive settings of lc do not apply to virtual sockets.
-func (h *Host) CreateListenConfig(*net.ListenConfig) *ListenConfig {
+func (h *Host) CreateListenConfig(*net.ListenConfig) transport.ListenConfig {
 	return &ListenConfig{host: h}
 }
 

@@ -7,9 +7,9 @@ import (
 	"testing/synctest"
 
 	"github.com/pion/logging"
-	"github.com/pion/transport/v3"
-	pionvnet "github.com/pion/transport/v3/vnet"
-	"github.com/pion/turn/v4"
+	"github.com/pion/transport/v5"
+	pionvnet "github.com/pion/transport/v5/vnet"
+	"github.com/pion/turn/v5"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -123,7 +123,7 @@ func buildPionVnet(t *testing.T, leftNAT, rightNAT *pionvnet.NATType) (left, rig
 		t.Fatal(err)
 	}
 	srv, err := turn.NewServer(turn.ServerConfig{Realm: "icelab",
-		AuthHandler: func(string, string, net.Addr) ([]byte, bool) { return nil, false },
+		AuthHandler: func(*turn.RequestAttributes) (string, []byte, bool) { return "", nil, false },
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: pc, RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
 			RelayAddress: net.ParseIP("1.2.3.4"), Address: "1.2.3.4", Net: stunNet}}}})
 	if err != nil {

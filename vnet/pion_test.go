@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/transport/v3"
-	"github.com/pion/turn/v4"
+	"github.com/pion/transport/v5"
+	"github.com/pion/turn/v5"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -161,8 +161,8 @@ func serveTURN(t testing.TB, h *Host, cfg turn.ServerConfig) {
 	t.Helper()
 	key := turn.GenerateAuthKey("user", "icelab", "pass")
 	cfg.Realm = "icelab"
-	cfg.AuthHandler = func(username, _ string, _ net.Addr) ([]byte, bool) {
-		return key, username == "user"
+	cfg.AuthHandler = func(ra *turn.RequestAttributes) (string, []byte, bool) {
+		return ra.Username, key, ra.Username == "user"
 	}
 	srv, err := turn.NewServer(cfg)
 	if err != nil {

@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pion/transport/v3"
-	"github.com/pion/transport/v3/deadline"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/deadline"
 )
 
 // TCP defaults. The retransmission constants are Linux's.

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pion/transport/v3"
+	"github.com/pion/transport/v5"
 )
 
 // tcpState is a connection's RFC 9293 state.

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pion/transport/v3"
+	"github.com/pion/transport/v5"
 )
 
 // Socket receive buffer limits: a full buffer drops arriving datagrams, as

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/pion/transport/v3/stdnet"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/spf13/cobra"
 
 	"github.com/icelab/icelab/relay"

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	"github.com/pion/turn/v4"
+	"github.com/pion/turn/v5"
 	"go.uber.org/goleak"
 
 	"github.com/icelab/icelab/relay/pki"
