@@ -39,6 +39,10 @@ type Result struct {
 	Name     string
 	Clock    Clock
 	Duration time.Duration
+	// Interrupted is set when the run ended before its duration because
+	// its context ended or its stop function (WithStop) said so: what it
+	// observed is cut short and must not be judged as a whole call.
+	Interrupted bool
 	// Wall is how long the run took on the machine's clock.
 	Wall    time.Duration
 	Clients []ClientResult

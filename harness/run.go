@@ -49,6 +49,7 @@ type Option func(*options)
 type options struct {
 	ca      *pki.CA
 	loggers logging.LoggerFactory
+	stop    func() bool
 }
 
 // WithCA issues the run's signalling certificate from ca, so that a node
@@ -128,12 +129,7 @@ func run(ctx context.Context, spec Spec, clock Clock, opts []Option) (res Result
 	if d == 0 {
 		d = defaultDuration
 	}
-	timer := time.NewTimer(d)
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
-		timer.Stop()
-	}
+	res.Interrupted = !waitCall(ctx, d, o.stop)
 	r.collect(&res)
 	return res
 }
