@@ -4,13 +4,19 @@ GO      ?= go
 PKGS    ?= ./...
 REPORTS ?= reports/out
 
-.PHONY: all test vet lint fmt run bench tools
+.PHONY: all test vet lint fmt run bench tools compat
 
 all: lint test
 
-## test: vet, then every test with the race detector.
+## test: vet, then every test with the race detector, then the
+## compatibility module (icelab imported beside current pion, and pion on
+## transport/v3 and v4 over vnet through the adapters).
 test: vet
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+	$(MAKE) compat
+
+compat:
+	cd testdata/compat && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 5m ./...
 
 vet:
 	$(GO) vet $(PKGS)

@@ -17,4 +17,23 @@
 // The package knows networks, not WebRTC. The one exception is the RFC 7983
 // first-byte demultiplexing in [Classify], so that a firewall rule can say
 // "drop DTLS". vnet imports nothing of the rest of icelab.
+//
+// # Which pion
+//
+// pion's transport.Net interface exists in three generations whose method
+// sets are the same but whose types live in different packages, so a host
+// satisfies one generation's interface only. A *Host is a
+// github.com/pion/transport/v5 Net: hand it to pion webrtc v4.2.21 and later
+// (SettingEngine.SetNet), ice v4.4, turn/v5 and stun/v4. For older pion in the
+// same build, wrap the host:
+//
+//   - [github.com/icelab/icelab/vnet/transportv4].Net(host) for transport/v4:
+//     webrtc v4.2.2 to v4.2.20, LiveKit's server and Go SDK today, turn/v4
+//     from v4.1.4;
+//   - [github.com/icelab/icelab/vnet/transportv3].Net(host) for transport/v3:
+//     webrtc v4.2.1 and earlier v4 releases, turn/v4 up to v4.1.3, turn/v3.
+//
+// All three views share the host's sockets, NAT mappings and firewall state:
+// a TURN server on transport/v3 and a peer on transport/v5 can talk across the
+// same network.
 package vnet
