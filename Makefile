@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    ?= ./...
 REPORTS ?= reports/out
 
-.PHONY: all test vet lint fmt run bench tools compat
+.PHONY: all test vet lint fmt run bench tools compat compat-livekit
 
 all: lint test
 
@@ -17,6 +17,12 @@ test: vet
 
 compat:
 	cd testdata/compat && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 5m ./...
+
+## compat-livekit: icelab beside LiveKit's Go SDK (server-sdk-go v2.19.0).
+## Not part of test: on a fresh machine it downloads ~90 MB more and its
+## cold race build takes minutes on 2 cores.
+compat-livekit:
+	cd testdata/compat-livekit && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
 	$(GO) vet $(PKGS)

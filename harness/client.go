@@ -253,10 +253,13 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 		// Preferring TCP: ICE-TCP to the node and TURN over TCP/TLS. On the
 		// fake clock there is no ICE-TCP (pion dials it through the
 		// operating system), so the attempt is relay-only over TCP/TLS:
-		// a UDP host pair would only meet the same fault again.
+		// a UDP host pair would only meet the same fault again. A relay
+		// candidate is a UDP candidate whatever carries it to the relay,
+		// and since ice v4.4.9 pion gathers relay candidates only when a
+		// UDP network type is configured, so udp4 stays in the list.
 		tcpTypes, tcpPolicy := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}, webrtc.ICETransportPolicyRelay
 		if c.realClock {
-			tcpTypes, tcpPolicy = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}, webrtc.ICETransportPolicyAll
+			tcpTypes, tcpPolicy = []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4}, webrtc.ICETransportPolicyAll
 		}
 		plans = append(plans,
 			attemptPlan{why: "reconnect preferring TCP", policy: tcpPolicy, types: tcpTypes,
