@@ -37,17 +37,24 @@ func (v Verdict) String() string {
 // Event is one observation of a packet: where it was, when, what it was,
 // and what happened to it there.
 type Event struct {
-	Time  time.Time
-	Where string // a link ("alice-eth0"), router ("office") or host ("alice")
-	Proto Proto
-	Src   netip.AddrPort
-	Dst   netip.AddrPort
+	// Packet numbers the packet within its network, from 1: every event
+	// about one datagram or segment on its path, before and after a NAT,
+	// carries the same number. A retransmission is a new packet.
+	Packet uint64
+	Time   time.Time
+	Where  string // a link ("alice-eth0"), router ("office") or host ("alice")
+	Proto  Proto
+	Src    netip.AddrPort
+	Dst    netip.AddrPort
 	// NewSrc and NewDst are the addresses after translation (Translated only).
 	NewSrc, NewDst netip.AddrPort
 	Class          Class
 	Flags          TCPFlags // TCP only
-	Size           int      // bytes on the wire
-	Verdict        Verdict
+	// Seq, Ack and Window are the TCP segment's sequence and
+	// acknowledgement numbers and its receive window in bytes (TCP only).
+	Seq, Ack, Window uint32
+	Size             int // bytes on the wire
+	Verdict          Verdict
 	// Reason names what dropped or rejected the packet, such as
 	// "firewall corp-fw rule 3 (block-udp)" or "link cut".
 	Reason string
@@ -71,6 +78,7 @@ func (e Event) String() string {
 // atomic load when nobody listens.
 type taps struct {
 	active atomic.Bool
+	ids    atomic.Uint64 // the last packet number handed out
 	mu     sync.Mutex
 	next   int
 	fns    map[int]func(Event)
@@ -110,9 +118,19 @@ func (t *taps) emit(where string, pkt *packet, v Verdict, reason string) {
 		return
 	}
 	t.emitEvent(Event{
-		Time: time.Now(), Where: where, Proto: pkt.proto, Src: pkt.src, Dst: pkt.dst,
-		Class: pkt.class(), Flags: pkt.seg.Flags, Size: pkt.size(), Verdict: v, Reason: reason, Payload: pkt.payload,
+		Packet: t.number(pkt), Time: time.Now(), Where: where, Proto: pkt.proto, Src: pkt.src, Dst: pkt.dst,
+		Class: pkt.class(), Flags: pkt.seg.Flags, Seq: pkt.seg.Seq, Ack: pkt.seg.Ack, Window: pkt.seg.Window,
+		Size: pkt.size(), Verdict: v, Reason: reason, Payload: pkt.payload,
 	})
+}
+
+// number returns pkt's number, giving it the next one the first time it is
+// tapped. A packet belongs to one goroutine at a time, so this needs no lock.
+func (t *taps) number(pkt *packet) uint64 {
+	if pkt.id == 0 {
+		pkt.id = t.ids.Add(1)
+	}
+	return pkt.id
 }
 
 func (t *taps) emitEvent(ev Event) {

@@ -115,6 +115,7 @@ type packet struct {
 	seg     Segment // TCP only
 	payload []byte
 	hops    int
+	id      uint64 // the packet's number in taps' events; zero until first tapped
 
 	// sender, if set, is told when the packet is rejected or finds no
 	// receiver, as ICMP "port unreachable" or a reset would tell it.

@@ -427,8 +427,9 @@ func (r *Router) emitTranslated(pkt *packet, oldSrc, oldDst netip.AddrPort) {
 		return
 	}
 	r.net.taps.emitEvent(Event{
-		Time: time.Now(), Where: r.name, Proto: pkt.proto, Src: oldSrc, Dst: oldDst,
+		Packet: r.net.taps.number(pkt), Time: time.Now(), Where: r.name, Proto: pkt.proto, Src: oldSrc, Dst: oldDst,
 		NewSrc: pkt.src, NewDst: pkt.dst, Class: pkt.class(), Flags: pkt.seg.Flags,
+		Seq: pkt.seg.Seq, Ack: pkt.seg.Ack, Window: pkt.seg.Window,
 		Size: pkt.size(), Verdict: Translated, Payload: pkt.payload,
 	})
 }
