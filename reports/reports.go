@@ -68,7 +68,7 @@ const (
 	MarkdownFile = "report.md"
 )
 
-// Write creates dir if needed and writes the JUnit, JSON and Markdown
+// Write creates dir if needed and writes the JUnit, JSON, Markdown and HTML
 // reports of runs into it.
 func Write(dir string, runs []Run) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -81,6 +81,7 @@ func Write(dir string, runs []Run) error {
 		{JUnitFile, WriteJUnit},
 		{JSONFile, WriteJSON},
 		{MarkdownFile, WriteMarkdown},
+		{HTMLFile, WriteHTML},
 	}
 	var errs []error
 	for _, w := range writers {
