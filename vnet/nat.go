@@ -91,6 +91,13 @@ type NAT struct {
 	// PortMin and PortMax bound the external ports NAPT allocates; zero
 	// means 1024 to 65535.
 	PortMin, PortMax uint16
+	// PortBlock, when set, gives each internal address a block of this many
+	// consecutive external ports, handed out on its first mapping, and
+	// allocates its mappings only from that block, as carrier-grade NATs
+	// with port block allocation do (RFC 6888 REQ-4, RFC 7422): a host that
+	// opens more mappings than its block holds gets no more ports. A block
+	// stays with its address for the network's life.
+	PortBlock uint16
 }
 
 // Forward forwards a protocol's external port to an internal endpoint.
@@ -122,6 +129,20 @@ func PortRestricted() NAT {
 // useless to anyone else.
 func Symmetric() NAT {
 	return NAT{Mode: NAPT, Mapping: AddressPortDependent, Filtering: AddressPortDependent}
+}
+
+// CarrierGrade is a carrier-grade NAT (RFC 6888) as mobile and fixed-line
+// carriers deploy them between the subscriber's router, addressed from the
+// RFC 6598 shared space 100.64.0.0/10, and the internet: endpoint-
+// independent mapping (RFC 6888 REQ-1 by way of RFC 4787 REQ-1),
+// address-and-port-dependent filtering, ports handed out in blocks of 512
+// per subscriber (port block allocation, RFC 7422), no port preservation,
+// and no hairpinning: RFC 4787 REQ-9 asks for it, but many deployed CGNs do
+// not, so two subscribers of one carrier cannot reach each other through
+// their shared public address. For the symmetric CGNs also met in the field,
+// set Mapping to AddressPortDependent.
+func CarrierGrade() NAT {
+	return NAT{Mode: NAPT, Mapping: EndpointIndependent, Filtering: AddressPortDependent, PortBlock: 512}
 }
 
 // CloudOneToOne is the 1:1 NAT of a cloud VM without a public IP: each
@@ -158,8 +179,12 @@ func (c NAT) validate() error {
 	if c.MappingLifetime < 0 || c.TCPEstablishedLifetime < 0 || c.TCPTransitoryLifetime < 0 {
 		return fmt.Errorf("mapping lifetime %v is negative", c.MappingLifetime)
 	}
-	if lo, hi := c.portRange(); lo > hi {
+	lo, hi := c.portRange()
+	if lo > hi {
 		return fmt.Errorf("NAT port range %d-%d is reversed", lo, hi)
+	}
+	if int(c.PortBlock) > int(hi)-int(lo)+1 {
+		return fmt.Errorf("NAT port block of %d ports is larger than its port range %d-%d", c.PortBlock, lo, hi)
 	}
 	for i, f := range c.Forwards {
 		if f.Proto != UDP && f.Proto != TCP {
@@ -186,6 +211,8 @@ type natTable struct {
 	toInt     map[netip.Addr]netip.Addr // 1:1
 	cursor    [3]uint16                 // next port to try, by proto
 	lastSweep time.Time
+	blocks    map[netip.Addr]uint16 // first port of each internal address's block (PortBlock)
+	nextBlock int                   // first port of the next block to hand out
 }
 
 type outKey struct {
@@ -225,8 +252,10 @@ func newNATTable(cfg NAT, extIP netip.Addr) *natTable {
 		static:   make(map[staticKey]*mapping),
 		toExt:    make(map[netip.Addr]netip.Addr),
 		toInt:    make(map[netip.Addr]netip.Addr),
+		blocks:   make(map[netip.Addr]uint16),
 	}
 	lo, _ := cfg.portRange()
+	t.nextBlock = int(lo)
 	for i := range t.cursor {
 		t.cursor[i] = lo
 	}
@@ -283,9 +312,9 @@ func (t *natTable) outbound(pkt *packet, now time.Time) (reason string) {
 			if pkt.proto == TCP && pkt.seg.Flags&FlagSYN == 0 {
 				return "nat: no mapping for a TCP segment without SYN"
 			}
-			port, ok := t.allocate(pkt.proto, pkt.src.Port(), now)
-			if !ok {
-				return "nat: no free external port"
+			port, why := t.allocate(pkt.proto, pkt.src, now)
+			if why != "" {
+				return why
 			}
 			m = &mapping{key: key, external: netip.AddrPortFrom(t.extIP, port)}
 			t.out[key] = m
@@ -386,17 +415,33 @@ func (t *natTable) sweep(now time.Time) {
 // allocate picks a free external port for proto, preferring want when the
 // NAT preserves ports. Expired mappings are swept once a lifetime, and again
 // when no port is free, so ports are reused for ever.
-func (t *natTable) allocate(proto Proto, want uint16, now time.Time) (uint16, bool) {
+func (t *natTable) allocate(proto Proto, internal netip.AddrPort, now time.Time) (uint16, string) {
 	if now.Sub(t.lastSweep) >= t.lifetime {
 		t.sweep(now)
 	}
 	lo, hi := t.cfg.portRange()
+	if t.cfg.PortBlock > 0 {
+		first, ok := t.blocks[internal.Addr()]
+		if !ok {
+			if t.nextBlock+int(t.cfg.PortBlock)-1 > int(hi) {
+				return 0, "nat: no port block left for " + internal.Addr().String()
+			}
+			first = uint16(t.nextBlock) //nolint:gosec // bounded by hi above
+			t.blocks[internal.Addr()] = first
+			t.nextBlock += int(t.cfg.PortBlock)
+		}
+		lo, hi = first, first+t.cfg.PortBlock-1
+		if c := t.cursor[proto]; c < lo || c > hi {
+			t.cursor[proto] = lo
+		}
+	}
+	want := internal.Port()
 	free := func(p uint16) bool {
 		_, used := t.in[inKey{proto, p}]
 		return !used
 	}
 	if t.cfg.PortPreservation && want >= lo && want <= hi && free(want) {
-		return want, true
+		return want, ""
 	}
 	for pass := 0; pass < 2; pass++ {
 		n := int(hi) - int(lo) + 1
@@ -411,12 +456,15 @@ func (t *natTable) allocate(proto Proto, want uint16, now time.Time) (uint16, bo
 			}
 			t.cursor[proto] = next
 			if free(p) {
-				return p, true
+				return p, ""
 			}
 		}
 		t.sweep(now)
 	}
-	return 0, false
+	if t.cfg.PortBlock > 0 {
+		return 0, fmt.Sprintf("nat: port block %d-%d of %s exhausted", lo, hi, internal.Addr())
+	}
+	return 0, "nat: no free external port"
 }
 
 // mappings returns the number of live dynamic mappings.

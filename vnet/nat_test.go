@@ -2,6 +2,7 @@ package vnet
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -72,6 +73,7 @@ func TestNATBehaviour(t *testing.T) {
 		{"address restricted", AddressRestricted(), true, true, true, false},
 		{"port restricted", PortRestricted(), true, true, false, false},
 		{"symmetric", Symmetric(), false, false, false, false},
+		{"carrier grade", CarrierGrade(), true, true, false, false},
 		{"address-dependent mapping", NAT{Mode: NAPT, Mapping: AddressDependent, Filtering: AddressDependent}, true, false, true, false},
 	}
 	for _, tt := range tests {
@@ -327,6 +329,84 @@ func TestHairpinPassesTheFirewall(t *testing.T) {
 		send(t, sfu, "via public address", to)
 		if _, _, ok := recvFrom(t, relay, time.Second); ok {
 			t.Fatal("hairpinned datagram passed an inbound rule that drops it")
+		}
+	})
+}
+
+// TestCarrierGradeNAT puts two subscribers' home routers on a carrier's
+// RFC 6598 shared address space behind its CGN: each subscriber's mappings
+// come from a block of its own, a subscriber that exhausts its block gets
+// no more ports while the other still does, and the CGN does not hairpin
+// between them.
+func TestCarrierGradeNAT(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newTestNetwork(t)
+		cgn := CarrierGrade()
+		cgn.PortBlock = 4
+		carrier, err := n.Internet().AddRouter(RouterConfig{Name: "carrier", LAN: netip.MustParsePrefix("100.64.0.0/24"), NAT: cgn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		homeA := mustRouter(t, carrier, "home-a", PortRestricted())
+		homeB := mustRouter(t, carrier, "home-b", PortRestricted())
+		if !netip.MustParsePrefix("100.64.0.0/10").Contains(homeA.WAN()) {
+			t.Fatalf("home router's WAN %v is not in the shared address space", homeA.WAN())
+		}
+		drops := record(t, n, func(e Event) bool { return e.Verdict == Dropped })
+		r := listenOn(t, mustHost(t, n.Internet(), "r"), 4001)
+		a, b := mustHost(t, homeA, "a"), mustHost(t, homeB, "b")
+		mapped := func(h *Host) (netip.AddrPort, bool) {
+			t.Helper()
+			send(t, listen(t, h, 0), "x", addrOf(r))
+			_, from, ok := recvFrom(t, r, time.Second)
+			return from, ok
+		}
+		var portsA []uint16
+		for range 4 {
+			m, ok := mapped(a)
+			if !ok {
+				t.Fatal("a mapping within the block did not cross the CGN")
+			}
+			portsA = append(portsA, m.Port())
+		}
+		mb, ok := mapped(b)
+		if !ok {
+			t.Fatal("the other subscriber's first mapping did not cross the CGN")
+		}
+		// Blocks are consecutive runs of four ports from 1024.
+		block := func(p uint16) uint16 { return (p - 1024) / 4 }
+		for _, p := range portsA {
+			if block(p) != block(portsA[0]) {
+				t.Errorf("subscriber a's ports %v span more than one block", portsA)
+			}
+		}
+		if block(mb.Port()) == block(portsA[0]) {
+			t.Errorf("subscriber b's port %d is in subscriber a's block (ports %v)", mb.Port(), portsA)
+		}
+		if _, ok := mapped(a); ok {
+			t.Error("a fifth mapping crossed a CGN whose blocks hold four ports")
+		}
+		exhausted := false
+		for _, e := range drops.list() {
+			exhausted = exhausted || strings.Contains(e.Reason, "port block") && strings.Contains(e.Reason, "exhausted")
+		}
+		if !exhausted {
+			t.Errorf("no drop names the exhausted port block: %v", drops.list())
+		}
+		if _, ok := mapped(b); !ok {
+			t.Error("subscriber b lost its ports when subscriber a exhausted its block")
+		}
+		// No hairpinning: a reaches b's public mapping only through the
+		// internet, which the CGN does not turn around.
+		in := listen(t, b, 5000)
+		send(t, in, "open", addrOf(r))
+		_, bPublic, ok := recvFrom(t, r, time.Second)
+		if !ok {
+			t.Fatal("b's datagram did not cross")
+		}
+		send(t, listen(t, mustHost(t, homeA, "a2"), 0), "hairpin", bPublic)
+		if _, _, ok := recvFrom(t, in, time.Second); ok {
+			t.Error("the CGN hairpinned between its subscribers")
 		}
 	})
 }
