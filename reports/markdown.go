@@ -11,17 +11,13 @@ import (
 // reportWidth bounds the field report quoted in the summary table.
 const reportWidth = 90
 
-// WriteMarkdown writes runs as a Markdown report: a summary table with a
-// row per client, then each scenario's mismatches, failure reasons and
-// timelines.
-func WriteMarkdown(w io.Writer, runs []Run) error {
+// WriteMarkdown writes the suite as a Markdown report: a summary table
+// with a row per client, then each scenario's mismatches, failure reasons
+// and timelines.
+func WriteMarkdown(w io.Writer, s Suite) error {
 	var b strings.Builder
-	counts := map[Verdict]int{}
-	for _, r := range runs {
-		counts[r.Verdict()]++
-	}
-	fmt.Fprintf(&b, "# icelab report\n\n%d scenarios: %d passed, %d failed, %d errors, %d skipped.\n\n",
-		len(runs), counts[Pass], counts[Fail], counts[Error], counts[Skip])
+	runs := s.Runs
+	fmt.Fprintf(&b, "# icelab report\n\n%s.\n\n", Summary(s))
 	b.WriteString("| Scenario | Field report | Clock | Client | Transport | Candidates (local → remote) | Connected | Media both ways | Failure detected at | Recovered | Verdict |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range runs {
@@ -31,11 +27,7 @@ func WriteMarkdown(w io.Writer, runs []Run) error {
 		}
 		first := []string{link(r.name()), cell(clip(report, reportWidth)), string(r.Result.Clock)}
 		if len(r.Result.Clients) == 0 {
-			why := r.Skipped
-			if why == "" {
-				why = r.Result.Err
-			}
-			row(&b, append(first, "", cell(clip(why, reportWidth)), "", "", "", "", "", string(r.Verdict()))...)
+			row(&b, append(first, "", cell(clip(r.Problem(), reportWidth)), "", "", "", "", "", string(r.Verdict()))...)
 			continue
 		}
 		for i := range r.Result.Clients {
@@ -61,6 +53,13 @@ func WriteMarkdown(w io.Writer, runs []Run) error {
 
 func writeSection(b *strings.Builder, r Run) {
 	fmt.Fprintf(b, "\n## %s\n\n**%s**", r.name(), r.Verdict())
+	if len(r.Invalid) > 0 {
+		b.WriteString("\n\nThe scenario file could not be loaded:\n\n")
+		for _, e := range r.Invalid {
+			fmt.Fprintf(b, "- `%s`\n", e)
+		}
+		return
+	}
 	if r.Scenario != nil {
 		if r.Scenario.File != "" {
 			fmt.Fprintf(b, " · `%s`", r.Scenario.File)
@@ -76,6 +75,12 @@ func writeSection(b *strings.Builder, r Run) {
 	if r.Skipped != "" {
 		fmt.Fprintf(b, "\nSkipped: %s\n", r.Skipped)
 		return
+	}
+	if r.Result.Interrupted {
+		fmt.Fprintf(b, "\nInterrupted: %s.\n", r.interruptedNote())
+	}
+	if r.Verdict() == Observed {
+		b.WriteString("\nNo expectations: what happened is reported, nothing is judged.\n")
 	}
 	if r.Result.Err != "" {
 		fmt.Fprintf(b, "\nThe run did not happen: %s\n", r.Result.Err)
@@ -116,6 +121,25 @@ func writeSection(b *strings.Builder, r Run) {
 			fmt.Fprintf(b, "- %d × %s\n", d.count, d.reason)
 		}
 	}
+}
+
+// Summary counts the suite's runs by verdict in one sentence, with the
+// invocation's wall time.
+func Summary(s Suite) string {
+	counts := s.Counts()
+	parts := []string{
+		fmt.Sprintf("%d passed", counts[Pass]),
+		fmt.Sprintf("%d failed", counts[Fail]),
+		Plural(counts[Error], "error"),
+		fmt.Sprintf("%d skipped", counts[Skip]),
+	}
+	if n := counts[Observed]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d observed without expectations", n))
+	}
+	if n := counts[Interrupted]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d interrupted", n))
+	}
+	return fmt.Sprintf("%s: %s in %s of wall time", Plural(len(s.Runs), "scenario"), strings.Join(parts, ", "), seconds(s.Wall))
 }
 
 func row(b *strings.Builder, cols ...string) {
