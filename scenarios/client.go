@@ -59,13 +59,22 @@ func (p *parser) iceURL(path string, v *yaml.Node) (string, bool) {
 	return u, true
 }
 
-var networkTypes = []string{"udp4", "udp6", "tcp4", "tcp6"}
+// networkTypes are the network types the virtual network carries: it is
+// IPv4-only, so udp6 and tcp6 would gather no candidate.
+var networkTypes = []string{"udp4", "tcp4"}
 
 func (p *parser) networkTypes(path string, v *yaml.Node) []webrtc.NetworkType {
 	var out []webrtc.NetworkType
+	bad := false
 	p.list(v, path, func(path string, _ int, v *yaml.Node) {
 		var s string
+		if v.Kind == yaml.ScalarNode && (v.Value == "udp6" || v.Value == "tcp6") {
+			p.errorf(v, path, "%s: the virtual network is IPv4-only; want udp4 or tcp4", v.Value)
+			bad = true
+			return
+		}
 		if !p.enum(v, path, "network type", networkTypes, &s) {
+			bad = true
 			return
 		}
 		t, err := webrtc.NewNetworkType(s)
@@ -79,7 +88,7 @@ func (p *parser) networkTypes(path string, v *yaml.Node) []webrtc.NetworkType {
 		}
 		out = append(out, t)
 	})
-	if out == nil {
+	if out == nil && !bad {
 		p.errorf(v, path, "empty; want at least one of %s", oneOf(networkTypes))
 	}
 	return out

@@ -60,7 +60,7 @@ func (p *parser) fault(path string, i int, v *yaml.Node) {
 		}
 	default:
 		if !p.isLinkTarget(f.Target) {
-			p.errorf(target, join(path, "target"), "%q is neither a LAN, a client nor the media node %q", f.Target, p.node)
+			p.errorf(target, join(path, "target"), "%q is neither a LAN, a client nor the media node; want one of: %s", f.Target, oneOf(p.linkTargets()))
 		}
 	}
 	switch {
@@ -79,6 +79,13 @@ func (p *parser) fault(path string, i int, v *yaml.Node) {
 		p.errorf(v, join(path, "when.after"), "%s is not before the end of the run (duration %s): the fault never applies", f.When.After, p.runLength())
 	}
 	p.s.Spec.Faults = append(p.s.Spec.Faults, f)
+}
+
+// linkTargets lists what a cut, restore or impair fault can name: LANs,
+// clients and the media node.
+func (p *parser) linkTargets() []string {
+	out := append(mapKeys(p.lans), mapKeys(p.clients)...)
+	return append(out, p.node)
 }
 
 func (p *parser) isLinkTarget(name string) bool {

@@ -17,6 +17,7 @@ func (p *parser) network(path string, v *yaml.Node) {
 	p.fields(v, path, map[string]field{
 		"lans": func(path string, v *yaml.Node) {
 			lansNode = v
+			p.lansNode = v
 			p.list(v, path, func(path string, _ int, v *yaml.Node) { p.lan(path, v) })
 		},
 		"dns": func(path string, v *yaml.Node) { p.dns(path, v) },
@@ -60,6 +61,7 @@ func (p *parser) lan(path string, v *yaml.Node) {
 					return
 				}
 				l.LANPrefix = pf
+				p.prefixNodes[l.Name] = v
 			}
 		},
 		"firewall": func(path string, v *yaml.Node) { l.Firewall = p.rules(path, v) },

@@ -28,8 +28,11 @@ type parser struct {
 	lans    map[string]*yaml.Node
 	clients map[string]*yaml.Node
 	node    string
-	// parentNodes locates each LAN's parent field.
+	// parentNodes locates each LAN's parent field, prefixNodes its
+	// prefix field; lansNode is network.lans.
 	parentNodes map[string]*yaml.Node
+	prefixNodes map[string]*yaml.Node
+	lansNode    *yaml.Node
 }
 
 // top holds the top-level fields, read first so that sections can refer
@@ -43,6 +46,7 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	p.lans = map[string]*yaml.Node{}
 	p.clients = map[string]*yaml.Node{}
 	p.parentNodes = map[string]*yaml.Node{}
+	p.prefixNodes = map[string]*yaml.Node{}
 	p.node = defaultNodeName
 	var t top
 	ok := p.fields(root, "", map[string]field{
@@ -69,9 +73,11 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 		p.s.Name = strings.TrimSuffix(filepath.Base(p.file), filepath.Ext(p.file))
 	}
 	p.s.Spec.Name = p.s.Name
+	netErrs := len(p.errs)
 	if t.network != nil {
 		p.network("network", t.network)
 	}
+	netClean := len(p.errs) == netErrs
 	if t.node != nil {
 		p.nodeSpec("node", t.node)
 	} else {
@@ -83,6 +89,9 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 		p.clientList("clients", t.clients)
 	}
 	p.checkNames()
+	if netClean {
+		p.checkAddressing(p.lansNode)
+	}
 	if t.faults != nil {
 		p.faultList("faults", t.faults)
 	}

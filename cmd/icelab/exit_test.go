@@ -122,3 +122,27 @@ func TestShard(t *testing.T) {
 		}
 	}
 }
+
+// TestPlurals proves counts read as English: "1 scenario file", "2
+// scenario files", "1 client".
+func TestPlurals(t *testing.T) {
+	dir := t.TempDir()
+	one := writeScenario(t, dir, "one.yaml", "name: one\nclients: [{name: alice}]\n")
+	var stdout, stderr bytes.Buffer
+	if code := validate(&stdout, &stderr, []string{one}); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	for _, want := range []string{"(one: 1 client, fake clock)", "1 scenario file valid\n"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	writeScenario(t, dir, "two.yaml", "name: two\nclients: [{name: alice}, {name: bob}]\n")
+	stdout.Reset()
+	validate(&stdout, &stderr, []string{dir})
+	for _, want := range []string{"(two: 2 clients, fake clock)", "2 scenario files valid\n"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}

@@ -41,7 +41,7 @@ func validate(stdout, stderr io.Writer, paths []string) int {
 		fmt.Fprintf(stdout, "ok   %s  (%s: %s, %s clock)\n", s.File, s.Name, reports.Plural(len(s.Spec.Clients), "client"), clockOf(s))
 	}
 	if len(invalid) > 0 {
-		fmt.Fprintf(stderr, "%s valid, %s invalid\n", reports.Plural(len(got.list), "scenario file"), reports.Plural(len(invalid), "path"))
+		fmt.Fprintf(stderr, "%s valid, %d invalid\n", reports.Plural(len(got.list), "scenario file"), len(invalid))
 		return exitBadInput
 	}
 	fmt.Fprintf(stdout, "%s valid\n", reports.Plural(len(got.list), "scenario file"))
