@@ -109,13 +109,25 @@ func (r Run) Problem() string {
 			}
 			return strings.Join(msgs, "; ")
 		}
-		return r.Result.Err
+		return r.RunError()
 	case Skip:
 		return r.Skipped
 	case Interrupted:
 		return r.interruptedNote()
 	}
 	return ""
+}
+
+// RunError is the run's error placed in its scenario file (file, line and
+// field of the part it names), or "" when the run had none.
+func (r Run) RunError() string {
+	switch {
+	case r.Result.Err == "":
+		return ""
+	case r.Scenario == nil:
+		return r.Result.Err
+	}
+	return r.Scenario.Locate(r.Result.Err).Error()
 }
 
 // interruptedNote says how far an interrupted run got, on its own clock.

@@ -36,7 +36,7 @@ func details(r Run) string {
 		b.WriteString("no expectations: what happened is reported, nothing is judged\n")
 	}
 	if r.Result.Err != "" {
-		fmt.Fprintf(&b, "run error: %s\n", r.Result.Err)
+		fmt.Fprintf(&b, "run error: %s\n", r.RunError())
 	}
 	if len(r.Mismatches) > 0 {
 		b.WriteString("\nexpected vs observed:\n")

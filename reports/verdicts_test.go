@@ -190,3 +190,28 @@ func TestJSONKeysAreSnakeCase(t *testing.T) {
 		}
 	}
 }
+
+// TestRunErrorsNameTheFile proves a run error is reported at the file,
+// line and field of the part it names, in every format.
+func TestRunErrorsNameTheFile(t *testing.T) {
+	s, err := scenarios.Parse("catalog/broken.yaml", []byte("name: broken\nnetwork:\n  lans:\n    - name: corp\nclients:\n  - {name: alice, lan: corp}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reports.NewRun(s, harness.Result{Name: "broken", Clock: harness.FakeClock, Err: "lan corp: LAN 10.1.0.0/24: overlaps this machine's address space"})
+	suite := reports.Suite{Runs: []reports.Run{r}}
+	const want = "catalog/broken.yaml:4: network.lans[0]: lan corp: LAN 10.1.0.0/24"
+	for name, write := range map[string]func(*bytes.Buffer) error{
+		"junit":    func(b *bytes.Buffer) error { return reports.WriteJUnit(b, suite) },
+		"json":     func(b *bytes.Buffer) error { return reports.WriteJSON(b, suite) },
+		"markdown": func(b *bytes.Buffer) error { return reports.WriteMarkdown(b, suite) },
+	} {
+		var b bytes.Buffer
+		if err := write(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%s lacks %q:\n%s", name, want, b.String())
+		}
+	}
+}

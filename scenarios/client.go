@@ -203,6 +203,7 @@ func (p *parser) client(path string, v *yaml.Node) {
 		p.s.Spec.Node.SecondNode = true
 	}
 	p.s.Spec.Clients = append(p.s.Spec.Clients, c)
+	p.s.place(v, path, "client "+c.Name, "host "+c.Name)
 }
 
 // lanRef reads a reference to a LAN; "" and "internet" mean the internet.

@@ -79,6 +79,7 @@ func (p *parser) fault(path string, i int, v *yaml.Node) {
 		p.errorf(v, join(path, "when.after"), "%s is not before the end of the run (duration %s): the fault never applies", f.When.After, p.runLength())
 	}
 	p.s.Spec.Faults = append(p.s.Spec.Faults, f)
+	p.s.place(v, path, fmt.Sprintf("faults[%d]", len(p.s.Spec.Faults)-1))
 }
 
 // linkTargets lists what a cut, restore or impair fault can name: LANs,

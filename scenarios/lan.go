@@ -80,6 +80,7 @@ func (p *parser) lan(path string, v *yaml.Node) {
 		l.Parent = ""
 	}
 	p.s.Spec.LANs = append(p.s.Spec.LANs, l)
+	p.s.place(v, path, "lan "+l.Name)
 	if parent != nil {
 		p.parentNodes[l.Name] = parent
 	}

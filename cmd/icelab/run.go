@@ -362,10 +362,7 @@ func printVerdict(w io.Writer, r reports.Run) {
 		when = fmt.Sprintf("  %s clock, %.1fs of call in %.1fs", r.Result.Clock, r.Result.Duration.Seconds(), r.Result.Wall.Seconds())
 	}
 	fmt.Fprintf(w, "%-5s %s  [%s]%s\n", v, r.Scenario.Name, strings.Join(clients, " "), when)
-	if r.Result.Err != "" {
-		fmt.Fprintf(w, "      run error: %s: %s\n", r.Scenario.File, r.Result.Err)
-	}
-	if p := r.Problem(); p != "" && r.Result.Err == "" {
+	if p := r.Problem(); p != "" {
 		fmt.Fprintf(w, "      %s\n", p)
 	}
 	for _, m := range r.Mismatches {

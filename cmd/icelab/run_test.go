@@ -129,13 +129,15 @@ func TestRunOnTheRealClock(t *testing.T) {
 		t.Skip("runs a call on the real clock")
 	}
 	dir := t.TempDir()
-	writeScenario(t, dir, "good.yaml", "name: good\nclients: [{name: alice, publish: [audio]}]\nduration: 1s\nexpect: {alice: {transport: ICE/UDP}}\n")
+	// No expectations: what matters is the clock, not how a loaded
+	// machine's real clock treats a short call.
+	writeScenario(t, dir, "good.yaml", "name: good\nclients: [{name: alice, publish: [audio]}]\nduration: 2s\n")
 	var stdout, stderr bytes.Buffer
 	o := &runOptions{out: filepath.Join(dir, "out"), clock: clockReal, trust: &testTrust, runner: testRunner{t}}
 	if code := o.run(t.Context(), &stdout, &stderr, []string{dir}); code != exitOK {
 		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
-	for _, want := range []string{"on the real clock", "PASS  good  [alice=ICE/UDP]  real clock"} {
+	for _, want := range []string{"on the real clock", "OBSERVED good  [alice=", "]  real clock, 2.0s of call in"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
 		}
