@@ -95,6 +95,17 @@ func documentExitStatus(cmd *cobra.Command, ran *bool) {
 			run(c, args)
 		}
 	}
+	if cmd.HasSubCommands() && !cmd.Runnable() {
+		// A command that only groups others ("icelab relay"): without a
+		// subcommand, or with an unknown one, it is a usage error, not a
+		// help page with status 0.
+		cmd.Args = cobra.NoArgs
+		cmd.RunE = func(c *cobra.Command, _ []string) error {
+			c.SetOut(c.ErrOrStderr())
+			_ = c.Usage()
+			return badInput(fmt.Errorf("%s needs a subcommand", c.CommandPath()))
+		}
+	}
 	for _, c := range cmd.Commands() {
 		documentExitStatus(c, ran)
 	}

@@ -29,6 +29,8 @@ func TestExitStatuses(t *testing.T) {
 	}{
 		{"unknown command", []string{"runn"}, exitBadInput, `unknown command "runn"`},
 		{"no command", nil, exitBadInput, "a command is required"},
+		{"group without a subcommand", []string{"relay"}, exitBadInput, "icelab relay needs a subcommand"},
+		{"unknown subcommand", []string{"relay", "serv"}, exitBadInput, `unknown command "serv" for "icelab relay"`},
 		{"run without a path", []string{"run"}, exitBadInput, "requires at least 1 arg"},
 		{"unknown flag", []string{"run", "--bogus", good}, exitBadInput, "unknown flag: --bogus"},
 		{"bad flag value", []string{"run", "--parallel", "many", good}, exitBadInput, "invalid argument"},
