@@ -52,7 +52,7 @@ type jsonScenario struct {
 // harness.Result in full. Keys are snake_case and durations are in
 // seconds.
 func WriteJSON(w io.Writer, s Suite) error {
-	doc := jsonReport{Summary: Summary(s), Wall: s.Wall.Seconds(), Runs: make([]jsonRun, 0, len(s.Runs))}
+	doc := jsonReport{Summary: Summary(s), Wall: s.Wall.Seconds(), Interrupted: s.Interrupted, Runs: make([]jsonRun, 0, len(s.Runs))}
 	for _, r := range s.Runs {
 		jr := jsonRun{
 			Verdict:    r.Verdict(),

@@ -163,7 +163,11 @@ func Summary(s Suite) string {
 	if n := counts[Interrupted]; n > 0 {
 		parts = append(parts, fmt.Sprintf("%d interrupted", n))
 	}
-	return fmt.Sprintf("%s: %s in %s of wall time", Plural(len(s.Runs), "scenario"), strings.Join(parts, ", "), seconds(s.Wall))
+	sum := fmt.Sprintf("%s: %s in %s of wall time", Plural(len(s.Runs), "scenario"), strings.Join(parts, ", "), seconds(s.Wall))
+	if s.Interrupted {
+		sum += "; interrupted by a signal, so runs cut short or not started are not evaluated"
+	}
+	return sum
 }
 
 func row(b *strings.Builder, cols ...string) {

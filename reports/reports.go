@@ -144,6 +144,9 @@ type Suite struct {
 	Runs []Run
 	// Wall is how long the whole invocation took on the machine's clock.
 	Wall time.Duration
+	// Interrupted is set when a signal ended the invocation early: runs in
+	// flight are INTERRUPTED, runs not started SKIP.
+	Interrupted bool
 }
 
 // Counts counts the suite's runs by verdict.

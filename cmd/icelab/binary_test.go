@@ -89,13 +89,23 @@ func TestBinaryRunsOnTheFakeClock(t *testing.T) {
 }
 
 // TestBinaryInterrupted proves that SIGINT or SIGTERM during icelab run
-// ends it within a bound with status 130, that the runs in flight (one on
-// each clock) are reported as interrupted and the one not started as not
-// run, in every report format, and that nothing is judged.
+// ends it within a bound with status 130 and reports saying so: signalled
+// once two runs are in flight (one on each clock), those are INTERRUPTED
+// and the third not run; signalled as soon as the run begins, whatever
+// has started is INTERRUPTED and the rest SKIP. Nothing is judged.
 func TestBinaryInterrupted(t *testing.T) {
 	bin := icelabBinary(t)
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) {
+	cases := []struct {
+		name     string
+		sig      syscall.Signal
+		inFlight int // "start" lines to wait for; 0: the "running" line
+	}{
+		{"SIGINT with two runs in flight", syscall.SIGINT, 2},
+		{"SIGTERM with two runs in flight", syscall.SIGTERM, 2},
+		{"SIGINT as the run begins", syscall.SIGINT, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			const expect = "expect: {alice: {transport: TURN/TLS}}\n" // not met: judging it would FAIL
 			writeScenario(t, dir, "a-fake.yaml", "name: a-fake\nclients: [{name: alice, publish: [audio]}]\nduration: 1h\n"+expect)
@@ -112,17 +122,20 @@ func TestBinaryInterrupted(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			// Signal once both runs are in flight; the output ending first
-			// fails below.
+			// Wait for the moment to signal; the output ending first fails
+			// below.
 			lines := bufio.NewScanner(pipe)
 			var stdout strings.Builder
-			for inFlight := 0; inFlight < 2 && lines.Scan(); {
+			for started := 0; lines.Scan(); {
 				stdout.WriteString(lines.Text() + "\n")
 				if strings.HasPrefix(lines.Text(), "start ") {
-					inFlight++
+					started++
+				}
+				if c.inFlight == 0 && strings.HasPrefix(lines.Text(), "running ") || c.inFlight > 0 && started == c.inFlight {
+					break
 				}
 			}
-			if err := cmd.Process.Signal(sig); err != nil {
+			if err := cmd.Process.Signal(c.sig); err != nil {
 				t.Fatal(err)
 			}
 			signalled := time.Now()
@@ -139,14 +152,26 @@ func TestBinaryInterrupted(t *testing.T) {
 			case <-time.After(time.Minute):
 				_ = cmd.Process.Kill()
 				<-exited
-				t.Fatalf("icelab run did not exit within a minute of %s\n%s", sig, stdout.String())
+				t.Fatalf("icelab run did not exit within a minute of %s\n%s", c.sig, stdout.String())
 			}
 			t.Logf("exited %s after the signal", time.Since(signalled).Round(time.Millisecond))
 			var exit *exec.ExitError
 			if !errors.As(werr, &exit) || exit.ExitCode() != exitInterrupted {
 				t.Fatalf("exit: %v, want status %d\nstdout:\n%s\nstderr:\n%s", werr, exitInterrupted, stdout.String(), stderr.String())
 			}
-			for _, want := range []string{"INTERRUPTED a-fake", "INTERRUPTED b-real", "SKIP  c-waits", "interrupted"} {
+			wantOut := []string{"interrupted by a signal"}
+			wantFiles := map[string][]string{
+				reports.JUnitFile:    {`message="not run: interrupted before it started"`},
+				reports.JSONFile:     {`"interrupted": true`, `"verdict": "SKIP"`},
+				reports.MarkdownFile: {"interrupted by a signal", "Skipped: not run: interrupted before it started"},
+			}
+			if c.inFlight > 0 {
+				wantOut = append(wantOut, "INTERRUPTED a-fake", "INTERRUPTED b-real", "SKIP  c-waits")
+				wantFiles[reports.JUnitFile] = append(wantFiles[reports.JUnitFile], `type="interrupted"`)
+				wantFiles[reports.JSONFile] = append(wantFiles[reports.JSONFile], `"verdict": "INTERRUPTED"`)
+				wantFiles[reports.MarkdownFile] = append(wantFiles[reports.MarkdownFile], "**INTERRUPTED**", "2 interrupted")
+			}
+			for _, want := range wantOut {
 				if !strings.Contains(stdout.String(), want) {
 					t.Errorf("output lacks %q:\n%s", want, stdout.String())
 				}
@@ -154,11 +179,7 @@ func TestBinaryInterrupted(t *testing.T) {
 			if strings.Contains(stdout.String(), "FAIL") || strings.Contains(stdout.String(), "PASS") {
 				t.Errorf("a cut-short run was judged:\n%s", stdout.String())
 			}
-			for file, wants := range map[string][]string{
-				reports.JUnitFile:    {`type="interrupted"`, `<skipped message="not run: interrupted before it started">`},
-				reports.JSONFile:     {`"interrupted": true`, `"verdict": "INTERRUPTED"`, `"verdict": "SKIP"`},
-				reports.MarkdownFile: {"**INTERRUPTED**", "2 interrupted", "Skipped: not run: interrupted before it started"},
-			} {
+			for file, wants := range wantFiles {
 				data, err := os.ReadFile(filepath.Join(out, file))
 				if err != nil {
 					t.Fatal(err)

@@ -176,14 +176,13 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, paths []
 		printVerdict(stdout, r)
 	}
 	runs := o.runAll(ctx, list, parallel, []harness.Option{harness.WithCA(ca)}, started, finished)
-	suite := reports.Suite{Runs: append(invalid, runs...), Wall: time.Since(start)}
+	suite := reports.Suite{Runs: append(invalid, runs...), Wall: time.Since(start), Interrupted: ctx.Err() != nil}
 	if err := reports.Write(o.out, suite); err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return exitBadInput
 	}
 	fmt.Fprintf(stdout, "%s; reports in %s\n", reports.Summary(suite), o.out)
-	if ctx.Err() != nil {
-		fmt.Fprintln(stdout, "interrupted")
+	if suite.Interrupted {
 		return exitInterrupted
 	}
 	return status(suite)
