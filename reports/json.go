@@ -9,12 +9,16 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/icelab/icelab/scenarios"
 )
 
 // JSON conventions of results.json: every key is snake_case, and every
 // duration, whether a time offset from the start of a run ("connected_at")
-// or a length ("duration", "wall"), is a number of seconds. Map keys that
-// are data rather than field names (drop reasons) are kept as they are.
+// or a length ("duration", "wall", "recover_within"), is a number of
+// seconds. Map keys that are data rather than field names (drop reasons,
+// client names) are kept as they are. A run's "expect" is its scenario's
+// expect: block as the file spells it.
 
 // jsonReport is the JSON document: every run with its full result. The
 // spec is left out: it holds the relay's private key.
@@ -76,7 +80,7 @@ func WriteJSON(w io.Writer, s Suite) error {
 			}
 			jr.Scenario = jsonScenario{File: sc.File, Name: sc.Name, Report: sc.Report, Source: sc.Source, Clock: clock, Duration: sc.Spec.Duration.Seconds()}
 			if len(sc.Expect) > 0 {
-				jr.Expect = snake(reflect.ValueOf(sc.Expect))
+				jr.Expect = expectations(sc)
 			}
 		} else {
 			jr.Scenario.Name = r.name()
@@ -87,6 +91,48 @@ func WriteJSON(w io.Writer, s Suite) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// expectations renders a scenario's expect: block as the file spells it,
+// with only the fields it sets.
+func expectations(s *scenarios.Scenario) map[string]any {
+	out := map[string]any{}
+	for name, e := range s.Expect {
+		m := map[string]any{}
+		if len(e.Transports) > 0 {
+			m["transport"] = e.Transports
+		}
+		if e.Connected != nil {
+			m["connected"] = *e.Connected
+		}
+		if e.LocalCandidate != "" || e.RemoteCandidate != "" {
+			c := map[string]string{}
+			if e.LocalCandidate != "" {
+				c["local"] = e.LocalCandidate
+			}
+			if e.RemoteCandidate != "" {
+				c["remote"] = e.RemoteCandidate
+			}
+			m["candidates"] = c
+		}
+		if e.MediaBothWays != nil {
+			m["media"] = map[string]bool{"both_ways": *e.MediaBothWays}
+		}
+		if e.Recovered != nil {
+			m["recovered"] = *e.Recovered
+		}
+		if e.RecoverWithin > 0 {
+			m["recover_within"] = e.RecoverWithin.Seconds()
+		}
+		if e.FailureContains != "" {
+			m["failure_contains"] = e.FailureContains
+		}
+		if e.FinalState != "" {
+			m["final_state"] = e.FinalState
+		}
+		out[name] = m
+	}
+	return out
 }
 
 // object is a JSON object whose keys keep their order.

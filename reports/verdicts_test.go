@@ -184,7 +184,7 @@ func TestJSONKeysAreSnakeCase(t *testing.T) {
 		}
 	}
 	walk("", doc)
-	for _, want := range []string{`"wall": 2`, `"ice_states"`, `"client_to_peer_bytes"`, `"at": 30`} {
+	for _, want := range []string{`"wall": 2`, `"ice_states"`, `"client_to_peer_bytes"`, `"at": 30`, `"transport": [`, `"connected": true`} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("results.json lacks %s", want)
 		}
