@@ -18,11 +18,12 @@ const (
 
 // exitStatusHelp documents the exit statuses in every command's help.
 const exitStatusHelp = `Exit status (the same for every icelab command):
-  0    success: every expectation met (validate: every file valid)
+  0    success: every expectation met (validate: every file valid; relay
+       serve: served until SIGINT or SIGTERM, then closed cleanly)
   1    some expectation was not met, or a run could not happen
   2    bad input: a scenario file, a flag, an output location, or usage
        (a missing argument, an unknown command)
-  130  interrupted by SIGINT or SIGTERM before the end`
+  130  interrupted by SIGINT or SIGTERM before the work was done`
 
 // exitError ends the command with a status; err, when set, is printed.
 type exitError struct {
