@@ -32,20 +32,20 @@ var htmlTemplate = template.Must(template.New("html.tmpl").Funcs(template.FuncMa
 // inline SVG and the page loads nothing, so it opens from disk and in CI
 // artifact viewers; html/template escapes every text that came from a
 // scenario file or a result.
-func WriteHTML(w io.Writer, runs []Run) error {
-	page := htmlPage{Counts: map[Verdict]int{}}
-	for _, r := range runs {
-		page.Counts[r.Verdict()]++
+func WriteHTML(w io.Writer, s Suite) error {
+	page := htmlPage{Counts: s.Counts(), Total: len(s.Runs), Wall: s.Wall, Interrupted: s.Interrupted}
+	for _, r := range s.Runs {
 		page.Runs = append(page.Runs, newHTMLRun(r))
 	}
-	page.Total = len(runs)
 	return htmlTemplate.Execute(w, page)
 }
 
 type htmlPage struct {
-	Total  int
-	Counts map[Verdict]int
-	Runs   []htmlRun
+	Total       int
+	Counts      map[Verdict]int
+	Wall        time.Duration
+	Interrupted bool
+	Runs        []htmlRun
 }
 
 type htmlRun struct {
@@ -53,6 +53,7 @@ type htmlRun struct {
 	Name    string
 	ID      string
 	Verdict Verdict
+	Problem string // why a run without clients did not run, or was cut short
 	Clients []htmlClient
 	Drops   []htmlDrop
 }
@@ -69,7 +70,7 @@ type htmlDrop struct {
 }
 
 func newHTMLRun(r Run) htmlRun {
-	h := htmlRun{Run: r, Name: r.name(), ID: "scenario-" + strings.TrimSuffix(PcapFile(r.name()), ".pcapng"), Verdict: r.Verdict()}
+	h := htmlRun{Run: r, Name: r.name(), ID: "scenario-" + strings.TrimSuffix(PcapFile(r.name()), ".pcapng"), Verdict: r.Verdict(), Problem: r.Problem()}
 	for i := range r.Result.Clients {
 		c := &r.Result.Clients[i]
 		h.Clients = append(h.Clients, htmlClient{ClientResult: c, Transport: transportOf(c), Timeline: timeline(r.Result, c)})

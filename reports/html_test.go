@@ -17,7 +17,7 @@ import (
 
 // htmlRuns are the usual runs plus one whose texts try to inject markup,
 // and one with a full timeline.
-func htmlRuns() []reports.Run {
+func htmlRuns() reports.Suite {
 	rs := runs()
 	hostile := &scenarios.Scenario{Name: "hostile", Report: `<script>document.title="owned"</script><b>bold</b>`}
 	rs = append(rs, reports.NewRun(hostile, harness.Result{Name: "hostile", Duration: 30 * time.Second,
@@ -33,7 +33,8 @@ func htmlRuns() []reports.Run {
 		}},
 		Drops: map[string]int{"UDP datagrams dropped by firewall office rule 1 (block-udp)": 40},
 	}))
-	return rs
+	rs = append(rs, reports.InvalidRun("catalog/broken.yaml", []*scenarios.Error{{File: "catalog/broken.yaml", Line: 7, Field: "clients[0].lan", Msg: "unknown LAN \"ofice\""}}))
+	return reports.Suite{Runs: rs, Wall: 3 * time.Second}
 }
 
 // TestHTMLEscapesAndDraws checks the page the browser test renders: every
@@ -44,7 +45,7 @@ func TestHTMLEscapesAndDraws(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := b.String()
-	for _, want := range []string{"open", "corp", "later", "hostile", "TCP to port 5349 dropped by firewall corp rule 4 (drop-all)",
+	for _, want := range []string{"open", "corp", "later", "hostile", "catalog/broken.yaml:7", "TCP to port 5349 dropped by firewall corp rule 4 (drop-all)",
 		`<svg class="timeline"`, `class="state st-connected"`, `class="marker mk-fault"`, "block UDP at office",
 		"&lt;script&gt;", "mallory&lt;img src=x&gt;"} {
 		if !strings.Contains(page, want) {

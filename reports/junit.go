@@ -32,6 +32,7 @@ type junitCase struct {
 	Name       string         `xml:"name,attr"`
 	Classname  string         `xml:"classname,attr"`
 	File       string         `xml:"file,attr,omitempty"`
+	Line       int            `xml:"line,attr,omitempty"`
 	Time       float64        `xml:"time,attr"`
 	Properties *junitProps    `xml:"properties,omitempty"`
 	Failure    *junitProblem  `xml:"failure,omitempty"`
@@ -63,32 +64,48 @@ type junitCharData struct {
 	Text string `xml:",chardata"`
 }
 
-// WriteJUnit writes runs as a JUnit XML document: one test case per
+// WriteJUnit writes the suite as a JUnit XML document: one test case per
 // scenario, whose failure message lists expected against observed and
-// whose body holds each client's timeline.
-func WriteJUnit(w io.Writer, runs []Run) error {
-	suite := junitSuite{Name: "icelab scenarios"}
-	for _, r := range runs {
+// whose body holds each client's timeline. A file that could not be
+// loaded and an interrupted run are errors (types "invalid" and
+// "interrupted"); a scenario without expectations passes with the
+// property verdict=OBSERVED. Times are wall times in seconds: a case's is
+// its run's, the suite's the whole invocation's.
+func WriteJUnit(w io.Writer, s Suite) error {
+	suite := junitSuite{Name: "icelab scenarios", Time: s.Wall.Seconds()}
+	for _, r := range s.Runs {
 		c := junitCase{
 			Name:      r.name(),
 			Classname: "icelab.scenarios",
+			File:      r.file(),
 			Time:      r.Result.Wall.Seconds(),
 			SystemOut: &junitCharData{Text: details(r)},
 		}
+		v := r.Verdict()
 		if r.Scenario != nil {
-			c.File = r.Scenario.File
 			c.Properties = &junitProps{Props: []junitProp{
 				{"report", r.Scenario.Report},
 				{"clock", string(r.Result.Clock)},
 				{"duration", r.Result.Duration.String()},
+				{"verdict", string(v)},
 			}}
 		}
-		switch r.Verdict() {
+		if len(r.Invalid) > 0 {
+			c.Line = r.Invalid[0].Line
+		}
+		switch v {
 		case Skip:
 			c.Skipped = &junitSkipped{Message: r.Skipped}
 			suite.Skipped++
-		case Error:
-			c.Error = &junitProblem{Message: r.Result.Err, Type: "run", Text: details(r)}
+		case Error, Interrupted:
+			typ := "run"
+			switch {
+			case v == Interrupted:
+				typ = "interrupted"
+			case len(r.Invalid) > 0:
+				typ = "invalid"
+			}
+			c.Error = &junitProblem{Message: r.Problem(), Type: typ, Text: details(r)}
 			suite.Errors++
 		case Fail:
 			msgs := make([]string, len(r.Mismatches))
@@ -99,7 +116,6 @@ func WriteJUnit(w io.Writer, runs []Run) error {
 			suite.Failures++
 		}
 		suite.Tests++
-		suite.Time += c.Time
 		suite.Cases = append(suite.Cases, c)
 	}
 	doc := junitSuites{

@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/icelab/icelab/harness"
@@ -11,48 +12,63 @@ import (
 // reportWidth bounds the field report quoted in the summary table.
 const reportWidth = 90
 
-// WriteMarkdown writes runs as a Markdown report: a summary table with a
-// row per client, then each scenario's mismatches, failure reasons and
-// timelines.
-func WriteMarkdown(w io.Writer, runs []Run) error {
+// clientColumn is one per-client column of the summary table: its heading
+// and what a client's row shows in it. A new column is one entry here.
+type clientColumn struct {
+	heading string
+	value   func(c *harness.ClientResult) string
+}
+
+// clientColumns are the summary table's per-client columns, in order.
+var clientColumns = []clientColumn{
+	{"Client", func(c *harness.ClientResult) string { return cell(c.Name) }},
+	{"Transport", func(c *harness.ClientResult) string { return transportOf(c) }},
+	{"Candidates (local → remote)", candidates},
+	{"Connected", connected},
+	{"Media both ways", func(c *harness.ClientResult) string { return yesNo(c.MediaBothWays) }},
+	{"Failure detected at", failedAt},
+	{"Recovered", recovered},
+}
+
+// WriteMarkdown writes the suite as a Markdown report: a summary table
+// with a row per client, then each scenario's mismatches, failure reasons
+// and timelines.
+func WriteMarkdown(w io.Writer, s Suite) error {
 	var b strings.Builder
-	counts := map[Verdict]int{}
-	for _, r := range runs {
-		counts[r.Verdict()]++
+	fmt.Fprintf(&b, "# icelab report\n\n%s.\n\n", Summary(s))
+	headings := []string{"Scenario", "Field report", "Clock"}
+	for _, col := range clientColumns {
+		headings = append(headings, col.heading)
 	}
-	fmt.Fprintf(&b, "# icelab report\n\n%d scenarios: %d passed, %d failed, %d errors, %d skipped.\n\n",
-		len(runs), counts[Pass], counts[Fail], counts[Error], counts[Skip])
-	b.WriteString("| Scenario | Field report | Clock | Client | Transport | Candidates (local → remote) | Connected | Media both ways | Failure detected at | Recovered | Verdict |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range runs {
+	headings = append(headings, "Verdict")
+	row(&b, headings...)
+	row(&b, slices.Repeat([]string{"---"}, len(headings))...)
+	for _, r := range s.Runs {
 		report := ""
 		if r.Scenario != nil {
 			report = r.Scenario.Report
 		}
 		first := []string{link(r.name()), cell(clip(report, reportWidth)), string(r.Result.Clock)}
 		if len(r.Result.Clients) == 0 {
-			why := r.Skipped
-			if why == "" {
-				why = r.Result.Err
-			}
-			row(&b, append(first, "", cell(clip(why, reportWidth)), "", "", "", "", "", string(r.Verdict()))...)
+			// No client to show: the second column says why.
+			cols := make([]string, len(clientColumns))
+			cols[1] = cell(clip(r.Problem(), reportWidth))
+			row(&b, append(append(first, cols...), string(r.Verdict()))...)
 			continue
 		}
 		for i := range r.Result.Clients {
 			c := &r.Result.Clients[i]
-			cols := first
+			cols, verdict := first, string(r.Verdict())
 			if i > 0 {
-				cols = []string{"", "", ""}
+				cols, verdict = []string{"", "", ""}, ""
 			}
-			verdict := string(r.Verdict())
-			if i > 0 {
-				verdict = ""
+			for _, col := range clientColumns {
+				cols = append(cols, col.value(c))
 			}
-			row(&b, append(cols, c.Name, transportOf(c), candidates(c), connected(c), yesNo(c.MediaBothWays),
-				failedAt(c), recovered(c), verdict)...)
+			row(&b, append(cols, verdict)...)
 		}
 	}
-	for _, r := range runs {
+	for _, r := range s.Runs {
 		writeSection(&b, r)
 	}
 	_, err := io.WriteString(w, b.String())
@@ -61,6 +77,13 @@ func WriteMarkdown(w io.Writer, runs []Run) error {
 
 func writeSection(b *strings.Builder, r Run) {
 	fmt.Fprintf(b, "\n## %s\n\n**%s**", r.name(), r.Verdict())
+	if len(r.Invalid) > 0 {
+		b.WriteString("\n\nThe scenario file could not be loaded:\n\n")
+		for _, e := range r.Invalid {
+			fmt.Fprintf(b, "- `%s`\n", e)
+		}
+		return
+	}
 	if r.Scenario != nil {
 		if r.Scenario.File != "" {
 			fmt.Fprintf(b, " · `%s`", r.Scenario.File)
@@ -77,8 +100,14 @@ func writeSection(b *strings.Builder, r Run) {
 		fmt.Fprintf(b, "\nSkipped: %s\n", r.Skipped)
 		return
 	}
+	if r.Result.Interrupted {
+		fmt.Fprintf(b, "\nInterrupted: %s.\n", r.interruptedNote())
+	}
+	if r.Verdict() == Observed {
+		b.WriteString("\nNo expectations: what happened is reported, nothing is judged.\n")
+	}
 	if r.Result.Err != "" {
-		fmt.Fprintf(b, "\nThe run did not happen: %s\n", r.Result.Err)
+		fmt.Fprintf(b, "\nThe run did not happen: %s\n", r.RunError())
 	}
 	if len(r.Mismatches) > 0 {
 		b.WriteString("\nExpected vs observed:\n\n")
@@ -116,6 +145,29 @@ func writeSection(b *strings.Builder, r Run) {
 			fmt.Fprintf(b, "- %d × %s\n", d.count, d.reason)
 		}
 	}
+}
+
+// Summary counts the suite's runs by verdict in one sentence, with the
+// invocation's wall time.
+func Summary(s Suite) string {
+	counts := s.Counts()
+	parts := []string{
+		fmt.Sprintf("%d passed", counts[Pass]),
+		fmt.Sprintf("%d failed", counts[Fail]),
+		Plural(counts[Error], "error"),
+		fmt.Sprintf("%d skipped", counts[Skip]),
+	}
+	if n := counts[Observed]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d observed without expectations", n))
+	}
+	if n := counts[Interrupted]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d interrupted", n))
+	}
+	sum := fmt.Sprintf("%s: %s in %s of wall time", Plural(len(s.Runs), "scenario"), strings.Join(parts, ", "), seconds(s.Wall))
+	if s.Interrupted {
+		sum += "; interrupted by a signal, so runs cut short or not started are not evaluated"
+	}
+	return sum
 }
 
 func row(b *strings.Builder, cols ...string) {

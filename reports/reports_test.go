@@ -60,7 +60,7 @@ func TestWrite(t *testing.T) {
 	if v := []reports.Verdict{rs[0].Verdict(), rs[1].Verdict(), rs[2].Verdict()}; v[0] != reports.Pass || v[1] != reports.Fail || v[2] != reports.Skip {
 		t.Fatalf("verdicts = %v", v)
 	}
-	if err := reports.Write(dir, rs); err != nil {
+	if err := reports.Write(dir, reports.Suite{Runs: rs, Wall: 3 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -102,13 +102,21 @@ func TestWrite(t *testing.T) {
 	var doc struct {
 		Runs []struct {
 			Verdict    string
-			Mismatches []scenarios.Mismatch
-			Result     harness.Result
+			Mismatches []struct{ Client, Field string }
+			Result     struct {
+				Clients []struct {
+					Selected    *struct{ Local struct{ Type string } }
+					ConnectedAt float64 `json:"connected_at"`
+				}
+			}
 		} `json:"runs"`
 	}
 	readInto(t, filepath.Join(dir, reports.JSONFile), func(b []byte) error { return json.Unmarshal(b, &doc) })
 	if len(doc.Runs) != 3 || doc.Runs[0].Result.Clients[0].Selected == nil || doc.Runs[1].Verdict != "FAIL" || len(doc.Runs[1].Mismatches) != 2 {
 		t.Fatalf("json = %+v", doc)
+	}
+	if got := doc.Runs[0].Result.Clients[0].ConnectedAt; got != 0.2 {
+		t.Errorf("connected_at = %v, want 0.2 (seconds)", got)
 	}
 
 	md, err := os.ReadFile(filepath.Join(dir, reports.MarkdownFile))
@@ -116,7 +124,7 @@ func TestWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"3 scenarios: 1 passed, 1 failed, 0 errors, 1 skipped.",
+		"3 scenarios: 1 passed, 1 failed, 0 errors, 1 skipped in 3.00s of wall time.",
 		"| [open](#open) | Most users \\| never hit TURN | fake | alice | ICE/UDP | host → host | yes, 0.20s | yes | – | – | PASS |",
 		"| [corp](#corp) | Clients behind corporate firewall: only port 443 allowed | fake | alice | none | – | no | no | – | – | FAIL |",
 		"## corp", "- **alice** `transport`: expected TURN/TLS, observed none",

@@ -18,12 +18,25 @@ func details(r Run) string {
 	if r.Scenario != nil && r.Scenario.Report != "" {
 		fmt.Fprintf(&b, "field report: %s\n", r.Scenario.Report)
 	}
+	if len(r.Invalid) > 0 {
+		b.WriteString("the scenario file could not be loaded:\n")
+		for _, e := range r.Invalid {
+			fmt.Fprintf(&b, "  %s\n", e)
+		}
+		return b.String()
+	}
 	if r.Skipped != "" {
 		fmt.Fprintf(&b, "skipped: %s\n", r.Skipped)
 		return b.String()
 	}
+	if r.Result.Interrupted {
+		fmt.Fprintf(&b, "%s\n", r.interruptedNote())
+	}
+	if r.Verdict() == Observed {
+		b.WriteString("no expectations: what happened is reported, nothing is judged\n")
+	}
 	if r.Result.Err != "" {
-		fmt.Fprintf(&b, "run error: %s\n", r.Result.Err)
+		fmt.Fprintf(&b, "run error: %s\n", r.RunError())
 	}
 	if len(r.Mismatches) > 0 {
 		b.WriteString("\nexpected vs observed:\n")

@@ -68,3 +68,25 @@ func keys(m map[string]bool) []string {
 	}
 	return out
 }
+
+// TestLocateRunErrors proves an error from running a scenario is placed at
+// the part of the file it names, with file, line and field.
+func TestLocateRunErrors(t *testing.T) {
+	doc := "name: x\nnetwork:\n  lans:\n    - name: corp\n      nat: symmetric\nnode:\n  name: sfu\nclients:\n  - name: alice\n    lan: corp\n  - name: al\nfaults:\n  - {kind: cut, target: alice, when: {after: 1s}}\n"
+	s, err := scenarios.Parse("x.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for runErr, want := range map[string]string{
+		"lan corp: LAN 10.1.0.0/24: overlaps this machine's address space": "x.yaml:4: network.lans[0]: lan corp: ",
+		"vnet: host alice: address 10.1.0.9 is already used on corp":       "x.yaml:9: clients[0]: vnet: host alice: ",
+		"client al: lan \"x\" is not defined":                              "x.yaml:11: clients[1]: client al: ",
+		"relay sfu: listen tls: address in use":                            "x.yaml:7: node: relay sfu: ",
+		"faults[0]: unknown event":                                         "x.yaml:13: faults[0]: faults[0]: ",
+		"something else broke":                                             "x.yaml: something else broke",
+	} {
+		if got := s.Locate(runErr).Error(); !strings.HasPrefix(got, want) {
+			t.Errorf("Locate(%q) = %q, want it to start with %q", runErr, got, want)
+		}
+	}
+}

@@ -3,75 +3,119 @@
 // harness.Spec to run and a set of expectations to check the
 // harness.Result against.
 //
-// A scenario file:
+// A scenario file holds one YAML document. Every field, with its default
+// when it is left out:
 //
-//	name: corporate-only-443            # defaults to the file's base name
-//	source: "embedded-turn-guide: Troubleshooting"
-//	report: "Clients behind corporate firewall: only port 443 allowed"
-//	network:
+//	# yaml-language-server: $schema=scenario.schema.json   (editors complete and check fields)
+//	name: corporate-only-443            # default: the file's base name
+//	source: "embedded-turn-guide: Troubleshooting"   # optional
+//	report: "Clients behind corporate firewall: only port 443 allowed"   # optional
+//	network:                            # default: no LANs, every host on the internet
 //	  lans:                             # parents before or after children, any order
-//	    - name: corp
-//	      parent: isp                   # optional: double NAT (internet if absent)
-//	      prefix: 10.9.0.0/24           # optional address space
-//	      nat: port-restricted          # none, full-cone, address-restricted,
+//	    - name: corp                    # required; up to 40 letters, digits, - and _
+//	      parent: isp                   # default: the internet; another LAN means double NAT
+//	      prefix: 10.9.0.0/24           # default: the next free 10.N.0.0/24, in file order,
+//	                                    # parents first. IPv4, /30 or wider; it must not
+//	                                    # overlap another LAN, the internet (203.0.113.0/24),
+//	                                    # loopback or this machine's addresses, and must hold
+//	                                    # its hosts (clients, node, routers of child LANs)
+//	                                    # besides the router (.1)
+//	      nat: port-restricted          # default: none, a routed LAN without translation.
+//	                                    # none, full-cone, address-restricted,
 //	                                    # port-restricted, symmetric, one-to-one; or
-//	                                    # {preset, mapping, filtering, hairpinning,
-//	                                    #  port_preservation, mapping_lifetime,
-//	                                    #  inbound_refresh, ports, forwards}
-//	      firewall:
+//	                                    # {preset, mapping, filtering (endpoint-independent,
+//	                                    #  address-dependent, address-and-port-dependent),
+//	                                    #  hairpinning, port_preservation, inbound_refresh
+//	                                    #  (booleans, default the preset's),
+//	                                    #  mapping_lifetime (default 2m), ports (default
+//	                                    #  1024-65535), forwards: [{proto, port, to}]}
+//	      firewall:                     # default: none, everything passes
 //	        - block-udp                 # presets: block-udp, block-inbound-tcp,
-//	        - only-tcp-out: [80, 443]   # dtls-filtered, only-tcp-out [ports],
-//	        - udp-whack: {after: 10s}   # udp-whack {after}
+//	        - only-tcp-out: [80, 443]   # dtls-filtered, only-tcp-out [ports] (default
+//	        - udp-whack: {after: 10s}   # [80, 443]), udp-whack {after}
 //	        - {direction: inbound, proto: udp, remote: 203.0.113.0/24, local: 10.9.0.2,
 //	           ports: "50000-60000", local_ports: 3478, class: dtls, state: new,
 //	           after: 5s, after_packets: 10, action: drop, name: my-rule}
+//	                                    # a rule matches everything it does not name:
+//	                                    # direction, proto and state default to any; only
+//	                                    # action (drop, reject, accept) is required; class
+//	                                    # (stun, dtls, channeldata, rtp, other, or a list)
+//	                                    # applies to UDP
 //	      link: {latency: 30ms, jitter: 5ms, loss: 1%, bandwidth: 2Mbps, queue: 65536}
-//	  dns:
+//	                                    # the LAN's uplink; default: no impairment. queue
+//	                                    # (bytes) needs bandwidth
+//	  dns:                              # default: the node's turn.domain resolves to it
 //	    turn.example.com: none          # does not resolve; or an IPv4 address
-//	node:
-//	  lan: cloud                        # optional; addr: 10.9.0.2 to fix its address
+//	node:                               # the media node; default: on the internet, with
+//	                                    # LiveKit's documented defaults (TURN/UDP 3478,
+//	                                    # TURN/TLS 5349 without a certificate, ICE-TCP 7881,
+//	                                    # relay ports 30000-40000, media 50000-60000)
+//	  name: media                       # its host name; default media
+//	  lan: cloud                        # default: the internet
+//	  addr: 10.9.0.2                    # default: the next free address on its LAN
+//	  link: {latency: 5ms}              # its access link; default: no impairment
 //	  config:                           # the node's livekit.yaml (turn:, rtc:, keys:)
 //	    turn: {domain: turn.example.com, tls_port: 443}
-//	  # config_file: livekit.yaml       # or a file, relative to the scenario
-//	  tls: {cert: generated}            # generated, wrong-name, expired (test PKI),
-//	                                    # or {cert: FILE, key: FILE}
-//	  load_balancer: {port: 443}        # an L4 load balancer terminating TURN/TLS
-//	  second_node: true                 # another node a reconnect may land on
-//	  single_port: 7882
-//	clients:
-//	  - name: alice
-//	    lan: corp
+//	  # config_file: livekit.yaml       # or a file, relative to the scenario; not both
+//	  tls: {cert: generated}            # default: none. generated, wrong-name, expired
+//	                                    # (the test authority), or {cert: FILE, key: FILE}
+//	  load_balancer: {port: 443}        # default: none. An L4 load balancer terminating
+//	                                    # TURN/TLS in front of the node
+//	  second_node: true                 # default false: another node a reconnect may land on
+//	  single_port: 7882                 # default: none; all media on one UDP port
+//	clients:                            # required, at least one
+//	  - name: alice                     # required
+//	    lan: corp                       # default: the internet
+//	    link: {latency: 15ms}           # its access link; default 15ms of latency, as real
+//	                                    # paths have (it decides races between relays)
 //	    policy: relay                   # all (default) or relay
-//	    network_types: [udp4, tcp4]     # tcp4 means ICE-TCP: the real clock
+//	    network_types: [udp4, tcp4]     # default [udp4], pion's default (UDP only). tcp4
+//	                                    # adds ICE-TCP, whose active side pion dials through
+//	                                    # the operating system: such a scenario runs on the
+//	                                    # real clock. The network is IPv4-only: udp6 and
+//	                                    # tcp6 are errors
 //	    ice_servers: [{urls: [turns:turn.example.com:443?transport=tcp], username: u, credential: p}]
-//	    publish: [audio, video, data]
+//	                                    # default: what the node's signalling hands out
+//	    publish: [audio, video, data]   # or {audio: true, ...}; default: nothing published
 //	    fallback: {policy: transport, deadline: 10s, other_node: false}
-//	                                    # none, ice-restart, transport, renomination, force-relay
-//	faults:
-//	  - name: whack
-//	    when: {event: ice-connected, client: alice, after: 2s}   # or just {after: 12s}
-//	    kind: add-rules                 # add-rules, clear-rules (a LAN); cut, restore,
-//	    target: corp                    # impair (a LAN's uplink or a host's link)
-//	    rules: [block-udp]              # add-rules; impair takes impairment: {...}
-//	duration: 30s                       # on the run's clock; default 40s
-//	seed: 1
-//	expect:
-//	  alice:
+//	                                    # policy: none (default), ice-restart, transport,
+//	                                    # renomination, force-relay. deadline bounds each
+//	                                    # attempt's ICE+DTLS: default 10s for transport,
+//	                                    # none otherwise (pion's DTLS has no timeout)
+//	faults:                             # default: none
+//	  - name: whack                     # default: "fault N"
+//	    when: {event: ice-connected, client: alice, after: 2s}   # or just {after: 12s};
+//	                                    # default: at the start
+//	    kind: add-rules                 # required: add-rules, clear-rules (a LAN); cut,
+//	    target: corp                    # restore, impair (a LAN's uplink or a host's link);
+//	                                    # target is required
+//	    rules: [block-udp]              # add-rules only; impair takes impairment: {...}
+//	duration: 30s                       # on the run's clock; default 40s, at most 1h
+//	seed: 1                             # default 0: the network's loss, jitter and ports
+//	expect:                             # default: none; the run is then OBSERVED (what
+//	  alice:                            # happened is reported, nothing is judged)
 //	    transport: TURN/TLS             # or a list of acceptable ones; none = never connected
 //	    connected: true
-//	    candidates: {local: relay, remote: host}
+//	    candidates: {local: relay, remote: host}   # host, srflx, prflx, relay, none
 //	    media: {both_ways: true}
 //	    recovered: true
 //	    recover_within: 20s
 //	    failure_contains: "5349"
 //	    final_state: connected          # new, connecting, connected, disconnected, failed, closed
 //
+// Every field of an expectation is checked only when present.
+//
 // Unknown fields are errors, so that a typo never passes silently; so are
 // references to things that do not exist (a client on an undefined LAN, a
-// fault on no target, a parent cycle). Every error is an [*Error] naming
-// the file, line and field, and one load reports every problem it finds.
-// The livekit.yaml under node.config is parsed by relay.ParseConfig, and its
-// problems are reported at the scenario file's lines.
+// fault on no target, a parent cycle), and what would fail only at run
+// time (overlapping address space, a LAN too small for its hosts, a second
+// YAML document). Every error is an [*Error] naming the file, line and
+// field, and one load reports every problem it finds. The livekit.yaml
+// under node.config is parsed by relay.ParseConfig, and its problems are
+// reported at the scenario file's lines.
+//
+// scenario.schema.json, beside this file, is a JSON Schema of the format
+// for editors; a test keeps it and the loader accepting the same fields.
 //
 // The catalog directory holds one scenario per symptom of the seed
 // documents (LiveKit's firewall notes and an embedded-TURN guide); the

@@ -1,9 +1,11 @@
 package scenarios
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +28,9 @@ type Loader struct {
 	// and keeps it here; nothing trusts that CA unless the caller arranges
 	// it, which is enough to validate files but not to run TURN/TLS.
 	CA *pki.CA
+	// HostPrefixes is the address space no LAN may overlap besides the
+	// internet and loopback; nil means this machine's interfaces.
+	HostPrefixes []netip.Prefix
 }
 
 // Load reads and parses the scenario file at path with a zero Loader.
@@ -97,10 +102,9 @@ func ScenarioFiles(dir string) ([]string, error) {
 // relative paths (config_file, certificate files). Every problem found is
 // returned, joined, each an *Error naming the file, line and field.
 func (l *Loader) Parse(name string, data []byte) (*Scenario, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		line, msg := yamlMsg(err)
-		return nil, &Error{File: name, Line: line, Msg: msg}
+	doc, err := oneDocument(name, data)
+	if err != nil {
+		return nil, err
 	}
 	if len(doc.Content) == 0 {
 		return nil, &Error{File: name, Msg: "empty file; want a scenario with at least name and clients"}
@@ -111,6 +115,72 @@ func (l *Loader) Parse(name string, data []byte) (*Scenario, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// oneDocument decodes the file's YAML document, and reports a second one:
+// a scenario file holds one scenario.
+func oneDocument(name string, data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &doc, nil
+		}
+		line, msg := syntaxError(data, err)
+		return nil, &Error{File: name, Line: line, Msg: msg}
+	}
+	var next yaml.Node
+	err := dec.Decode(&next)
+	switch {
+	case errors.Is(err, io.EOF):
+		return &doc, nil
+	case err != nil:
+		line, msg := syntaxError(data, err)
+		return nil, &Error{File: name, Line: line, Msg: msg}
+	}
+	return nil, &Error{File: name, Line: separatorLine(data, lineOf(&next)), Msg: "a second YAML document starts here; a scenario file holds one scenario, so put each in a file of its own"}
+}
+
+// separatorLine finds the "---" line that starts the document whose first
+// node is on line at, or returns at.
+func separatorLine(data []byte, at int) int {
+	lines := strings.Split(string(data), "\n")
+	for i := min(at, len(lines)) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "---") {
+			return i + 1
+		}
+	}
+	return at
+}
+
+// maxSyntaxSearch bounds how many lines syntaxError looks past the line
+// yaml.v3 names.
+const maxSyntaxSearch = 200
+
+// syntaxError locates a YAML syntax error for a person. yaml.v3 names the
+// line where the enclosing block began rather than the line that breaks
+// it, so the line reported is the first at which the file, cut there,
+// no longer parses. A tab in the indentation is named as such.
+func syntaxError(data []byte, err error) (int, string) {
+	line, msg := yamlMsg(err)
+	lines := strings.SplitAfter(string(data), "\n")
+	if line > 0 && strings.Contains(msg, "did not find expected") {
+		for k := line; k <= min(len(lines), line+maxSyntaxSearch); k++ {
+			var n yaml.Node
+			if yaml.Unmarshal([]byte(strings.Join(lines[:k], "")), &n) != nil {
+				line = k
+				break
+			}
+		}
+	}
+	if line > 0 && line <= len(lines) {
+		text := lines[line-1]
+		indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
+		if strings.Contains(indent, "\t") {
+			return line, "invalid YAML: a tab in the indentation; YAML indents with spaces only"
+		}
+	}
+	return line, msg
 }
 
 // yamlMsg moves yaml.v3's "line N: " prefix into the error's location.

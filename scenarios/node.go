@@ -134,6 +134,7 @@ func (p *parser) nodeSpec(path string, v *yaml.Node) {
 		p.errorf(v, join(path, "load_balancer"), "the load balancer terminates TLS but the node has no certificate for it: set node.tls")
 	}
 	p.s.Spec.Node = n
+	p.s.place(v, path, "node", "host "+n.Name, "relay "+n.Name)
 }
 
 func (p *parser) tlsRequest(path string, v *yaml.Node) tlsRequest {

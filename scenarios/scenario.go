@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/icelab/icelab/harness"
+	"go.yaml.in/yaml/v3"
 )
 
 // Scenario is one loaded scenario file: the call to run and what should
@@ -33,6 +34,48 @@ type Scenario struct {
 	// Warnings are problems that do not stop the scenario from running,
 	// such as a certificate file that does not cover turn.domain.
 	Warnings []string
+
+	// places locates the file's parts by the names run errors give them
+	// ("lan corp", "client alice", "node", "faults[0]").
+	places map[string]*Error
+}
+
+// place records where the parts named by keys are in the file.
+func (s *Scenario) place(n *yaml.Node, field string, keys ...string) {
+	if s.places == nil {
+		s.places = map[string]*Error{}
+	}
+	for _, k := range keys {
+		s.places[k] = &Error{File: s.File, Line: lineOf(n), Field: field}
+	}
+}
+
+// Locate turns an error from running the scenario into an *Error at the
+// part of the file it is about: harness and relay errors name a LAN
+// ("lan corp: ..."), a host or client ("client alice ...", "host alice:
+// ..."), the node ("node: ...", "relay media: ...") or a fault
+// ("faults[0]: ..."). An error that names none of them is placed at the
+// file as a whole.
+func (s *Scenario) Locate(runErr string) *Error {
+	var (
+		best    *Error
+		bestKey string
+		at      = len(runErr) + 1
+	)
+	for key, e := range s.places {
+		i := strings.Index(runErr, key+" ")
+		if j := strings.Index(runErr, key+":"); j >= 0 && (i < 0 || j < i) {
+			i = j
+		}
+		// The first name the error gives wins; at one place, the longest.
+		if i >= 0 && (i == 0 || runErr[i-1] == ' ') && (i < at || i == at && len(key) > len(bestKey)) {
+			best, bestKey, at = e, key, i
+		}
+	}
+	if best == nil {
+		return &Error{File: s.File, Msg: runErr}
+	}
+	return &Error{File: best.File, Line: best.Line, Field: best.Field, Msg: runErr}
 }
 
 // Expectation is what should happen to one client. Zero fields are not

@@ -1,27 +1,50 @@
 // Command icelab runs icelab's tools outside `go test`. Each subcommand lives in
 // its own file and is added in newRootCmd.
+//
+// The program runs inside fakeclock.Main, so that `icelab run` can put
+// scenarios in testing/synctest bubbles, where pion's production timers
+// cost no wall time.
 package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"io"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
 
+	"github.com/icelab/icelab/harness/fakeclock"
 	"github.com/icelab/icelab/relay/pki"
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	// Signals are caught from the start, so that one arriving at any
+	// moment ends the command as interrupted.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd(&trust{}).ExecuteContext(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "icelab:", err)
-		os.Exit(1)
-	}
+	go func() {
+		// The first signal restores the default action, so that a second
+		// one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	fakeclock.Main(func(r *fakeclock.Runner) int {
+		return execute(ctx, os.Args[1:], &trust{}, r, os.Stdout, os.Stderr)
+	})
+}
+
+// execute runs the command line args until ctx ends and returns the exit
+// status; tr is the process's one trusted authority.
+func execute(ctx context.Context, args []string, tr *trust, runner specRunner, stdout, stderr io.Writer) int {
+	var ran bool
+	root := newRootCmdWith(tr, runner)
+	documentExitStatus(root, &ran)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return statusOf(root.ExecuteContext(ctx), ran, stderr)
 }
 
 // trust is the process's test certificate authority, made and installed as
@@ -44,14 +67,26 @@ func (t *trust) authority() (*pki.CA, error) {
 	return t.ca, t.err
 }
 
-// newRootCmd builds the icelab command tree.
-func newRootCmd(tr *trust) *cobra.Command {
+// newRootCmd builds the icelab command tree for a program without a
+// fake-clock runner: run then runs every scenario on the real clock.
+func newRootCmd(tr *trust) *cobra.Command { return newRootCmdWith(tr, nil) }
+
+// newRootCmdWith builds the icelab command tree; runner runs fake-clock
+// scenarios for run.
+func newRootCmdWith(tr *trust, runner specRunner) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "icelab",
 		Short:         "Reproduce WebRTC connectivity failures",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(cmd.ErrOrStderr())
+			_ = cmd.Usage()
+			return badInput(errors.New("a command is required"))
+		},
 	}
-	root.AddCommand(newRelayCmd(), newRunCmd(tr), newValidateCmd())
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
+	root.AddCommand(newRelayCmd(), newRunCmd(tr, runner), newValidateCmd())
 	return root
 }

@@ -2,32 +2,38 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/icelab/icelab/harness"
-	"github.com/icelab/icelab/relay/pki"
 	"github.com/icelab/icelab/reports"
 	"github.com/icelab/icelab/scenarios"
 	"github.com/spf13/cobra"
 )
 
-// Exit statuses of run and validate.
-const (
-	exitFailed  = 1 // a scenario did not meet its expectations
-	exitInvalid = 2 // a scenario file could not be loaded
-)
-
 // maxParallel bounds the default parallelism of run.
 const maxParallel = 16
 
-// errFailed reports that scenarios failed; the verdicts are already printed.
-var errFailed = errors.New("scenarios failed their expectations")
+// stopGrace bounds how long run waits, after SIGINT or SIGTERM, for the
+// runs in flight to end before it writes the reports without them.
+const stopGrace = 5 * time.Second
+
+// The clocks run offers.
+const (
+	clockFake = "fake"
+	clockReal = "real"
+)
+
+// specRunner runs specs in testing/synctest bubbles; *fakeclock.Runner is
+// one. Run returns when every spec has ended; done is called once per
+// spec, with its index.
+type specRunner interface {
+	Run(specs []harness.Spec, parallel int, stop func() bool, done func(i int, res harness.Result), opts ...harness.Option)
+}
 
 // runOptions are the flags of icelab run.
 type runOptions struct {
@@ -35,100 +41,101 @@ type runOptions struct {
 	parallel int
 	filter   string
 	capture  int
+	clock    string
+	shard    string
+	verbose  bool
 	trust    *trust
+	runner   specRunner
+	grace    time.Duration
 }
 
-func newRunCmd(tr *trust) *cobra.Command {
-	o := &runOptions{trust: tr}
+func newRunCmd(tr *trust, runner specRunner) *cobra.Command {
+	o := &runOptions{trust: tr, runner: runner, grace: stopGrace}
 	cmd := &cobra.Command{
-		Use:   "run [--out DIR] [--parallel N] [--filter REGEX] PATH...",
+		Use:   "run [--out DIR] [--clock fake|real] [--parallel N] [--filter REGEX] [--shard K/N] PATH...",
 		Short: "Run scenario files (or directories of them) and write reports",
-		Long: `Run loads the scenarios in each PATH (a file, or a directory of *.yaml files),
-runs them concurrently on the real clock, checks their expectations, prints a
-verdict per scenario and writes JUnit, JSON and Markdown reports to --out.
+		Long: `Run loads the scenarios in each PATH (a file, or every *.yaml and *.yml file
+in a directory and its subdirectories), runs them concurrently, checks their
+expectations, prints a verdict per scenario as it finishes and writes JUnit,
+JSON and Markdown reports to --out, which is checked before anything runs.
 
-Exit status: 0 when every scenario meets its expectations, 1 when one does
-not, 2 when a scenario file is invalid.`,
+With --clock fake (the default) every scenario that can runs in a
+testing/synctest bubble, where pion's timers cost no wall time; scenarios
+with client ICE-TCP need the real clock and run on it, alongside. With
+--clock real every scenario runs on the machine's clock.
+
+A file that cannot be loaded is reported as an ERROR with its file, line and
+field; the others still run. A scenario without expect: is reported as
+OBSERVED: what happened, judged against nothing. On SIGINT or SIGTERM the
+runs in flight end and are reported as INTERRUPTED, the others are not run,
+and the reports are still written.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return exitWith(o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args))
+			return withStatus(o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args))
 		},
 	}
 	cmd.Flags().StringVar(&o.out, "out", "reports/out", "directory for the reports")
+	cmd.Flags().StringVar(&o.clock, "clock", clockFake, "fake: run scenarios in testing/synctest bubbles where they can; real: on the machine's clock")
 	cmd.Flags().IntVar(&o.parallel, "parallel", 0, "scenarios run at once (default: all of them, up to 16)")
 	cmd.Flags().StringVar(&o.filter, "filter", "", "run only scenarios whose name matches this regular expression")
+	cmd.Flags().StringVar(&o.shard, "shard", "", "run only shard K of N (K/N): every N-th file in name order, for a CI matrix")
+	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "also print a line as each scenario starts")
 	cmd.Flags().IntVar(&o.capture, "capture", 0, "keep up to this many packets per scenario and write them to SCENARIO.pcapng")
 	return cmd
 }
 
-func newValidateCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate PATH...",
-		Short: "Load scenario files (or directories of them) and report problems without running them",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return exitWith(validate(cmd.OutOrStdout(), cmd.ErrOrStderr(), args))
-		},
-	}
-}
-
-// exitWith turns an exit status into what the root command understands.
-// The root maps every error to status 1, so status 2 exits here, after
-// everything has been printed.
-func exitWith(code int) error {
-	switch code {
-	case 0:
-		return nil
-	case exitInvalid:
-		os.Exit(exitInvalid)
-	}
-	return errFailed
-}
-
-// validate loads every path and prints each scenario or each problem.
-func validate(stdout, stderr io.Writer, paths []string) int {
-	list, err := load(&scenarios.Loader{}, paths)
-	printWarnings(stderr, list)
-	if err != nil {
-		printLoadError(stderr, err)
-		return exitInvalid
-	}
-	for _, s := range list {
-		clock := "fake clock"
-		if s.RealClock {
-			clock = "real clock"
-		}
-		fmt.Fprintf(stdout, "ok   %s  (%s: %d clients, %s)\n", s.File, s.Name, len(s.Spec.Clients), clock)
-	}
-	return 0
-}
-
-func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, paths []string) int {
+// check checks the flags; it returns the compiled filter and the shard.
+func (o *runOptions) check() (*regexp.Regexp, shard, error) {
 	var filter *regexp.Regexp
 	if o.filter != "" {
 		re, err := regexp.Compile(o.filter)
 		if err != nil {
-			fmt.Fprintf(stderr, "--filter: %v\n", err)
-			return exitInvalid
+			return nil, shard{}, fmt.Errorf("--filter: %w", err)
 		}
 		filter = re
 	}
-	if o.parallel < 0 {
-		fmt.Fprintf(stderr, "--parallel: %d is negative\n", o.parallel)
-		return exitInvalid
+	sh, err := parseShard(o.shard)
+	switch {
+	case err != nil:
+		return nil, shard{}, err
+	case o.parallel < 0:
+		return nil, shard{}, fmt.Errorf("--parallel: %d is negative", o.parallel)
+	case o.capture < 0:
+		return nil, shard{}, fmt.Errorf("--capture: %d is negative", o.capture)
+	case o.clock != clockFake && o.clock != clockReal:
+		return nil, shard{}, fmt.Errorf("--clock %q: want fake or real", o.clock)
+	case o.out == "":
+		return nil, shard{}, fmt.Errorf("--out: empty")
+	}
+	if err := reports.Writable(o.out); err != nil {
+		return nil, shard{}, fmt.Errorf("--out %s: %w", o.out, err)
+	}
+	return filter, sh, nil
+}
+
+// run runs the scenarios in paths and returns the exit status.
+func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, paths []string) int {
+	start := time.Now()
+	filter, sh, err := o.check()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitBadInput
 	}
 	// The CA that signs the scenarios' certificates must be the one the
 	// process trusts.
 	ca, err := o.trust.authority()
 	if err != nil {
 		fmt.Fprintf(stderr, "test certificate authority: %v\n", err)
-		return exitInvalid
+		return exitNotMet
 	}
-	list, err := load(&scenarios.Loader{CA: ca}, paths)
+	files, bad := scenarioFiles(paths)
+	files = sh.of(files)
+	got := loadFiles(&scenarios.Loader{CA: ca}, files)
+	invalid := append(pathRuns(bad), got.invalid...)
+	list := got.list
 	printWarnings(stderr, list)
-	if err != nil {
-		printLoadError(stderr, err)
-		return exitInvalid
+	for _, r := range invalid {
+		printVerdict(stdout, r)
 	}
 	if filter != nil {
 		var kept []*scenarios.Scenario
@@ -137,124 +144,189 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, paths []
 				kept = append(kept, s)
 			}
 		}
+		if len(kept) == 0 && len(list) > 0 {
+			fmt.Fprintf(stderr, "--filter %q matches none of %s\n", o.filter, reports.Plural(len(list), "scenario"))
+			return exitBadInput
+		}
 		list = kept
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(stderr, "no scenarios to run")
-		return exitInvalid
-	}
-	if o.capture < 0 {
-		fmt.Fprintf(stderr, "--capture: %d is negative\n", o.capture)
-		return exitInvalid
 	}
 	for _, s := range list {
 		s.Spec.Capture = o.capture
 	}
 	parallel := o.parallel
 	if parallel == 0 {
-		parallel = min(len(list), maxParallel)
+		parallel = min(max(len(list), 1), maxParallel)
 	}
-	fmt.Fprintf(stdout, "running %d scenarios, %d at a time, on the real clock\n", len(list), parallel)
-
-	runs := runAll(ctx, list, parallel, ca, func(r reports.Run) {
-		printVerdict(stdout, r)
-	})
-	if err := reports.Write(o.out, runs); err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
-		return exitFailed
+	if len(list) > 0 {
+		fmt.Fprintf(stdout, "running %s, %d at a time, %s\n", reports.Plural(len(list), "scenario"), parallel, o.clocks(list))
+	} else if len(invalid) == 0 {
+		fmt.Fprintf(stdout, "shard %d/%d holds none of the %s\n", sh.k, sh.n, reports.Plural(len(files), "file"))
 	}
-	failed := 0
-	for _, r := range runs {
-		if v := r.Verdict(); v == reports.Fail || v == reports.Error {
-			failed++
-		}
-	}
-	fmt.Fprintf(stdout, "%d of %d scenarios met their expectations; reports in %s\n", len(runs)-failed, len(runs), o.out)
-	if failed > 0 || ctx.Err() != nil {
-		return exitFailed
-	}
-	return 0
-}
-
-// runAll runs the scenarios with at most parallel at once and returns
-// their runs in the order of list; done is called as each finishes.
-func runAll(ctx context.Context, list []*scenarios.Scenario, parallel int, ca *pki.CA, done func(reports.Run)) []reports.Run {
-	runs := make([]reports.Run, len(list))
-	sem := make(chan struct{}, parallel)
-	var (
-		wg sync.WaitGroup
-		mu sync.Mutex
-	)
-	for i, s := range list {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				runs[i] = reports.Run{Scenario: s, Skipped: "interrupted before it ran"}
-				return
-			}
-			defer func() { <-sem }()
-			res := harness.Run(ctx, s.Spec, harness.WithCA(ca))
-			runs[i] = reports.NewRun(s, res)
+	var mu sync.Mutex // one line at a time
+	started := func(s *scenarios.Scenario) {
+		if o.verbose {
 			mu.Lock()
 			defer mu.Unlock()
-			done(runs[i])
-		}()
+			fmt.Fprintf(stdout, "start %s  %s clock\n", s.Name, o.clockOf(s))
+		}
 	}
-	wg.Wait()
+	finished := func(r reports.Run) {
+		mu.Lock()
+		defer mu.Unlock()
+		printVerdict(stdout, r)
+	}
+	runs := o.runAll(ctx, list, parallel, []harness.Option{harness.WithCA(ca)}, started, finished)
+	suite := reports.Suite{Runs: append(invalid, runs...), Wall: time.Since(start), Interrupted: ctx.Err() != nil}
+	if err := reports.Write(o.out, suite); err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return exitBadInput
+	}
+	fmt.Fprintf(stdout, "%s; reports in %s\n", reports.Summary(suite), o.out)
+	if suite.Interrupted {
+		return exitInterrupted
+	}
+	return status(suite)
+}
+
+// status is the exit status of a run's suite: interrupted first, then bad
+// input, then unmet expectations.
+func status(s reports.Suite) int {
+	code := exitOK
+	for _, r := range s.Runs {
+		switch v := r.Verdict(); {
+		case v == reports.Interrupted:
+			return exitInterrupted
+		case len(r.Invalid) > 0:
+			code = exitBadInput
+		case !v.Met() && code == exitOK:
+			code = exitNotMet
+		}
+	}
+	return code
+}
+
+// clocks says on which clocks the scenarios will run.
+func (o *runOptions) clocks(list []*scenarios.Scenario) string {
+	if o.clock == clockReal {
+		return "on the real clock"
+	}
+	real := 0
+	for _, s := range list {
+		if s.RealClock {
+			real++
+		}
+	}
+	switch real {
+	case 0:
+		return "on the fake clock"
+	case len(list):
+		return "on the real clock (client ICE-TCP needs it)"
+	}
+	return fmt.Sprintf("%d on the fake clock, %d on the real clock (client ICE-TCP needs it)", len(list)-real, real)
+}
+
+// runAll runs the scenarios with at most parallel at once, those needing
+// the real clock first, and returns their runs in the order of list; done
+// is called as each finishes. When ctx ends, the runs in flight end as
+// interrupted, those not started are skipped, and runAll returns once the
+// runs in flight have ended or o.grace has passed, whichever is first.
+func (o *runOptions) runAll(ctx context.Context, list []*scenarios.Scenario, parallel int, opts []harness.Option, start func(*scenarios.Scenario), done func(reports.Run)) []reports.Run {
+	var (
+		mu       sync.Mutex
+		runs     = make([]reports.Run, len(list))
+		finished = make([]bool, len(list))
+		left     = len(list)
+		allDone  = make(chan struct{})
+	)
+	finish := func(i int, r reports.Run) {
+		mu.Lock()
+		defer mu.Unlock()
+		if finished[i] {
+			return
+		}
+		finished[i], runs[i] = true, r
+		done(r)
+		if left--; left == 0 {
+			close(allDone)
+		}
+	}
+	if len(list) == 0 {
+		return runs
+	}
+	stop := func() bool { return ctx.Err() != nil }
+	slots := make(chan struct{}, parallel)
+	go func() {
+		for _, i := range launchOrder(list) {
+			s := list[i]
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
+				finish(i, reports.Run{Scenario: s, Skipped: "not run: interrupted before it started"})
+				continue
+			}
+			start(s)
+			go func() {
+				defer func() { <-slots }()
+				finish(i, reports.NewRun(s, o.runOne(ctx, s, stop, opts)))
+			}()
+		}
+	}()
+	select {
+	case <-allDone:
+		return runs
+	case <-ctx.Done():
+	}
+	select {
+	case <-allDone:
+	case <-time.After(o.grace):
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, s := range list {
+		if !finished[i] {
+			finished[i] = true
+			runs[i] = reports.Run{Scenario: s, Result: harness.Result{Name: s.Name, Interrupted: true},
+				Skipped: fmt.Sprintf("interrupted; the run did not end within %s of the signal, so nothing it observed is reported", o.grace)}
+			done(runs[i])
+		}
+	}
 	return runs
 }
 
-// load loads every path, a file or a directory; it returns every problem.
-func load(l *scenarios.Loader, paths []string) ([]*scenarios.Scenario, error) {
-	var (
-		list []*scenarios.Scenario
-		errs []error
-	)
-	seen := map[string]string{}
-	add := func(s *scenarios.Scenario) {
-		if prev, ok := seen[s.Name]; ok {
-			errs = append(errs, &scenarios.Error{File: s.File, Field: "name", Msg: fmt.Sprintf("%q is also the name of %s", s.Name, prev)})
-			return
-		}
-		seen[s.Name] = s.File
-		list = append(list, s)
+// clockOf is the clock a scenario runs on.
+func (o *runOptions) clockOf(s *scenarios.Scenario) string {
+	if o.clock == clockReal {
+		return clockReal
 	}
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if fi.IsDir() {
-			got, err := l.LoadDir(p)
-			for _, s := range got {
-				add(s)
-			}
-			if err != nil {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		s, err := l.Load(p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		add(s)
-	}
-	return list, errors.Join(errs...)
+	return clockOf(s)
 }
 
-func printLoadError(w io.Writer, err error) {
-	for line := range strings.Lines(err.Error()) {
-		fmt.Fprint(w, line)
-		if !strings.HasSuffix(line, "\n") {
-			fmt.Fprintln(w)
+// runOne runs one scenario on the clock it gets: a bubble of its own unless
+// it needs the real clock or --clock real says so.
+func (o *runOptions) runOne(ctx context.Context, s *scenarios.Scenario, stop func() bool, opts []harness.Option) harness.Result {
+	if o.clockOf(s) == clockReal || o.runner == nil {
+		return harness.Run(ctx, s.Spec, append(opts, harness.WithStop(stop))...)
+	}
+	var res harness.Result
+	o.runner.Run([]harness.Spec{s.Spec}, 1, stop, func(_ int, r harness.Result) { res = r }, opts...)
+	return res
+}
+
+// launchOrder is the order in which runAll starts scenarios: those on the
+// real clock first, since they take their full duration of wall time,
+// then the others, each group in file order.
+func launchOrder(list []*scenarios.Scenario) []int {
+	var first, then []int
+	for i, s := range list {
+		if s.RealClock {
+			first = append(first, i)
+		} else {
+			then = append(then, i)
 		}
 	}
+	return append(first, then...)
 }
 
 func printWarnings(w io.Writer, list []*scenarios.Scenario) {
@@ -265,9 +337,17 @@ func printWarnings(w io.Writer, list []*scenarios.Scenario) {
 	}
 }
 
-// printVerdict prints one line per scenario, the transport per client, and
-// the mismatches beneath.
+// printVerdict prints one line per scenario: verdict, name, the transport
+// per client, the clock and times; then its problem or mismatches.
 func printVerdict(w io.Writer, r reports.Run) {
+	v := r.Verdict()
+	if len(r.Invalid) > 0 {
+		fmt.Fprintf(w, "%-5s %s\n", v, r.File)
+		for _, e := range r.Invalid {
+			fmt.Fprintf(w, "      %s\n", e)
+		}
+		return
+	}
 	var clients []string
 	for _, c := range r.Result.Clients {
 		t := string(c.Transport)
@@ -276,9 +356,13 @@ func printVerdict(w io.Writer, r reports.Run) {
 		}
 		clients = append(clients, c.Name+"="+t)
 	}
-	fmt.Fprintf(w, "%-5s %s  [%s]  %.1fs\n", r.Verdict(), r.Scenario.Name, strings.Join(clients, " "), r.Result.Wall.Seconds())
-	if r.Result.Err != "" {
-		fmt.Fprintf(w, "      run error: %s\n", r.Result.Err)
+	when := ""
+	if r.Result.Clock != "" {
+		when = fmt.Sprintf("  %s clock, %.1fs of call in %.1fs", r.Result.Clock, r.Result.Duration.Seconds(), r.Result.Wall.Seconds())
+	}
+	fmt.Fprintf(w, "%-5s %s  [%s]%s\n", v, r.Scenario.Name, strings.Join(clients, " "), when)
+	if p := r.Problem(); p != "" {
+		fmt.Fprintf(w, "      %s\n", p)
 	}
 	for _, m := range r.Mismatches {
 		fmt.Fprintf(w, "      %s\n", m)

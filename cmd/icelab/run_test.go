@@ -2,21 +2,39 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/icelab/icelab/harness"
 	"github.com/icelab/icelab/reports"
 )
 
 func writeScenario(t *testing.T, dir, name, body string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// testRunner runs specs in bubbles as fakeclock.Runner does, in subtests
+// of a test: a test binary cannot use fakeclock.Main.
+type testRunner struct{ t *testing.T }
+
+func (r testRunner) Run(specs []harness.Spec, _ int, stop func() bool, done func(int, harness.Result), opts ...harness.Option) {
+	if stop != nil {
+		opts = append(opts[:len(opts):len(opts)], harness.WithStop(stop))
+	}
+	for i, spec := range specs {
+		r.t.Run(spec.Name, func(t *testing.T) { done(i, harness.RunT(t, spec, opts...)) })
+	}
 }
 
 // TestValidate proves validate accepts the catalog and rejects a bad file
@@ -26,15 +44,21 @@ func TestValidate(t *testing.T) {
 	if code := validate(&out, &errOut, []string{"../../scenarios/catalog"}); code != 0 {
 		t.Fatalf("catalog: exit %d\n%s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), "ok   ../../scenarios/catalog/udp-blocked-ice-tcp.yaml") {
-		t.Errorf("output lacks the catalog:\n%s", out.String())
+	for _, want := range []string{
+		"ok   ../../scenarios/catalog/udp-blocked-ice-tcp.yaml  (udp-blocked-ice-tcp: 1 client, real clock)",
+		"ok   ../../scenarios/catalog/open-internet-ice-udp.yaml  (open-internet-ice-udp: 2 clients, fake clock)",
+		"24 scenario files valid",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 
 	bad := writeScenario(t, t.TempDir(), "office.yaml", "name: office\nclients:\n  - name: alice\n    fallback: {policy: tcp}\n")
 	out.Reset()
 	errOut.Reset()
-	if code := validate(&out, &errOut, []string{bad}); code != exitInvalid {
-		t.Fatalf("exit %d, want %d", code, exitInvalid)
+	if code := validate(&out, &errOut, []string{bad}); code != exitBadInput {
+		t.Fatalf("exit %d, want %d", code, exitBadInput)
 	}
 	want := bad + `:4: clients[0].fallback.policy: unknown policy "tcp"; want none, ice-restart, transport, renomination, force-relay`
 	if !strings.Contains(errOut.String(), want) {
@@ -42,30 +66,31 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestRun proves run runs scenarios on the real clock, prints a verdict and
-// the transport per client, writes the reports and exits 1 when a scenario
-// misses its expectations.
+// TestRun proves run runs scenarios in fake-clock bubbles, prints a
+// verdict with the transport per client and the clock, writes the reports
+// with the same clock label, and exits 1 when a scenario misses its
+// expectations; a scenario without expectations is OBSERVED, not PASS.
 func TestRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs calls on the real clock")
-	}
 	dir := t.TempDir()
 	const call = "clients: [{name: alice, publish: [audio]}]\nduration: 2s\n"
 	writeScenario(t, dir, "good.yaml", "name: good\n"+call+"expect: {alice: {transport: ICE/UDP}}\n")
 	writeScenario(t, dir, "bad.yaml", "name: bad\n"+call+"expect: {alice: {transport: TURN/TLS}}\n")
+	writeScenario(t, dir, "quiet.yaml", "name: quiet\n"+call)
 	out := filepath.Join(dir, "out")
 
 	var stdout, stderr bytes.Buffer
-	o := &runOptions{out: out, filter: "good|bad", trust: &testTrust}
+	o := &runOptions{out: out, clock: clockFake, trust: &testTrust, runner: testRunner{t}}
 	code := o.run(t.Context(), &stdout, &stderr, []string{dir})
-	if code != exitFailed {
-		t.Fatalf("exit %d, want %d\n%s%s", code, exitFailed, stdout.String(), stderr.String())
+	if code != exitNotMet {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitNotMet, stdout.String(), stderr.String())
 	}
 	for _, want := range []string{
-		"PASS  good  [alice=ICE/UDP]",
-		"FAIL  bad  [alice=ICE/UDP]",
+		"running 3 scenarios, 3 at a time, on the fake clock",
+		"PASS  good  [alice=ICE/UDP]  fake clock, 2.0s of call in",
+		"FAIL  bad  [alice=ICE/UDP]  fake clock",
+		"OBSERVED quiet  [alice=ICE/UDP]  fake clock",
 		"alice: transport: expected TURN/TLS, observed ICE/UDP",
-		"1 of 2 scenarios met their expectations",
+		"3 scenarios: 1 passed, 1 failed, 0 errors, 0 skipped, 1 observed without expectations in",
 	} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
@@ -74,6 +99,86 @@ func TestRun(t *testing.T) {
 	for _, f := range []string{reports.JUnitFile, reports.JSONFile, reports.MarkdownFile} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
+		}
+	}
+	var doc struct {
+		Runs []struct {
+			Scenario struct{ Name, Clock string }
+			Verdict  string
+			Result   struct{ Clock string }
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(out, reports.JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range doc.Runs {
+		if r.Scenario.Clock != "fake" || r.Result.Clock != "fake" {
+			t.Errorf("%s: clocks %q/%q in results.json, want fake/fake", r.Scenario.Name, r.Scenario.Clock, r.Result.Clock)
+		}
+	}
+}
+
+// TestRunOnTheRealClock proves --clock real keeps every scenario on the
+// machine's clock, and says so.
+func TestRunOnTheRealClock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a call on the real clock")
+	}
+	dir := t.TempDir()
+	// No expectations: what matters is the clock, not how a loaded
+	// machine's real clock treats a short call.
+	writeScenario(t, dir, "good.yaml", "name: good\nclients: [{name: alice, publish: [audio]}]\nduration: 2s\n")
+	var stdout, stderr bytes.Buffer
+	o := &runOptions{out: filepath.Join(dir, "out"), clock: clockReal, trust: &testTrust, runner: testRunner{t}}
+	if code := o.run(t.Context(), &stdout, &stderr, []string{dir}); code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{"on the real clock", "OBSERVED good  [alice=", "]  real clock, 2.0s of call in"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+// TestOneBadFileDoesNotStopTheOthers proves a file that does not load is
+// its own ERROR, with file and line, in the output and every report, while
+// the others run, and the exit status is 2. Directories are searched
+// recursively.
+func TestOneBadFileDoesNotStopTheOthers(t *testing.T) {
+	dir := t.TempDir()
+	writeScenario(t, dir, "nested/deeper/good.yaml", "name: good\nclients: [{name: alice, publish: [audio]}]\nduration: 2s\nexpect: {alice: {transport: ICE/UDP}}\n")
+	bad := writeScenario(t, dir, "nested/bad.yaml", "name: broken\nclients:\n  - name: alice\n    lan: nowhere\n")
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	o := &runOptions{out: out, clock: clockFake, trust: &testTrust, runner: testRunner{t}}
+	if code := o.run(t.Context(), &stdout, &stderr, []string{dir}); code != exitBadInput {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitBadInput, stdout.String(), stderr.String())
+	}
+	loc := bad + ":4: clients[0].lan"
+	for _, want := range []string{"ERROR " + bad, loc, "PASS  good"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	for _, f := range []string{reports.JUnitFile, reports.JSONFile, reports.MarkdownFile} {
+		data, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(data)
+		if f == reports.JSONFile {
+			// JSON escapes nothing here, but names the line as a field.
+			if !strings.Contains(s, `"line": 4`) || !strings.Contains(s, `"verdict": "ERROR"`) {
+				t.Errorf("%s lacks the bad file's error:\n%s", f, s)
+			}
+			continue
+		}
+		if !strings.Contains(s, loc) {
+			t.Errorf("%s lacks %q:\n%s", f, loc, s)
 		}
 	}
 }

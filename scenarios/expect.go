@@ -1,0 +1,65 @@
+package scenarios
+
+import (
+	"github.com/icelab/icelab/harness"
+	"go.yaml.in/yaml/v3"
+)
+
+var candidateTypes = []string{"host", "srflx", "prflx", "relay", "none"}
+
+var pcStates = []string{"new", "connecting", "connected", "disconnected", "failed", "closed"}
+
+func (p *parser) expectations(path string, v *yaml.Node) {
+	p.pairs(v, path, func(name string, k, v *yaml.Node) {
+		fp := join(path, name)
+		if _, ok := p.clients[name]; !ok {
+			p.errorf(k, fp, "unknown client %q; want one of: %s", name, oneOf(mapKeys(p.clients)))
+			return
+		}
+		p.s.Expect[name] = p.expectation(fp, v)
+	})
+}
+
+func (p *parser) expectation(path string, v *yaml.Node) Expectation {
+	var e Expectation
+	boolPtr := func(dst **bool) field {
+		return func(path string, v *yaml.Node) {
+			var b bool
+			if p.boolean(v, path, &b) {
+				*dst = &b
+			}
+		}
+	}
+	p.fields(v, path, map[string]field{
+		"transport": func(path string, v *yaml.Node) {
+			one := func(path string, v *yaml.Node) {
+				var s string
+				if p.enum(v, path, "transport", transports, &s) {
+					e.Transports = append(e.Transports, harness.Transport(s))
+				}
+			}
+			if v.Kind == yaml.SequenceNode {
+				p.list(v, path, func(path string, _ int, v *yaml.Node) { one(path, v) })
+				return
+			}
+			one(path, v)
+		},
+		"connected": boolPtr(&e.Connected),
+		"candidates": func(path string, v *yaml.Node) {
+			p.fields(v, path, map[string]field{
+				"local":  func(path string, v *yaml.Node) { p.enum(v, path, "candidate type", candidateTypes, &e.LocalCandidate) },
+				"remote": func(path string, v *yaml.Node) { p.enum(v, path, "candidate type", candidateTypes, &e.RemoteCandidate) },
+			})
+		},
+		"media": func(path string, v *yaml.Node) {
+			p.fields(v, path, map[string]field{"both_ways": boolPtr(&e.MediaBothWays)})
+		},
+		"recovered":        boolPtr(&e.Recovered),
+		"recover_within":   func(path string, v *yaml.Node) { p.duration(v, path, false, &e.RecoverWithin) },
+		"failure_contains": func(path string, v *yaml.Node) { p.str(v, path, &e.FailureContains) },
+		"final_state": func(path string, v *yaml.Node) {
+			p.enum(v, path, "peer connection state", pcStates, &e.FinalState)
+		},
+	})
+	return e
+}

@@ -1,0 +1,134 @@
+package scenarios
+
+import (
+	"fmt"
+
+	"github.com/icelab/icelab/harness"
+	"go.yaml.in/yaml/v3"
+)
+
+var faultKinds = []string{"add-rules", "clear-rules", "cut", "restore", "impair"}
+
+var faultEvents = []string{"ice-connected", "connected"}
+
+func (p *parser) faultList(path string, v *yaml.Node) {
+	p.list(v, path, func(path string, i int, v *yaml.Node) { p.fault(path, i, v) })
+}
+
+func (p *parser) fault(path string, i int, v *yaml.Node) {
+	f := harness.Fault{Name: fmt.Sprintf("fault %d", i+1)}
+	var target, rulesNode, impNode, kindNode *yaml.Node
+	ok := p.fields(v, path, map[string]field{
+		"name": func(path string, v *yaml.Node) { p.str(v, path, &f.Name) },
+		"when": func(path string, v *yaml.Node) { f.When = p.trigger(path, v) },
+		"kind": func(path string, v *yaml.Node) {
+			var s string
+			if p.enum(v, path, "fault kind", faultKinds, &s) {
+				f.Kind, kindNode = harness.FaultKind(s), v
+			}
+		},
+		"target": func(path string, v *yaml.Node) {
+			if p.str(v, path, &f.Target) {
+				target = v
+			}
+		},
+		"rules": func(path string, v *yaml.Node) {
+			f.Rules, rulesNode = p.rules(path, v), v
+		},
+		"impairment": func(path string, v *yaml.Node) {
+			f.Impairment, impNode = p.impairment(path, v), v
+		},
+	})
+	if !ok {
+		return
+	}
+	if kindNode == nil {
+		if _, has := fieldNode(v, "kind"); !has {
+			p.errorf(v, join(path, "kind"), "missing; want %s", oneOf(faultKinds))
+		}
+		return
+	}
+	switch {
+	case target == nil:
+		if _, has := fieldNode(v, "target"); !has {
+			p.errorf(v, join(path, "target"), "missing; name the LAN or host the fault applies to")
+		}
+		return
+	case f.Kind == harness.AddRules || f.Kind == harness.ClearRules:
+		if _, ok := p.lans[f.Target]; !ok {
+			p.errorf(target, join(path, "target"), "%s applies to a LAN's firewall; %q is not a LAN (want one of: %s)", f.Kind, f.Target, oneOf(mapKeys(p.lans)))
+		}
+	default:
+		if !p.isLinkTarget(f.Target) {
+			p.errorf(target, join(path, "target"), "%q is neither a LAN, a client nor the media node; want one of: %s", f.Target, oneOf(p.linkTargets()))
+		}
+	}
+	switch {
+	case f.Kind == harness.AddRules && rulesNode == nil:
+		p.errorf(v, join(path, "rules"), "missing; add-rules needs the rules to add")
+	case f.Kind != harness.AddRules && rulesNode != nil:
+		p.errorf(rulesNode, join(path, "rules"), "only add-rules takes rules, not %s", f.Kind)
+	}
+	switch {
+	case f.Kind == harness.Impair && impNode == nil:
+		p.errorf(v, join(path, "impairment"), "missing; impair needs the impairment to set")
+	case f.Kind != harness.Impair && impNode != nil:
+		p.errorf(impNode, join(path, "impairment"), "only impair takes an impairment, not %s", f.Kind)
+	}
+	if f.When.Event == "" && f.When.After >= p.runLength() {
+		p.errorf(v, join(path, "when.after"), "%s is not before the end of the run (duration %s): the fault never applies", f.When.After, p.runLength())
+	}
+	p.s.Spec.Faults = append(p.s.Spec.Faults, f)
+	p.s.place(v, path, fmt.Sprintf("faults[%d]", len(p.s.Spec.Faults)-1))
+}
+
+// linkTargets lists what a cut, restore or impair fault can name: LANs,
+// clients and the media node.
+func (p *parser) linkTargets() []string {
+	out := append(mapKeys(p.lans), mapKeys(p.clients)...)
+	return append(out, p.node)
+}
+
+func (p *parser) isLinkTarget(name string) bool {
+	_, lan := p.lans[name]
+	_, client := p.clients[name]
+	return lan || client || name == p.node
+}
+
+func (p *parser) trigger(path string, v *yaml.Node) harness.Trigger {
+	var t harness.Trigger
+	var eventNode, clientNode *yaml.Node
+	p.fields(v, path, map[string]field{
+		"after": func(path string, v *yaml.Node) { p.duration(v, path, true, &t.After) },
+		"event": func(path string, v *yaml.Node) {
+			if p.enum(v, path, "event", faultEvents, &t.Event) {
+				eventNode = v
+			}
+		},
+		"client": func(path string, v *yaml.Node) {
+			if !p.str(v, path, &t.Client) {
+				return
+			}
+			clientNode = v
+			if _, ok := p.clients[t.Client]; !ok {
+				p.errorf(v, path, "unknown client %q; want one of: %s", t.Client, oneOf(mapKeys(p.clients)))
+			}
+		},
+	})
+	switch {
+	case eventNode != nil && clientNode == nil:
+		if len(p.clients) == 1 {
+			t.Client = mapKeys(p.clients)[0]
+		} else {
+			p.errorf(eventNode, join(path, "client"), "missing; event %s needs the client whose event it is", t.Event)
+		}
+	case eventNode == nil && clientNode != nil:
+		p.errorf(clientNode, join(path, "event"), "missing; client %s is named without an event (want %s)", t.Client, oneOf(faultEvents))
+	}
+	return t
+}
+
+var transports = []string{
+	string(harness.ICEUDP), string(harness.ICETCP), string(harness.TURNUDP),
+	string(harness.TURNTCP), string(harness.TURNTLS), string(harness.NoTransport),
+}
