@@ -115,7 +115,65 @@ type Rule struct {
 	// AfterPackets makes the rule apply to a flow only after it has carried
 	// this many packets.
 	AfterPackets int
-	Action       Action
+	// Limit, when set, makes the rule match only the packets above a rate,
+	// as iptables' hashlimit --hashlimit-above or a traffic policer do: the
+	// packets its other conditions match share one token bucket, those the
+	// bucket holds tokens for pass on to the next rule, and the rest meet
+	// this rule's action. With Action Drop it is the UDP throttling of an
+	// ISP or a guest network.
+	Limit  *RateLimit
+	Action Action
+}
+
+// RateLimit is a token bucket: BitsPerSecond of sustained rate and a bucket
+// of Burst bytes (zero: a tenth of a second at the rate, at least 1500).
+type RateLimit struct {
+	BitsPerSecond int64
+	Burst         int
+}
+
+func (l RateLimit) String() string {
+	switch bps := l.BitsPerSecond; {
+	case bps >= 1e6 && bps%1e6 == 0:
+		return fmt.Sprintf("%d Mbit/s", bps/1e6)
+	case bps >= 1e3 && bps%1e3 == 0:
+		return fmt.Sprintf("%d kbit/s", bps/1e3)
+	default:
+		return fmt.Sprintf("%d bit/s", bps)
+	}
+}
+
+func (l RateLimit) burst() float64 {
+	if l.Burst > 0 {
+		return float64(l.Burst)
+	}
+	return max(float64(l.BitsPerSecond)/8/10, 1500)
+}
+
+// bucket is a rule's token bucket, in bytes.
+type bucket struct {
+	limit  RateLimit
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+// take reports whether the bucket holds size bytes of tokens at now, and
+// takes them if so.
+func (b *bucket) take(size int, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last.IsZero() {
+		b.tokens = b.limit.burst()
+	} else if dt := now.Sub(b.last); dt > 0 {
+		b.tokens = min(b.tokens+dt.Seconds()*float64(b.limit.BitsPerSecond)/8, b.limit.burst())
+	}
+	b.last = now
+	if b.tokens < float64(size) {
+		return false
+	}
+	b.tokens -= float64(size)
+	return true
 }
 
 func (r Rule) validate() error {
@@ -131,6 +189,9 @@ func (r Rule) validate() error {
 	if r.After < 0 || r.AfterPackets < 0 {
 		return fmt.Errorf("rule %q: negative after", r.Name)
 	}
+	if r.Limit != nil && (r.Limit.BitsPerSecond <= 0 || r.Limit.Burst < 0) {
+		return fmt.Errorf("rule %q: a rate limit needs a positive rate and a burst of zero or more bytes", r.Name)
+	}
 	return nil
 }
 
@@ -138,9 +199,10 @@ func (r Rule) validate() error {
 type RuleID uint64
 
 type installedRule struct {
-	id   RuleID
-	pos  int // 1-based position when installed, for messages
-	rule Rule
+	id     RuleID
+	pos    int // 1-based position when installed, for messages
+	rule   Rule
+	bucket *bucket // the rule's rate limit, if any
 }
 
 // Firewall is a router's ordered rule list, applied to packets crossing the
@@ -176,7 +238,12 @@ func (f *Firewall) Add(rules ...Rule) ([]RuleID, error) {
 	for i, r := range rules {
 		r.Classes = slices.Clone(r.Classes)
 		ids[i] = RuleID(f.next.Add(1))
-		list = append(list, installedRule{id: ids[i], pos: len(list) + 1, rule: r})
+		ir := installedRule{id: ids[i], pos: len(list) + 1, rule: r}
+		if r.Limit != nil {
+			limit := *r.Limit
+			ir.rule.Limit, ir.bucket = &limit, &bucket{limit: limit}
+		}
+		list = append(list, ir)
 	}
 	f.rules.Store(&list)
 	return ids, nil
@@ -226,12 +293,18 @@ func (f *Firewall) verdict(dir Flow, pkt *packet, local, remote netip.AddrPort, 
 		if !r.matches(dir, pkt.proto, local, remote, class, flow, now) {
 			continue
 		}
+		if ir.bucket != nil && ir.bucket.take(pkt.size(), now) {
+			continue // within the rate
+		}
 		if r.Action != Accept {
 			name := ""
 			if r.Name != "" {
 				name = " (" + r.Name + ")"
 			}
 			action, why = r.Action, fmt.Sprintf("firewall %s rule %d%s", f.owner, ir.pos, name)
+			if r.Limit != nil {
+				why += ": over " + r.Limit.String()
+			}
 		}
 		break
 	}
@@ -310,6 +383,14 @@ func BlockInboundTCP() []Rule {
 // DTLS handshake never completes.
 func DTLSFiltered() []Rule {
 	return []Rule{{Name: "dtls-filtered", Proto: UDP, Classes: []Class{ClassDTLS}, Action: Drop}}
+}
+
+// ThrottleUDP drops the UDP above bitsPerSecond, counted over every UDP
+// packet crossing the firewall either way: the rate limit some ISPs and
+// guest networks put on UDP. Calls connect, and media degrades as the
+// policer drops what exceeds the rate.
+func ThrottleUDP(bitsPerSecond int64) []Rule {
+	return []Rule{{Name: "throttle-udp", Proto: UDP, Limit: &RateLimit{BitsPerSecond: bitsPerSecond}, Action: Drop}}
 }
 
 // UDPWhack drops every UDP flow's packets once the flow is older than

@@ -242,3 +242,57 @@ func TestFirewallDroppedPacketLeavesNoState(t *testing.T) {
 		}
 	}
 }
+
+// TestFirewallRateLimit sends UDP at twice a throttle's rate for ten
+// seconds: what arrives is the rate plus its burst, and every drop names
+// the limit. Sent at half the rate, everything arrives.
+func TestFirewallRateLimit(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		interval time.Duration // between 1250-byte datagrams: 1278 bytes on the wire
+		min, max int           // datagrams delivered of 1000
+	}{
+		// 1.02 Mbit/s offered to a 500 kbit/s policer: 62,500 B/s for 10 s
+		// plus a 6,250-byte burst is 493 datagrams of 1,278 bytes.
+		{"twice the rate", 10 * time.Millisecond, 488, 498},
+		{"half the rate", 40 * time.Millisecond, 1000, 1000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n := newTestNetwork(t)
+				guest := mustRouter(t, n.Internet(), "guest", PortRestricted())
+				if _, err := guest.Firewall().Add(ThrottleUDP(500_000)...); err != nil {
+					t.Fatal(err)
+				}
+				drops := record(t, n, func(e Event) bool { return e.Verdict == Dropped })
+				in := listen(t, mustHost(t, guest, "phone"), 0)
+				out := listenOn(t, mustHost(t, n.Internet(), "server"), 5000)
+				payload := strings.Repeat("x", 1250)
+				pace := time.NewTicker(tt.interval) // the sender's pace, on the bubble's clock
+				defer pace.Stop()
+				for range 1000 {
+					send(t, in, payload, addrOf(out))
+					<-pace.C
+				}
+				got := 0
+				for {
+					if _, _, ok := recvFrom(t, out, time.Millisecond); !ok {
+						break
+					}
+					got++
+				}
+				if got < tt.min || got > tt.max {
+					t.Errorf("%d of 1000 datagrams arrived, want %d to %d", got, tt.min, tt.max)
+				}
+				for _, e := range drops.list() {
+					if e.Reason != "firewall guest rule 1 (throttle-udp): over 500 kbit/s" {
+						t.Fatalf("drop reason %q", e.Reason)
+					}
+				}
+				if d := len(drops.list()); d != 1000-got {
+					t.Errorf("%d drops recorded for %d datagrams lost", d, 1000-got)
+				}
+			})
+		})
+	}
+}
