@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/pion/transport/v5"
@@ -50,6 +51,8 @@ type Host struct {
 	closed   bool
 
 	tcp tcpTable // TCP sockets, in tcp.go
+
+	moved atomic.Bool // the host has moved (Move): sources need checking
 }
 
 var _ transport.Net = (*Host)(nil)
@@ -145,6 +148,52 @@ func (h *Host) attach(r *Router, addr, public netip.Addr, im Impairment) error {
 	return nil
 }
 
+// Move moves the host's first interface to router r's LAN, as a phone
+// leaving Wi-Fi for cellular or a laptop leaving the office does: the
+// interface gets an address on r's LAN (addr, or one picked when zero), its
+// old address is gone from its old LAN, and its link keeps its impairments.
+// Sockets bound to the wildcard address send from the new address at once;
+// sockets bound to the old one can no longer send (their writes fail, as on
+// an operating system whose address was removed) and receive nothing more,
+// and TCP connections from it fall silent. Move returns the new address.
+func (h *Host) Move(r *Router, addr netip.Addr) (netip.Addr, error) {
+	if r.nat != nil && r.nat.cfg.Mode == OneToOne {
+		return netip.Addr{}, fmt.Errorf("vnet: host %s: moving onto a 1:1 NAT's LAN is not supported", h.name)
+	}
+	r.mu.Lock()
+	addr, err := r.allocate(addr)
+	r.mu.Unlock()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("vnet: host %s: move to %s: %w", h.name, r.name, err)
+	}
+	h.mu.Lock()
+	old := h.ifaces[0]
+	ifc := &Interface{host: h, index: old.index, name: old.name, addr: addr, router: r, link: old.link}
+	h.ifaces[0] = ifc
+	h.mu.Unlock()
+	h.moved.Store(true)
+	old.router.mu.Lock()
+	old.router.detach(old.addr)
+	old.router.mu.Unlock()
+	r.mu.Lock()
+	r.attach([]netip.Addr{addr}, netip.Prefix{}, &attachment{link: ifc.link, iface: ifc})
+	r.mu.Unlock()
+	return addr, nil
+}
+
+// lost reports whether a is an address the host had and moved away from:
+// a specific, non-loopback source it no longer owns.
+func (h *Host) lost(a netip.Addr) bool {
+	return h.moved.Load() && !a.IsUnspecified() && !a.IsLoopback() && !h.owns(a)
+}
+
+// owns reports whether a is one of the host's addresses.
+func (h *Host) owns(a netip.Addr) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.hasAddr(a)
+}
+
 // hasAddr reports whether a is one of the host's addresses.
 func (h *Host) hasAddr(a netip.Addr) bool {
 	for _, ifc := range h.ifaces {
@@ -176,8 +225,13 @@ func (h *Host) route(src, dst netip.Addr) *Interface {
 }
 
 // send puts a packet on the wire. pkt.src must be one of the host's
-// addresses, or unspecified to let the route choose.
+// addresses, or unspecified to let the route choose; a packet from an
+// address the host no longer has (see Move) goes nowhere.
 func (h *Host) send(pkt *packet) {
+	if h.lost(pkt.src.Addr()) {
+		h.net.drop(h.name, pkt, "source address "+pkt.src.Addr().String()+" is no longer the host's")
+		return
+	}
 	ifc := h.route(pkt.src.Addr(), pkt.dst.Addr())
 	if pkt.src.Addr().IsUnspecified() {
 		pkt.src = netip.AddrPortFrom(ifc.addr, pkt.src.Port())

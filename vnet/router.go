@@ -199,6 +199,20 @@ func (r *Router) attach(addrs []netip.Addr, prefix netip.Prefix, att *attachment
 	r.routes.Store(rt)
 }
 
+// detach removes an address from the LAN's routes and frees it. The
+// caller holds r.mu.
+func (r *Router) detach(addr netip.Addr) {
+	old := r.routes.Load()
+	rt := &routeTable{addrs: make(map[netip.Addr]*attachment, len(old.addrs)), subnets: old.subnets}
+	for a, at := range old.addrs {
+		if a != addr {
+			rt.addrs[a] = at
+		}
+	}
+	r.routes.Store(rt)
+	delete(r.used, addr)
+}
+
 func (r *Router) lookup(dst netip.Addr) *attachment {
 	rt := r.routes.Load()
 	if att, ok := rt.addrs[dst]; ok {
