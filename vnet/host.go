@@ -441,7 +441,8 @@ func toAddrPort(a *net.UDPAddr) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port)), nil
 }
 
-// Dial connects to address over "udp" or "udp4".
+// Dial connects to address over UDP ("udp", "udp4": a connected socket) or
+// TCP ("tcp", "tcp4": a connection, after the handshake).
 func (h *Host) Dial(network, address string) (net.Conn, error) {
 	return h.DialContext(context.Background(), network, address)
 }

@@ -63,8 +63,13 @@ const (
 // RFC 5382 (TCP). Use a preset such as [FullCone] or [Symmetric] and change
 // what differs.
 type NAT struct {
-	Mode      NATMode
-	Mapping   Behavior
+	Mode    NATMode
+	Mapping Behavior
+	// Filtering decides which remotes may send in through a mapping: those
+	// the internal endpoint has sent to, masked by the behaviour. Each such
+	// permission expires one mapping lifetime after the last packet out to
+	// that remote, even while the mapping itself lives on through traffic
+	// to others, as connection tracking forgets an idle flow.
 	Filtering Behavior
 	// Hairpinning lets a LAN host reach another through the router's
 	// external address.
