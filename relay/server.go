@@ -252,6 +252,7 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 		Realm:             t.Domain,
 		AuthHandler:       s.auth.handler,
 		QuotaHandler:      s.st.quotaOK,
+		InboundMTU:        pionInboundMTU,
 		EventHandler:      s.st.events(),
 	})
 	if err != nil {
