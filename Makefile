@@ -4,12 +4,12 @@ GO      ?= go
 PKGS    ?= ./...
 REPORTS ?= reports/out
 
-.PHONY: all test vet lint fmt run bench tools
+.PHONY: all test vet lint fmt run bench tools fuzz-short
 
 all: lint test
 
 ## test: vet, then every test with the race detector.
-test: vet
+test: vet fuzz-short
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 
 vet:
@@ -30,3 +30,9 @@ run:
 ## bench: every benchmark, each side by side with its baseline.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+
+## fuzz-short: the relay's input fuzz target for FUZZTIME (seeds: the stream
+## lengths that once made the relay spin).
+FUZZTIME ?= 10s
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzRelayInput$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./relay/
