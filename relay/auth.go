@@ -51,10 +51,13 @@ type authenticator struct {
 	// verified passes the key that matched in the gate to pion's AuthHandler,
 	// which runs next on the same goroutine; needed when several secrets exist.
 	verified map[string][]byte
+	// txKeys holds the key each verified request was checked with, until its
+	// response goes out (see respond).
+	txKeys map[[stun.TransactionIDSize]byte][]byte
 }
 
 func newAuthenticator(realm string, users, keys map[string]string, now func() time.Time, st *collector) *authenticator {
-	a := &authenticator{realm: realm, users: users, now: now, stats: st, verified: map[string][]byte{}}
+	a := &authenticator{realm: realm, users: users, now: now, stats: st, verified: map[string][]byte{}, txKeys: map[[stun.TransactionIDSize]byte][]byte{}}
 	for _, s := range keys {
 		a.secrets = append(a.secrets, s)
 	}
@@ -126,7 +129,11 @@ func (a *authenticator) check(frame []byte, src net.Addr) (reply []byte, pass bo
 			if len(a.verified) > 4096 { // stale entries from requests pion refused before auth
 				clear(a.verified)
 			}
+			if len(a.txKeys) > 4096 { // requests pion dropped without answering
+				clear(a.txKeys)
+			}
 			a.verified[verifiedKey(src, user.String(), realm.String())] = key
+			a.txKeys[m.TransactionID] = key
 			a.mu.Unlock()
 			return nil, true
 		}
@@ -137,7 +144,7 @@ func (a *authenticator) check(frame []byte, src net.Addr) (reply []byte, pass bo
 	resp, err := stun.Build(
 		&stun.Message{TransactionID: m.TransactionID},
 		stun.NewType(m.Type.Method, stun.ClassErrorResponse),
-		&stun.ErrorCodeAttribute{Code: stun.CodeUnauthorized},
+		&stun.ErrorCodeAttribute{Code: stun.CodeUnauthorized, Reason: []byte(reasonPhrase(stun.CodeUnauthorized))},
 		stun.NewRealm(a.realm),
 		stun.NewNonce(hex.EncodeToString(nonce[:])),
 		stun.Fingerprint,

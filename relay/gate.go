@@ -99,6 +99,17 @@ func (g *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 }
 
+// WriteTo sends what pion writes, with error responses fixed (see respond).
+func (g *gatedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if q := g.auth.respond(p); q != nil {
+		if _, err := g.PacketConn.WriteTo(q, addr); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return g.PacketConn.WriteTo(p, addr)
+}
+
 // gatedListener is a TCP or TLS listener as pion sees it.
 type gatedListener struct {
 	net.Listener
@@ -262,6 +273,17 @@ func (g *gatedConn) Read(p []byte) (int, error) {
 	n := copy(p, g.pending)
 	g.pending = g.pending[n:]
 	return n, nil
+}
+
+// Write sends what pion writes, with error responses fixed (see respond).
+func (g *gatedConn) Write(p []byte) (int, error) {
+	if q := g.l.auth.respond(p); q != nil {
+		if _, err := g.Conn.Write(q); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return g.Conn.Write(p)
 }
 
 // finish closes the connection and tells the tracker its read loop ended. It
