@@ -89,6 +89,25 @@ func verifiedKey(src net.Addr, username, realm string) string {
 	return src.Network() + "|" + src.String() + "|" + username + "|" + realm
 }
 
+// failure says why the credentials of username failed, for the log.
+func (a *authenticator) failure(username string) string {
+	if _, ok := a.users[username]; ok {
+		return "wrong password"
+	}
+	ts, _, ok := strings.Cut(username, ":")
+	if !ok || len(a.secrets) == 0 {
+		return "unknown user"
+	}
+	expiry, err := strconv.ParseInt(ts, 10, 64)
+	switch {
+	case err != nil:
+		return "unknown user"
+	case expiry < a.now().Unix():
+		return "expired TURN REST credentials"
+	}
+	return "wrong TURN REST password (no keys: secret matches)"
+}
+
 // handler is pion's AuthHandler.
 func (a *authenticator) handler(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
 	username, realm := ra.Username, ra.Realm
@@ -138,7 +157,7 @@ func (a *authenticator) check(frame []byte, src net.Addr) (reply []byte, pass bo
 			return nil, true
 		}
 	}
-	a.stats.authFailed()
+	a.stats.authFailed(user.String(), src, a.failure(user.String()))
 	var nonce [16]byte
 	_, _ = rand.Read(nonce[:])
 	resp, err := stun.Build(

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -25,6 +26,7 @@ type options struct {
 	externalIP netip.Addr
 	now        func() time.Time
 	logger     logging.LoggerFactory
+	log        *slog.Logger
 	closeWait  time.Duration
 }
 
@@ -46,6 +48,11 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 
 // WithLoggerFactory sets pion's logger factory; default pion's, which logs errors to stderr.
 func WithLoggerFactory(f logging.LoggerFactory) Option { return func(o *options) { o.logger = f } }
+
+// WithLogger sets the logger for the relay's own events: allocations created,
+// refreshed and deleted (info); authentication failures, refused peers, quota
+// and capacity refusals (warn). Default: no logging.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // Server is the built-in Relay: a pion/turn server with icelab's defaults.
 type Server struct {
@@ -74,12 +81,15 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if o.logger == nil {
 		o.logger = logging.NewDefaultLoggerFactory()
 	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
 	if err := checkConfig(cfg); err != nil {
 		return nil, fmt.Errorf("relay %s: %w", o.name, err)
 	}
 	t := cfg.TURN
 	st := newCollector(o.now, t.RelayRangeEnd-t.RelayRangeStart+1, t.UserQuota,
-		PeerPolicy{AllowPrivate: t.AllowPrivatePeers, Allowed: t.AllowedPeers})
+		PeerPolicy{AllowPrivate: t.AllowPrivatePeers, Allowed: t.AllowedPeers}, o.log)
 	return &Server{
 		cfg:       cfg,
 		o:         o,

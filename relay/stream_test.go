@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func channelHeader(length int) []byte {
 // bounded by the bytes the frame needs, so no length can make the framer spin.
 func TestStreamFramingEveryLength(t *testing.T) {
 	t.Parallel()
-	auth := newAuthenticator(testDomain, map[string]string{testUser: testPass}, nil, time.Now, newCollector(time.Now, 1, 0, PeerPolicy{}))
+	auth := newAuthenticator(testDomain, map[string]string{testUser: testPass}, nil, time.Now, newCollector(time.Now, 1, 0, PeerPolicy{}, slog.New(slog.DiscardHandler)))
 	l := &gatedListener{auth: auth, t: newTracker()}
 	chunks := []int{1, 3, 7, 1400, 16384, 65536}
 	for length := range 65536 {
