@@ -39,6 +39,8 @@ import (
 //	  user_quota: 10           # icelab: live allocations per username, default 10, 0 = unlimited
 //	  allow_private_peers: false          # icelab: relay to RFC 1918, 100.64/10 and fc00::/7 peers
 //	  allowed_peer_cidrs: [127.0.0.0/8]   # icelab: prefixes always allowed as peers
+//	  listener_socket_buffer: 4194304     # icelab: UDP listener receive/send buffer, bytes
+//	  relay_socket_buffer: 1048576        # icelab: each relay socket's buffers, bytes
 //	rtc:
 //	  use_external_ip: false   # advertise node_ip as the relay address
 //	  node_ip: 203.0.113.10    # LiveKit's external address of the node
@@ -87,6 +89,12 @@ type TURNConfig struct {
 	AllowPrivatePeers bool
 	// AllowedPeers lists prefixes whose peers are always permitted.
 	AllowedPeers []netip.Prefix
+	// ListenerSocketBuffer sizes the UDP listener's kernel receive and send
+	// buffers in bytes (SO_RCVBUF/SO_SNDBUF, capped by net.core.rmem_max and
+	// wmem_max); 0 leaves the system default (about 208 KiB on Linux).
+	ListenerSocketBuffer int
+	// RelaySocketBuffer sizes each relay socket's buffers the same way.
+	RelaySocketBuffer int
 }
 
 // RTCConfig is the part of LiveKit's rtc: block the relay reads.
@@ -115,6 +123,9 @@ func DefaultConfig() Config {
 			RelayRangeStart: 30000,
 			RelayRangeEnd:   40000,
 			UserQuota:       10,
+
+			ListenerSocketBuffer: 4 << 20,
+			RelaySocketBuffer:    1 << 20,
 		},
 		RTC: RTCConfig{
 			TCPPort:        7881,
@@ -132,6 +143,11 @@ type ConfigIssue struct {
 	Line int
 	Key  string
 	Msg  string
+	// Unknown marks a key the relay does not know. LiveKit's own loader
+	// rejects unknown keys unless started with --disable-strict-config
+	// (strict YAML decoding); ParseConfig returns them as warnings and leaves
+	// the choice to the caller.
+	Unknown bool
 }
 
 func (e *ConfigIssue) Error() string {
@@ -209,6 +225,10 @@ func (p *parser) warnf(n *yaml.Node, key, format string, args ...any) {
 	p.warns = append(p.warns, &ConfigIssue{File: p.file, Line: line(n), Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
+func (p *parser) unknown(n *yaml.Node, key string) {
+	p.warns = append(p.warns, &ConfigIssue{File: p.file, Line: line(n), Key: key, Msg: "unknown key, ignored", Unknown: true})
+}
+
 func line(n *yaml.Node) int {
 	if n == nil {
 		return 0
@@ -252,7 +272,7 @@ func (p *parser) parse(data []byte) {
 			p.warnf(k, key, "not read by the relay; put the api_key: secret pairs under keys:")
 		default:
 			if !slices.Contains(livekitIgnored, key) {
-				p.warnf(k, key, "unknown key, ignored")
+				p.unknown(k, key)
 			}
 		}
 	})
@@ -448,10 +468,27 @@ func (p *parser) turnBlock(n *yaml.Node) {
 			p.boolean(v, full, &t.AllowPrivatePeers)
 		case "allowed_peer_cidrs":
 			t.AllowedPeers = p.prefixes(v, full)
+		case "listener_socket_buffer":
+			p.bufferSize(v, full, &t.ListenerSocketBuffer)
+		case "relay_socket_buffer":
+			p.bufferSize(v, full, &t.RelaySocketBuffer)
 		default:
-			p.warnf(k, full, "unknown key, ignored")
+			p.unknown(k, full)
 		}
 	})
+}
+
+// bufferSize parses a socket buffer size: 0 (system default) to 1 GiB.
+func (p *parser) bufferSize(n *yaml.Node, key string, dst *int) {
+	var v int
+	if !p.integer(n, key, &v) {
+		return
+	}
+	if v < 0 || v > 1<<30 {
+		p.errorf(n, key, "%d is out of range 0..%d bytes (0 keeps the system default)", v, 1<<30)
+		return
+	}
+	*dst = v
 }
 
 func (p *parser) prefixes(n *yaml.Node, key string) []netip.Prefix {
@@ -510,7 +547,7 @@ func (p *parser) rtcBlock(n *yaml.Node) {
 			p.port(v, full, &r.PortRangeEnd, false)
 		default:
 			if !slices.Contains(rtcIgnored, key) {
-				p.warnf(k, full, "unknown key, ignored")
+				p.unknown(k, full)
 			}
 		}
 	})

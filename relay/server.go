@@ -65,6 +65,7 @@ type Server struct {
 	state     int // 0 new, 1 started, 2 closed
 	turn      *turn.Server
 	addrs     []ListenAddr
+	udp       net.PacketConn
 	closers   []func() error // listeners opened before pion took them over
 	stopCtx   func() bool
 	track     *tracker
@@ -214,12 +215,13 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 	s.track.add(2)
 	gUDP := &gatedPacketConn{PacketConn: udp, auth: s.auth, t: s.track}
 	gTCP := &gatedListener{Listener: tcp, auth: s.auth, t: s.track}
+	s.udp = udp
 	s.addrs = []ListenAddr{{UDP, udp.LocalAddr()}, {TCP, tcp.Addr()}}
 	s.st.addListener(udp.LocalAddr(), UDP)
 	s.st.addListener(tcp.Addr(), TCP)
 
 	t := s.cfg.TURN
-	gen := &countingGenerator{c: s.st, inner: &turn.RelayAddressGeneratorPortRange{
+	gen := &countingGenerator{c: s.st, buffer: t.RelaySocketBuffer, inner: &turn.RelayAddressGeneratorPortRange{
 		RelayAddress: net.IP(relayIP.AsSlice()),
 		Address:      bind.String(),
 		MinPort:      uint16(t.RelayRangeStart), //nolint:gosec // checked by checkConfig
@@ -233,7 +235,7 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 	if t.TLSEnabled() {
 		l, err := n.ListenTCP("tcp4", &net.TCPAddr{IP: bind.AsSlice(), Port: t.TLSPort})
 		if err != nil {
-			return fmt.Errorf("relay %s: listen tls %s: %w", s.o.name, netip.AddrPortFrom(bind, uint16(t.TLSPort)), err) //nolint:gosec
+			return fmt.Errorf("relay %s: turn.tls_port %d: listen tcp %s: %w", s.o.name, t.TLSPort, netip.AddrPortFrom(bind, uint16(t.TLSPort)), err) //nolint:gosec
 		}
 		s.closers = append(s.closers, l.Close)
 		var ln net.Listener = l
@@ -283,12 +285,16 @@ func (s *Server) listenUDPAndTCP(n transport.Net, bind netip.Addr) (net.PacketCo
 	for range 16 {
 		udp, err := n.ListenPacket("udp4", net.JoinHostPort(bind.String(), strconv.Itoa(port)))
 		if err != nil {
-			return nil, nil, fmt.Errorf("relay %s: listen udp %s: %w", s.o.name, netip.AddrPortFrom(bind, uint16(port)), err) //nolint:gosec
+			return nil, nil, fmt.Errorf("relay %s: turn.udp_port %d: listen udp %s: %w", s.o.name, port, netip.AddrPortFrom(bind, uint16(port)), err) //nolint:gosec
 		}
 		ua, ok := udp.LocalAddr().(*net.UDPAddr)
 		if !ok {
 			_ = udp.Close()
 			return nil, nil, fmt.Errorf("relay %s: listen udp: local address %v is not UDP", s.o.name, udp.LocalAddr())
+		}
+		if err := sizeBuffers(udp, s.cfg.TURN.ListenerSocketBuffer); err != nil {
+			_ = udp.Close()
+			return nil, nil, fmt.Errorf("relay %s: turn.listener_socket_buffer: udp %s: %w", s.o.name, ua, err)
 		}
 		tcp, err := n.ListenTCP("tcp4", &net.TCPAddr{IP: bind.AsSlice(), Port: ua.Port})
 		if err == nil {
@@ -296,7 +302,7 @@ func (s *Server) listenUDPAndTCP(n transport.Net, bind netip.Addr) (net.PacketCo
 			return udp, tcp, nil
 		}
 		_ = udp.Close()
-		lastErr = fmt.Errorf("relay %s: listen tcp %s: %w", s.o.name, netip.AddrPortFrom(bind, uint16(ua.Port)), err) //nolint:gosec
+		lastErr = fmt.Errorf("relay %s: turn.udp_port %d: listen tcp %s (TURN/TCP shares udp_port): %w", s.o.name, port, netip.AddrPortFrom(bind, uint16(ua.Port)), err) //nolint:gosec
 		if port != 0 {
 			break
 		}
@@ -309,6 +315,19 @@ func (s *Server) Addrs() []ListenAddr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]ListenAddr(nil), s.addrs...)
+}
+
+// ListenerBuffers reports the kernel receive and send buffer sizes of the UDP
+// listener (see SocketBuffers); ok is false before Start and on virtual
+// sockets.
+func (s *Server) ListenerBuffers() (rcv, snd int, ok bool) {
+	s.mu.Lock()
+	udp := s.udp
+	s.mu.Unlock()
+	if udp == nil {
+		return 0, 0, false
+	}
+	return SocketBuffers(udp)
 }
 
 // Stats returns a snapshot of the relay's counters.

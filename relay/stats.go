@@ -93,6 +93,7 @@ func (c *atomicCounter) load() Counter {
 // relayEntry is one open relay socket and, once pion reports it, its allocation.
 type relayEntry struct {
 	relay string
+	sock  net.PacketConn // the relay socket
 	c2p   atomicCounter
 	p2c   atomicCounter
 	drop  atomicCounter
@@ -244,8 +245,8 @@ func (c *collector) quotaOK(username, _ string, client net.Addr) bool {
 	return false
 }
 
-func (c *collector) opened(relay string) *relayEntry {
-	e := &relayEntry{relay: relay, perms: map[netip.Addr]struct{}{}}
+func (c *collector) opened(relay string, sock net.PacketConn) *relayEntry {
+	e := &relayEntry{relay: relay, sock: sock, perms: map[netip.Addr]struct{}{}}
 	c.mu.Lock()
 	c.relays[relay] = e
 	c.notifyLocked()
@@ -416,6 +417,8 @@ func (c *collector) snapshot() Stats {
 type countingGenerator struct {
 	inner turn.RelayAddressGenerator
 	c     *collector
+	// buffer sizes each relay socket's kernel buffers (turn.relay_socket_buffer).
+	buffer int
 }
 
 func (g *countingGenerator) Validate() error { return g.inner.Validate() }
@@ -427,7 +430,10 @@ func (g *countingGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig)
 		g.c.log.Warn("relay range exhausted", "relay_ports", g.c.portsTotal, "error", err.Error())
 		return nil, nil, fmt.Errorf("relay range exhausted: %w", err)
 	}
-	return &relayConn{PacketConn: conn, e: g.c.opened(addr.String()), c: g.c}, addr, nil
+	if err := sizeBuffers(conn, g.buffer); err != nil {
+		g.c.log.Warn("relay socket buffer not set", "relay", addr.String(), "error", err.Error())
+	}
+	return &relayConn{PacketConn: conn, e: g.c.opened(addr.String(), conn), c: g.c}, addr, nil
 }
 
 func (g *countingGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
