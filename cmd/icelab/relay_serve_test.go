@@ -110,7 +110,7 @@ type serveProc struct {
 
 // startServe runs this test binary as `icelab relay serve args...` and waits
 // for its "ready" line.
-func startServe(t *testing.T, args ...string) *serveProc {
+func startServe(t testing.TB, args ...string) *serveProc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -164,26 +164,38 @@ func (p *serveProc) output() string {
 }
 
 // cpu returns the process's user and system CPU time from /proc.
-func (p *serveProc) cpu(t *testing.T) time.Duration {
+func (p *serveProc) cpu(t testing.TB) time.Duration {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	d, err := cpuOf(p.cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return d
+}
+
+// cpuOf reads a process's user and system CPU time from /proc/PID/stat.
+func cpuOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
 	}
 	// Fields after the parenthesised command name; utime and stime are the
 	// 14th and 15th fields of the line, in clock ticks (100 a second on Linux).
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("parse /proc/%d/stat %q", pid, s)
+	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		t.Fatalf("parse /proc stat %q: %v %v", s, err1, err2)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat %q: %w", pid, s, err)
 	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // interrupt sends SIGINT and requires exit status 0 within the bound.
-func (p *serveProc) interrupt(t *testing.T) {
+func (p *serveProc) interrupt(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
