@@ -35,11 +35,14 @@ func restPassword(secret, username string) string {
 // authenticator checks long-term credentials: static users first, then TURN REST
 // usernames against every shared secret.
 //
-// pion/turn v4.1.3 answers a request with an unknown user or a wrong
-// MESSAGE-INTEGRITY with 400 Bad Request; RFC 8489 §9.2.4 requires 401. The
-// authenticator therefore also acts as a gate in front of pion (see gate): it
-// verifies every authenticated request itself and answers failures with 401,
-// REALM and a NONCE, so pion sees only requests whose credentials are good.
+// The authenticator also acts as a gate in front of pion (see gate): it
+// verifies every authenticated request itself and answers failures with 401
+// Unauthorized, REALM and a NONCE, so pion sees only requests whose
+// credentials are good, and the relay can log and count each failure with its
+// reason. (pion/turn v4.1.3 answered such requests with 400 Bad Request, which
+// RFC 8489 §9.2.4 forbids; v5.1.3 answers 401 itself.) It remembers the key of
+// each verified request until the response goes out, so that respond can
+// re-sign a corrected error response.
 type authenticator struct {
 	realm   string
 	users   map[string]string

@@ -152,6 +152,9 @@ type gatedConn struct {
 	pending    []byte
 	started    bool
 	exit       sync.Once
+	// raw is set once the relay accepted a ConnectionBind on this connection
+	// (RFC 6062 §5.4): from then on it carries a peer's bytes, not TURN frames.
+	raw atomic.Bool
 }
 
 var (
@@ -251,6 +254,9 @@ func (g *gatedConn) frame() ([]byte, error) {
 // Read returns one whole frame that passed the authenticator; p must hold it
 // (pion reads with a buffer of pionInboundMTU bytes).
 func (g *gatedConn) Read(p []byte) (int, error) {
+	if g.raw.Load() && len(g.pending) == 0 {
+		return g.readRaw(p)
+	}
 	for len(g.pending) == 0 {
 		f, err := g.frame()
 		if err != nil {
@@ -275,8 +281,35 @@ func (g *gatedConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// readRaw reads a data connection after ConnectionBind: first the bytes that
+// arrived behind the ConnectionBind request, then the stream itself.
+func (g *gatedConn) readRaw(p []byte) (int, error) {
+	if g.start < g.end {
+		n := copy(p, g.buf[g.start:g.end])
+		g.start += n
+		return n, nil
+	}
+	n, err := g.Conn.Read(p)
+	if err != nil {
+		g.finish()
+	}
+	return n, err
+}
+
+// connectionBindSuccess is the message type of a ConnectionBind success response.
+const connectionBindSuccess = 0x010B
+
 // Write sends what pion writes, with error responses fixed (see respond).
+// A ConnectionBind success response turns the connection into a raw data
+// connection, whose bytes then pass both ways untouched.
 func (g *gatedConn) Write(p []byte) (int, error) {
+	if g.raw.Load() {
+		return g.Conn.Write(p)
+	}
+	if len(p) >= 20 && binary.BigEndian.Uint16(p[0:2]) == connectionBindSuccess &&
+		binary.BigEndian.Uint32(p[4:8]) == stunMagicCookie {
+		g.raw.Store(true)
+	}
 	if q := g.l.auth.respond(p); q != nil {
 		if _, err := g.Conn.Write(q); err != nil {
 			return 0, err
