@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ type options struct {
 	logger     logging.LoggerFactory
 	log        *slog.Logger
 	closeWait  time.Duration
+	listeners  int
 }
 
 // WithName names the relay in errors ("relay NAME: ..."); default "turn".
@@ -54,6 +56,12 @@ func WithLoggerFactory(f logging.LoggerFactory) Option { return func(o *options)
 // and capacity refusals (warn). Default: no logging.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
+// WithUDPListeners sets how many sockets serve TURN/UDP on udp_port when the
+// relay runs on the machine's network (SO_REUSEPORT on Linux), each with its
+// own read loop, as coturn runs one listener per thread; default GOMAXPROCS.
+// On a virtual network there is always one.
+func WithUDPListeners(n int) Option { return func(o *options) { o.listeners = n } }
+
 // Server is the built-in Relay: a pion/turn server with icelab's defaults.
 type Server struct {
 	cfg  Config
@@ -75,7 +83,7 @@ type Server struct {
 
 // New checks cfg and prepares a relay; Start binds it.
 func New(cfg Config, opts ...Option) (*Server, error) {
-	o := options{name: "turn", now: time.Now, closeWait: 10 * time.Second}
+	o := options{name: "turn", now: time.Now, closeWait: 10 * time.Second, listeners: runtime.GOMAXPROCS(0)}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -214,6 +222,10 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 	s.track = newTracker()
 	s.track.add(2)
 	gUDP := &gatedPacketConn{PacketConn: udp, auth: s.auth, t: s.track}
+	more, err := s.moreUDP(n, udp.LocalAddr())
+	if err != nil {
+		return err
+	}
 	gTCP := &gatedListener{Listener: tcp, auth: s.auth, t: s.track}
 	s.udp = udp
 	s.addrs = []ListenAddr{{UDP, udp.LocalAddr()}, {TCP, tcp.Addr()}}
@@ -258,7 +270,7 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 	}
 
 	srv, err := turn.NewServer(turn.ServerConfig{
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: gUDP, RelayAddressGenerator: gen, PermissionHandler: s.st.permission}},
+		PacketConnConfigs: udpConfigs(append([]net.PacketConn{gUDP}, more...), gen, s.st.permission),
 		ListenerConfigs:   listeners,
 		LoggerFactory:     s.o.logger,
 		Realm:             t.Domain,
@@ -277,13 +289,40 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 	return nil
 }
 
+// moreUDP binds the further UDP sockets that share udp_port (see
+// WithUDPListeners), gated like the first.
+func (s *Server) moreUDP(n transport.Net, addr net.Addr) ([]net.PacketConn, error) {
+	var out []net.PacketConn
+	for range udpListeners(n, s.o.listeners) - 1 {
+		c, err := listenUDP(n, addr.String(), s.o.listeners)
+		if err != nil {
+			return nil, fmt.Errorf("relay %s: turn.udp_port: listen udp %s again (SO_REUSEPORT): %w", s.o.name, addr, err)
+		}
+		s.closers = append(s.closers, c.Close)
+		if err := sizeBuffers(c, s.cfg.TURN.ListenerSocketBuffer); err != nil {
+			return nil, fmt.Errorf("relay %s: turn.listener_socket_buffer: udp %s: %w", s.o.name, addr, err)
+		}
+		s.track.add(1)
+		out = append(out, &gatedPacketConn{PacketConn: c, auth: s.auth, t: s.track})
+	}
+	return out, nil
+}
+
+func udpConfigs(conns []net.PacketConn, gen turn.RelayAddressGenerator, perm turn.PermissionHandler) []turn.PacketConnConfig {
+	out := make([]turn.PacketConnConfig, len(conns))
+	for i, c := range conns {
+		out[i] = turn.PacketConnConfig{PacketConn: c, RelayAddressGenerator: gen, PermissionHandler: perm}
+	}
+	return out
+}
+
 // listenUDPAndTCP binds udp_port for UDP and the same port for TCP. With
 // udp_port 0 it retries until it finds a port free for both.
 func (s *Server) listenUDPAndTCP(n transport.Net, bind netip.Addr) (net.PacketConn, transport.TCPListener, error) {
 	port := s.cfg.TURN.UDPPort
 	var lastErr error
 	for range 16 {
-		udp, err := n.ListenPacket("udp4", net.JoinHostPort(bind.String(), strconv.Itoa(port)))
+		udp, err := listenUDP(n, net.JoinHostPort(bind.String(), strconv.Itoa(port)), udpListeners(n, s.o.listeners))
 		if err != nil {
 			return nil, nil, fmt.Errorf("relay %s: turn.udp_port %d: listen udp %s: %w", s.o.name, port, netip.AddrPortFrom(bind, uint16(port)), err) //nolint:gosec
 		}

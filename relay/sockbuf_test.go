@@ -67,3 +67,25 @@ func TestSocketBuffersAreSized(t *testing.T) {
 		t.Errorf("listener_socket_buffer 0 still sized the buffer to %d", rcv)
 	}
 }
+
+// TestSeveralUDPListenersShareThePort runs the relay with four UDP sockets on
+// one port (SO_REUSEPORT) and checks that many clients each allocate, relay
+// both ways and refresh: the kernel must keep each client on one socket, whose
+// read loop holds its allocation.
+func TestSeveralUDPListenersShareThePort(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.TURN.UserQuota = 0
+	s := startServer(t, cfg, WithUDPListeners(4))
+	if got := s.track.loops.Load(); got != 4+1 {
+		t.Errorf("%d read loops, want 4 UDP and the TCP accept loop", got)
+	}
+	for i := range 16 {
+		c := dialTURN(t, UDP, addrOf(t, s, UDP), testUser, testPass, nil)
+		alloc := allocate(t, c)
+		roundTrip(t, alloc, newPeer(t), "to peer", "to client "+strconv.Itoa(i))
+	}
+	if st := s.Stats(); len(st.Allocations) != 16 {
+		t.Errorf("%d allocations, want 16", len(st.Allocations))
+	}
+}
