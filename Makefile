@@ -4,14 +4,14 @@ GO      ?= go
 PKGS    ?= ./...
 REPORTS ?= reports/out
 
-.PHONY: all test vet lint fmt run bench tools compat compat-livekit
+.PHONY: all test vet lint fmt run bench tools compat compat-livekit fuzz-short
 
 all: lint test
 
-## test: vet, then every test with the race detector, then the
-## compatibility module (icelab imported beside current pion, and pion on
-## transport/v3 and v4 over vnet through the adapters).
-test: vet
+## test: vet, a short fuzz of the relay, every test with the race detector,
+## then the compatibility module (icelab imported beside current pion, and
+## pion on transport/v3 and v4 over vnet through the adapters).
+test: vet fuzz-short
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 	$(MAKE) compat
 
@@ -46,3 +46,9 @@ run:
 ## bench: every benchmark, each side by side with its baseline.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+
+## fuzz-short: the relay's input fuzz target for FUZZTIME (seeds: the stream
+## lengths that once made the relay spin).
+FUZZTIME ?= 10s
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzRelayInput$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./relay/

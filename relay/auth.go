@@ -35,11 +35,14 @@ func restPassword(secret, username string) string {
 // authenticator checks long-term credentials: static users first, then TURN REST
 // usernames against every shared secret.
 //
-// pion/turn v4.1.3 answers a request with an unknown user or a wrong
-// MESSAGE-INTEGRITY with 400 Bad Request; RFC 8489 §9.2.4 requires 401. The
-// authenticator therefore also acts as a gate in front of pion (see gate): it
-// verifies every authenticated request itself and answers failures with 401,
-// REALM and a NONCE, so pion sees only requests whose credentials are good.
+// The authenticator also acts as a gate in front of pion (see gate): it
+// verifies every authenticated request itself and answers failures with 401
+// Unauthorized, REALM and a NONCE, so pion sees only requests whose
+// credentials are good, and the relay can log and count each failure with its
+// reason. (pion/turn v4.1.3 answered such requests with 400 Bad Request, which
+// RFC 8489 §9.2.4 forbids; v5.1.3 answers 401 itself.) It remembers the key of
+// each verified request until the response goes out, so that respond can
+// re-sign a corrected error response.
 type authenticator struct {
 	realm   string
 	users   map[string]string
@@ -51,10 +54,13 @@ type authenticator struct {
 	// verified passes the key that matched in the gate to pion's AuthHandler,
 	// which runs next on the same goroutine; needed when several secrets exist.
 	verified map[string][]byte
+	// txKeys holds the key each verified request was checked with, until its
+	// response goes out (see respond).
+	txKeys map[[stun.TransactionIDSize]byte][]byte
 }
 
 func newAuthenticator(realm string, users, keys map[string]string, now func() time.Time, st *collector) *authenticator {
-	a := &authenticator{realm: realm, users: users, now: now, stats: st, verified: map[string][]byte{}}
+	a := &authenticator{realm: realm, users: users, now: now, stats: st, verified: map[string][]byte{}, txKeys: map[[stun.TransactionIDSize]byte][]byte{}}
 	for _, s := range keys {
 		a.secrets = append(a.secrets, s)
 	}
@@ -84,6 +90,25 @@ func (a *authenticator) keys(username, realm string) [][]byte {
 
 func verifiedKey(src net.Addr, username, realm string) string {
 	return src.Network() + "|" + src.String() + "|" + username + "|" + realm
+}
+
+// failure says why the credentials of username failed, for the log.
+func (a *authenticator) failure(username string) string {
+	if _, ok := a.users[username]; ok {
+		return "wrong password"
+	}
+	ts, _, ok := strings.Cut(username, ":")
+	if !ok || len(a.secrets) == 0 {
+		return "unknown user"
+	}
+	expiry, err := strconv.ParseInt(ts, 10, 64)
+	switch {
+	case err != nil:
+		return "unknown user"
+	case expiry < a.now().Unix():
+		return "expired TURN REST credentials"
+	}
+	return "wrong TURN REST password (no keys: secret matches)"
 }
 
 // handler is pion's AuthHandler.
@@ -126,18 +151,22 @@ func (a *authenticator) check(frame []byte, src net.Addr) (reply []byte, pass bo
 			if len(a.verified) > 4096 { // stale entries from requests pion refused before auth
 				clear(a.verified)
 			}
+			if len(a.txKeys) > 4096 { // requests pion dropped without answering
+				clear(a.txKeys)
+			}
 			a.verified[verifiedKey(src, user.String(), realm.String())] = key
+			a.txKeys[m.TransactionID] = key
 			a.mu.Unlock()
 			return nil, true
 		}
 	}
-	a.stats.authFailed()
+	a.stats.authFailed(user.String(), src, a.failure(user.String()))
 	var nonce [16]byte
 	_, _ = rand.Read(nonce[:])
 	resp, err := stun.Build(
 		&stun.Message{TransactionID: m.TransactionID},
 		stun.NewType(m.Type.Method, stun.ClassErrorResponse),
-		&stun.ErrorCodeAttribute{Code: stun.CodeUnauthorized},
+		&stun.ErrorCodeAttribute{Code: stun.CodeUnauthorized, Reason: []byte(reasonPhrase(stun.CodeUnauthorized))},
 		stun.NewRealm(a.realm),
 		stun.NewNonce(hex.EncodeToString(nonce[:])),
 		stun.Fingerprint,

@@ -229,3 +229,34 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigKeysAreRead sets every documented key in a file and requires the
+// parser to know each one, so that --help never lists a key the relay ignores.
+func TestConfigKeysAreRead(t *testing.T) {
+	t.Parallel()
+	values := map[string]string{
+		"keys": "{k: s}", "turn.domain": "turn.example.com", "turn.users": "{u: p}",
+		"turn.allowed_peer_cidrs": "[10.0.0.0/8]", "rtc.node_ip": "203.0.113.1",
+		"turn.cert_file": "c.pem", "turn.key_file": "k.pem",
+	}
+	for _, k := range ConfigKeys() {
+		v, ok := values[k.Key]
+		if !ok {
+			v = k.Default
+		}
+		block, key, nested := strings.Cut(k.Key, ".")
+		doc := block + ": " + v + "\n"
+		if nested {
+			doc = block + ":\n  " + key + ": " + v + "\n"
+		}
+		_, warns, _ := ParseConfig("keys.yaml", []byte(doc))
+		for _, w := range warns {
+			if w.Unknown {
+				t.Errorf("%s is documented but unknown to the parser: %v", k.Key, w)
+			}
+		}
+	}
+	if !strings.Contains(ConfigKeysHelp(), "turn.listener_socket_buffer") {
+		t.Errorf("help lacks the buffer keys:\n%s", ConfigKeysHelp())
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -25,7 +27,9 @@ type options struct {
 	externalIP netip.Addr
 	now        func() time.Time
 	logger     logging.LoggerFactory
+	log        *slog.Logger
 	closeWait  time.Duration
+	listeners  int
 }
 
 // WithName names the relay in errors ("relay NAME: ..."); default "turn".
@@ -47,6 +51,17 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 // WithLoggerFactory sets pion's logger factory; default pion's, which logs errors to stderr.
 func WithLoggerFactory(f logging.LoggerFactory) Option { return func(o *options) { o.logger = f } }
 
+// WithLogger sets the logger for the relay's own events: allocations created,
+// refreshed and deleted (info); authentication failures, refused peers, quota
+// and capacity refusals (warn). Default: no logging.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithUDPListeners sets how many sockets serve TURN/UDP on udp_port when the
+// relay runs on the machine's network (SO_REUSEPORT on Linux), each with its
+// own read loop, as coturn runs one listener per thread; default GOMAXPROCS.
+// On a virtual network there is always one.
+func WithUDPListeners(n int) Option { return func(o *options) { o.listeners = n } }
+
 // Server is the built-in Relay: a pion/turn server with icelab's defaults.
 type Server struct {
 	cfg  Config
@@ -58,6 +73,7 @@ type Server struct {
 	state     int // 0 new, 1 started, 2 closed
 	turn      *turn.Server
 	addrs     []ListenAddr
+	udp       net.PacketConn
 	closers   []func() error // listeners opened before pion took them over
 	stopCtx   func() bool
 	track     *tracker
@@ -67,19 +83,22 @@ type Server struct {
 
 // New checks cfg and prepares a relay; Start binds it.
 func New(cfg Config, opts ...Option) (*Server, error) {
-	o := options{name: "turn", now: time.Now, closeWait: 10 * time.Second}
+	o := options{name: "turn", now: time.Now, closeWait: 10 * time.Second, listeners: runtime.GOMAXPROCS(0)}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.logger == nil {
 		o.logger = logging.NewDefaultLoggerFactory()
 	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
 	if err := checkConfig(cfg); err != nil {
 		return nil, fmt.Errorf("relay %s: %w", o.name, err)
 	}
 	t := cfg.TURN
 	st := newCollector(o.now, t.RelayRangeEnd-t.RelayRangeStart+1, t.UserQuota,
-		PeerPolicy{AllowPrivate: t.AllowPrivatePeers, Allowed: t.AllowedPeers})
+		PeerPolicy{AllowPrivate: t.AllowPrivatePeers, Allowed: t.AllowedPeers}, o.log)
 	return &Server{
 		cfg:       cfg,
 		o:         o,
@@ -203,13 +222,18 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 	s.track = newTracker()
 	s.track.add(2)
 	gUDP := &gatedPacketConn{PacketConn: udp, auth: s.auth, t: s.track}
+	more, err := s.moreUDP(n, udp.LocalAddr())
+	if err != nil {
+		return err
+	}
 	gTCP := &gatedListener{Listener: tcp, auth: s.auth, t: s.track}
+	s.udp = udp
 	s.addrs = []ListenAddr{{UDP, udp.LocalAddr()}, {TCP, tcp.Addr()}}
 	s.st.addListener(udp.LocalAddr(), UDP)
 	s.st.addListener(tcp.Addr(), TCP)
 
 	t := s.cfg.TURN
-	gen := &countingGenerator{c: s.st, inner: &turn.RelayAddressGeneratorPortRange{
+	gen := &countingGenerator{c: s.st, buffer: t.RelaySocketBuffer, inner: &turn.RelayAddressGeneratorPortRange{
 		RelayAddress: net.IP(relayIP.AsSlice()),
 		Address:      bind.String(),
 		MinPort:      uint16(t.RelayRangeStart), //nolint:gosec // checked by checkConfig
@@ -223,7 +247,7 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 	if t.TLSEnabled() {
 		l, err := n.ListenTCP("tcp4", &net.TCPAddr{IP: bind.AsSlice(), Port: t.TLSPort})
 		if err != nil {
-			return fmt.Errorf("relay %s: listen tls %s: %w", s.o.name, netip.AddrPortFrom(bind, uint16(t.TLSPort)), err) //nolint:gosec
+			return fmt.Errorf("relay %s: turn.tls_port %d: listen tcp %s: %w", s.o.name, t.TLSPort, netip.AddrPortFrom(bind, uint16(t.TLSPort)), err) //nolint:gosec
 		}
 		s.closers = append(s.closers, l.Close)
 		var ln net.Listener = l
@@ -246,12 +270,13 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 	}
 
 	srv, err := turn.NewServer(turn.ServerConfig{
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: gUDP, RelayAddressGenerator: gen, PermissionHandler: s.st.permission}},
+		PacketConnConfigs: udpConfigs(append([]net.PacketConn{gUDP}, more...), gen, s.st.permission),
 		ListenerConfigs:   listeners,
 		LoggerFactory:     s.o.logger,
 		Realm:             t.Domain,
 		AuthHandler:       s.auth.handler,
 		QuotaHandler:      s.st.quotaOK,
+		InboundMTU:        pionInboundMTU,
 		EventHandler:      s.st.events(),
 	})
 	if err != nil {
@@ -264,20 +289,51 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 	return nil
 }
 
+// moreUDP binds the further UDP sockets that share udp_port (see
+// WithUDPListeners), gated like the first.
+func (s *Server) moreUDP(n transport.Net, addr net.Addr) ([]net.PacketConn, error) {
+	var out []net.PacketConn
+	for range udpListeners(n, s.o.listeners) - 1 {
+		c, err := listenUDP(n, addr.String(), s.o.listeners)
+		if err != nil {
+			return nil, fmt.Errorf("relay %s: turn.udp_port: listen udp %s again (SO_REUSEPORT): %w", s.o.name, addr, err)
+		}
+		s.closers = append(s.closers, c.Close)
+		if err := sizeBuffers(c, s.cfg.TURN.ListenerSocketBuffer); err != nil {
+			return nil, fmt.Errorf("relay %s: turn.listener_socket_buffer: udp %s: %w", s.o.name, addr, err)
+		}
+		s.track.add(1)
+		out = append(out, &gatedPacketConn{PacketConn: c, auth: s.auth, t: s.track})
+	}
+	return out, nil
+}
+
+func udpConfigs(conns []net.PacketConn, gen turn.RelayAddressGenerator, perm turn.PermissionHandler) []turn.PacketConnConfig {
+	out := make([]turn.PacketConnConfig, len(conns))
+	for i, c := range conns {
+		out[i] = turn.PacketConnConfig{PacketConn: c, RelayAddressGenerator: gen, PermissionHandler: perm}
+	}
+	return out
+}
+
 // listenUDPAndTCP binds udp_port for UDP and the same port for TCP. With
 // udp_port 0 it retries until it finds a port free for both.
 func (s *Server) listenUDPAndTCP(n transport.Net, bind netip.Addr) (net.PacketConn, transport.TCPListener, error) {
 	port := s.cfg.TURN.UDPPort
 	var lastErr error
 	for range 16 {
-		udp, err := n.ListenPacket("udp4", net.JoinHostPort(bind.String(), strconv.Itoa(port)))
+		udp, err := listenUDP(n, net.JoinHostPort(bind.String(), strconv.Itoa(port)), udpListeners(n, s.o.listeners))
 		if err != nil {
-			return nil, nil, fmt.Errorf("relay %s: listen udp %s: %w", s.o.name, netip.AddrPortFrom(bind, uint16(port)), err) //nolint:gosec
+			return nil, nil, fmt.Errorf("relay %s: turn.udp_port %d: listen udp %s: %w", s.o.name, port, netip.AddrPortFrom(bind, uint16(port)), err) //nolint:gosec
 		}
 		ua, ok := udp.LocalAddr().(*net.UDPAddr)
 		if !ok {
 			_ = udp.Close()
 			return nil, nil, fmt.Errorf("relay %s: listen udp: local address %v is not UDP", s.o.name, udp.LocalAddr())
+		}
+		if err := sizeBuffers(udp, s.cfg.TURN.ListenerSocketBuffer); err != nil {
+			_ = udp.Close()
+			return nil, nil, fmt.Errorf("relay %s: turn.listener_socket_buffer: udp %s: %w", s.o.name, ua, err)
 		}
 		tcp, err := n.ListenTCP("tcp4", &net.TCPAddr{IP: bind.AsSlice(), Port: ua.Port})
 		if err == nil {
@@ -285,7 +341,7 @@ func (s *Server) listenUDPAndTCP(n transport.Net, bind netip.Addr) (net.PacketCo
 			return udp, tcp, nil
 		}
 		_ = udp.Close()
-		lastErr = fmt.Errorf("relay %s: listen tcp %s: %w", s.o.name, netip.AddrPortFrom(bind, uint16(ua.Port)), err) //nolint:gosec
+		lastErr = fmt.Errorf("relay %s: turn.udp_port %d: listen tcp %s (TURN/TCP shares udp_port): %w", s.o.name, port, netip.AddrPortFrom(bind, uint16(ua.Port)), err) //nolint:gosec
 		if port != 0 {
 			break
 		}
@@ -298,6 +354,19 @@ func (s *Server) Addrs() []ListenAddr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]ListenAddr(nil), s.addrs...)
+}
+
+// ListenerBuffers reports the kernel receive and send buffer sizes of the UDP
+// listener (see SocketBuffers); ok is false before Start and on virtual
+// sockets.
+func (s *Server) ListenerBuffers() (rcv, snd int, ok bool) {
+	s.mu.Lock()
+	udp := s.udp
+	s.mu.Unlock()
+	if udp == nil {
+		return 0, 0, false
+	}
+	return SocketBuffers(udp)
 }
 
 // Stats returns a snapshot of the relay's counters.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/randutil"
+	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 )
 
@@ -91,6 +93,7 @@ func (c *atomicCounter) load() Counter {
 // relayEntry is one open relay socket and, once pion reports it, its allocation.
 type relayEntry struct {
 	relay string
+	sock  net.PacketConn // the relay socket
 	c2p   atomicCounter
 	p2c   atomicCounter
 	drop  atomicCounter
@@ -104,6 +107,7 @@ type relayEntry struct {
 	user      string
 	transport Transport
 	client    string
+	network   string
 	tuple     string
 	created   time.Time
 }
@@ -123,6 +127,9 @@ func (e *relayEntry) permitted(addr net.Addr) bool {
 	return ok
 }
 
+// transportClient is the client address as addrString writes it.
+func (e *relayEntry) transportClient() string { return e.network + ":" + e.client }
+
 func (e *relayEntry) traffic() Traffic {
 	return Traffic{ClientToPeer: e.c2p.load(), PeerToClient: e.p2c.load(), PeerDropped: e.drop.load()}
 }
@@ -134,6 +141,7 @@ type collector struct {
 	portsTotal int
 	quota      int
 	policy     PeerPolicy
+	log        *slog.Logger
 
 	mu        sync.Mutex
 	relays    map[string]*relayEntry // by relay address
@@ -148,9 +156,9 @@ type collector struct {
 	authFailures, peersDenied, quotaRejections, capacityFailures atomic.Uint64
 }
 
-func newCollector(now func() time.Time, portsTotal, quota int, policy PeerPolicy) *collector {
+func newCollector(now func() time.Time, portsTotal, quota int, policy PeerPolicy, log *slog.Logger) *collector {
 	return &collector{
-		now: now, portsTotal: portsTotal, quota: quota, policy: policy,
+		now: now, portsTotal: portsTotal, quota: quota, policy: policy, log: log,
 		relays: map[string]*relayEntry{}, byTuple: map[string]*relayEntry{},
 		byUser: map[string]int{}, listeners: map[string]Transport{},
 		changed: make(chan struct{}),
@@ -164,7 +172,18 @@ func addrKey(a net.Addr) string {
 	return a.Network() + "|" + a.String()
 }
 
-func (c *collector) authFailed() { c.authFailures.Add(1) }
+// authFailed counts and logs a request refused for its credentials.
+func (c *collector) authFailed(user string, src net.Addr, reason string) {
+	c.authFailures.Add(1)
+	c.log.Warn("authentication failed", "user", user, "client", addrString(src), "reason", reason)
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.Network() + ":" + a.String()
+}
 
 // notifyLocked wakes waiters; c.mu must be held.
 func (c *collector) notifyLocked() {
@@ -198,18 +217,20 @@ func (c *collector) addListener(a net.Addr, t Transport) {
 }
 
 // permission is pion's PermissionHandler.
-func (c *collector) permission(_ net.Addr, peer net.IP) bool {
+func (c *collector) permission(client net.Addr, peer net.IP) bool {
 	if c.policy.allowsIP(peer) {
 		return true
 	}
 	c.peersDenied.Add(1)
+	c.log.Warn("peer denied", "client", addrString(client), "peer", peer.String(),
+		"reason", "loopback, private or reserved address outside turn.allowed_peer_cidrs")
 	return false
 }
 
 // quotaOK is pion's QuotaHandler. Quota is checked before pion creates the
 // allocation, so concurrent Allocates from one user on separate TCP
 // connections may pass it together.
-func (c *collector) quotaOK(username, _ string, _ net.Addr) bool {
+func (c *collector) quotaOK(username, _ string, client net.Addr) bool {
 	if c.quota == 0 {
 		return true
 	}
@@ -220,11 +241,12 @@ func (c *collector) quotaOK(username, _ string, _ net.Addr) bool {
 		return true
 	}
 	c.quotaRejections.Add(1)
+	c.log.Warn("allocation quota reached", "user", username, "client", addrString(client), "user_quota", c.quota)
 	return false
 }
 
-func (c *collector) opened(relay string) *relayEntry {
-	e := &relayEntry{relay: relay, perms: map[netip.Addr]struct{}{}}
+func (c *collector) opened(relay string, sock net.PacketConn) *relayEntry {
+	e := &relayEntry{relay: relay, sock: sock, perms: map[netip.Addr]struct{}{}}
 	c.mu.Lock()
 	c.relays[relay] = e
 	c.notifyLocked()
@@ -276,6 +298,9 @@ func (c *collector) releaseLocked(e *relayEntry) {
 			delete(c.byTuple, e.tuple)
 		}
 		c.relayed.add(e.traffic())
+		tr := e.traffic()
+		c.log.Info("allocation deleted", "user", e.user, "client", e.transportClient(), "relay", e.relay,
+			"client_to_peer_bytes", tr.ClientToPeer.Bytes, "peer_to_client_bytes", tr.PeerToClient.Bytes)
 	}
 	c.notifyLocked()
 }
@@ -293,18 +318,24 @@ func (c *collector) events() turn.EventHandler {
 			if !ok {
 				t = UDP
 			}
-			e.allocated, e.user, e.transport, e.client = true, user, t, src.String()
+			e.allocated, e.user, e.transport, e.client, e.network = true, user, t, src.String(), src.Network()
 			e.tuple, e.created = addrKey(src)+"|"+addrKey(dst), c.now()
 			c.byTuple[e.tuple] = e
 			c.byUser[user]++
 			c.total++
 			c.notifyLocked()
+			c.log.Info("allocation created", "user", user, "client", addrString(src), "transport", string(t), "relay", relayAddr.String())
 		},
 		OnAllocationDeleted: func(src, dst net.Addr, _, _, _ string) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			if e := c.byTuple[addrKey(src)+"|"+addrKey(dst)]; e != nil {
 				c.releaseLocked(e)
+			}
+		},
+		OnAuth: func(src, _ net.Addr, _, user, _, method string, verdict bool) {
+			if method == stun.MethodRefresh.String() && verdict {
+				c.log.Info("allocation refreshed", "user", user, "client", addrString(src))
 			}
 		},
 		OnPermissionCreated: func(_, _ net.Addr, _, _, _ string, relayAddr net.Addr, peer net.IP) {
@@ -386,6 +417,8 @@ func (c *collector) snapshot() Stats {
 type countingGenerator struct {
 	inner turn.RelayAddressGenerator
 	c     *collector
+	// buffer sizes each relay socket's kernel buffers (turn.relay_socket_buffer).
+	buffer int
 }
 
 func (g *countingGenerator) Validate() error { return g.inner.Validate() }
@@ -394,9 +427,13 @@ func (g *countingGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig)
 	conn, addr, err := g.inner.AllocatePacketConn(conf)
 	if err != nil {
 		g.c.capacityFailures.Add(1)
+		g.c.log.Warn("relay range exhausted", "relay_ports", g.c.portsTotal, "error", err.Error())
 		return nil, nil, fmt.Errorf("relay range exhausted: %w", err)
 	}
-	return &relayConn{PacketConn: conn, e: g.c.opened(addr.String()), c: g.c}, addr, nil
+	if err := sizeBuffers(conn, g.buffer); err != nil {
+		g.c.log.Warn("relay socket buffer not set", "relay", addr.String(), "error", err.Error())
+	}
+	return &relayConn{PacketConn: conn, e: g.c.opened(addr.String(), conn), c: g.c}, addr, nil
 }
 
 func (g *countingGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {

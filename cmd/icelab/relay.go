@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
+	"strings"
 
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/spf13/cobra"
@@ -20,58 +23,127 @@ func newRelayCmd() *cobra.Command {
 	return cmd
 }
 
+// serveFlags are the flags of `relay serve`.
+type serveFlags struct {
+	config, addr, logLevel string
+	lax                    bool
+}
+
 func newRelayServeCmd() *cobra.Command {
-	var configPath, addr string
+	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve --config livekit.yaml [--addr 127.0.0.1]",
 		Short: "Serve TURN from a livekit.yaml on real sockets until interrupted",
 		Long: `Serve runs the relay described by the turn: and rtc: blocks of a livekit.yaml
 on the machine's network, bound to --addr (a specific IPv4 address, never
-0.0.0.0), until SIGINT or SIGTERM. It prints one "listening" line per listener
-and then "ready"; configuration warnings go to stderr.`,
+0.0.0.0), until SIGINT or SIGTERM.
+
+On stdout it prints one "listening TRANSPORT ADDRESS URL" line per bound
+listener, with the URL a client on this machine should use, then "ready", and a
+"stopped:" summary at exit. Logs go to stderr (log/slog text, --log-level):
+listeners and their socket buffers, allocations created, refreshed and
+deleted, authentication failures with user and reason, refused peers, quota
+and capacity refusals.
+
+Unknown keys are errors, as in LiveKit's own loader (strict YAML decoding);
+--disable-strict-config makes them warnings, as LiveKit's flag of that name
+does. Keys read, with their defaults:
+
+` + relay.ConfigKeysHelp() + `
+Loopback peers (turnutils_uclient -y, or any peer on 127.0.0.1) need
+turn.allowed_peer_cidrs: [127.0.0.0/8]; a test with N clients of one user
+needs turn.user_quota of at least N (or 0, unlimited).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			bind, err := netip.ParseAddr(addr)
-			if err != nil {
-				return fmt.Errorf("--addr %q: %w", addr, err)
-			}
-			if configPath == "" {
-				return errors.New("--config is required")
-			}
-			cfg, warns, err := relay.LoadConfig(configPath)
-			for _, w := range warns {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-			}
-			if err != nil {
-				return err
-			}
-			n, err := stdnet.NewNet()
-			if err != nil {
-				return fmt.Errorf("relay: network: %w", err)
-			}
-			s, err := relay.New(cfg, relay.WithBindIP(bind), relay.WithName(cfg.TURN.Domain))
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			if err := s.Start(ctx, n); err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			for _, l := range s.Addrs() {
-				fmt.Fprintf(out, "listening %s %s %s\n", l.Transport, l.Addr, l.URL(cfg.TURN.Domain))
-			}
-			fmt.Fprintln(out, "ready")
-			<-ctx.Done()
-			st := s.Stats()
-			err = s.Close()
-			fmt.Fprintf(out, "stopped: %d allocations, %d/%d client->peer packets/bytes, %d/%d peer->client, %d auth failures, %d peers denied\n",
-				st.AllocationsTotal, st.Relayed.ClientToPeer.Packets, st.Relayed.ClientToPeer.Bytes,
-				st.Relayed.PeerToClient.Packets, st.Relayed.PeerToClient.Bytes, st.AuthFailures, st.PeersDenied)
-			return err
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd, f) },
 	}
-	cmd.Flags().StringVar(&configPath, "config", "", "livekit.yaml to read (required)")
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1", "IPv4 address to bind")
+	cmd.Flags().StringVar(&f.config, "config", "", "livekit.yaml to read (required)")
+	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1", "IPv4 address to bind")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().BoolVar(&f.lax, "disable-strict-config", false, "warn about unknown config keys instead of refusing them")
 	return cmd
+}
+
+func serve(cmd *cobra.Command, f serveFlags) error {
+	bind, err := netip.ParseAddr(f.addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", f.addr, err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	if f.config == "" {
+		return errors.New("--config is required")
+	}
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	cfg, err := loadServeConfig(f, log)
+	if err != nil {
+		return err
+	}
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return fmt.Errorf("relay: network: %w", err)
+	}
+	s, err := relay.New(cfg, relay.WithBindIP(bind), relay.WithName(cfg.TURN.Domain), relay.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.config, err)
+	}
+	ctx := cmd.Context()
+	if err := s.Start(ctx, n); err != nil {
+		return fmt.Errorf("%s: %w", f.config, err)
+	}
+	printListeners(cmd.OutOrStdout(), log, s, cfg, bind)
+	log.Info("relay ready", "config", f.config, "realm", cfg.TURN.Domain,
+		"relay_ports", fmt.Sprintf("%d-%d", cfg.TURN.RelayRangeStart, cfg.TURN.RelayRangeEnd),
+		"user_quota", cfg.TURN.UserQuota)
+	fmt.Fprintln(cmd.OutOrStdout(), "ready")
+	<-ctx.Done()
+	st := s.Stats()
+	err = s.Close()
+	log.Info("relay stopped", "allocations", st.AllocationsTotal, "auth_failures", st.AuthFailures,
+		"peers_denied", st.PeersDenied, "quota_rejections", st.QuotaRejections, "capacity_failures", st.CapacityFailures)
+	fmt.Fprintf(cmd.OutOrStdout(), "stopped: %d allocations, %d/%d client->peer packets/bytes, %d/%d peer->client, %d auth failures, %d peers denied\n",
+		st.AllocationsTotal, st.Relayed.ClientToPeer.Packets, st.Relayed.ClientToPeer.Bytes,
+		st.Relayed.PeerToClient.Packets, st.Relayed.PeerToClient.Bytes, st.AuthFailures, st.PeersDenied)
+	return err
+}
+
+// loadServeConfig reads the file; unknown keys are errors unless f.lax.
+func loadServeConfig(f serveFlags, log *slog.Logger) (relay.Config, error) {
+	cfg, issues, err := relay.LoadConfig(f.config)
+	var unknown []string
+	for _, w := range issues {
+		if w.Unknown && !f.lax {
+			unknown = append(unknown, w.Error())
+			continue
+		}
+		log.Warn("config", "issue", w.Error())
+	}
+	if len(unknown) > 0 {
+		err = errors.Join(err, fmt.Errorf("%s: unknown keys (LiveKit refuses them too; --disable-strict-config makes them warnings):\n  %s",
+			f.config, strings.Join(unknown, "\n  ")))
+	}
+	return cfg, err
+}
+
+// printListeners prints and logs each bound listener with the URL a client
+// should use: the bound address, which is what a client on this machine can
+// reach. For TLS it also names the turn.domain URL, which clients that verify
+// the certificate need (the name must resolve to the bound address).
+func printListeners(out io.Writer, log *slog.Logger, s *relay.Server, cfg relay.Config, bind netip.Addr) {
+	for _, l := range s.Addrs() {
+		url := l.URL(bind.String())
+		fmt.Fprintf(out, "listening %s %s %s\n", l.Transport, l.Addr, url)
+		attrs := []any{"transport", string(l.Transport), "addr", l.Addr.String(), "url", url}
+		if l.Transport == relay.TLS {
+			attrs = append(attrs, "domain_url", l.URL(cfg.TURN.Domain),
+				"note", "clients that verify the certificate use domain_url, with "+cfg.TURN.Domain+" resolving to "+bind.String())
+		}
+		if l.Transport == relay.UDP {
+			if rcv, snd, ok := s.ListenerBuffers(); ok {
+				attrs = append(attrs, "read_buffer", rcv, "write_buffer", snd)
+			}
+		}
+		log.Info("listener bound", attrs...)
+	}
 }

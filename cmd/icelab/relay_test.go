@@ -17,13 +17,22 @@ import (
 	"github.com/pion/turn/v5"
 	"go.uber.org/goleak"
 
+	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/relay/pki"
 )
 
 // testTrust is the test process's one trusted authority (see trust).
 var testTrust trust
 
+// runAsIcelab makes the test binary run icelab's main instead of the tests,
+// so that a test can run a subcommand as a real process.
+const runAsIcelab = "ICELAB_TEST_RUN_MAIN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(runAsIcelab) == "1" {
+		main()
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -70,7 +79,7 @@ keys:
 	outR, outW := io.Pipe()
 	var errBuf strings.Builder
 	root := newRootCmd(&testTrust)
-	root.SetArgs([]string{"relay", "serve", "--config", path, "--addr", "127.0.0.1"})
+	root.SetArgs([]string{"relay", "serve", "--config", path, "--addr", "127.0.0.1", "--disable-strict-config"})
 	root.SetOut(outW)
 	root.SetErr(&errBuf)
 	done := make(chan error, 1)
@@ -187,5 +196,243 @@ func TestRelayServeRefusesBadInput(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// writeConfig writes a livekit.yaml into dir and returns its path.
+func writeConfig(t *testing.T, dir, body string) string {
+	t.Helper()
+	path := filepath.Join(dir, "livekit.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRelayServeConfigErrors checks that every refusal names the config file,
+// that unknown keys are refused as LiveKit refuses them (unless
+// --disable-strict-config), and that a port already in use names its key.
+func TestRelayServeConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	busyUDP, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyUDP.Close()
+	busyTCP, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyTCP.Close()
+	ca, err := pki.NewCA("cmd config CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Valid("turn.icelab.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := leaf.WriteFiles(dir, "turn"); err != nil {
+		t.Fatal(err)
+	}
+	base := "turn:\n  domain: turn.icelab.test\n  relay_range_start: 45000\n  relay_range_end: 45999\n  users: {alice: secret}\n"
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"unknown key", base + "  mystery: 1\n", []string{"livekit.yaml:6: turn.mystery: unknown key", "--disable-strict-config"}},
+		{"disabled", "turn:\n  enabled: false\n  users: {alice: secret}\n", []string{"livekit.yaml: relay localhost: turn.enabled is false"}},
+		{"no credentials", "turn:\n  udp_port: 0\n", []string{"livekit.yaml: relay localhost: no credentials"}},
+		{"udp port in use", base + fmt.Sprintf("  udp_port: %d\n", busyUDP.LocalAddr().(*net.UDPAddr).Port),
+			[]string{"livekit.yaml: relay turn.icelab.test: turn.udp_port", "address already in use"}},
+		{"tls port in use", base + fmt.Sprintf("  udp_port: 0\n  cert_file: turn.crt\n  key_file: turn.key\n  tls_port: %d\n", busyTCP.Addr().(*net.TCPAddr).Port),
+			[]string{"livekit.yaml: relay turn.icelab.test: turn.tls_port", "address already in use"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := strings.NewReplacer("turn.crt", filepath.Join(dir, "turn.crt"), "turn.key", filepath.Join(dir, "turn.key")).Replace(tc.body)
+			path := writeConfig(t, t.TempDir(), body)
+			root := newRootCmd(&testTrust)
+			root.SetArgs([]string{"relay", "serve", "--config", path})
+			root.SetOut(io.Discard)
+			root.SetErr(io.Discard)
+			err := root.ExecuteContext(context.Background())
+			if err == nil {
+				t.Fatal("serve accepted the config")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), strings.ReplaceAll(w, "livekit.yaml", path)) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the config file %s", err, path)
+			}
+		})
+	}
+}
+
+// TestRelayServeHelpListsKeys checks that --help lists every key the relay
+// reads with its default.
+func TestRelayServeHelpListsKeys(t *testing.T) {
+	var out strings.Builder
+	root := newRootCmd(&testTrust)
+	root.SetArgs([]string{"relay", "serve", "--help"})
+	root.SetOut(&out)
+	root.SetErr(&out)
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range relay.ConfigKeys() {
+		if !strings.Contains(out.String(), k.Key) || !strings.Contains(out.String(), k.Default) {
+			t.Errorf("help lacks %s (default %s)", k.Key, k.Default)
+		}
+	}
+	for _, w := range []string{"--disable-strict-config", "--log-level", "allowed_peer_cidrs: [127.0.0.0/8]"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("help lacks %q", w)
+		}
+	}
+}
+
+// lineWatch collects the lines written to a pipe and lets a test wait for one.
+type lineWatch struct {
+	lines chan string
+	seen  []string
+}
+
+func watchLines(r io.Reader) *lineWatch {
+	w := &lineWatch{lines: make(chan string, 1024)}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			w.lines <- sc.Text()
+		}
+		close(w.lines)
+	}()
+	return w
+}
+
+// wait returns the first line holding every part, waiting up to bound.
+func (w *lineWatch) wait(t *testing.T, parts ...string) string {
+	t.Helper()
+	timeout := time.After(bound)
+	for {
+		select {
+		case l, ok := <-w.lines:
+			if !ok {
+				t.Fatalf("output ended without a line holding %q; saw:\n%s", parts, strings.Join(w.seen, "\n"))
+			}
+			w.seen = append(w.seen, l)
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(l, p)
+			}
+			if all {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("no line holding %q within %v; saw:\n%s", parts, bound, strings.Join(w.seen, "\n"))
+		}
+	}
+}
+
+// TestRelayServeLogs checks that `relay serve` logs its bound listeners at
+// start, with the loopback URL clients should use and their socket buffers,
+// and logs an authentication failure and a refused peer as they happen.
+func TestRelayServeLogs(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := pki.NewCA("cmd log CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Valid("turn.icelab.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := leaf.WriteFiles(dir, "turn"); err != nil {
+		t.Fatal(err)
+	}
+	path := writeConfig(t, dir, "turn:\n  domain: turn.icelab.test\n  udp_port: 0\n  tls_port: 0\n  cert_file: turn.crt\n  key_file: turn.key\n"+
+		"  relay_range_start: 46000\n  relay_range_end: 46999\n  users: {alice: secret}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	outR, outW := io.Pipe()
+	errR, errW := io.Pipe()
+	root := newRootCmd(&testTrust)
+	root.SetArgs([]string{"relay", "serve", "--config", path})
+	root.SetOut(outW)
+	root.SetErr(errW)
+	done := make(chan error, 1)
+	go func() {
+		err := root.ExecuteContext(ctx)
+		outW.Close()
+		errW.Close()
+		done <- err
+	}()
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	logs := watchLines(errR)
+	addrs := map[string]string{}
+	for _, tr := range []string{"udp", "tcp", "tls"} {
+		l := logs.wait(t, "level=INFO", `msg="listener bound"`, " transport="+tr+" ", "addr=127.0.0.1:", `url="turn`)
+		addrs[tr] = strings.Fields(l[strings.Index(l, "addr="):])[0][len("addr="):]
+		switch tr {
+		case "udp":
+			if !strings.Contains(l, `url="turn:127.0.0.1:`) || !strings.Contains(l, "read_buffer=") {
+				t.Errorf("udp listener line %q lacks the loopback URL or its buffers", l)
+			}
+		case "tls":
+			if !strings.Contains(l, `url="turns:127.0.0.1:`) || !strings.Contains(l, `domain_url="turns:turn.icelab.test:`) {
+				t.Errorf("tls listener line %q lacks the loopback and domain URLs", l)
+			}
+		}
+	}
+	logs.wait(t, `msg="relay ready"`)
+
+	quiet := logging.NewDefaultLoggerFactory()
+	quiet.DefaultLogLevel = logging.LogLevelDisabled
+	client := func(pass string) (*turn.Client, net.PacketConn) {
+		conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := turn.NewClient(&turn.ClientConfig{TURNServerAddr: addrs["udp"], Username: "alice", Password: pass, Conn: conn, LoggerFactory: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		return c, conn
+	}
+	bad, badConn := client("wrong")
+	if _, err := bad.Allocate(); err == nil {
+		t.Fatal("allocated with a wrong password")
+	}
+	bad.Close()
+	badConn.Close()
+	logs.wait(t, "level=WARN", `msg="authentication failed"`, "user=alice", `reason="wrong password"`)
+
+	good, goodConn := client("secret")
+	defer goodConn.Close()
+	defer good.Close()
+	alloc, err := good.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alloc.Close()
+	logs.wait(t, "level=INFO", `msg="allocation created"`, "user=alice")
+	if _, err := alloc.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(10, 9, 8, 7), Port: 9}); err == nil {
+		t.Error("relayed to a private peer")
+	}
+	logs.wait(t, "level=WARN", `msg="peer denied"`, "peer=10.9.8.7")
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(bound):
+		t.Fatal("serve did not stop")
 	}
 }

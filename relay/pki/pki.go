@@ -28,10 +28,12 @@
 // with turn.NewClient over tls.Client) should use CA.Pool instead and touch no
 // process state.
 //
-// Certificates are valid from 1999-12-31 (before the fake epoch of a
-// testing/synctest bubble, 2000-01-01 UTC) for 30 years, so one CA made in
-// TestMain on the real clock verifies inside bubbles too. An expired leaf is
-// expired relative to the Now given in LeafOptions (default time.Now): make it
+// A CA and its leaves are valid from shortly before the time they are made
+// until ValidFor after it, never on fixed dates. The window also reaches back
+// to 1999-12-31, just before the fake epoch of a testing/synctest bubble
+// (2000-01-01 UTC), so one CA made in TestMain on the real clock verifies
+// inside bubbles too; inside a bubble time.Now is the bubble's clock. An
+// expired leaf is expired relative to the now given to Expired: make it
 // inside the bubble to have it expired on the bubble's clock.
 package pki
 
@@ -52,10 +54,24 @@ import (
 	"time"
 )
 
-// validFrom is before the start of a testing/synctest bubble's clock.
-var validFrom = time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC)
+// bubbleEpochMargin is a day before a testing/synctest bubble's clock starts.
+var bubbleEpochMargin = time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC)
 
-const validFor = 30 * 365 * 24 * time.Hour
+// ValidFor is how long after it is made a CA or leaf stays valid.
+const ValidFor = 30 * 24 * time.Hour
+
+// validBefore is how long before it is made a CA or leaf is already valid,
+// for clocks slightly behind the maker's.
+const validBefore = time.Hour
+
+// window returns the default validity window for a certificate made at now.
+func window(now time.Time) (notBefore, notAfter time.Time) {
+	notBefore = now.Add(-validBefore)
+	if notBefore.After(bubbleEpochMargin) {
+		notBefore = bubbleEpochMargin
+	}
+	return notBefore.UTC(), now.Add(ValidFor).UTC()
+}
 
 // CA is a self-signed certificate authority.
 type CA struct {
@@ -71,11 +87,12 @@ func NewCA(name string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pki: ca %s: key: %w", name, err)
 	}
+	notBefore, notAfter := window(time.Now())
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"icelab test CA"}},
-		NotBefore:             validFrom,
-		NotAfter:              validFrom.Add(validFor),
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -103,7 +120,8 @@ func (ca *CA) Pool() *x509.CertPool {
 type LeafOptions struct {
 	// Names are DNS names; entries that parse as IP addresses become IP SANs.
 	Names []string
-	// NotBefore and NotAfter default to the CA's validity window.
+	// NotBefore and NotAfter default to a window around the time of issue
+	// (see the package doc), kept within the CA's.
 	NotBefore, NotAfter time.Time
 }
 
@@ -124,11 +142,18 @@ func (ca *CA) Issue(o LeafOptions) (*Leaf, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pki: leaf %s: key: %w", o.Names[0], err)
 	}
+	notBefore, notAfter := window(time.Now())
 	if o.NotBefore.IsZero() {
-		o.NotBefore = validFrom
+		o.NotBefore = notBefore
+		if o.NotBefore.Before(ca.Cert.NotBefore) {
+			o.NotBefore = ca.Cert.NotBefore
+		}
 	}
 	if o.NotAfter.IsZero() {
-		o.NotAfter = validFrom.Add(validFor)
+		o.NotAfter = notAfter
+		if o.NotAfter.After(ca.Cert.NotAfter) {
+			o.NotAfter = ca.Cert.NotAfter
+		}
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -70,6 +71,45 @@ func TestLeaves(t *testing.T) {
 	if _, err := ipLeaf.Certificate.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), DNSName: "127.0.0.1"}); err != nil {
 		t.Errorf("IP SAN: %v", err)
 	}
+}
+
+// TestValidityFollowsTheClock checks that a CA and a leaf made now are valid
+// from shortly before now to ValidFor after now, not on fixed dates, and
+// inside a synctest bubble on the bubble's clock.
+func TestValidityFollowsTheClock(t *testing.T) {
+	t.Parallel()
+	check := func(t *testing.T, now time.Time) {
+		ca, err := NewCA("clock CA")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := ca.Valid("turn.example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*x509.Certificate{ca.Cert, l.Certificate.Leaf} {
+			if c.NotBefore.After(now.Add(-validBefore)) {
+				t.Errorf("%s: not before %v, want at least %v before %v", c.Subject, c.NotBefore, validBefore, now)
+			}
+			if c.NotAfter.Before(now.Add(ValidFor-time.Minute)) || c.NotAfter.After(now.Add(ValidFor+time.Minute)) {
+				t.Errorf("%s: not after %v, want %v after %v", c.Subject, c.NotAfter, ValidFor, now)
+			}
+		}
+		at := func(when time.Time) error {
+			_, err := l.Certificate.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), DNSName: "turn.example.com", CurrentTime: when})
+			return err
+		}
+		if err := at(now); err != nil {
+			t.Errorf("at %v: %v", now, err)
+		}
+		if err := at(now.Add(ValidFor + time.Hour)); err == nil {
+			t.Errorf("still valid %v after it was made", ValidFor+time.Hour)
+		}
+	}
+	t.Run("real clock", func(t *testing.T) { check(t, time.Now()) })
+	t.Run("bubble clock", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) { check(t, time.Now()) })
+	})
 }
 
 func TestWriteFilesLoad(t *testing.T) {
