@@ -22,25 +22,30 @@
 //	                                    # besides the router (.1)
 //	      nat: port-restricted          # default: none, a routed LAN without translation.
 //	                                    # none, full-cone, address-restricted,
-//	                                    # port-restricted, symmetric, one-to-one; or
+//	                                    # port-restricted, symmetric, carrier-grade
+//	                                    # (RFC 6888: 512-port blocks, no hairpinning;
+//	                                    # give it a 100.64.0.0/10 prefix), one-to-one; or
 //	                                    # {preset, mapping, filtering (endpoint-independent,
 //	                                    #  address-dependent, address-and-port-dependent),
 //	                                    #  hairpinning, port_preservation, inbound_refresh
 //	                                    #  (booleans, default the preset's),
 //	                                    #  mapping_lifetime (default 2m), ports (default
-//	                                    #  1024-65535), forwards: [{proto, port, to}]}
+//	                                    #  1024-65535), port_block (ports per internal
+//	                                    #  address, 0 off), forwards: [{proto, port, to}]}
 //	      firewall:                     # default: none, everything passes
 //	        - block-udp                 # presets: block-udp, block-inbound-tcp,
 //	        - only-tcp-out: [80, 443]   # dtls-filtered, only-tcp-out [ports] (default
-//	        - udp-whack: {after: 10s}   # [80, 443]), udp-whack {after}
+//	        - udp-whack: {after: 10s}   # [80, 443]), udp-whack {after}, throttle-udp RATE
+//	        - throttle-udp: 500kbps     # (drops the UDP above RATE, either way)
 //	        - {direction: inbound, proto: udp, remote: 203.0.113.0/24, local: 10.9.0.2,
 //	           ports: "50000-60000", local_ports: 3478, class: dtls, state: new,
-//	           after: 5s, after_packets: 10, action: drop, name: my-rule}
+//	           after: 5s, after_packets: 10, limit: 1Mbps, action: drop, name: my-rule}
 //	                                    # a rule matches everything it does not name:
 //	                                    # direction, proto and state default to any; only
 //	                                    # action (drop, reject, accept) is required; class
 //	                                    # (stun, dtls, channeldata, rtp, other, or a list)
-//	                                    # applies to UDP
+//	                                    # applies to UDP; limit makes it match only the
+//	                                    # packets above that rate
 //	      link: {latency: 30ms, jitter: 5ms, loss: 1%, bandwidth: 2Mbps, queue: 65536}
 //	                                    # the LAN's uplink; default: no impairment. queue
 //	                                    # (bytes) needs bandwidth

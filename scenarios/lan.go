@@ -197,7 +197,7 @@ func (p *parser) dns(path string, v *yaml.Node) {
 // resolve (network.dns: {name: none}).
 const Unresolvable = ""
 
-var natPresets = []string{"none", "full-cone", "address-restricted", "port-restricted", "symmetric", "one-to-one"}
+var natPresets = []string{"none", "full-cone", "address-restricted", "port-restricted", "symmetric", "carrier-grade", "one-to-one"}
 
 var behaviors = []string{"endpoint-independent", "address-dependent", "address-and-port-dependent"}
 
@@ -215,6 +215,8 @@ func natPreset(name string) vnet.NAT {
 		return vnet.PortRestricted()
 	case "symmetric":
 		return vnet.Symmetric()
+	case "carrier-grade":
+		return vnet.CarrierGrade()
 	case "one-to-one":
 		return vnet.CloudOneToOne()
 	}
@@ -236,6 +238,7 @@ func (p *parser) nat(path string, v *yaml.Node) vnet.NAT {
 		hairpin, preserve, refresh *bool
 		lifetime                   time.Duration
 		ports                      vnet.PortRange
+		block                      *uint16
 		forwards                   []vnet.Forward
 		napt                       []*yaml.Node // fields that only a NAPT has
 	)
@@ -273,6 +276,14 @@ func (p *parser) nat(path string, v *yaml.Node) vnet.NAT {
 			napt = append(napt, v)
 			ports, _ = p.portRange(v, path)
 		},
+		"port_block": func(path string, v *yaml.Node) {
+			napt = append(napt, v)
+			var n int64
+			if p.integer(v, path, 0, 65535, &n) {
+				b := uint16(n)
+				block = &b
+			}
+		},
 		"forwards": func(path string, v *yaml.Node) {
 			napt = append(napt, v)
 			p.list(v, path, func(path string, _ int, v *yaml.Node) {
@@ -284,7 +295,7 @@ func (p *parser) nat(path string, v *yaml.Node) vnet.NAT {
 	})
 	n := natPreset(preset)
 	if n.Mode != vnet.NAPT && len(napt) > 0 {
-		p.errorf(napt[0], join(path, "preset"), "%s has no port translation to configure; use a NAPT preset (full-cone, address-restricted, port-restricted, symmetric)", preset)
+		p.errorf(napt[0], join(path, "preset"), "%s has no port translation to configure; use a NAPT preset (full-cone, address-restricted, port-restricted, symmetric, carrier-grade)", preset)
 		return n
 	}
 	if mapping != nil {
@@ -295,6 +306,9 @@ func (p *parser) nat(path string, v *yaml.Node) vnet.NAT {
 	}
 	if hairpin != nil {
 		n.Hairpinning = *hairpin
+	}
+	if block != nil {
+		n.PortBlock = *block
 	}
 	if preserve != nil {
 		n.PortPreservation = *preserve

@@ -11,7 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var firewallPresets = []string{"block-udp", "only-tcp-out", "block-inbound-tcp", "dtls-filtered", "udp-whack"}
+var firewallPresets = []string{"block-udp", "only-tcp-out", "block-inbound-tcp", "dtls-filtered", "udp-whack", "throttle-udp"}
 
 // rules reads a list of firewall entries: preset names ("block-udp"),
 // presets with arguments ({only-tcp-out: [443]}, {udp-whack: {after: 10s}})
@@ -88,6 +88,16 @@ func (p *parser) preset(path, name string, at, args *yaml.Node) []vnet.Rule {
 			}
 		}
 		return vnet.UDPWhack(after)
+	case "throttle-udp":
+		var bps int64
+		if isNull(args) {
+			p.errorf(at, path, "throttle-udp needs a rate, like {throttle-udp: 500kbps}: the UDP bitrate above which the network drops")
+			return nil
+		}
+		if !p.bitrate(args, path, &bps) {
+			return nil
+		}
+		return vnet.ThrottleUDP(bps)
 	}
 	if !isNull(args) && !(args.Kind == yaml.MappingNode && len(args.Content) == 0) {
 		p.errorf(args, path, "%s takes no arguments", name)
@@ -181,6 +191,12 @@ func (p *parser) rule(path string, v *yaml.Node) (vnet.Rule, bool) {
 			}
 		},
 		"after": func(path string, v *yaml.Node) { p.duration(v, path, true, &r.After) },
+		"limit": func(path string, v *yaml.Node) {
+			var bps int64
+			if p.bitrate(v, path, &bps) {
+				r.Limit = &vnet.RateLimit{BitsPerSecond: bps}
+			}
+		},
 		"after_packets": func(path string, v *yaml.Node) {
 			var n int64
 			if p.integer(v, path, 0, 1<<31-1, &n) {
