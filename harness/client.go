@@ -46,12 +46,37 @@ type client struct {
 	iceServers []webrtc.ICEServer
 	subscribe  []string
 
-	mu   sync.Mutex
-	pc   *webrtc.PeerConnection
-	gen  int
+	mu  sync.Mutex
+	pc  *webrtc.PeerConnection
+	gen int
+	// pcs is every peer connection ever published in pc: close owns
+	// them all, whatever attempt was starting when it began.
+	pcs  []*webrtc.PeerConnection
 	stop context.CancelFunc // stops the current attempt's media
 	tr   *trickler
-	wg   sync.WaitGroup
+	// closing: close has begun; no attempt may start and no goroutine
+	// may be added to wg after it.
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// errClosing is what an attempt that would start after close began
+// returns.
+var errClosing = errors.New("client closing")
+
+// spawn runs f on a goroutine close waits for, unless close has begun.
+func (c *client) spawn(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // trickler sends one attempt's candidates to the node in the order they
@@ -272,6 +297,9 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 	events := make(chan pcEvent, 64)
 	restarts := 0
 	for i := 0; i < len(plans); i++ {
+		if ctx.Err() != nil {
+			return
+		}
 		plan := plans[i]
 		if i > 0 && len(plan.servers) == 0 && plan.policy == webrtc.ICETransportPolicyRelay {
 			c.obs.failure(c.failureSoFar() + "; fallback has no TURN/TLS server to try")
@@ -285,6 +313,11 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 			timer = t.C
 		}
 		if err := c.start(ctx, plan, events, deadline); err != nil {
+			if ctx.Err() != nil || errors.Is(err, errClosing) {
+				// The run ended while the attempt started: that is
+				// teardown, not a failure of the attempt.
+				return
+			}
 			if plan.resume && strings.Contains(err.Error(), errNoSession) {
 				c.obs.finalFailure(fmt.Sprintf("reconnect landed on %s, which does not hold %s's session, so transport fallback does not work (%v)", plan.node, c.spec.Name, err))
 				return
@@ -362,8 +395,12 @@ func (c *client) failureSoFar() string {
 	return "connection failed"
 }
 
-// start closes the previous attempt's peer connection and begins a new one.
+// start closes the previous attempt's peer connection and begins a new
+// one. It returns errClosing, and publishes nothing, once close has begun.
 func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEvent, deadline time.Duration) error {
+	if c.isClosing() {
+		return errClosing
+	}
 	var se webrtc.SettingEngine
 	se.SetNet(c.host)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -389,20 +426,22 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 		return err
 	}
 	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		_ = pc.GracefulClose()
+		return errClosing
+	}
 	old, oldStop := c.pc, c.stop
 	c.gen++
 	gen := c.gen
 	c.pc = pc
+	c.pcs = append(c.pcs, pc)
 	mediaCtx, stop := context.WithCancel(ctx)
 	c.stop = stop
 	tr := newTrickler()
 	c.tr = tr
 	c.mu.Unlock()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		tr.run(mediaCtx, c)
-	}()
+	c.spawn(func() { tr.run(mediaCtx, c) })
 	if oldStop != nil {
 		oldStop()
 	}
@@ -468,11 +507,7 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, event
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		kind := tr.Kind().String()
 		counter := c.run.meter.counter(c.spec.Name, tr.StreamID()+"/"+kind, kind, "received")
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			forward(tr, nil, counter)
-		}()
+		c.spawn(func() { forward(tr, nil, counter) })
 	})
 }
 
@@ -494,15 +529,8 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 			size, every = videoFrame, videoInterval
 		}
 		counter := c.run.meter.counter(c.spec.Name, c.spec.Name+"/"+kind, kind, "sent")
-		c.wg.Add(2)
-		go func() {
-			defer c.wg.Done()
-			publish(ctx, track, kind, size, every, counter, connected)
-		}()
-		go func() {
-			defer c.wg.Done()
-			drainRTCP(tr.Sender())
-		}()
+		c.spawn(func() { publish(ctx, track, kind, size, every, counter, connected) })
+		c.spawn(func() { drainRTCP(tr.Sender()) })
 	}
 	for _, sub := range c.subscribe {
 		kind := webrtc.RTPCodecTypeAudio
@@ -521,11 +549,7 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 		sent := c.run.meter.counter(c.spec.Name, c.spec.Name+"/data", trackKindData, "sent")
 		recv := c.run.meter.counter(c.spec.Name, "node/data", trackKindData, "received")
 		dc.OnMessage(func(m webrtc.DataChannelMessage) { recv.add(len(m.Data)) })
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			sendData(ctx, dc, sent)
-		}()
+		c.spawn(func() { sendData(ctx, dc, sent) })
 	}
 	return nil
 }
@@ -590,17 +614,27 @@ func (c *client) snapshotChecks() {
 	}
 }
 
-// close ends the client's peer connection and media.
+func (c *client) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// close ends the client: no attempt starts after it begins, and it closes
+// every peer connection any attempt published, gracefully, so that pion's
+// goroutines (a TURN allocation still retrying among them) have ended
+// when it returns. The run's context must be cancelled first.
 func (c *client) close() {
 	c.mu.Lock()
-	pc, stop := c.pc, c.stop
+	c.closing = true
+	pcs, stop := c.pcs, c.stop
 	c.gen++
 	c.mu.Unlock()
 	if stop != nil {
 		stop()
 	}
-	if pc != nil {
-		_ = pc.Close()
+	for _, pc := range pcs {
+		_ = pc.GracefulClose()
 	}
 	c.wg.Wait()
 	c.http.CloseIdleConnections()

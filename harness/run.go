@@ -475,15 +475,11 @@ func (r *runner) iceTCP(host *vnet.Host, port int) (ice.TCPMux, error) {
 // start connects the clients and arms the faults.
 func (r *runner) start(ctx context.Context) {
 	for _, c := range r.clients {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			second := ""
-			if len(r.nodes) > 1 {
-				second = r.nodes[1].name
-			}
-			c.connect(ctx, r.nodes[0].name, second)
-		}()
+		second := ""
+		if len(r.nodes) > 1 {
+			second = r.nodes[1].name
+		}
+		c.spawn(func() { c.connect(ctx, r.nodes[0].name, second) })
 	}
 	for _, f := range r.spec.Faults {
 		apply := func() {
