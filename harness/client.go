@@ -1,14 +1,11 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -79,64 +76,6 @@ func (c *client) spawn(f func()) bool {
 	return true
 }
 
-// trickler sends one attempt's candidates to the node in the order they
-// were gathered, once the node has the offer they belong to.
-type trickler struct {
-	mu    sync.Mutex
-	queue []webrtc.ICECandidateInit
-	base  string
-	open  bool // the node answered the offer: candidates may go
-	wake  chan struct{}
-}
-
-func newTrickler() *trickler { return &trickler{wake: make(chan struct{}, 1)} }
-
-func (t *trickler) signal() {
-	select {
-	case t.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (t *trickler) add(c webrtc.ICECandidateInit) {
-	t.mu.Lock()
-	t.queue = append(t.queue, c)
-	t.mu.Unlock()
-	t.signal()
-}
-
-// release lets queued and future candidates go to base.
-func (t *trickler) release(base string) {
-	t.mu.Lock()
-	t.base, t.open = base, true
-	t.mu.Unlock()
-	t.signal()
-}
-
-// run posts candidates until ctx ends.
-func (t *trickler) run(ctx context.Context, c *client) {
-	for {
-		t.mu.Lock()
-		var batch []webrtc.ICECandidateInit
-		base := t.base
-		if t.open {
-			batch, t.queue = t.queue, nil
-		}
-		t.mu.Unlock()
-		for _, cand := range batch {
-			var ok struct{}
-			if err := c.post(ctx, base, "/rtc/trickle", trickleRequest{Client: c.spec.Name, Candidate: cand}, &ok); err != nil {
-				c.obs.signalling(err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.wake:
-		}
-	}
-}
-
 // pcEvent is a state change of one attempt's peer connection.
 type pcEvent struct {
 	gen   int
@@ -160,88 +99,6 @@ func newClient(spec ClientSpec, host *vnet.Host, run *runState, loggers logging.
 	}
 }
 
-// post sends a JSON request to the node and decodes the answer.
-func (c *client) post(ctx context.Context, base, path string, req, resp any) error {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	r.Header.Set("Content-Type", "application/json")
-	res, err := c.http.Do(r)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s: %s", path, res.Status, strings.TrimSpace(string(data)))
-	}
-	return json.Unmarshal(data, resp)
-}
-
-// attemptPlan is how one attempt connects.
-type attemptPlan struct {
-	why     string
-	policy  webrtc.ICETransportPolicy
-	types   []webrtc.NetworkType
-	servers []webrtc.ICEServer
-	resume  bool
-	base    string
-	node    string
-}
-
-func (p attemptPlan) describe() string {
-	var ts []string
-	for _, t := range p.types {
-		ts = append(ts, t.String())
-	}
-	var urls []string
-	for _, s := range p.servers {
-		urls = append(urls, s.URLs...)
-	}
-	return fmt.Sprintf("policy %s, networks %s, servers %s", p.policy, strings.Join(ts, "+"), strings.Join(urls, " "))
-}
-
-// serversWhere keeps the URLs of servers that keep accepts.
-func serversWhere(servers []webrtc.ICEServer, keep func(url string) bool) []webrtc.ICEServer {
-	var out []webrtc.ICEServer
-	for _, s := range servers {
-		var urls []string
-		for _, u := range s.URLs {
-			if keep(u) {
-				urls = append(urls, u)
-			}
-		}
-		if len(urls) > 0 {
-			s.URLs = urls
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// relayOf names the transport of an ICE server URL: "stun" servers are
-// always kept, TURN ones are "udp", "tcp" or "tls".
-func relayOf(u string) string {
-	switch {
-	case strings.HasPrefix(u, "stun:"):
-		return "udp"
-	case strings.HasPrefix(u, "turns:"):
-		return "tls"
-	case strings.Contains(u, "transport=tcp"):
-		return "tcp"
-	}
-	return "udp"
-}
-
-func isTCPTURN(u string) bool {
-	return strings.HasPrefix(u, "turns:") || (strings.HasPrefix(u, "turn:") && strings.Contains(u, "transport=tcp"))
-}
-
 // connect runs the client until ctx ends: join, the first attempt, and
 // whatever its fallback policy does next.
 func (c *client) connect(ctx context.Context, nodeName, otherName string) {
@@ -261,35 +118,7 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 	if c.spec.ICEServers != nil {
 		c.iceServers = c.spec.ICEServers
 	}
-	types := c.spec.NetworkTypes
-	if len(types) == 0 {
-		types = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
-	}
-	policy := c.spec.Policy
-	if c.spec.Fallback.Policy == ForceRelay {
-		policy = webrtc.ICETransportPolicyRelay
-	}
-	plans := []attemptPlan{{why: "initial", policy: policy, types: types, servers: c.iceServers, base: c.signal, node: nodeName}}
-	if c.spec.Fallback.Policy == TransportFallback {
-		base, node := c.signal, nodeName
-		if c.spec.Fallback.OtherNode && c.other != "" {
-			base, node = c.other, otherName
-		}
-		// Preferring TCP: ICE-TCP to the node and TURN over TCP/TLS. On the
-		// fake clock there is no ICE-TCP (pion dials it through the
-		// operating system), so the attempt is relay-only over TCP/TLS:
-		// a UDP host pair would only meet the same fault again.
-		tcpTypes, tcpPolicy := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}, webrtc.ICETransportPolicyRelay
-		if c.realClock {
-			tcpTypes, tcpPolicy = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}, webrtc.ICETransportPolicyAll
-		}
-		plans = append(plans,
-			attemptPlan{why: "reconnect preferring TCP", policy: tcpPolicy, types: tcpTypes,
-				servers: serversWhere(c.iceServers, isTCPTURN), resume: true, base: base, node: node},
-			attemptPlan{why: "reconnect relay-only over TURN/TLS", policy: webrtc.ICETransportPolicyRelay, types: tcpTypes,
-				servers: serversWhere(c.iceServers, func(u string) bool { return strings.HasPrefix(u, "turns:") }), resume: true, base: base, node: node},
-		)
-	}
+	plans := c.plans(nodeName, otherName)
 	deadline := c.spec.Fallback.Deadline
 	if deadline == 0 && c.spec.Fallback.Policy == TransportFallback {
 		deadline = defaultFallbackDeadline
@@ -554,56 +383,6 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 	return nil
 }
 
-// negotiate sends an offer to the node and applies its answer; the
-// client's candidates trickle after it as they are gathered.
-func (c *client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, plan attemptPlan, restart bool) error {
-	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
-	if err != nil {
-		return fmt.Errorf("create offer: %w", err)
-	}
-	if err := pc.SetLocalDescription(offer); err != nil {
-		return fmt.Errorf("set offer: %w", err)
-	}
-	var resp offerResponse
-	if err := c.post(ctx, plan.base, "/rtc/offer", offerRequest{Client: c.spec.Name, Offer: *pc.LocalDescription(), Resume: plan.resume}, &resp); err != nil {
-		c.obs.signalling(err)
-		return fmt.Errorf("signalling: %w", err)
-	}
-	for _, line := range strings.Split(resp.Answer.SDP, "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "a=candidate:") {
-			continue
-		}
-		if cand, err := ice.UnmarshalCandidate(strings.TrimPrefix(line, "a=")); err == nil {
-			c.obs.remoteCandidate(Candidate{
-				Type:     cand.Type().String(),
-				Protocol: strings.ToLower(cand.NetworkType().NetworkShort()),
-				Address:  fmt.Sprintf("%s:%d", cand.Address(), cand.Port()),
-				TCPType:  tcpTypeOf(cand.TCPType()),
-			})
-		}
-	}
-	if err := pc.SetRemoteDescription(resp.Answer); err != nil {
-		return fmt.Errorf("set answer: %w", err)
-	}
-	c.mu.Lock()
-	tr := c.tr
-	c.mu.Unlock()
-	tr.release(plan.base)
-	return nil
-}
-
-// restartICE restarts ICE on the current peer connection.
-func (c *client) restartICE(ctx context.Context, plan attemptPlan) error {
-	c.mu.Lock()
-	pc := c.pc
-	c.mu.Unlock()
-	if pc == nil {
-		return errors.New("no peer connection")
-	}
-	return c.negotiate(ctx, pc, attemptPlan{base: plan.base}, true)
-}
-
 // snapshotChecks records the candidate pairs ICE tried.
 func (c *client) snapshotChecks() {
 	c.mu.Lock()
@@ -638,11 +417,4 @@ func (c *client) close() {
 	}
 	c.wg.Wait()
 	c.http.CloseIdleConnections()
-}
-
-func tcpTypeOf(t ice.TCPType) string {
-	if t == ice.TCPTypeUnspecified {
-		return ""
-	}
-	return t.String()
 }
