@@ -104,6 +104,9 @@ func newClient(spec ClientSpec, host *vnet.Host, run *runState, loggers logging.
 func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 	var join joinResponse
 	if err := c.post(ctx, c.signal, "/rtc/join", joinRequest{Client: c.spec.Name}, &join); err != nil {
+		if ctx.Err() != nil {
+			return // the call ended first: teardown, not a failure
+		}
 		c.obs.signalling(err)
 		c.obs.failure("signalling failed: " + err.Error())
 		return
@@ -275,6 +278,7 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 		oldStop()
 	}
 	if old != nil {
+		c.obs.relayProtocolsOf(old.GetStats())
 		_ = old.Close()
 	}
 	c.observe(pc, gen, tr, events)
@@ -379,6 +383,15 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 		recv := c.run.meter.counter(c.spec.Name, "node/data", trackKindData, "received")
 		dc.OnMessage(func(m webrtc.DataChannelMessage) { recv.add(len(m.Data)) })
 		c.spawn(func() { sendData(ctx, dc, sent) })
+	}
+	if len(published(c.spec.Publish)) == 0 && len(c.subscribe) == 0 && !c.spec.Publish.Data {
+		// Nothing to send or receive: an offer without a media section
+		// has no ICE credentials. Real SDKs always negotiate something
+		// (LiveKit's open their reliable data channel), so this client
+		// does too, and sends nothing on it.
+		if _, err := pc.CreateDataChannel(quietLabel, nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }

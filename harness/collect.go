@@ -2,8 +2,12 @@ package harness
 
 import (
 	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -11,20 +15,33 @@ import (
 // collect fills res with what the run observed.
 func (r *runner) collect(res *Result) {
 	res.Duration = r.rs.since()
+	end := res.Duration
 	for _, c := range r.clients {
 		c.snapshotChecks()
 	}
 	for _, c := range r.clients {
 		cr := c.obs.result()
-		cr.Media = r.rs.meter.media(c.spec.Name)
+		r.unbridge(&cr)
+		cr.Media = r.rs.meter.media(c.spec.Name, end)
 		if cr.FinalState() == webrtc.PeerConnectionStateConnected.String() {
 			cr.Transport = transportOf(cr.Selected)
 		} else {
 			cr.Transport = NoTransport
 		}
-		cr.MediaBothWays = mediaBothWays(c.spec, c.subscribe, cr)
-		if cr.Transport == NoTransport || !cr.MediaBothWays {
-			cr.Failure = r.explain(c, cr)
+		cr.CarriedBy, cr.LostAt = carried(cr)
+		flows := expectedFlows(c.spec, c.subscribe)
+		cr.NoMediaExpected = len(flows) == 0
+		cr.MediaBothWays, cr.Outages = judgeMedia(flows, cr.Media)
+		if cr.Transport == NoTransport || (!cr.MediaBothWays && !cr.NoMediaExpected) {
+			cr.Failure = r.explain(c, cr, end)
+		}
+		if cr.Failure != "" && cr.FailedAt == 0 {
+			// Stated, so detected: when signalling failed, or else at
+			// the end of the call, where the harness judged it.
+			cr.FailedAt = end
+			if at := c.obs.signallingFailedAt(); at > 0 && !cr.Signalling {
+				cr.FailedAt = at
+			}
 		}
 		res.Clients = append(res.Clients, cr)
 	}
@@ -50,59 +67,115 @@ func (r *runner) collect(res *Result) {
 	}
 }
 
-// mediaBothWays: every publication reached the node and every
-// subscription arrived, after the recovery if there was one.
-func mediaBothWays(spec ClientSpec, subscribe []string, cr ClientResult) bool {
-	count := func(track, direction string) uint64 {
-		for _, m := range cr.Media {
-			if m.Track == track && m.Direction == direction {
-				if cr.Recovered {
-					return m.AfterRecoveryPackets
-				}
-				return m.Packets
-			}
-		}
-		return 0
+// carried returns what carried a client's call (the transport of the last
+// pair selected in an attempt that connected) and when the connection was
+// lost for good: the first state after its last "connected", if any.
+func carried(cr ClientResult) (Transport, time.Duration) {
+	if !cr.Connected {
+		return NoTransport, 0
 	}
-	any := false
-	for _, kind := range published(spec.Publish) {
-		any = true
-		if count(spec.Name+"/"+kind, "at-node") == 0 {
-			return false
+	carrier := transportOf(cr.Selected)
+	for _, a := range cr.Attempts {
+		if a.Connected && a.Selected != nil {
+			carrier = transportOf(a.Selected)
 		}
+	}
+	connected := webrtc.PeerConnectionStateConnected.String()
+	last := -1
+	for i, s := range cr.PeerConnectionStates {
+		if s.State == connected {
+			last = i
+		}
+	}
+	if last >= 0 && last+1 < len(cr.PeerConnectionStates) {
+		return carrier, cr.PeerConnectionStates[last+1].At
+	}
+	return carrier, 0
+}
+
+// flow is one direction of one track (or of the data channel) as the
+// meter counts it.
+type flow struct{ track, direction string }
+
+// expectedFlows are what media both ways means for a client: each of its
+// publications arriving at the node, each of its subscriptions arriving
+// at the client, and its data channel's messages both ways.
+func expectedFlows(spec ClientSpec, subscribe []string) []flow {
+	var flows []flow
+	for _, kind := range published(spec.Publish) {
+		flows = append(flows, flow{spec.Name + "/" + kind, "at-node"})
 	}
 	for _, sub := range subscribe {
-		any = true
-		if count(sub, "received") == 0 {
-			return false
-		}
+		flows = append(flows, flow{sub, "received"})
 	}
 	if spec.Publish.Data {
-		any = true
-		if count(spec.Name+"/data", "at-node") == 0 || count("node/data", "received") == 0 {
-			return false
-		}
+		flows = append(flows, flow{spec.Name + "/data", "at-node"}, flow{"node/data", "received"})
 	}
-	return any
+	return flows
+}
+
+// judgeMedia judges media both ways over the whole call: every expected
+// flow carried packets and none had stopped for good by the end. It
+// returns the flows' outages merged, in time order.
+func judgeMedia(flows []flow, media []Media) (bool, []Outage) {
+	if len(flows) == 0 {
+		return false, nil
+	}
+	ok := true
+	var all []Outage
+	for _, f := range flows {
+		i := slices.IndexFunc(media, func(m Media) bool { return m.Track == f.track && m.Direction == f.direction })
+		if i < 0 || media[i].Packets == 0 {
+			ok = false
+			continue
+		}
+		os := media[i].Outages
+		if len(os) > 0 && os[len(os)-1].Ongoing {
+			ok = false
+		}
+		all = append(all, os...)
+	}
+	return ok, mergeOutages(all)
+}
+
+// mergeOutages merges overlapping outages into one list in time order.
+func mergeOutages(os []Outage) []Outage {
+	sort.Slice(os, func(i, j int) bool { return os[i].Start < os[j].Start })
+	var out []Outage
+	for _, o := range os {
+		if n := len(out); n > 0 && o.Start <= out[n-1].End {
+			if o.End > out[n-1].End {
+				out[n-1].End = o.End
+			}
+			out[n-1].Ongoing = out[n-1].Ongoing || o.Ongoing
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // explain says, for a person, why a client did not end connected with
 // media both ways.
-func (r *runner) explain(c *client, cr ClientResult) string {
+func (r *runner) explain(c *client, cr ClientResult, end time.Duration) string {
 	var why string
 	switch {
 	case cr.SignallingError != "" && !cr.Signalling:
 		why = "signalling never reached the node: " + cr.SignallingError
 	case cr.Failure != "":
 		why = cr.Failure
+	case !cr.Connected && len(cr.ICEStates) == 0:
+		why = fmt.Sprintf("the call ended at %.1f s, before ICE started", end.Seconds())
 	case !cr.Connected && !reached(cr.ICEStates, "connected"):
 		why = "ICE never connected: no candidate pair succeeded"
 	case !cr.Connected:
 		why = "DTLS never completed: ICE connected but the peer connection stayed " + cr.FinalState()
+	case cr.Transport == NoTransport && cr.LostAt > 0:
+		why = fmt.Sprintf("connected at %.1f s over %s, lost at %.1f s: peer connection %s", cr.ConnectedAt.Seconds(), cr.CarriedBy, cr.LostAt.Seconds(), cr.FinalState())
 	case cr.Transport == NoTransport:
-		why = fmt.Sprintf("connected at %.1fs, then lost: peer connection %s", cr.ConnectedAt.Seconds(), cr.FinalState())
+		why = fmt.Sprintf("connected at %.1f s, then lost: peer connection %s", cr.ConnectedAt.Seconds(), cr.FinalState())
 	default:
-		why = "media did not flow both ways"
+		why = "media did not flow both ways: " + mediaProblems(expectedFlows(c.spec, c.subscribe), cr, end)
 	}
 	if len(cr.GatherErrors) > 0 && !cr.Connected {
 		why += "; pion: " + strings.Join(cr.GatherErrors, "; ")
@@ -130,6 +203,31 @@ func (r *runner) explain(c *client, cr ClientResult) string {
 		}
 	}
 	return why
+}
+
+// mediaProblems names the flows that never flowed and the outage that
+// lasted to the end of the call.
+func mediaProblems(flows []flow, cr ClientResult, end time.Duration) string {
+	var out []string
+	for _, f := range flows {
+		i := slices.IndexFunc(cr.Media, func(m Media) bool { return m.Track == f.track && m.Direction == f.direction })
+		if i >= 0 && cr.Media[i].Packets > 0 {
+			continue
+		}
+		if f.direction == "at-node" {
+			out = append(out, f.track+" never reached the node")
+		} else {
+			out = append(out, f.track+" never reached "+cr.Name)
+		}
+	}
+	if n := len(cr.Outages); n > 0 && cr.Outages[n-1].Ongoing {
+		out = append(out, fmt.Sprintf("media stopped at %.1f s and had not flowed again by the end of the call (%.1f s)",
+			cr.Outages[n-1].Start.Seconds(), end.Seconds()))
+	}
+	if len(out) == 0 {
+		return "no expected media"
+	}
+	return strings.Join(out, "; ")
 }
 
 // topDrops lists the n most frequent drop reasons with their counts.
@@ -160,4 +258,92 @@ func reached(states []StateChange, s string) bool {
 		}
 	}
 	return false
+}
+
+// bridgeAddr matches an IPv4 address in 127.0.0.0/8, where the loopback
+// bridge for ICE-TCP puts its hosts' real sockets.
+var bridgeAddr = regexp.MustCompile(`\b127\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
+
+// unbridge shows the hosts' virtual addresses where the loopback bridge's
+// real ones appeared (ICE-TCP candidates and pairs, checks, failure texts),
+// drops pion's complaints about the bridge's interfaces, which are the
+// harness's and not the network's, and lists each candidate once.
+func (r *runner) unbridge(cr *ClientResult) {
+	hide := func(s string) string {
+		return bridgeAddr.ReplaceAllStringFunc(s, func(a string) string {
+			if v, ok := r.hiddenAddr(a); ok {
+				return v.String()
+			}
+			return a
+		})
+	}
+	pair := func(p *Pair) *Pair {
+		if p == nil {
+			return nil
+		}
+		q := *p
+		q.Local.Address, q.Remote.Address = hide(q.Local.Address), hide(q.Remote.Address)
+		return &q
+	}
+	cands := func(cs []Candidate) []Candidate {
+		var out []Candidate
+		seen := map[Candidate]bool{}
+		for _, c := range cs {
+			c.Address = hide(c.Address)
+			key := c
+			key.At = 0
+			if !seen[key] {
+				seen[key] = true
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	cr.LocalCandidates, cr.RemoteCandidates = cands(cr.LocalCandidates), cands(cr.RemoteCandidates)
+	cr.Selected, cr.NodeSelected = pair(cr.Selected), pair(cr.NodeSelected)
+	for i := range cr.PairChanges {
+		cr.PairChanges[i].Pair = *pair(&cr.PairChanges[i].Pair)
+	}
+	for i := range cr.Attempts {
+		cr.Attempts[i].Selected = pair(cr.Attempts[i].Selected)
+	}
+	checks := cr.Checks[:0:0]
+	seen := map[PairCheck]bool{}
+	for _, c := range cr.Checks {
+		c.Local, c.Remote = hide(c.Local), hide(c.Remote)
+		if !seen[c] {
+			seen[c] = true
+			checks = append(checks, c)
+		}
+	}
+	cr.Checks = checks
+	var gather []string
+	for _, e := range cr.GatherErrors {
+		if !r.bridged(e) {
+			gather = append(gather, e)
+		}
+	}
+	cr.GatherErrors = gather
+	cr.Failure, cr.SignallingError = hide(cr.Failure), hide(cr.SignallingError)
+}
+
+// bridged reports whether s names one of the bridge's loopback addresses.
+func (r *runner) bridged(s string) bool {
+	for _, a := range bridgeAddr.FindAllString(s, -1) {
+		if _, ok := r.hiddenAddr(a); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// hiddenAddr returns the virtual address of the host a bridge address
+// belongs to.
+func (r *runner) hiddenAddr(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	v, ok := r.hidden[a]
+	return v, ok
 }

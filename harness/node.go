@@ -335,6 +335,9 @@ func (n *node) newSession(client string, order []string) (*webrtc.PeerConnection
 		}()
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() != dataLabel {
+			return // a quiet client's channel: nothing flows on it
+		}
 		c := n.run.meter.counter(client, client+"/data", trackKindData, "at-node")
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
 			c.add(len(m.Data))

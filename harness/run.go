@@ -196,11 +196,12 @@ type runner struct {
 	drops   map[string]map[string]int // client → reason → count
 	packets []vnet.Event              // captured, when the spec asks
 	addrs   map[netip.Addr]string     // address → client
+	hidden  map[netip.Addr]netip.Addr // bridge loopback address → host's virtual address
 	closers []func()
 }
 
 func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runner, err error) {
-	r := &runner{spec: spec, clock: clock, o: o, rs: newRunState(), drops: map[string]map[string]int{}, addrs: map[netip.Addr]string{}}
+	r := &runner{spec: spec, clock: clock, o: o, rs: newRunState(), drops: map[string]map[string]int{}, addrs: map[netip.Addr]string{}, hidden: map[netip.Addr]netip.Addr{}}
 	defer func() {
 		if err != nil {
 			r.close()
@@ -369,9 +370,11 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 		r.addrs[host.Addr()] = cs.Name
 		r.addrs[host.ExternalAddr()] = cs.Name
 		if r.bridge != nil && hasTCP(cs.NetworkTypes) {
-			if _, err := r.bridge.AddClient(host); err != nil {
+			loop, err := r.bridge.AddClient(host)
+			if err != nil {
 				return nil, fmt.Errorf("client %s: %w", cs.Name, err)
 			}
+			r.hidden[loop] = host.Addr()
 		}
 		other := ""
 		if len(r.nodes) > 1 {
@@ -402,6 +405,9 @@ func (r *runner) iceTCP(host *vnet.Host, port int) (ice.TCPMux, error) {
 	l, err := r.bridge.Listen(host, port)
 	if err != nil {
 		return nil, err
+	}
+	if a, ok := l.Addr().(*net.TCPAddr); ok {
+		r.hidden[a.AddrPort().Addr().Unmap()] = host.Addr()
 	}
 	mux := ice.NewTCPMuxDefault(ice.TCPMuxParams{
 		Listener:       l,

@@ -61,7 +61,7 @@ func (t *trickler) run(ctx context.Context, c *client) {
 		t.mu.Unlock()
 		for _, cand := range batch {
 			var ok struct{}
-			if err := c.post(ctx, base, "/rtc/trickle", trickleRequest{Client: c.spec.Name, Candidate: cand}, &ok); err != nil {
+			if err := c.post(ctx, base, "/rtc/trickle", trickleRequest{Client: c.spec.Name, Candidate: cand}, &ok); err != nil && ctx.Err() == nil {
 				c.obs.signalling(err)
 			}
 		}
@@ -108,7 +108,9 @@ func (c *client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, plan 
 	}
 	var resp offerResponse
 	if err := c.post(ctx, plan.base, "/rtc/offer", offerRequest{Client: c.spec.Name, Offer: *pc.LocalDescription(), Resume: plan.resume}, &resp); err != nil {
-		c.obs.signalling(err)
+		if ctx.Err() == nil {
+			c.obs.signalling(err)
+		}
 		return fmt.Errorf("signalling: %w", err)
 	}
 	for _, line := range strings.Split(resp.Answer.SDP, "\n") {
