@@ -45,8 +45,14 @@ func (l *captureLogger) Errorf(format string, args ...any) { l.Error(fmt.Sprintf
 
 // gatherProblem reports whether an ICE agent's warning explains a missing
 // candidate: a TURN server that could not be resolved, reached, or
-// trusted, or an allocation it refused.
+// trusted, or an allocation it refused. pion also tries every TURN/TCP and
+// TURN/TLS server over IPv6, which the virtual network does not carry
+// ("no suitable address"): that explains nothing, since the IPv4 attempt
+// is made too, and a name that does not resolve says "no such host".
 func gatherProblem(msg string) bool {
+	if strings.Contains(msg, "no suitable address") {
+		return false
+	}
 	for _, p := range []string{"Failed to dial", "Failed to resolve", "Failed to connect to relay", "Failed to create", "Failed to allocate", "Failed to listen"} {
 		if strings.HasPrefix(msg, p) {
 			return true
