@@ -61,19 +61,19 @@ type client struct {
 // returns.
 var errClosing = errors.New("client closing")
 
-// spawn runs f on a goroutine close waits for, unless close has begun.
-func (c *client) spawn(f func()) bool {
+// spawn runs f on a goroutine close waits for, unless close has begun
+// (then the peer connection f would use is closed, or about to be).
+func (c *client) spawn(f func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
-		return false
+		return
 	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		f()
 	}()
-	return true
 }
 
 // pcEvent is a state change of one attempt's peer connection.
@@ -178,7 +178,7 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 				case c.spec.Fallback.Policy == ICERestart && ev.ice == webrtc.ICEConnectionStateFailed && restarts < maxRestarts:
 					restarts++
 					c.obs.attempt(fmt.Sprintf("ice failed: ICE restart %d", restarts), plan.describe(), plan.node)
-					if err := c.restartICE(ctx, plan); err != nil {
+					if err := c.restartICE(ctx, plan); err != nil && ctx.Err() == nil {
 						c.obs.failure("ICE restart: " + err.Error())
 					}
 				case c.spec.Fallback.Policy == TransportFallback && i+1 < len(plans) &&

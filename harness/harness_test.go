@@ -1,9 +1,12 @@
 package harness_test
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
+	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/icelab/icelab/harness"
@@ -49,6 +52,7 @@ func run(spec harness.Spec) harness.Result {
 	res := harness.RunT(suiteT, spec, harness.WithCA(ca))
 	Expect(res.Err).To(BeEmpty())
 	Expect(res.Clock).To(Equal(harness.FakeClock))
+	Expect(res.Interrupted).To(BeFalse())
 	honest(res)
 	return res
 }
@@ -430,6 +434,24 @@ var _ = Describe("renomination when a direct path opens mid-call", func() {
 		Expect(res).To(UseTransport(harness.TURNUDP))
 		Expect(res).To(FlowMediaBothWays())
 		Expect(alice.PairChanges).To(HaveLen(1), "the selected pair never moved")
+	})
+})
+
+var _ = Describe("a run whose context ends before the call's duration", func() {
+	It("says it was interrupted", func() {
+		spec := call("interrupted", harness.ClientSpec{Name: "alice"})
+		spec.Duration = 30 * time.Second
+		var res harness.Result
+		synctest.Test(suiteT, func(*testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			res = harness.Run(ctx, spec, harness.WithCA(ca), harness.WithClock(harness.FakeClock))
+		})
+		Expect(res.Err).To(BeEmpty())
+		Expect(res.Interrupted).To(BeTrue())
+		Expect(res.Clock).To(Equal(harness.FakeClock))
+		Expect(res.Duration).To(BeNumerically("<", spec.Duration))
+		Expect(res).To(Connect(), "what happened until then is recorded")
 	})
 })
 

@@ -55,6 +55,12 @@ type Result struct {
 	// Err is set when the run itself could not be built or run (bad
 	// spec); it is not a connectivity failure.
 	Err string
+	// Interrupted: the run's context ended before the call had run its
+	// duration (Duration says how far it got). What the clients did until
+	// then is recorded, but an outcome judged over the whole call (media
+	// both ways, a failure to connect) is not the call's: do not judge
+	// it against expectations.
+	Interrupted bool `json:",omitempty"`
 }
 
 // Client returns the named client's result, or nil.

@@ -46,6 +46,7 @@ type Option func(*options)
 type options struct {
 	ca      *pki.CA
 	loggers logging.LoggerFactory
+	clock   Clock
 }
 
 // WithCA issues the run's signalling certificate from ca, so that a node
@@ -56,6 +57,13 @@ func WithCA(ca *pki.CA) Option { return func(o *options) { o.ca = ca } }
 // WithLoggerFactory sets the pion logger factory for every peer and the
 // relay; by default pion logs nothing below errors.
 func WithLoggerFactory(f logging.LoggerFactory) Option { return func(o *options) { o.loggers = f } }
+
+// WithClock tells Run which clock its caller is on. With FakeClock the
+// caller is inside a testing/synctest bubble: the run opens no real socket
+// (the node gets no ICE-TCP port behind the loopback bridge) and its
+// Result says fake; a spec that NeedsRealClock is then refused. Without
+// it Run assumes the real clock. RunT chooses by itself.
+func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
 
 // NeedsRealClock reports whether a spec must run on the real clock: a
 // client that gathers TCP candidates does ICE-TCP, whose active side pion
@@ -70,9 +78,20 @@ func (s Spec) NeedsRealClock() bool {
 }
 
 // Run runs spec on the caller's clock: the real one, or the fake one of a
-// testing/synctest bubble the caller is in. It returns when the call has
+// testing/synctest bubble the caller is in (say so with WithClock). It
+// returns when the call has
 // run for spec.Duration or ctx ends.
 func Run(ctx context.Context, spec Spec, opts ...Option) Result {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.clock == FakeClock {
+		if spec.NeedsRealClock() {
+			return Result{Name: spec.Name, Clock: FakeClock, Err: "a client does ICE-TCP, which needs the real clock"}
+		}
+		return run(ctx, spec, FakeClock, opts)
+	}
 	return run(ctx, spec, RealClock, opts)
 }
 
@@ -130,6 +149,7 @@ func run(ctx context.Context, spec Spec, clock Clock, opts []Option) (res Result
 	case <-timer.C:
 	case <-ctx.Done():
 		timer.Stop()
+		res.Interrupted = true
 	}
 	r.collect(&res)
 	return res
