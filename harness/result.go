@@ -166,6 +166,8 @@ type Outage struct {
 // it is ongoing).
 func (o Outage) Duration() time.Duration { return o.End - o.Start }
 
+// String renders the outage for people: "2.3 s to 10.5 s", or "16.4 s to
+// the end (30.0 s)".
 func (o Outage) String() string {
 	if o.Ongoing {
 		return fmt.Sprintf("%.1f s to the end (%.1f s)", o.Start.Seconds(), o.End.Seconds())
