@@ -1,14 +1,11 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -46,70 +43,37 @@ type client struct {
 	iceServers []webrtc.ICEServer
 	subscribe  []string
 
-	mu   sync.Mutex
-	pc   *webrtc.PeerConnection
-	gen  int
+	mu  sync.Mutex
+	pc  *webrtc.PeerConnection
+	gen int
+	// pcs is every peer connection ever published in pc: close owns
+	// them all, whatever attempt was starting when it began.
+	pcs  []*webrtc.PeerConnection
 	stop context.CancelFunc // stops the current attempt's media
 	tr   *trickler
-	wg   sync.WaitGroup
+	// closing: close has begun; no attempt may start and no goroutine
+	// may be added to wg after it.
+	closing bool
+	wg      sync.WaitGroup
 }
 
-// trickler sends one attempt's candidates to the node in the order they
-// were gathered, once the node has the offer they belong to.
-type trickler struct {
-	mu    sync.Mutex
-	queue []webrtc.ICECandidateInit
-	base  string
-	open  bool // the node answered the offer: candidates may go
-	wake  chan struct{}
-}
+// errClosing is what an attempt that would start after close began
+// returns.
+var errClosing = errors.New("client closing")
 
-func newTrickler() *trickler { return &trickler{wake: make(chan struct{}, 1)} }
-
-func (t *trickler) signal() {
-	select {
-	case t.wake <- struct{}{}:
-	default:
+// spawn runs f on a goroutine close waits for, unless close has begun
+// (then the peer connection f would use is closed, or about to be).
+func (c *client) spawn(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
 	}
-}
-
-func (t *trickler) add(c webrtc.ICECandidateInit) {
-	t.mu.Lock()
-	t.queue = append(t.queue, c)
-	t.mu.Unlock()
-	t.signal()
-}
-
-// release lets queued and future candidates go to base.
-func (t *trickler) release(base string) {
-	t.mu.Lock()
-	t.base, t.open = base, true
-	t.mu.Unlock()
-	t.signal()
-}
-
-// run posts candidates until ctx ends.
-func (t *trickler) run(ctx context.Context, c *client) {
-	for {
-		t.mu.Lock()
-		var batch []webrtc.ICECandidateInit
-		base := t.base
-		if t.open {
-			batch, t.queue = t.queue, nil
-		}
-		t.mu.Unlock()
-		for _, cand := range batch {
-			var ok struct{}
-			if err := c.post(ctx, base, "/rtc/trickle", trickleRequest{Client: c.spec.Name, Candidate: cand}, &ok); err != nil {
-				c.obs.signalling(err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.wake:
-		}
-	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
 }
 
 // pcEvent is a state change of one attempt's peer connection.
@@ -135,93 +99,14 @@ func newClient(spec ClientSpec, host *vnet.Host, run *runState, loggers logging.
 	}
 }
 
-// post sends a JSON request to the node and decodes the answer.
-func (c *client) post(ctx context.Context, base, path string, req, resp any) error {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	r.Header.Set("Content-Type", "application/json")
-	res, err := c.http.Do(r)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s: %s", path, res.Status, strings.TrimSpace(string(data)))
-	}
-	return json.Unmarshal(data, resp)
-}
-
-// attemptPlan is how one attempt connects.
-type attemptPlan struct {
-	why     string
-	policy  webrtc.ICETransportPolicy
-	types   []webrtc.NetworkType
-	servers []webrtc.ICEServer
-	resume  bool
-	base    string
-	node    string
-}
-
-func (p attemptPlan) describe() string {
-	var ts []string
-	for _, t := range p.types {
-		ts = append(ts, t.String())
-	}
-	var urls []string
-	for _, s := range p.servers {
-		urls = append(urls, s.URLs...)
-	}
-	return fmt.Sprintf("policy %s, networks %s, servers %s", p.policy, strings.Join(ts, "+"), strings.Join(urls, " "))
-}
-
-// serversWhere keeps the URLs of servers that keep accepts.
-func serversWhere(servers []webrtc.ICEServer, keep func(url string) bool) []webrtc.ICEServer {
-	var out []webrtc.ICEServer
-	for _, s := range servers {
-		var urls []string
-		for _, u := range s.URLs {
-			if keep(u) {
-				urls = append(urls, u)
-			}
-		}
-		if len(urls) > 0 {
-			s.URLs = urls
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// relayOf names the transport of an ICE server URL: "stun" servers are
-// always kept, TURN ones are "udp", "tcp" or "tls".
-func relayOf(u string) string {
-	switch {
-	case strings.HasPrefix(u, "stun:"):
-		return "udp"
-	case strings.HasPrefix(u, "turns:"):
-		return "tls"
-	case strings.Contains(u, "transport=tcp"):
-		return "tcp"
-	}
-	return "udp"
-}
-
-func isTCPTURN(u string) bool {
-	return strings.HasPrefix(u, "turns:") || (strings.HasPrefix(u, "turn:") && strings.Contains(u, "transport=tcp"))
-}
-
 // connect runs the client until ctx ends: join, the first attempt, and
 // whatever its fallback policy does next.
 func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 	var join joinResponse
 	if err := c.post(ctx, c.signal, "/rtc/join", joinRequest{Client: c.spec.Name}, &join); err != nil {
+		if ctx.Err() != nil {
+			return // the call ended first: teardown, not a failure
+		}
 		c.obs.signalling(err)
 		c.obs.failure("signalling failed: " + err.Error())
 		return
@@ -236,38 +121,7 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 	if c.spec.ICEServers != nil {
 		c.iceServers = c.spec.ICEServers
 	}
-	types := c.spec.NetworkTypes
-	if len(types) == 0 {
-		types = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
-	}
-	policy := c.spec.Policy
-	if c.spec.Fallback.Policy == ForceRelay {
-		policy = webrtc.ICETransportPolicyRelay
-	}
-	plans := []attemptPlan{{why: "initial", policy: policy, types: types, servers: c.iceServers, base: c.signal, node: nodeName}}
-	if c.spec.Fallback.Policy == TransportFallback {
-		base, node := c.signal, nodeName
-		if c.spec.Fallback.OtherNode && c.other != "" {
-			base, node = c.other, otherName
-		}
-		// Preferring TCP: ICE-TCP to the node and TURN over TCP/TLS. On the
-		// fake clock there is no ICE-TCP (pion dials it through the
-		// operating system), so the attempt is relay-only over TCP/TLS:
-		// a UDP host pair would only meet the same fault again. A relay
-		// candidate is a UDP candidate whatever carries it to the relay,
-		// and since ice v4.4.9 pion gathers relay candidates only when a
-		// UDP network type is configured, so udp4 stays in the list.
-		tcpTypes, tcpPolicy := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}, webrtc.ICETransportPolicyRelay
-		if c.realClock {
-			tcpTypes, tcpPolicy = []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4}, webrtc.ICETransportPolicyAll
-		}
-		plans = append(plans,
-			attemptPlan{why: "reconnect preferring TCP", policy: tcpPolicy, types: tcpTypes,
-				servers: serversWhere(c.iceServers, isTCPTURN), resume: true, base: base, node: node},
-			attemptPlan{why: "reconnect relay-only over TURN/TLS", policy: webrtc.ICETransportPolicyRelay, types: tcpTypes,
-				servers: serversWhere(c.iceServers, func(u string) bool { return strings.HasPrefix(u, "turns:") }), resume: true, base: base, node: node},
-		)
-	}
+	plans := c.plans(nodeName, otherName)
 	deadline := c.spec.Fallback.Deadline
 	if deadline == 0 && c.spec.Fallback.Policy == TransportFallback {
 		deadline = defaultFallbackDeadline
@@ -275,6 +129,9 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 	events := make(chan pcEvent, 64)
 	restarts := 0
 	for i := 0; i < len(plans); i++ {
+		if ctx.Err() != nil {
+			return
+		}
 		plan := plans[i]
 		if i > 0 && len(plan.servers) == 0 && plan.policy == webrtc.ICETransportPolicyRelay {
 			c.obs.failure(c.failureSoFar() + "; fallback has no TURN/TLS server to try")
@@ -288,6 +145,11 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 			timer = t.C
 		}
 		if err := c.start(ctx, plan, events, deadline); err != nil {
+			if ctx.Err() != nil || errors.Is(err, errClosing) {
+				// The run ended while the attempt started: that is
+				// teardown, not a failure of the attempt.
+				return
+			}
 			if plan.resume && strings.Contains(err.Error(), errNoSession) {
 				c.obs.finalFailure(fmt.Sprintf("reconnect landed on %s, which does not hold %s's session, so transport fallback does not work (%v)", plan.node, c.spec.Name, err))
 				return
@@ -316,7 +178,7 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 				case c.spec.Fallback.Policy == ICERestart && ev.ice == webrtc.ICEConnectionStateFailed && restarts < maxRestarts:
 					restarts++
 					c.obs.attempt(fmt.Sprintf("ice failed: ICE restart %d", restarts), plan.describe(), plan.node)
-					if err := c.restartICE(ctx, plan); err != nil {
+					if err := c.restartICE(ctx, plan); err != nil && ctx.Err() == nil {
 						c.obs.failure("ICE restart: " + err.Error())
 					}
 				case c.spec.Fallback.Policy == TransportFallback && i+1 < len(plans) &&
@@ -365,8 +227,12 @@ func (c *client) failureSoFar() string {
 	return "connection failed"
 }
 
-// start closes the previous attempt's peer connection and begins a new one.
+// start closes the previous attempt's peer connection and begins a new
+// one. It returns errClosing, and publishes nothing, once close has begun.
 func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEvent, deadline time.Duration) error {
+	if c.isClosing() {
+		return errClosing
+	}
 	var se webrtc.SettingEngine
 	se.SetNet(c.host)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -392,24 +258,27 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 		return err
 	}
 	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		_ = pc.GracefulClose()
+		return errClosing
+	}
 	old, oldStop := c.pc, c.stop
 	c.gen++
 	gen := c.gen
 	c.pc = pc
+	c.pcs = append(c.pcs, pc)
 	mediaCtx, stop := context.WithCancel(ctx)
 	c.stop = stop
 	tr := newTrickler()
 	c.tr = tr
 	c.mu.Unlock()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		tr.run(mediaCtx, c)
-	}()
+	c.spawn(func() { tr.run(mediaCtx, c) })
 	if oldStop != nil {
 		oldStop()
 	}
 	if old != nil {
+		c.obs.relayProtocolsOf(old.GetStats())
 		_ = old.Close()
 	}
 	c.observe(pc, gen, tr, events)
@@ -471,11 +340,7 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, event
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		kind := tr.Kind().String()
 		counter := c.run.meter.counter(c.spec.Name, tr.StreamID()+"/"+kind, kind, "received")
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			forward(tr, nil, counter)
-		}()
+		c.spawn(func() { forward(tr, nil, counter) })
 	})
 }
 
@@ -497,15 +362,8 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 			size, every = videoFrame, videoInterval
 		}
 		counter := c.run.meter.counter(c.spec.Name, c.spec.Name+"/"+kind, kind, "sent")
-		c.wg.Add(2)
-		go func() {
-			defer c.wg.Done()
-			publish(ctx, track, kind, size, every, counter, connected)
-		}()
-		go func() {
-			defer c.wg.Done()
-			drainRTCP(tr.Sender())
-		}()
+		c.spawn(func() { publish(ctx, track, kind, size, every, counter, connected) })
+		c.spawn(func() { drainRTCP(tr.Sender()) })
 	}
 	for _, sub := range c.subscribe {
 		kind := webrtc.RTPCodecTypeAudio
@@ -524,63 +382,18 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 		sent := c.run.meter.counter(c.spec.Name, c.spec.Name+"/data", trackKindData, "sent")
 		recv := c.run.meter.counter(c.spec.Name, "node/data", trackKindData, "received")
 		dc.OnMessage(func(m webrtc.DataChannelMessage) { recv.add(len(m.Data)) })
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			sendData(ctx, dc, sent)
-		}()
+		c.spawn(func() { sendData(ctx, dc, sent) })
 	}
-	return nil
-}
-
-// negotiate sends an offer to the node and applies its answer; the
-// client's candidates trickle after it as they are gathered.
-func (c *client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, plan attemptPlan, restart bool) error {
-	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
-	if err != nil {
-		return fmt.Errorf("create offer: %w", err)
-	}
-	if err := pc.SetLocalDescription(offer); err != nil {
-		return fmt.Errorf("set offer: %w", err)
-	}
-	var resp offerResponse
-	if err := c.post(ctx, plan.base, "/rtc/offer", offerRequest{Client: c.spec.Name, Offer: *pc.LocalDescription(), Resume: plan.resume}, &resp); err != nil {
-		c.obs.signalling(err)
-		return fmt.Errorf("signalling: %w", err)
-	}
-	for _, line := range strings.Split(resp.Answer.SDP, "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "a=candidate:") {
-			continue
-		}
-		if cand, err := ice.UnmarshalCandidate(strings.TrimPrefix(line, "a=")); err == nil {
-			c.obs.remoteCandidate(Candidate{
-				Type:     cand.Type().String(),
-				Protocol: strings.ToLower(cand.NetworkType().NetworkShort()),
-				Address:  fmt.Sprintf("%s:%d", cand.Address(), cand.Port()),
-				TCPType:  tcpTypeOf(cand.TCPType()),
-			})
+	if len(published(c.spec.Publish)) == 0 && len(c.subscribe) == 0 && !c.spec.Publish.Data {
+		// Nothing to send or receive: an offer without a media section
+		// has no ICE credentials. Real SDKs always negotiate something
+		// (LiveKit's open their reliable data channel), so this client
+		// does too, and sends nothing on it.
+		if _, err := pc.CreateDataChannel(quietLabel, nil); err != nil {
+			return err
 		}
 	}
-	if err := pc.SetRemoteDescription(resp.Answer); err != nil {
-		return fmt.Errorf("set answer: %w", err)
-	}
-	c.mu.Lock()
-	tr := c.tr
-	c.mu.Unlock()
-	tr.release(plan.base)
 	return nil
-}
-
-// restartICE restarts ICE on the current peer connection.
-func (c *client) restartICE(ctx context.Context, plan attemptPlan) error {
-	c.mu.Lock()
-	pc := c.pc
-	c.mu.Unlock()
-	if pc == nil {
-		return errors.New("no peer connection")
-	}
-	return c.negotiate(ctx, pc, attemptPlan{base: plan.base}, true)
 }
 
 // snapshotChecks records the candidate pairs ICE tried.
@@ -593,25 +406,28 @@ func (c *client) snapshotChecks() {
 	}
 }
 
-// close ends the client's peer connection and media.
+func (c *client) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// close ends the client: no attempt starts after it begins, and it closes
+// every peer connection any attempt published, gracefully, so that pion's
+// goroutines (a TURN allocation still retrying among them) have ended
+// when it returns. The run's context must be cancelled first.
 func (c *client) close() {
 	c.mu.Lock()
-	pc, stop := c.pc, c.stop
+	c.closing = true
+	pcs, stop := c.pcs, c.stop
 	c.gen++
 	c.mu.Unlock()
 	if stop != nil {
 		stop()
 	}
-	if pc != nil {
-		_ = pc.Close()
+	for _, pc := range pcs {
+		_ = pc.GracefulClose()
 	}
 	c.wg.Wait()
 	c.http.CloseIdleConnections()
-}
-
-func tcpTypeOf(t ice.TCPType) string {
-	if t == ice.TCPTypeUnspecified {
-		return ""
-	}
-	return t.String()
 }

@@ -1,7 +1,12 @@
 package harness_test
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
+	"strings"
+	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/icelab/icelab/harness"
@@ -47,7 +52,52 @@ func run(spec harness.Spec) harness.Result {
 	res := harness.RunT(suiteT, spec, harness.WithCA(ca))
 	Expect(res.Err).To(BeEmpty())
 	Expect(res.Clock).To(Equal(harness.FakeClock))
+	Expect(res.Interrupted).To(BeFalse())
+	honest(res)
 	return res
+}
+
+// honest checks what every result must hold, whatever the call: a stated
+// failure has a detection time, a client that connected names what
+// carried it, no address of the harness's loopback bridge shows, and each
+// candidate is listed once.
+func honest(res harness.Result) {
+	GinkgoHelper()
+	for _, c := range res.Clients {
+		if c.Failure != "" {
+			Expect(c.FailedAt).To(BeNumerically(">", 0), "%s: a failure is stated (%s), so it was detected", c.Name, c.Failure)
+		}
+		if c.Connected {
+			Expect(c.CarriedBy).NotTo(Equal(harness.NoTransport), "%s connected, so something carried the call", c.Name)
+		} else {
+			Expect(c.CarriedBy).To(Equal(harness.NoTransport), c.Name)
+		}
+		var shown []string
+		for _, cs := range [][]harness.Candidate{c.LocalCandidates, c.RemoteCandidates} {
+			seen := map[harness.Candidate]bool{}
+			for _, cand := range cs {
+				shown = append(shown, cand.Address)
+				cand.At = 0
+				Expect(seen).NotTo(HaveKey(cand), "%s: candidate %s listed twice", c.Name, cand)
+				seen[cand] = true
+			}
+		}
+		for _, p := range []*harness.Pair{c.Selected, c.NodeSelected} {
+			if p != nil {
+				shown = append(shown, p.String())
+			}
+		}
+		for _, ch := range c.Checks {
+			shown = append(shown, ch.Local, ch.Remote)
+		}
+		Expect(c.GatherErrors).NotTo(ContainElement(ContainSubstring("no suitable address")),
+			"%s: pion's IPv6 attempts on an IPv4-only network explain nothing", c.Name)
+		shown = append(shown, c.Failure, c.SignallingError)
+		shown = append(shown, c.GatherErrors...)
+		for _, s := range shown {
+			Expect(s).NotTo(MatchRegexp(`\b127\.`), "%s: a loopback bridge address shows", c.Name)
+		}
+	}
 }
 
 var _ = Describe("a call through the virtual network", func() {
@@ -189,21 +239,36 @@ var _ = Describe("ICE over TCP, on the real clock", func() {
 		return spec
 	}
 
-	It("selects ICE/TCP to port 7881 when UDP is blocked", func() {
+	It("selects ICE/TCP to port 7881 when UDP is blocked, and shows the hosts' virtual addresses", func() {
 		res := harness.RunT(suiteT, tcpClient(vnet.BlockUDP()), harness.WithCA(ca))
 		Expect(res.Err).To(BeEmpty())
 		Expect(res.Clock).To(Equal(harness.RealClock))
+		honest(res)
 		Expect(res).To(UseTransport(harness.ICETCP))
 		Expect(res).To(FlowMediaBothWays())
 		alice := res.Client("alice")
 		Expect(alice.Selected.Local.Protocol).To(Equal("tcp"))
 		Expect(alice.Selected.Remote.Address).To(HaveSuffix(":7881"))
 		Expect(alice.NodeSelected.Local.Protocol).To(Equal("tcp"))
+		// Both ends of the pair are where the hosts are in the virtual
+		// network: alice's LAN address, the node's address.
+		hostIP := func(cs []harness.Candidate) string {
+			for _, c := range cs {
+				if c.Type == "host" && c.Protocol == "udp" {
+					return c.Address[:strings.LastIndexByte(c.Address, ':')]
+				}
+			}
+			return "no UDP host candidate"
+		}
+		Expect(alice.Selected.Local.Address).To(HavePrefix(hostIP(alice.LocalCandidates) + ":"))
+		Expect(alice.Selected.Remote.Address).To(Equal(hostIP(alice.RemoteCandidates) + ":7881"))
+		Expect(alice.NodeSelected.Local.Address).To(Equal(alice.Selected.Remote.Address))
 	})
 
 	It("fails ICE/TCP on 7881 behind only-TCP-443-out, and falls to TURN/TLS on 443", func() {
 		res := harness.RunT(suiteT, tcpClient(vnet.OnlyTCPOut(80, 443)), harness.WithCA(ca))
 		Expect(res.Err).To(BeEmpty())
+		honest(res)
 		Expect(res).To(UseTransport(harness.TURNTLS))
 		Expect(res.Drops).To(HaveKey(ContainSubstring("TCP to port 7881 dropped by firewall office rule 4 (drop-all)")))
 	})
@@ -228,6 +293,40 @@ var _ = Describe("a 40 s link cut", func() {
 		Expect(res).To(NotRecover().For("alice"))
 		Expect(res).To(EndIn("failed").For("alice"))
 		Expect(res).To(FailWithReason("dropped by link cut").For("alice"))
+		// The call ran over ICE/UDP and died: the result says so, and
+		// does not call it media both ways.
+		alice, cutAt := res.Client("alice"), res.Faults[0].At
+		Expect(alice.Transport).To(Equal(harness.NoTransport))
+		Expect(alice.CarriedBy).To(Equal(harness.ICEUDP))
+		Expect(alice.LostAt).To(BeNumerically(">", cutAt))
+		Expect(alice.TransportSummary()).To(Equal(fmt.Sprintf("ICE/UDP, lost at %.1f s", alice.LostAt.Seconds())))
+		Expect(alice.MediaBothWays).To(BeFalse())
+		Expect(alice.Outages).To(HaveLen(1))
+		Expect(alice.Outages[0].Ongoing).To(BeTrue())
+		Expect(alice.Outages[0].Start).To(BeNumerically("~", cutAt, 500*time.Millisecond), "media stopped when the link was cut")
+		Expect(alice.Outages[0].End).To(Equal(res.Duration))
+		Expect(alice.MediaRecoveryTime()).To(BeZero())
+	})
+
+	It("reads as the 8 s it lasted when ICE comes back by itself, beside the shorter ICE-state figure", func() {
+		spec := cut(harness.NoFallback)
+		spec.Faults[1].When.After = 10 * time.Second // restored 8 s after the cut
+		spec.Duration = 30 * time.Second
+		res := run(spec)
+		alice := res.Client("alice")
+		cutAt, restoredAt := res.Faults[0].At, res.Faults[1].At
+		Expect(alice.Recovered).To(BeTrue())
+		Expect(alice.MediaBothWays).To(BeTrue(), "media flowed again to the end")
+		Expect(alice.Outages).To(HaveLen(1))
+		Expect(alice.Outages[0].Ongoing).To(BeFalse())
+		Expect(alice.MediaOutage()).To(Equal(&alice.Outages[0]))
+		outage := restoredAt - cutAt
+		Expect(alice.MediaRecoveryTime()).To(BeNumerically(">=", outage-100*time.Millisecond))
+		Expect(alice.MediaRecoveryTime()).To(BeNumerically("<", outage+5*time.Second), "a generous bound on reconnecting once the link is back")
+		Expect(alice.RecoveryTime()).To(BeNumerically("<", alice.MediaRecoveryTime()), "ICE noticed the cut only after its disconnected timeout")
+		Expect(res).To(RecoverMediaWithin(outage + 5*time.Second).For("alice"))
+		Expect(res).NotTo(RecoverMediaWithin(outage/2).For("alice"), "an 8 s cut does not read as a 4 s outage")
+		Expect(alice.TransportSummary()).To(Equal("ICE/UDP"))
 	})
 
 	It("is survived with ICE restart once the link is back", func() {
@@ -335,6 +434,52 @@ var _ = Describe("renomination when a direct path opens mid-call", func() {
 		Expect(res).To(UseTransport(harness.TURNUDP))
 		Expect(res).To(FlowMediaBothWays())
 		Expect(alice.PairChanges).To(HaveLen(1), "the selected pair never moved")
+	})
+})
+
+var _ = Describe("a run whose context ends before the call's duration", func() {
+	It("says it was interrupted", func() {
+		spec := call("interrupted", harness.ClientSpec{Name: "alice"})
+		spec.Duration = 30 * time.Second
+		var res harness.Result
+		synctest.Test(suiteT, func(*testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			res = harness.Run(ctx, spec, harness.WithCA(ca), harness.WithClock(harness.FakeClock))
+		})
+		Expect(res.Err).To(BeEmpty())
+		Expect(res.Interrupted).To(BeTrue())
+		Expect(res.Clock).To(Equal(harness.FakeClock))
+		Expect(res.Duration).To(BeNumerically("<", spec.Duration))
+		Expect(res).To(Connect(), "what happened until then is recorded")
+	})
+})
+
+var _ = Describe("a client that publishes nothing", func() {
+	quiet := harness.ClientSpec{Name: "alice"}
+
+	It("connects alone: it negotiates a data channel, as real SDKs do, and no media is expected of it", func() {
+		spec := call("quiet client")
+		spec.Clients = []harness.ClientSpec{quiet}
+		spec.Duration = 10 * time.Second
+		res := run(spec)
+		alice := res.Client("alice")
+		Expect(res).To(Connect())
+		Expect(res).To(UseTransport(harness.ICEUDP))
+		Expect(alice.Failure).To(BeEmpty())
+		Expect(alice.NoMediaExpected).To(BeTrue())
+		Expect(alice.MediaBothWays).To(BeFalse(), "no media flowed")
+	})
+
+	It("receives what others publish", func() {
+		spec := call("receive-only client")
+		spec.Clients = []harness.ClientSpec{quiet, {Name: "bob", Publish: harness.Publish{Audio: true}}}
+		spec.Duration = 10 * time.Second
+		res := run(spec)
+		Expect(res).To(UseTransport(harness.ICEUDP))
+		Expect(res).To(FlowMediaBothWays())
+		Expect(res.Client("alice").Media).To(ContainElement(SatisfyAll(
+			HaveField("Track", "bob/audio"), HaveField("Direction", "received"), HaveField("Packets", BeNumerically(">", 0)))))
 	})
 })
 

@@ -20,27 +20,67 @@ const (
 	dataInterval   = 100 * time.Millisecond
 	dataMessage    = 256
 	dataLabel      = "data"
+	quietLabel     = "_reliable" // negotiated by a client with nothing else to negotiate
 	rtpMTU         = 1200
 	trackKindAudio = "audio"
 	trackKindVideo = "video"
 	trackKindData  = "data"
 )
 
-// counter counts packets and bytes; safe for concurrent use.
+// outageGap is the longest silence between two packets of a flow that is
+// not an outage. Every flow the harness sends has a packet at least every
+// 100 ms, so a second without one is media that stopped.
+const outageGap = time.Second
+
+// counter counts packets and bytes, and remembers the silences longer than
+// outageGap between them; safe for concurrent use.
 type counter struct {
 	packets, bytes atomic.Uint64
 	// mark is the packet count when the last recovery happened.
 	mark atomic.Uint64
+	// clock is the run's: the offset of now from its start.
+	clock func() time.Duration
+
+	mu          sync.Mutex
+	seen        bool
+	first, last time.Duration
+	gaps        []Outage
 }
 
 func (c *counter) add(n int) {
 	c.packets.Add(1)
 	c.bytes.Add(uint64(n))
+	now := c.clock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.seen {
+		c.seen, c.first = true, now
+	} else if now-c.last > outageGap {
+		c.gaps = append(c.gaps, Outage{Start: c.last, End: now})
+	}
+	c.last = now
+}
+
+// silences returns the flow's outages up to end: the gaps between its
+// packets and, when it had stopped by end, the silence since its last
+// packet. A flow that never carried a packet has none: it never flowed.
+func (c *counter) silences(end time.Duration) (first, last time.Duration, out []Outage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.seen {
+		return 0, 0, nil
+	}
+	out = append([]Outage(nil), c.gaps...)
+	if end-c.last > outageGap {
+		out = append(out, Outage{Start: c.last, End: end, Ongoing: true})
+	}
+	return c.first, c.last, out
 }
 
 // meter is a run's media accounting: counters by track and direction.
 type meter struct {
-	mu sync.Mutex
+	clock func() time.Duration
+	mu    sync.Mutex
 	// by "client|track|direction"
 	counters map[meterKey]*counter
 }
@@ -49,7 +89,9 @@ type meterKey struct {
 	client, track, kind, direction string
 }
 
-func newMeter() *meter { return &meter{counters: map[meterKey]*counter{}} }
+func newMeter(clock func() time.Duration) *meter {
+	return &meter{clock: clock, counters: map[meterKey]*counter{}}
+}
 
 func (m *meter) counter(client, track, kind, direction string) *counter {
 	m.mu.Lock()
@@ -57,7 +99,7 @@ func (m *meter) counter(client, track, kind, direction string) *counter {
 	k := meterKey{client, track, kind, direction}
 	c := m.counters[k]
 	if c == nil {
-		c = &counter{}
+		c = &counter{clock: m.clock}
 		m.counters[k] = c
 	}
 	return c
@@ -74,8 +116,9 @@ func (m *meter) markRecovery(client string) {
 	}
 }
 
-// media returns a client's counters as results.
-func (m *meter) media(client string) []Media {
+// media returns a client's counters as results, with their outages up to
+// end.
+func (m *meter) media(client string, end time.Duration) []Media {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Media
@@ -84,7 +127,9 @@ func (m *meter) media(client string) []Media {
 			continue
 		}
 		p := c.packets.Load()
-		out = append(out, Media{Track: k.track, Kind: k.kind, Direction: k.direction, Packets: p, Bytes: c.bytes.Load(), AfterRecoveryPackets: p - c.mark.Load()})
+		first, last, outages := c.silences(end)
+		out = append(out, Media{Track: k.track, Kind: k.kind, Direction: k.direction, Packets: p, Bytes: c.bytes.Load(),
+			AfterRecoveryPackets: p - c.mark.Load(), First: first, Last: last, Outages: outages})
 	}
 	sortMedia(out)
 	return out

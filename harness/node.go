@@ -81,9 +81,12 @@ type node struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	closed   bool
-	srv      *http.Server
-	wg       sync.WaitGroup
+	// all is every session's peer connection ever published: close owns
+	// them all, replaced ones included.
+	all    []*webrtc.PeerConnection
+	closed bool
+	srv    *http.Server
+	wg     sync.WaitGroup
 }
 
 // session is one client's peer connection on the node.
@@ -281,8 +284,16 @@ func (n *node) answer(ctx context.Context, req offerRequest, order []string) (we
 		}
 		s = &session{client: req.Client, pc: pc}
 		n.mu.Lock()
+		if n.closed {
+			// close began while the session was made: it is not
+			// published, so it is closed here.
+			n.mu.Unlock()
+			_ = pc.GracefulClose()
+			return webrtc.SessionDescription{}, http.StatusServiceUnavailable, errors.New("node closing")
+		}
 		old := n.sessions[req.Client]
 		n.sessions[req.Client] = s
+		n.all = append(n.all, pc)
 		n.mu.Unlock()
 		if old != nil {
 			_ = old.pc.Close()
@@ -328,13 +339,12 @@ func (n *node) newSession(client string, order []string) (*webrtc.PeerConnection
 		kind := tr.Kind().String()
 		fwd := n.forwarded[client+"/"+kind]
 		c := n.run.meter.counter(client, client+"/"+kind, kind, "at-node")
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			forward(tr, fwd, c)
-		}()
+		n.spawn(func() { forward(tr, fwd, c) })
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() != dataLabel {
+			return // a quiet client's channel: nothing flows on it
+		}
 		c := n.run.meter.counter(client, client+"/data", trackKindData, "at-node")
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
 			c.add(len(m.Data))
@@ -388,27 +398,39 @@ func (n *node) bindSubscriptions(pc *webrtc.PeerConnection, client string, order
 		if err := t.SetSender(sender, track); err != nil {
 			return fmt.Errorf("node %s: sender for %s: %w", n.name, client, err)
 		}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			drainRTCP(sender)
-		}()
+		n.spawn(func() { drainRTCP(sender) })
 	}
 	return nil
 }
 
-// close stops signalling and every session.
+// spawn runs f on a goroutine close waits for, unless close has begun
+// (then the peer connection f would read is closed, or about to be).
+func (n *node) spawn(f func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// close stops signalling and every session, gracefully, so that pion's
+// goroutines have ended when it returns.
 func (n *node) close() {
 	n.mu.Lock()
 	n.closed = true
-	sessions := n.sessions
+	all := n.all
 	n.sessions = map[string]*session{}
 	n.mu.Unlock()
 	if n.srv != nil {
 		_ = n.srv.Close()
 	}
-	for _, s := range sessions {
-		_ = s.pc.Close()
+	for _, pc := range all {
+		_ = pc.GracefulClose()
 	}
 	n.wg.Wait()
 }

@@ -30,7 +30,9 @@ type eventWaiter struct {
 }
 
 func newRunState() *runState {
-	return &runState{start: time.Now(), meter: newMeter(), observers: map[string]*observer{}, drops: map[string]int{}, seen: map[string]time.Duration{}}
+	r := &runState{start: time.Now(), observers: map[string]*observer{}, drops: map[string]int{}, seen: map[string]time.Duration{}}
+	r.meter = newMeter(r.since)
+	return r
 }
 
 // since returns the offset of now from the start of the run.
@@ -103,6 +105,7 @@ type observer struct {
 	mu           sync.Mutex
 	res          ClientResult
 	failedOnce   bool
+	sigFailedAt  time.Duration // the first signalling error
 	attemptStart time.Duration
 	// relayProtocols maps a local relay candidate's address to its
 	// protocol to the relay, which pion reports only in stats.
@@ -117,6 +120,7 @@ func (o *observer) signalling(err error) {
 	if err != nil {
 		if o.res.SignallingError == "" {
 			o.res.SignallingError = err.Error()
+			o.sigFailedAt = o.at()
 		}
 		return
 	}
@@ -188,10 +192,7 @@ func (o *observer) pcState(s webrtc.PeerConnectionState) {
 			recovered = true
 		}
 	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
-		if !o.failedOnce {
-			o.failedOnce = true
-			o.res.FailedAt = now
-		}
+		o.detected()
 	}
 	o.mu.Unlock()
 	if recovered {
@@ -204,10 +205,7 @@ func (o *observer) pcState(s webrtc.PeerConnectionState) {
 func (o *observer) deadline(what string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if !o.failedOnce {
-		o.failedOnce = true
-		o.res.FailedAt = o.at()
-	}
+	o.detected()
 	if o.res.Failure == "" {
 		o.res.Failure = what
 	}
@@ -229,20 +227,41 @@ func (o *observer) nodePair(p Pair) {
 	o.res.NodeSelected = &p
 }
 
+// signallingFailedAt is when signalling first failed; zero if it never did.
+func (o *observer) signallingFailedAt() time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.sigFailedAt
+}
+
+// relayProtocolsOf learns the relay protocols of an attempt's candidates
+// before its peer connection closes, so that its pairs name them.
+func (o *observer) relayProtocolsOf(stats webrtc.StatsReport) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.learnRelayProtocols(stats)
+}
+
+func (o *observer) learnRelayProtocols(stats webrtc.StatsReport) {
+	for _, s := range stats {
+		if c, ok := s.(webrtc.ICECandidateStats); ok && c.RelayProtocol != "" {
+			if o.relayProtocols == nil {
+				o.relayProtocols = map[string]string{}
+			}
+			o.relayProtocols[fmt.Sprintf("%s:%d", c.IP, c.Port)] = c.RelayProtocol
+		}
+	}
+}
+
 func (o *observer) checks(stats webrtc.StatsReport) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.learnRelayProtocols(stats)
 	cands := map[string]string{}
 	for _, s := range stats {
 		switch c := s.(type) {
 		case webrtc.ICECandidateStats:
 			cands[c.ID] = fmt.Sprintf("%s/%s %s:%d", c.CandidateType, c.Protocol, c.IP, c.Port)
-			if c.RelayProtocol != "" {
-				if o.relayProtocols == nil {
-					o.relayProtocols = map[string]string{}
-				}
-				o.relayProtocols[fmt.Sprintf("%s:%d", c.IP, c.Port)] = c.RelayProtocol
-			}
 		}
 	}
 	o.res.Checks = o.res.Checks[:0]
@@ -274,14 +293,27 @@ func (o *observer) pionLog(msg string) {
 func (o *observer) finalFailure(reason string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.detected()
 	o.res.Failure = reason
 }
 
+// failure records an attempt's failure, detected now, unless an earlier
+// one is recorded.
 func (o *observer) failure(reason string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.detected()
 	if o.res.Failure == "" {
 		o.res.Failure = reason
+	}
+}
+
+// detected records that a failure was detected now, if none was before.
+// The caller holds o.mu.
+func (o *observer) detected() {
+	if !o.failedOnce {
+		o.failedOnce = true
+		o.res.FailedAt = o.at()
 	}
 }
 

@@ -39,10 +39,6 @@ type Result struct {
 	Name     string
 	Clock    Clock
 	Duration time.Duration
-	// Interrupted is set when the run ended before its duration because
-	// its context ended or its stop function (WithStop) said so: what it
-	// observed is cut short and must not be judged as a whole call.
-	Interrupted bool
 	// Wall is how long the run took on the machine's clock.
 	Wall    time.Duration
 	Clients []ClientResult
@@ -59,6 +55,13 @@ type Result struct {
 	// Err is set when the run itself could not be built or run (bad
 	// spec); it is not a connectivity failure.
 	Err string
+	// Interrupted: the run's context ended, or its stop function (WithStop)
+	// said so, before the call had run its duration (Duration says how far
+	// it got), or while it was being built. What the clients did until
+	// then is recorded, but an outcome judged over the whole call (media
+	// both ways, a failure to connect) is not the call's: do not judge
+	// it against expectations.
+	Interrupted bool `json:",omitempty"`
 }
 
 // Client returns the named client's result, or nil.
@@ -144,6 +147,33 @@ type Media struct {
 	Bytes     uint64
 	// AfterRecovery counts what flowed after the last recovery, if any.
 	AfterRecoveryPackets uint64
+	// First and Last are when the first and the last packet flowed;
+	// both zero when none did.
+	First, Last time.Duration `json:",omitempty"`
+	// Outages are the flow's silences longer than a second after its
+	// first packet, the last one Ongoing if it had stopped by the end.
+	Outages []Outage `json:",omitempty"`
+}
+
+// Outage is a time during which media that had been flowing did not: from
+// the last packet before the silence to the first after it. An Ongoing
+// outage had not ended when the call did; its End is the end of the call.
+type Outage struct {
+	Start, End time.Duration
+	Ongoing    bool `json:",omitempty"`
+}
+
+// Duration is how long the outage lasted (until the end of the call, if
+// it is ongoing).
+func (o Outage) Duration() time.Duration { return o.End - o.Start }
+
+// String renders the outage for people: "2.3 s to 10.5 s", or "16.4 s to
+// the end (30.0 s)".
+func (o Outage) String() string {
+	if o.Ongoing {
+		return fmt.Sprintf("%.1f s to the end (%.1f s)", o.Start.Seconds(), o.End.Seconds())
+	}
+	return fmt.Sprintf("%.1f s to %.1f s", o.Start.Seconds(), o.End.Seconds())
 }
 
 // Attempt is one connection attempt of a client: the first, or a
@@ -163,12 +193,27 @@ type ClientResult struct {
 	Name string
 	// Signalling is whether and when the client reached the node's
 	// signalling endpoint, and the error if not.
-	Signalling           bool
-	SignallingAt         time.Duration
-	SignallingError      string `json:",omitempty"`
-	Transport            Transport
-	Selected             *Pair `json:",omitempty"` // the client's end, final
-	NodeSelected         *Pair `json:",omitempty"` // the node's end, final
+	Signalling      bool
+	SignallingAt    time.Duration
+	SignallingError string `json:",omitempty"`
+	// Transport is what the call ended on: NoTransport unless the client
+	// ended connected. See CarriedBy and LostAt for a call that ran and
+	// died, and TransportSummary for both in one phrase.
+	Transport Transport
+	// CarriedBy is the transport of the last pair selected while the
+	// client was connected: what carried the call, even if it was lost
+	// later. NoTransport if the client never connected.
+	CarriedBy Transport
+	// LostAt is when the client's connection last left the connected
+	// state without connecting again by the end of the call; zero if it
+	// ended connected or never connected.
+	LostAt time.Duration `json:",omitempty"`
+	// Selected is the client's end of the selected pair, final;
+	// NodeSelected is the media node's end of the same pair (its local
+	// candidate is the node's, its remote the client as the node saw it,
+	// after any NAT).
+	Selected             *Pair `json:",omitempty"`
+	NodeSelected         *Pair `json:",omitempty"`
 	PairChanges          []PairChange
 	LocalCandidates      []Candidate
 	RemoteCandidates     []Candidate
@@ -186,25 +231,83 @@ type ClientResult struct {
 	Connected bool
 	// ConnectedAt is the time to connect: peer connection connected.
 	ConnectedAt time.Duration
-	// FailedAt is when the failure was detected (ICE disconnected or
-	// failed, or a DTLS deadline), after a fault or during connect.
+	// FailedAt is when the failure was detected: ICE disconnected or
+	// failed, a connect deadline, a failed attempt or signalling, after a
+	// fault or during connect. It is set whenever Failure is; a failure
+	// judged only from the whole call (never connected, media missing)
+	// is detected at the end of the call.
 	FailedAt time.Duration
 	// Recovered: connected again after a failure, with media both ways.
 	Recovered   bool
 	RecoveredAt time.Duration
-	// MediaBothWays: media flowed from the client and to it (after
-	// recovery, if there was one).
+	// MediaBothWays: over the whole call, every publication reached the
+	// node and every subscription (and the data channel's echo) reached
+	// the client, and all of them were still flowing at the end. Outages
+	// on the way are listed in Outages.
 	MediaBothWays bool
+	// NoMediaExpected: the client neither publishes nor subscribes to
+	// anything, so media is not judged (MediaBothWays is false, and that
+	// is no failure).
+	NoMediaExpected bool `json:",omitempty"`
+	// Outages are the times media stopped, in time order: when any of the
+	// flows MediaBothWays judges was silent for more than a second after
+	// it had started, merged across flows. The last is Ongoing if media
+	// had not flowed again by the end of the call.
+	Outages []Outage `json:",omitempty"`
 	// Failure explains what went wrong, for a person.
 	Failure string `json:",omitempty"`
 }
 
-// RecoveryTime is how long recovery took from the detected failure.
+// RecoveryTime is how long recovery took by the connection states: from
+// the detected failure (FailedAt) to connected again. It is shorter than
+// the outage a user heard, which began when media stopped, before the
+// failure was detected; see MediaRecoveryTime.
 func (c *ClientResult) RecoveryTime() time.Duration {
 	if !c.Recovered {
 		return 0
 	}
 	return c.RecoveredAt - c.FailedAt
+}
+
+// MediaOutage returns the outage the failure fell in: the first that ended
+// at or after FailedAt and began at or before it. Nil when there is none:
+// no failure, or media had not flowed before it (a failed connect).
+func (c *ClientResult) MediaOutage() *Outage {
+	if c.FailedAt == 0 {
+		return nil
+	}
+	for i := range c.Outages {
+		if o := &c.Outages[i]; o.Start <= c.FailedAt && o.End >= c.FailedAt {
+			return o
+		}
+	}
+	return nil
+}
+
+// MediaRecoveryTime is how long media was out around the failure: from when
+// it stopped to when it flowed again. Zero when it never flowed again, or
+// when there was no such outage (see MediaOutage).
+func (c *ClientResult) MediaRecoveryTime() time.Duration {
+	o := c.MediaOutage()
+	if o == nil || o.Ongoing {
+		return 0
+	}
+	return o.Duration()
+}
+
+// TransportSummary says in one phrase what carried the call and how it
+// ended: "ICE/UDP", "ICE/UDP, lost at 16.5 s", or "none" for a client that
+// never connected.
+func (c *ClientResult) TransportSummary() string {
+	switch {
+	case c.CarriedBy == "" || c.CarriedBy == NoTransport:
+		return string(c.Transport)
+	case c.LostAt > 0:
+		return fmt.Sprintf("%s, lost at %.1f s", c.CarriedBy, c.LostAt.Seconds())
+	case c.Transport != NoTransport:
+		return string(c.Transport)
+	}
+	return string(c.CarriedBy)
 }
 
 // FinalState returns the last peer connection state.

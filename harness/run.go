@@ -6,12 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -50,6 +47,7 @@ type options struct {
 	ca      *pki.CA
 	loggers logging.LoggerFactory
 	stop    func() bool
+	clock   Clock
 }
 
 // WithCA issues the run's signalling certificate from ca, so that a node
@@ -60,6 +58,13 @@ func WithCA(ca *pki.CA) Option { return func(o *options) { o.ca = ca } }
 // WithLoggerFactory sets the pion logger factory for every peer and the
 // relay; by default pion logs nothing below errors.
 func WithLoggerFactory(f logging.LoggerFactory) Option { return func(o *options) { o.loggers = f } }
+
+// WithClock tells Run which clock its caller is on. With FakeClock the
+// caller is inside a testing/synctest bubble: the run opens no real socket
+// (the node gets no ICE-TCP port behind the loopback bridge) and its
+// Result says fake; a spec that NeedsRealClock is then refused. Without
+// it Run assumes the real clock. RunT chooses by itself.
+func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
 
 // NeedsRealClock reports whether a spec must run on the real clock: a
 // client that gathers TCP candidates does ICE-TCP, whose active side pion
@@ -74,9 +79,20 @@ func (s Spec) NeedsRealClock() bool {
 }
 
 // Run runs spec on the caller's clock: the real one, or the fake one of a
-// testing/synctest bubble the caller is in. It returns when the call has
+// testing/synctest bubble the caller is in (say so with WithClock). It
+// returns when the call has
 // run for spec.Duration or ctx ends.
 func Run(ctx context.Context, spec Spec, opts ...Option) Result {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.clock == FakeClock {
+		if spec.NeedsRealClock() {
+			return Result{Name: spec.Name, Clock: FakeClock, Err: "a client does ICE-TCP, which needs the real clock"}
+		}
+		return run(ctx, spec, FakeClock, opts)
+	}
 	return run(ctx, spec, RealClock, opts)
 }
 
@@ -119,7 +135,9 @@ func run(ctx context.Context, spec Spec, clock Clock, opts []Option) (res Result
 	defer cancel()
 	r, err := newRunner(ctx, spec, clock, o)
 	if err != nil {
-		res.Err = err.Error()
+		// Building a call that was interrupted fails on the cancelled
+		// context: that is an interruption, not a broken spec.
+		res.Err, res.Interrupted = err.Error(), ctx.Err() != nil
 		return res
 	}
 	r.cancel = cancel
@@ -195,11 +213,12 @@ type runner struct {
 	drops   map[string]map[string]int // client → reason → count
 	packets []vnet.Event              // captured, when the spec asks
 	addrs   map[netip.Addr]string     // address → client
+	hidden  map[netip.Addr]netip.Addr // bridge loopback address → host's virtual address
 	closers []func()
 }
 
 func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runner, err error) {
-	r := &runner{spec: spec, clock: clock, o: o, rs: newRunState(), drops: map[string]map[string]int{}, addrs: map[netip.Addr]string{}}
+	r := &runner{spec: spec, clock: clock, o: o, rs: newRunState(), drops: map[string]map[string]int{}, addrs: map[netip.Addr]string{}, hidden: map[netip.Addr]netip.Addr{}}
 	defer func() {
 		if err != nil {
 			r.close()
@@ -368,9 +387,11 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 		r.addrs[host.Addr()] = cs.Name
 		r.addrs[host.ExternalAddr()] = cs.Name
 		if r.bridge != nil && hasTCP(cs.NetworkTypes) {
-			if _, err := r.bridge.AddClient(host); err != nil {
+			loop, err := r.bridge.AddClient(host)
+			if err != nil {
 				return nil, fmt.Errorf("client %s: %w", cs.Name, err)
 			}
+			r.hidden[loop] = host.Addr()
 		}
 		other := ""
 		if len(r.nodes) > 1 {
@@ -390,60 +411,6 @@ func nodeName(n NodeSpec) string {
 	return defaultNodeName
 }
 
-// mergeDefaults fills a zero config with LiveKit's documented defaults.
-func mergeDefaults(cfg relay.Config) relay.Config {
-	d := relay.DefaultConfig()
-	d.Keys, d.TURN.Users, d.TURN.Certificate = cfg.Keys, cfg.TURN.Users, cfg.TURN.Certificate
-	return d
-}
-
-// ensureCredentials makes sure the relay has credentials the node can hand
-// out, returning the TURN REST secret to use ("" for static users).
-func ensureCredentials(cfg *relay.Config) string {
-	if len(cfg.Keys) > 0 {
-		keys := make([]string, 0, len(cfg.Keys))
-		for k := range cfg.Keys {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return cfg.Keys[keys[0]]
-	}
-	if len(cfg.TURN.Users) > 0 {
-		return ""
-	}
-	cfg.Keys = map[string]string{"icelab": "icelab-secret"}
-	return "icelab-secret"
-}
-
-// clientICEServers is what the node hands a client: STUN and TURN over UDP
-// and TCP on the node's address, TURN/TLS on the TURN domain. Clients keep
-// what their Relays setting asks for (LiveKit's SDKs: UDP and TLS).
-func clientICEServers(cfg relay.Config, external netip.Addr, domain string, tlsPort int, client, secret string) []webrtc.ICEServer {
-	if !cfg.TURN.Enabled {
-		return nil
-	}
-	user, pass := "", ""
-	if secret != "" {
-		user, pass = relay.RESTCredentials(secret, client, time.Now().Add(credentialTTL))
-	} else {
-		names := make([]string, 0, len(cfg.TURN.Users))
-		for u := range cfg.TURN.Users {
-			names = append(names, u)
-		}
-		sort.Strings(names)
-		user, pass = names[0], cfg.TURN.Users[names[0]]
-	}
-	hp := net.JoinHostPort(external.String(), fmt.Sprint(cfg.TURN.UDPPort))
-	urls := []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
-	if cfg.TURN.TLSEnabled() {
-		urls = append(urls, "turns:"+net.JoinHostPort(domain, fmt.Sprint(tlsPort))+"?transport=tcp")
-	}
-	return []webrtc.ICEServer{
-		{URLs: []string{"stun:" + hp}},
-		{URLs: urls, Username: user, Credential: pass},
-	}
-}
-
 // iceTCP gives host a passive ICE-TCP port behind the run's loopback
 // bridge: pion's active side dials through the operating system, so the
 // port listens for real on a loopback address and each connection is
@@ -456,6 +423,9 @@ func (r *runner) iceTCP(host *vnet.Host, port int) (ice.TCPMux, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a, ok := l.Addr().(*net.TCPAddr); ok {
+		r.hidden[a.AddrPort().Addr().Unmap()] = host.Addr()
+	}
 	mux := ice.NewTCPMuxDefault(ice.TCPMuxParams{
 		Listener:       l,
 		Logger:         r.o.loggers.NewLogger("ice-tcp"),
@@ -466,284 +436,6 @@ func (r *runner) iceTCP(host *vnet.Host, port int) (ice.TCPMux, error) {
 	})
 	r.closers = append(r.closers, func() { _ = mux.Close() })
 	return mux, nil
-}
-
-// start connects the clients and arms the faults.
-func (r *runner) start(ctx context.Context) {
-	for _, c := range r.clients {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			second := ""
-			if len(r.nodes) > 1 {
-				second = r.nodes[1].name
-			}
-			c.connect(ctx, r.nodes[0].name, second)
-		}()
-	}
-	for _, f := range r.spec.Faults {
-		apply := func() {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			what, err := r.apply(f)
-			if err != nil {
-				what = "failed: " + err.Error()
-			}
-			r.rs.fault(f.Name, what)
-		}
-		arm := func() {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			r.timers = append(r.timers, time.AfterFunc(f.When.After, apply))
-		}
-		if f.When.Event == "" {
-			arm()
-		} else {
-			r.rs.on(f.When.Client+" "+f.When.Event, arm)
-		}
-	}
-}
-
-// apply changes the network as the fault says.
-func (r *runner) apply(f Fault) (string, error) {
-	switch f.Kind {
-	case AddRules, ClearRules:
-		lan, ok := r.topo.lans[f.Target]
-		if !ok {
-			return "", fmt.Errorf("no lan named %q has a firewall", f.Target)
-		}
-		if f.Kind == ClearRules {
-			lan.Firewall().Reset()
-			return "cleared the firewall of " + f.Target, nil
-		}
-		if _, err := lan.Firewall().Add(f.Rules...); err != nil {
-			return "", err
-		}
-		var names []string
-		for _, rule := range f.Rules {
-			names = append(names, rule.Name)
-		}
-		return fmt.Sprintf("added %s to the firewall of %s", strings.Join(names, ", "), f.Target), nil
-	case CutLink, Restore, Impair:
-		link, err := r.topo.link(f.Target)
-		if err != nil {
-			return "", err
-		}
-		switch f.Kind {
-		case CutLink:
-			link.Cut()
-			return "cut " + link.Name(), nil
-		case Restore:
-			link.Restore()
-			return "restored " + link.Name(), nil
-		}
-		if err := link.Impair(f.Impairment); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("impaired %s: %+v", link.Name(), f.Impairment), nil
-	}
-	return "", fmt.Errorf("unknown fault kind %q", f.Kind)
-}
-
-// observePacket captures packets where their journeys end and attributes
-// dropped ones to the clients they belong to.
-func (r *runner) observePacket(e vnet.Event) {
-	if e.Verdict != vnet.Dropped && e.Verdict != vnet.Rejected {
-		if e.Verdict == vnet.Delivered {
-			r.capture(e)
-		}
-		return
-	}
-	r.capture(e)
-	var reason string
-	if e.Proto == vnet.UDP {
-		reason = strings.ToUpper(e.Class.String()) + " datagrams " + e.Verdict.String() + " by " + e.Reason
-	} else {
-		if e.Flags&vnet.FlagSYN == 0 && (e.Reason == "port closed" || e.Reason == "no connection for reset") {
-			return // a segment after a connection ended: teardown, not connectivity
-		}
-		reason = fmt.Sprintf("TCP to port %d %s by %s", e.Dst.Port(), e.Verdict, e.Reason)
-	}
-	r.rs.drop(reason)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, a := range []netip.Addr{e.Src.Addr(), e.Dst.Addr()} {
-		if c, ok := r.addrs[a]; ok {
-			if r.drops[c] == nil {
-				r.drops[c] = map[string]int{}
-			}
-			r.drops[c][reason]++
-			return
-		}
-	}
-}
-
-// capture keeps a copy of e, up to the spec's limit.
-func (r *runner) capture(e vnet.Event) {
-	if r.spec.Capture == 0 {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.packets) >= r.spec.Capture {
-		return
-	}
-	e.Payload = append([]byte(nil), e.Payload...)
-	r.packets = append(r.packets, e)
-}
-
-// collect fills res with what the run observed.
-func (r *runner) collect(res *Result) {
-	res.Duration = r.rs.since()
-	for _, c := range r.clients {
-		c.snapshotChecks()
-	}
-	for _, c := range r.clients {
-		cr := c.obs.result()
-		cr.Media = r.rs.meter.media(c.spec.Name)
-		if cr.FinalState() == webrtc.PeerConnectionStateConnected.String() {
-			cr.Transport = transportOf(cr.Selected)
-		} else {
-			cr.Transport = NoTransport
-		}
-		cr.MediaBothWays = mediaBothWays(c.spec, c.subscribe, cr)
-		if cr.Transport == NoTransport || !cr.MediaBothWays {
-			cr.Failure = r.explain(c, cr)
-		}
-		res.Clients = append(res.Clients, cr)
-	}
-	r.rs.mu.Lock()
-	res.Faults = append([]AppliedFault(nil), r.rs.faults...)
-	res.Drops = map[string]int{}
-	for k, v := range r.rs.drops {
-		res.Drops[k] = v
-	}
-	r.rs.mu.Unlock()
-	r.mu.Lock()
-	res.Packets = r.packets
-	r.mu.Unlock()
-	for _, rl := range r.relays {
-		st := rl.Stats()
-		res.Relay.Allocations += int(st.AllocationsTotal)
-		res.Relay.AuthFailures += st.AuthFailures
-		res.Relay.ClientToPeerBytes += st.Relayed.ClientToPeer.Bytes
-		res.Relay.ClientToPeerPackets += st.Relayed.ClientToPeer.Packets
-		res.Relay.PeerToClientBytes += st.Relayed.PeerToClient.Bytes
-		res.Relay.PeerToClientPackets += st.Relayed.PeerToClient.Packets
-		res.Relay.PacketsRelayed += st.Relayed.ClientToPeer.Packets + st.Relayed.PeerToClient.Packets
-	}
-}
-
-// mediaBothWays: every publication reached the node and every
-// subscription arrived, after the recovery if there was one.
-func mediaBothWays(spec ClientSpec, subscribe []string, cr ClientResult) bool {
-	count := func(track, direction string) uint64 {
-		for _, m := range cr.Media {
-			if m.Track == track && m.Direction == direction {
-				if cr.Recovered {
-					return m.AfterRecoveryPackets
-				}
-				return m.Packets
-			}
-		}
-		return 0
-	}
-	any := false
-	for _, kind := range published(spec.Publish) {
-		any = true
-		if count(spec.Name+"/"+kind, "at-node") == 0 {
-			return false
-		}
-	}
-	for _, sub := range subscribe {
-		any = true
-		if count(sub, "received") == 0 {
-			return false
-		}
-	}
-	if spec.Publish.Data {
-		any = true
-		if count(spec.Name+"/data", "at-node") == 0 || count("node/data", "received") == 0 {
-			return false
-		}
-	}
-	return any
-}
-
-// explain says, for a person, why a client did not end connected with
-// media both ways.
-func (r *runner) explain(c *client, cr ClientResult) string {
-	var why string
-	switch {
-	case cr.SignallingError != "" && !cr.Signalling:
-		why = "signalling never reached the node: " + cr.SignallingError
-	case cr.Failure != "":
-		why = cr.Failure
-	case !cr.Connected && !reached(cr.ICEStates, "connected"):
-		why = "ICE never connected: no candidate pair succeeded"
-	case !cr.Connected:
-		why = "DTLS never completed: ICE connected but the peer connection stayed " + cr.FinalState()
-	case cr.Transport == NoTransport:
-		why = fmt.Sprintf("connected at %.1fs, then lost: peer connection %s", cr.ConnectedAt.Seconds(), cr.FinalState())
-	default:
-		why = "media did not flow both ways"
-	}
-	if len(cr.GatherErrors) > 0 && !cr.Connected {
-		why += "; pion: " + strings.Join(cr.GatherErrors, "; ")
-	}
-	r.mu.Lock()
-	own := topDrops(r.drops[c.spec.Name], 3)
-	r.mu.Unlock()
-	if len(own) > 0 {
-		why += "; " + strings.Join(own, "; ")
-	}
-	if !strings.Contains(why, "firewall") && !strings.Contains(why, "link") {
-		// The cause may lie on a path the client's own addresses are not
-		// on: between the relay and the node, say.
-		r.rs.mu.Lock()
-		elsewhere := topDrops(r.rs.drops, 2)
-		r.rs.mu.Unlock()
-		var named []string
-		for _, d := range elsewhere {
-			if strings.Contains(d, "firewall") || strings.Contains(d, "link") {
-				named = append(named, d)
-			}
-		}
-		if len(named) > 0 {
-			why += "; elsewhere in the network: " + strings.Join(named, "; ")
-		}
-	}
-	return why
-}
-
-// topDrops lists the n most frequent drop reasons with their counts.
-func topDrops(drops map[string]int, n int) []string {
-	type kv struct {
-		k string
-		v int
-	}
-	list := make([]kv, 0, len(drops))
-	for k, v := range drops {
-		list = append(list, kv{k, v})
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].v > list[j].v || (list[i].v == list[j].v && list[i].k < list[j].k) })
-	var out []string
-	for i, e := range list {
-		if i == n {
-			break
-		}
-		out = append(out, fmt.Sprintf("%s (%d)", e.k, e.v))
-	}
-	return out
-}
-
-func reached(states []StateChange, s string) bool {
-	for _, st := range states {
-		if st.State == s {
-			return true
-		}
-	}
-	return false
 }
 
 // close stops everything the run started, clients first.
@@ -786,23 +478,4 @@ func (r *runner) close() {
 	if r.topo != nil {
 		_ = r.topo.net.Close()
 	}
-}
-
-// pipe copies both ways between a and b until either side ends, then
-// closes both.
-func pipe(a, b net.Conn) {
-	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		}
-		done <- struct{}{}
-	}
-	go cp(a, b)
-	go cp(b, a)
-	<-done
-	_ = a.Close()
-	_ = b.Close()
-	<-done
 }

@@ -99,9 +99,12 @@ func (m *ClientMatcher) NegatedFailureMessage(actual any) string {
 }
 
 func describe(c *harness.ClientResult) string {
-	s := fmt.Sprintf("transport %s, final state %s", c.Transport, c.FinalState())
+	s := fmt.Sprintf("transport %s, final state %s", c.TransportSummary(), c.FinalState())
 	if c.Selected != nil {
 		s += ", selected " + c.Selected.String()
+	}
+	if len(c.Outages) > 0 {
+		s += "\nmedia outages: " + outages(c.Outages)
 	}
 	if c.Failure != "" {
 		s += "\nfailure: " + c.Failure
@@ -130,16 +133,49 @@ func Connect() *ClientMatcher {
 	}}
 }
 
-// FlowMediaBothWays succeeds when every publication reached the node and
-// every subscription arrived, after recovery if there was one.
+// FlowMediaBothWays succeeds when, over the whole call, every publication
+// reached the node and every subscription arrived, and all were still
+// flowing at the end (outages on the way are allowed; see
+// harness.ClientResult.MediaBothWays).
 func FlowMediaBothWays() *ClientMatcher {
 	return &ClientMatcher{expect: "media to flow both ways", check: func(c *harness.ClientResult) (bool, string) {
 		var parts []string
 		for _, m := range c.Media {
 			parts = append(parts, fmt.Sprintf("%s %s %d", m.Track, m.Direction, m.Packets))
 		}
-		return c.MediaBothWays, "media " + strings.Join(parts, ", ")
+		observed := "media " + strings.Join(parts, ", ")
+		if c.NoMediaExpected {
+			observed = "a client that neither publishes nor subscribes"
+		}
+		if len(c.Outages) > 0 {
+			observed += "; outages " + outages(c.Outages)
+		}
+		return c.MediaBothWays, observed
 	}}
+}
+
+// RecoverMediaWithin succeeds when the clients' media, stopped around a
+// detected failure, flowed again within d of stopping: the outage a user
+// heard, which RecoverWithin's ICE-state figure understates.
+func RecoverMediaWithin(d time.Duration) *ClientMatcher {
+	return &ClientMatcher{expect: fmt.Sprintf("media to flow again within %v of stopping", d), check: func(c *harness.ClientResult) (bool, string) {
+		o := c.MediaOutage()
+		switch {
+		case o == nil:
+			return false, "no media outage around a detected failure"
+		case o.Ongoing:
+			return false, "media stopped at " + o.String()
+		}
+		return o.Duration() <= d, fmt.Sprintf("media out %v (%s)", o.Duration(), o)
+	}}
+}
+
+func outages(os []harness.Outage) string {
+	parts := make([]string, len(os))
+	for i, o := range os {
+		parts[i] = o.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 // RecoverWithin succeeds when the clients failed and recovered, with

@@ -1,0 +1,259 @@
+package harness
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// collect fills res with what the run observed.
+func (r *runner) collect(res *Result) {
+	res.Duration = r.rs.since()
+	end := res.Duration
+	for _, c := range r.clients {
+		c.snapshotChecks()
+	}
+	for _, c := range r.clients {
+		cr := c.obs.result()
+		r.unbridge(&cr)
+		cr.Media = r.rs.meter.media(c.spec.Name, end)
+		if cr.FinalState() == webrtc.PeerConnectionStateConnected.String() {
+			cr.Transport = transportOf(cr.Selected)
+		} else {
+			cr.Transport = NoTransport
+		}
+		cr.CarriedBy, cr.LostAt = carried(cr)
+		flows := expectedFlows(c.spec, c.subscribe)
+		cr.NoMediaExpected = len(flows) == 0
+		cr.MediaBothWays, cr.Outages = judgeMedia(flows, cr.Media)
+		if cr.Transport == NoTransport || (!cr.MediaBothWays && !cr.NoMediaExpected) {
+			cr.Failure = r.explain(c, cr, end)
+		}
+		if cr.Failure != "" && cr.FailedAt == 0 {
+			// Stated, so detected: when signalling failed, or else at
+			// the end of the call, where the harness judged it.
+			cr.FailedAt = end
+			if at := c.obs.signallingFailedAt(); at > 0 && !cr.Signalling {
+				cr.FailedAt = at
+			}
+		}
+		res.Clients = append(res.Clients, cr)
+	}
+	r.rs.mu.Lock()
+	res.Faults = append([]AppliedFault(nil), r.rs.faults...)
+	res.Drops = map[string]int{}
+	for k, v := range r.rs.drops {
+		res.Drops[k] = v
+	}
+	r.rs.mu.Unlock()
+	r.mu.Lock()
+	res.Packets = r.packets
+	r.mu.Unlock()
+	for _, rl := range r.relays {
+		st := rl.Stats()
+		res.Relay.Allocations += int(st.AllocationsTotal)
+		res.Relay.AuthFailures += st.AuthFailures
+		res.Relay.ClientToPeerBytes += st.Relayed.ClientToPeer.Bytes
+		res.Relay.ClientToPeerPackets += st.Relayed.ClientToPeer.Packets
+		res.Relay.PeerToClientBytes += st.Relayed.PeerToClient.Bytes
+		res.Relay.PeerToClientPackets += st.Relayed.PeerToClient.Packets
+		res.Relay.PacketsRelayed += st.Relayed.ClientToPeer.Packets + st.Relayed.PeerToClient.Packets
+	}
+}
+
+// carried returns what carried a client's call (the transport of the last
+// pair selected in an attempt that connected) and when the connection was
+// lost for good: the first state after its last "connected", if any.
+func carried(cr ClientResult) (Transport, time.Duration) {
+	if !cr.Connected {
+		return NoTransport, 0
+	}
+	carrier := transportOf(cr.Selected)
+	for _, a := range cr.Attempts {
+		if a.Connected && a.Selected != nil {
+			carrier = transportOf(a.Selected)
+		}
+	}
+	connected := webrtc.PeerConnectionStateConnected.String()
+	last := -1
+	for i, s := range cr.PeerConnectionStates {
+		if s.State == connected {
+			last = i
+		}
+	}
+	if last >= 0 && last+1 < len(cr.PeerConnectionStates) {
+		return carrier, cr.PeerConnectionStates[last+1].At
+	}
+	return carrier, 0
+}
+
+// flow is one direction of one track (or of the data channel) as the
+// meter counts it.
+type flow struct{ track, direction string }
+
+// expectedFlows are what media both ways means for a client: each of its
+// publications arriving at the node, each of its subscriptions arriving
+// at the client, and its data channel's messages both ways.
+func expectedFlows(spec ClientSpec, subscribe []string) []flow {
+	var flows []flow
+	for _, kind := range published(spec.Publish) {
+		flows = append(flows, flow{spec.Name + "/" + kind, "at-node"})
+	}
+	for _, sub := range subscribe {
+		flows = append(flows, flow{sub, "received"})
+	}
+	if spec.Publish.Data {
+		flows = append(flows, flow{spec.Name + "/data", "at-node"}, flow{"node/data", "received"})
+	}
+	return flows
+}
+
+// judgeMedia judges media both ways over the whole call: every expected
+// flow carried packets and none had stopped for good by the end. It
+// returns the flows' outages merged, in time order.
+func judgeMedia(flows []flow, media []Media) (bool, []Outage) {
+	if len(flows) == 0 {
+		return false, nil
+	}
+	ok := true
+	var all []Outage
+	for _, f := range flows {
+		i := slices.IndexFunc(media, func(m Media) bool { return m.Track == f.track && m.Direction == f.direction })
+		if i < 0 || media[i].Packets == 0 {
+			ok = false
+			continue
+		}
+		os := media[i].Outages
+		if len(os) > 0 && os[len(os)-1].Ongoing {
+			ok = false
+		}
+		all = append(all, os...)
+	}
+	return ok, mergeOutages(all)
+}
+
+// mergeOutages merges overlapping outages into one list in time order.
+func mergeOutages(os []Outage) []Outage {
+	sort.Slice(os, func(i, j int) bool { return os[i].Start < os[j].Start })
+	var out []Outage
+	for _, o := range os {
+		if n := len(out); n > 0 && o.Start <= out[n-1].End {
+			if o.End > out[n-1].End {
+				out[n-1].End = o.End
+			}
+			out[n-1].Ongoing = out[n-1].Ongoing || o.Ongoing
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// explain says, for a person, why a client did not end connected with
+// media both ways.
+func (r *runner) explain(c *client, cr ClientResult, end time.Duration) string {
+	var why string
+	switch {
+	case cr.SignallingError != "" && !cr.Signalling:
+		why = "signalling never reached the node: " + cr.SignallingError
+	case cr.Failure != "":
+		why = cr.Failure
+	case !cr.Connected && len(cr.ICEStates) == 0:
+		why = fmt.Sprintf("the call ended at %.1f s, before ICE started", end.Seconds())
+	case !cr.Connected && !reached(cr.ICEStates, "connected"):
+		why = "ICE never connected: no candidate pair succeeded"
+	case !cr.Connected:
+		why = "DTLS never completed: ICE connected but the peer connection stayed " + cr.FinalState()
+	case cr.Transport == NoTransport && cr.LostAt > 0:
+		why = fmt.Sprintf("connected at %.1f s over %s, lost at %.1f s: peer connection %s", cr.ConnectedAt.Seconds(), cr.CarriedBy, cr.LostAt.Seconds(), cr.FinalState())
+	case cr.Transport == NoTransport:
+		why = fmt.Sprintf("connected at %.1f s, then lost: peer connection %s", cr.ConnectedAt.Seconds(), cr.FinalState())
+	default:
+		why = "media did not flow both ways: " + mediaProblems(expectedFlows(c.spec, c.subscribe), cr, end)
+	}
+	if len(cr.GatherErrors) > 0 && !cr.Connected {
+		why += "; pion: " + strings.Join(cr.GatherErrors, "; ")
+	}
+	r.mu.Lock()
+	own := topDrops(r.drops[c.spec.Name], 3)
+	r.mu.Unlock()
+	if len(own) > 0 {
+		why += "; " + strings.Join(own, "; ")
+	}
+	if !strings.Contains(why, "firewall") && !strings.Contains(why, "link") {
+		// The cause may lie on a path the client's own addresses are not
+		// on: between the relay and the node, say.
+		r.rs.mu.Lock()
+		elsewhere := topDrops(r.rs.drops, 2)
+		r.rs.mu.Unlock()
+		var named []string
+		for _, d := range elsewhere {
+			if strings.Contains(d, "firewall") || strings.Contains(d, "link") {
+				named = append(named, d)
+			}
+		}
+		if len(named) > 0 {
+			why += "; elsewhere in the network: " + strings.Join(named, "; ")
+		}
+	}
+	return why
+}
+
+// mediaProblems names the flows that never flowed and the outage that
+// lasted to the end of the call.
+func mediaProblems(flows []flow, cr ClientResult, end time.Duration) string {
+	var out []string
+	for _, f := range flows {
+		i := slices.IndexFunc(cr.Media, func(m Media) bool { return m.Track == f.track && m.Direction == f.direction })
+		if i >= 0 && cr.Media[i].Packets > 0 {
+			continue
+		}
+		if f.direction == "at-node" {
+			out = append(out, f.track+" never reached the node")
+		} else {
+			out = append(out, f.track+" never reached "+cr.Name)
+		}
+	}
+	if n := len(cr.Outages); n > 0 && cr.Outages[n-1].Ongoing {
+		out = append(out, fmt.Sprintf("media stopped at %.1f s and had not flowed again by the end of the call (%.1f s)",
+			cr.Outages[n-1].Start.Seconds(), end.Seconds()))
+	}
+	if len(out) == 0 {
+		return "no expected media"
+	}
+	return strings.Join(out, "; ")
+}
+
+// topDrops lists the n most frequent drop reasons with their counts.
+func topDrops(drops map[string]int, n int) []string {
+	type kv struct {
+		k string
+		v int
+	}
+	list := make([]kv, 0, len(drops))
+	for k, v := range drops {
+		list = append(list, kv{k, v})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].v > list[j].v || (list[i].v == list[j].v && list[i].k < list[j].k) })
+	var out []string
+	for i, e := range list {
+		if i == n {
+			break
+		}
+		out = append(out, fmt.Sprintf("%s (%d)", e.k, e.v))
+	}
+	return out
+}
+
+func reached(states []StateChange, s string) bool {
+	for _, st := range states {
+		if st.State == s {
+			return true
+		}
+	}
+	return false
+}

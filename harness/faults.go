@@ -1,0 +1,131 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/icelab/icelab/vnet"
+)
+
+// start connects the clients and arms the faults.
+func (r *runner) start(ctx context.Context) {
+	for _, c := range r.clients {
+		second := ""
+		if len(r.nodes) > 1 {
+			second = r.nodes[1].name
+		}
+		c.spawn(func() { c.connect(ctx, r.nodes[0].name, second) })
+	}
+	for _, f := range r.spec.Faults {
+		apply := func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			what, err := r.apply(f)
+			if err != nil {
+				what = "failed: " + err.Error()
+			}
+			r.rs.fault(f.Name, what)
+		}
+		arm := func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.timers = append(r.timers, time.AfterFunc(f.When.After, apply))
+		}
+		if f.When.Event == "" {
+			arm()
+		} else {
+			r.rs.on(f.When.Client+" "+f.When.Event, arm)
+		}
+	}
+}
+
+// apply changes the network as the fault says.
+func (r *runner) apply(f Fault) (string, error) {
+	switch f.Kind {
+	case AddRules, ClearRules:
+		lan, ok := r.topo.lans[f.Target]
+		if !ok {
+			return "", fmt.Errorf("no lan named %q has a firewall", f.Target)
+		}
+		if f.Kind == ClearRules {
+			lan.Firewall().Reset()
+			return "cleared the firewall of " + f.Target, nil
+		}
+		if _, err := lan.Firewall().Add(f.Rules...); err != nil {
+			return "", err
+		}
+		var names []string
+		for _, rule := range f.Rules {
+			names = append(names, rule.Name)
+		}
+		return fmt.Sprintf("added %s to the firewall of %s", strings.Join(names, ", "), f.Target), nil
+	case CutLink, Restore, Impair:
+		link, err := r.topo.link(f.Target)
+		if err != nil {
+			return "", err
+		}
+		switch f.Kind {
+		case CutLink:
+			link.Cut()
+			return "cut " + link.Name(), nil
+		case Restore:
+			link.Restore()
+			return "restored " + link.Name(), nil
+		}
+		if err := link.Impair(f.Impairment); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("impaired %s: %+v", link.Name(), f.Impairment), nil
+	}
+	return "", fmt.Errorf("unknown fault kind %q", f.Kind)
+}
+
+// observePacket captures packets where their journeys end and attributes
+// dropped ones to the clients they belong to.
+func (r *runner) observePacket(e vnet.Event) {
+	if e.Verdict != vnet.Dropped && e.Verdict != vnet.Rejected {
+		if e.Verdict == vnet.Delivered {
+			r.capture(e)
+		}
+		return
+	}
+	r.capture(e)
+	var reason string
+	if e.Proto == vnet.UDP {
+		reason = strings.ToUpper(e.Class.String()) + " datagrams " + e.Verdict.String() + " by " + e.Reason
+	} else {
+		if e.Flags&vnet.FlagSYN == 0 && (e.Reason == "port closed" || e.Reason == "no connection for reset") {
+			return // a segment after a connection ended: teardown, not connectivity
+		}
+		reason = fmt.Sprintf("TCP to port %d %s by %s", e.Dst.Port(), e.Verdict, e.Reason)
+	}
+	r.rs.drop(reason)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range []netip.Addr{e.Src.Addr(), e.Dst.Addr()} {
+		if c, ok := r.addrs[a]; ok {
+			if r.drops[c] == nil {
+				r.drops[c] = map[string]int{}
+			}
+			r.drops[c][reason]++
+			return
+		}
+	}
+}
+
+// capture keeps a copy of e, up to the spec's limit.
+func (r *runner) capture(e vnet.Event) {
+	if r.spec.Capture == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.packets) >= r.spec.Capture {
+		return
+	}
+	e.Payload = append([]byte(nil), e.Payload...)
+	r.packets = append(r.packets, e)
+}
