@@ -36,7 +36,8 @@ type Config struct {
 	Stop func() bool
 	// Options go to every run (harness.WithCA for the process's CA).
 	Options []harness.Option
-	// Progress, if set, is called with each cell as it ends.
+	// Progress, if set, is called with each cell as it ends, outside any
+	// bubble, one call at a time.
 	Progress func(Cell)
 }
 
@@ -69,6 +70,9 @@ func Run(r Runner, d *Deployment, c Config) Matrix {
 	}
 	runSplit(r, specs, c, &m, func(i int, res harness.Result) {
 		m.Cells[i].fill(res, d)
+		if c.Progress != nil {
+			c.Progress(m.Cells[i])
+		}
 	})
 	if d.fixed != nil && !m.Interrupted {
 		d.attributeTLS(r, &m, specs, c)
@@ -114,15 +118,6 @@ func runSplit(r Runner, specs []harness.Spec, c Config, m *Matrix, each func(i i
 	go func() { defer wg.Done(); batch(real, len(real), &m.RealWall) }()
 	go func() { defer wg.Done(); batch(fake, c.Parallel, &m.FakeWall) }()
 	wg.Wait()
-	if c.Progress != nil {
-		// Progress is reported after the batch so that its callback never
-		// runs inside a spec's bubble.
-		for i := range m.Cells {
-			if m.Cells[i].Clock != "" {
-				c.Progress(m.Cells[i])
-			}
-		}
-	}
 }
 
 // attributeTLS reruns the failing cells with a valid certificate; a cell

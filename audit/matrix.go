@@ -34,7 +34,9 @@ type Cell struct {
 	Profile   string `json:"profile"`
 	// Transport is the transport at the end of the call, or "none".
 	Transport harness.Transport `json:"transport"`
-	// Candidates are the selected pair's candidate types, client → node.
+	// Candidates are the selected pair's candidate types, client → node,
+	// as pion reports them: a NATed client's local candidate is its host
+	// base, not the srflx address the node sees.
 	Candidates string `json:"candidates,omitempty"`
 	// ConnectTime is the time to the first connected state.
 	ConnectTime   time.Duration `json:"connect_ns"`

@@ -51,9 +51,6 @@ func Markdown(w io.Writer, m Matrix, changes []Change) error {
 	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, c := range m.Cells {
 		outcome := esc(c.Outcome())
-		if c.Works() && c.Candidates != "" {
-			outcome += " (" + c.Candidates + ")"
-		}
 		if c.Symptom != "" {
 			outcome += "; **symptom:** " + esc(c.Symptom)
 		}

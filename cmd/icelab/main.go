@@ -53,5 +53,6 @@ func newRootCmd(tr *trust) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRelayCmd(), newRunCmd(tr), newValidateCmd())
+	root.AddCommand(newAuditCmd(tr))
 	return root
 }
