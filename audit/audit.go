@@ -25,9 +25,12 @@ type Config struct {
 	// all of them.
 	Archetypes []archetypes.Network
 	Profiles   []archetypes.Profile
-	// Duration is each call's length on its clock; zero means 30 s, long
+	// Duration is each call's length on its clock; zero means 35 s: long
 	// enough for a UDP whack at 10 s, ICE's 5 s disconnect and a transport
-	// fallback to show.
+	// fallback to show, and for the browser's whole fallback chain (three
+	// attempts with a 10 s deadline each) to end before the call does. A
+	// call that ends while a client is between fallback attempts can leave
+	// the harness waiting for a peer connection it started during teardown.
 	Duration time.Duration
 	// Parallel bounds the fake-clock cells run at once (they use the CPU,
 	// not the clock); zero means 4. Real-clock cells all run at once.
@@ -52,7 +55,7 @@ func Run(r Runner, d *Deployment, c Config) Matrix {
 		c.Profiles = archetypes.Profiles()
 	}
 	if c.Duration == 0 {
-		c.Duration = 30 * time.Second
+		c.Duration = 35 * time.Second
 	}
 	if c.Parallel == 0 {
 		c.Parallel = 4
