@@ -55,7 +55,7 @@ func Markdown(w io.Writer, m Matrix, changes []Change) error {
 			outcome += "; **symptom:** " + esc(c.Symptom)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", c.Archetype, c.Profile, outcome,
-			connectTime(c), yesNo(c.MediaBothWays), recovered(c), c.Clock)
+			connectTime(c), media(c), recovered(c), c.Clock)
 	}
 	fmt.Fprintf(&b, "\n%d cells; wall time %s for the fake-clock cells, %s for the real-clock cells (run side by side).\n",
 		len(m.Cells), m.FakeWall.Round(10*time.Millisecond), m.RealWall.Round(10*time.Millisecond))
@@ -75,6 +75,15 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// media says whether media flowed both ways; for a call that was lost,
+// that it did so only until then.
+func media(c Cell) string {
+	if c.MediaBothWays && !c.Works() {
+		return "yes, until lost"
+	}
+	return yesNo(c.MediaBothWays)
 }
 
 func recovered(c Cell) string {
@@ -155,7 +164,7 @@ func JUnit(w io.Writer, m Matrix, changes []Change) error {
 		total += c.Wall
 		tc := junitCase{Name: c.Profile, Classname: c.Archetype, Time: fmt.Sprintf("%.3f", c.Wall.Seconds()),
 			SystemOut: fmt.Sprintf("%s; time to connect %s; media both ways %s; recovered %s; clock %s",
-				c.Outcome(), connectTime(c), yesNo(c.MediaBothWays), recovered(c), c.Clock)}
+				c.Outcome(), connectTime(c), media(c), recovered(c), c.Clock)}
 		for _, ch := range changes {
 			if ch.Kind == Regression && ch.Archetype == c.Archetype && ch.Profile == c.Profile {
 				tc.Failure = &junitFailure{Message: "regression: " + ch.Why, Text: ch.Why}
