@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"os"
@@ -155,5 +156,28 @@ func TestAuditCommand(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "| corporate-443-only | browser | TURN/TLS |") {
 		t.Errorf("corporate-443-only/browser is not TURN/TLS:\n%s", stdout.String())
+	}
+}
+
+// TestAuditInterrupted proves an audit stopped by a signal exits 130 and
+// says its matrix is incomplete rather than passing it off as a verdict.
+func TestAuditInterrupted(t *testing.T) {
+	o := &auditOptions{trust: &testTrust, out: t.TempDir(), duration: 35 * time.Second,
+		archetypes: []string{"home-router"}, profiles: []string{"pion"}, baseline: auditDir + "/dedicated-5349.yaml"}
+	var stdout, stderr bytes.Buffer
+	p, code := o.prepare(&stderr, auditDir+"/single-domain-443.yaml")
+	if code != 0 {
+		t.Fatalf("prepare: exit %d\n%s", code, stderr.String())
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // as SIGINT does, through main's signal.NotifyContext
+	if code := p.execute(ctx, &stdout, &stderr, audit.TestRunner{T: t}); code != exitInterrupted {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitInterrupted, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "interrupted: the matrix is incomplete") || !strings.Contains(stdout.String(), "**Interrupted:**") {
+		t.Errorf("output does not say the audit was interrupted:\n%s\n%s", stdout.String(), stderr.String())
+	}
+	if strings.Contains(stdout.String(), "regress") {
+		t.Errorf("an interrupted audit judged regressions:\n%s", stdout.String())
 	}
 }
