@@ -54,8 +54,11 @@ Profiles: ` + strings.Join(archetypes.ProfileNames(), ", ") + `.
 
 Exit status: 0 when nothing regressed, 1 on a regression, 2 on bad input,
 130 when interrupted.`,
-		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "icelab audit: want one livekit.yaml, got %d arguments\n%s", len(args), cmd.UsageString())
+				os.Exit(exitInvalid)
+			}
 			ctx := cmd.Context()
 			p, code := o.prepare(cmd.ErrOrStderr(), args[0])
 			if code != 0 {
@@ -71,12 +74,17 @@ Exit status: 0 when nothing regressed, 1 on a regression, 2 on bad input,
 			return nil
 		},
 	}
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		fmt.Fprintf(c.ErrOrStderr(), "icelab audit: %v\n", err)
+		os.Exit(exitInvalid) // bad input, like every other
+		return err
+	})
 	cmd.Flags().StringVar(&o.firewall, "node-firewall", "", "the node's inbound firewall (security group) file")
 	cmd.Flags().StringVar(&o.baseline, "baseline", "", "the livekit.yaml to compare with; regressions exit 1")
 	cmd.Flags().StringVar(&o.out, "out", "reports/out/audit", "directory for audit.md, audit.json and junit.xml")
 	cmd.Flags().StringSliceVar(&o.archetypes, "archetypes", nil, "audit only these archetypes (default: all)")
 	cmd.Flags().StringSliceVar(&o.profiles, "profiles", nil, "audit only these profiles (default: all)")
-	cmd.Flags().DurationVar(&o.duration, "duration", 30*time.Second, "length of each call, on its clock")
+	cmd.Flags().DurationVar(&o.duration, "duration", 35*time.Second, "length of each call, on its clock (at least 35s: the browser's fallback chain must end first)")
 	return cmd
 }
 
@@ -104,8 +112,8 @@ func (o *auditOptions) prepare(stderr io.Writer, config string) (*auditPlan, int
 	if err != nil {
 		return bad(fmt.Errorf("--profiles: %w", err))
 	}
-	if o.duration < 5*time.Second || o.duration > 10*time.Minute {
-		return bad(fmt.Errorf("--duration: %v; want between 5s and 10m", o.duration))
+	if o.duration < 35*time.Second || o.duration > 10*time.Minute {
+		return bad(fmt.Errorf("--duration: %v; want between 35s and 10m", o.duration))
 	}
 	ca, err := o.trust.authority()
 	if err != nil {
