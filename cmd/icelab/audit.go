@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -159,13 +160,37 @@ func (p *auditPlan) execute(ctx context.Context, stdout, stderr io.Writer, r aud
 	if p.baseline != nil {
 		total *= 2
 	}
+	pending := map[string]int{}
+	for _, n := range cfg.Archetypes {
+		for _, pr := range cfg.Profiles {
+			pending[n.Name+"/"+pr.Name] += total / (p.archetypes * len(cfg.Profiles))
+		}
+	}
 	cfg.Progress = func(c audit.Cell) {
 		mu.Lock()
 		defer mu.Unlock()
 		done++
+		pending[c.Archetype+"/"+c.Profile]--
 		fmt.Fprintf(stderr, "[%d/%d] %s/%s: %s (%s clock, %.1fs)\n", done, total, c.Archetype, c.Profile, firstLine(c.Outcome()), c.Clock, c.Wall.Seconds())
 	}
 	start := time.Now()
+	// A call whose teardown never ends (a harness bug, not a verdict)
+	// would hang the audit: say which cells, and stop.
+	watchdog := time.AfterFunc(3*cfg.Duration+time.Minute, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		var stuck []string
+		for name, n := range pending {
+			if n > 0 {
+				stuck = append(stuck, name)
+			}
+		}
+		sort.Strings(stuck)
+		fmt.Fprintf(stderr, "icelab audit: cells %s have not ended %v after the audit began, long after their calls did: the harness did not finish tearing them down; no verdict\n",
+			strings.Join(stuck, ", "), 3*cfg.Duration+time.Minute)
+		os.Exit(exitFailed)
+	})
+	defer watchdog.Stop()
 	var (
 		candidate, baseline audit.Matrix
 		wg                  sync.WaitGroup
