@@ -1,0 +1,159 @@
+package audit
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/icelab/icelab/harness"
+)
+
+// Matrix is an audit's result: one cell per archetype × profile.
+type Matrix struct {
+	// Deployment and Firewall name the files audited.
+	Deployment string `json:"deployment"`
+	Firewall   string `json:"firewall,omitempty"`
+	// TLSProblem is the deployment's certificate problem, if any.
+	TLSProblem string `json:"tls_problem,omitempty"`
+	// Notes say what the audit assumed.
+	Notes []string `json:"notes,omitempty"`
+	Cells []Cell   `json:"cells"`
+	// FakeWall and RealWall are the wall time of the fake-clock and the
+	// real-clock cells; the two batches run side by side.
+	FakeWall time.Duration `json:"fake_wall_ns"`
+	RealWall time.Duration `json:"real_wall_ns"`
+	// Interrupted is set when the audit was stopped: its cells are not a
+	// verdict.
+	Interrupted bool `json:"interrupted,omitempty"`
+}
+
+// Cell is one archetype × profile: what a user of that network, with that
+// client, gets from the deployment.
+type Cell struct {
+	Archetype string `json:"archetype"`
+	Profile   string `json:"profile"`
+	// Transport is the transport at the end of the call, or "none".
+	Transport harness.Transport `json:"transport"`
+	// Candidates are the selected pair's candidate types, client → node,
+	// as pion reports them: a NATed client's local candidate is its host
+	// base, not the srflx address the node sees.
+	Candidates string `json:"candidates,omitempty"`
+	// ConnectTime is the time to the first connected state.
+	ConnectTime   time.Duration `json:"connect_ns"`
+	MediaBothWays bool          `json:"media_both_ways"`
+	// Faulted: the call failed at some point (or fell back); Recovered:
+	// it connected again with media both ways.
+	Faulted   bool `json:"faulted"`
+	Recovered bool `json:"recovered"`
+	// Reason explains a failure, for a person.
+	Reason string `json:"reason,omitempty"`
+	// TLSDependent: the cell fails because of the certificate problem.
+	TLSDependent bool `json:"tls_dependent,omitempty"`
+	// Symptom names a row of the seed's troubleshooting table the cell
+	// shows.
+	Symptom string        `json:"symptom,omitempty"`
+	Clock   harness.Clock `json:"clock"`
+	Wall    time.Duration `json:"wall_ns"`
+	// Error is set when the cell's call could not run at all.
+	Error string `json:"error,omitempty"`
+}
+
+// Works reports whether the cell ended connected.
+func (c Cell) Works() bool { return c.Transport != harness.NoTransport && c.Transport != "" }
+
+// Outcome is the cell's transport, or "fails: reason".
+func (c Cell) Outcome() string {
+	if c.Works() {
+		return string(c.Transport)
+	}
+	return "fails: " + c.Reason
+}
+
+// costOrder is the seeds' priority order of transports, cheapest first.
+var costOrder = []harness.Transport{harness.ICEUDP, harness.ICETCP, harness.TURNUDP, harness.TURNTCP, harness.TURNTLS}
+
+// cost ranks a cell: its transport's place in costOrder, failing last.
+func (c Cell) cost() int {
+	if i := slices.Index(costOrder, c.Transport); i >= 0 && c.Works() {
+		return i
+	}
+	return len(costOrder)
+}
+
+// Cell returns the named cell, or nil.
+func (m *Matrix) Cell(archetype, profile string) *Cell {
+	for i := range m.Cells {
+		if m.Cells[i].Archetype == archetype && m.Cells[i].Profile == profile {
+			return &m.Cells[i]
+		}
+	}
+	return nil
+}
+
+// ChangeKind says what a change does to users.
+type ChangeKind string
+
+// Change kinds.
+const (
+	Regression  ChangeKind = "regression"
+	Improvement ChangeKind = "improvement"
+	// Changed: different, neither better nor worse (a new reason).
+	Changed ChangeKind = "changed"
+)
+
+// Change is a cell that differs between a baseline and a candidate.
+type Change struct {
+	Archetype string     `json:"archetype"`
+	Profile   string     `json:"profile"`
+	Kind      ChangeKind `json:"kind"`
+	Old       Cell       `json:"old"`
+	New       Cell       `json:"new"`
+	// Why says what changed, in a line.
+	Why string `json:"why"`
+}
+
+func (c Change) String() string {
+	return fmt.Sprintf("%s %s/%s: %s", c.Kind, c.Archetype, c.Profile, c.Why)
+}
+
+// Diff compares a candidate matrix with its baseline, cell by cell. A
+// regression is a cell that connected and now fails, that lands on a
+// costlier transport (ICE/UDP < ICE/TCP < TURN/UDP < TURN/TCP < TURN/TLS),
+// or whose media no longer flows both ways; an improvement is the reverse.
+// Cells in only one matrix are not compared.
+func Diff(baseline, candidate Matrix) []Change {
+	var out []Change
+	for _, n := range candidate.Cells {
+		o := baseline.Cell(n.Archetype, n.Profile)
+		if o == nil || o.Error != "" || n.Error != "" {
+			continue
+		}
+		ch := Change{Archetype: n.Archetype, Profile: n.Profile, Old: *o, New: n}
+		from, to := o.Outcome(), n.Outcome()
+		switch {
+		case n.cost() > o.cost():
+			ch.Kind, ch.Why = Regression, from+" → "+to
+		case n.cost() < o.cost():
+			ch.Kind, ch.Why = Improvement, from+" → "+to
+		case o.MediaBothWays && !n.MediaBothWays:
+			ch.Kind, ch.Why = Regression, fmt.Sprintf("%s: media both ways → not (%s)", to, n.Reason)
+		case !o.MediaBothWays && n.MediaBothWays:
+			ch.Kind, ch.Why = Improvement, to+": media now flows both ways"
+		default:
+			continue
+		}
+		out = append(out, ch)
+	}
+	return out
+}
+
+// Regressions keeps the regressions of changes.
+func Regressions(changes []Change) []Change {
+	var out []Change
+	for _, c := range changes {
+		if c.Kind == Regression {
+			out = append(out, c)
+		}
+	}
+	return out
+}
