@@ -153,7 +153,11 @@ var _ = Describe("teardown while an ICE-TCP client is still connecting, on the r
 	// dropped, TURN/TLS is slower) and teardown lands as fallback starts.
 	It("returns under transport fallback", func() {
 		only443 := refusal{"only TCP 80 and 443 out", vnet.OnlyTCPOut(80, 443)}
-		for _, d := range []time.Duration{300 * time.Millisecond, 1100 * time.Millisecond, 1250 * time.Millisecond} {
+		var ds []time.Duration
+		for range envInt("ICELAB_TEARDOWN_ROUNDS", 1) {
+			ds = append(ds, 300*time.Millisecond, 1100*time.Millisecond, 1250*time.Millisecond)
+		}
+		for _, d := range ds {
 			spec := refused(harness.TransportFallback, only443, d)
 			spec.Clients[0].NetworkTypes = []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4}
 			spec.Name = fmt.Sprintf("ice-tcp client, transport, %s, %v", only443.name, d)
