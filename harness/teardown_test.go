@@ -11,6 +11,7 @@ import (
 	"github.com/icelab/icelab/vnet"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/pion/webrtc/v4"
 )
 
 // teardownWatchdog bounds one run on the machine's clock
@@ -143,4 +144,30 @@ var _ = Describe("teardown while a client is still connecting", func() {
 			})
 		}
 	}
+})
+
+var _ = Describe("teardown while an ICE-TCP client is still connecting, on the real clock", func() {
+	// The same race on the real clock, where `icelab run` runs ICE-TCP
+	// scenarios and a hang never returns. Only TCP 80 and 443 get out, so
+	// the first attempt misses its 1 s deadline (ICE-TCP to 7881 is
+	// dropped, TURN/TLS is slower) and teardown lands as fallback starts.
+	It("returns under transport fallback", func() {
+		only443 := refusal{"only TCP 80 and 443 out", vnet.OnlyTCPOut(80, 443)}
+		var ds []time.Duration
+		for range envInt("ICELAB_TEARDOWN_ROUNDS", 1) {
+			ds = append(ds, 300*time.Millisecond, 1100*time.Millisecond, 1250*time.Millisecond)
+		}
+		for _, d := range ds {
+			spec := refused(harness.TransportFallback, only443, d)
+			spec.Clients[0].NetworkTypes = []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4}
+			spec.Name = fmt.Sprintf("ice-tcp client, transport, %s, %v", only443.name, d)
+			res, err := watched(spec, teardownWatchdog)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.Err).To(BeEmpty())
+			Expect(res.Clock).To(Equal(harness.RealClock))
+			GinkgoWriter.Printf("%s: ran %v, took %v\n%s", spec.Name, res.Duration, res.Wall, res.Client("alice").Timeline())
+			honest(res)
+			Expect(res.Client("alice").Failure).NotTo(ContainSubstring("context canceled"), "teardown is no failure")
+		}
+	})
 })
