@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/icelab/icelab/harness"
+	. "github.com/icelab/icelab/harness/matchers"
 	"github.com/icelab/icelab/vnet"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -57,6 +58,11 @@ var _ = Describe("media quality", func() {
 		Expect(down).NotTo(BeNil())
 		Expect(down.Quality.LossRate).To(BeNumerically("~", 0.05, 0.03))
 
+		Expect(res).To(LoseAtMost(0.10).For("alice"))
+		Expect(res).NotTo(LoseAtMost(0.001).For("alice"), "the matcher sees the loss")
+		Expect(res).To(KeepRTTUnder(250 * time.Millisecond).For("alice"))
+		Expect(res).To(DeliverAtLeast(30_000).For("alice"))
+
 		clean := flow(res.Client("bob"), "bob/audio", "at-node").Quality
 		Expect(clean.Lost).To(BeZero(), "bob's own link loses nothing")
 		Expect(clean.Freezes).To(BeEmpty())
@@ -75,5 +81,7 @@ var _ = Describe("media quality", func() {
 		q := flow(res.Client("alice"), "alice/audio", "at-node").Quality
 		Expect(q.Freezes).To(HaveLen(1))
 		Expect(q.LongestFreeze).To(BeNumerically("~", 3*time.Second, 100*time.Millisecond))
+		Expect(res).NotTo(FreezeAtMost(time.Second).For("alice"))
+		Expect(res).To(FreezeAtMost(4 * time.Second).For("alice"))
 	})
 })
