@@ -337,10 +337,11 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, event
 			c.obs.pair(pairOf(p))
 		}
 	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		kind := tr.Kind().String()
 		counter := c.run.meter.counter(c.spec.Name, tr.StreamID()+"/"+kind, kind, "received")
 		c.spawn(func() { forward(tr, nil, counter) })
+		c.spawn(func() { drainReceiverRTCP(recv) })
 	})
 }
 
@@ -363,7 +364,10 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 		}
 		counter := c.run.meter.counter(c.spec.Name, c.spec.Name+"/"+kind, kind, "sent")
 		c.spawn(func() { publish(ctx, track, kind, size, every, counter, connected) })
-		c.spawn(func() { drainRTCP(tr.Sender()) })
+		// The node's receive counter of this track: the client's sender
+		// measures the round trip from the node's receiver reports.
+		atNode := c.run.meter.counter(c.spec.Name, c.spec.Name+"/"+kind, kind, "at-node")
+		c.spawn(func() { drainRTCP(tr.Sender(), atNode) })
 	}
 	for _, sub := range c.subscribe {
 		kind := webrtc.RTPCodecTypeAudio

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
@@ -36,6 +37,9 @@ const outageGap = time.Second
 // outageGap between them; safe for concurrent use.
 type counter struct {
 	packets, bytes atomic.Uint64
+	// rtp measures an RTP flow's quality: set on the counters of RTP
+	// tracks (see meter.counter), nil on data channels.
+	rtp *rtpStats
 	// mark is the packet count when the last recovery happened.
 	mark atomic.Uint64
 	// clock is the run's: the offset of now from its start.
@@ -100,9 +104,32 @@ func (m *meter) counter(client, track, kind, direction string) *counter {
 	c := m.counters[k]
 	if c == nil {
 		c = &counter{clock: m.clock}
+		switch {
+		case direction == "sent": // measured where it is received
+		case kind == trackKindAudio:
+			c.rtp = newRTPStats(48000, audioInterval)
+		case kind == trackKindVideo:
+			c.rtp = newRTPStats(90000, videoInterval)
+		}
 		m.counters[k] = c
 	}
 	return c
+}
+
+// addRTP counts an RTP packet of size bytes received on the flow and
+// measures its quality.
+func (c *counter) addRTP(h *rtp.Header, size int) {
+	c.add(size)
+	if c.rtp != nil {
+		c.rtp.packet(h, size, c.clock())
+	}
+}
+
+// rtt records a round-trip time the flow's sender measured.
+func (c *counter) rtt(d time.Duration) {
+	if c.rtp != nil {
+		c.rtp.rtt(d, c.clock())
+	}
 }
 
 // markRecovery remembers the counts of a client's tracks at recovery.
@@ -128,8 +155,12 @@ func (m *meter) media(client string, end time.Duration) []Media {
 		}
 		p := c.packets.Load()
 		first, last, outages := c.silences(end)
-		out = append(out, Media{Track: k.track, Kind: k.kind, Direction: k.direction, Packets: p, Bytes: c.bytes.Load(),
-			AfterRecoveryPackets: p - c.mark.Load(), First: first, Last: last, Outages: outages})
+		md := Media{Track: k.track, Kind: k.kind, Direction: k.direction, Packets: p, Bytes: c.bytes.Load(),
+			AfterRecoveryPackets: p - c.mark.Load(), First: first, Last: last, Outages: outages}
+		if c.rtp != nil {
+			md.Quality = c.rtp.quality(end)
+		}
+		out = append(out, md)
 	}
 	sortMedia(out)
 	return out
@@ -203,13 +234,34 @@ func sendData(ctx context.Context, dc *webrtc.DataChannel, c *counter) {
 	}
 }
 
-// drainRTCP reads a sender's RTCP until it closes, so its interceptors
-// keep working.
-func drainRTCP(sender *webrtc.RTPSender) {
+// drainReceiverRTCP reads a receiver's RTCP until it closes: pion's
+// interceptors see a sender report only when it is read, and without one
+// the receiver reports they send back carry no timestamp to measure the
+// round trip from.
+func drainReceiverRTCP(r *webrtc.RTPReceiver) {
 	buf := make([]byte, 1500)
 	for {
-		if _, _, err := sender.Read(buf); err != nil {
+		if _, _, err := r.Read(buf); err != nil {
 			return
+		}
+	}
+}
+
+// drainRTCP reads a sender's RTCP until it closes, so its interceptors
+// keep working, and hands the round-trip times its receiver reports tell
+// to c (nil: none).
+func drainRTCP(sender *webrtc.RTPSender, c *counter) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		if c == nil {
+			continue
+		}
+		if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+			reportRTT(pkts, time.Now(), c.rtt)
 		}
 	}
 }

@@ -335,11 +335,12 @@ func (n *node) newSession(client string, order []string) (*webrtc.PeerConnection
 	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
 		obs.nodePair(pairOf(p))
 	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		kind := tr.Kind().String()
 		fwd := n.forwarded[client+"/"+kind]
 		c := n.run.meter.counter(client, client+"/"+kind, kind, "at-node")
 		n.spawn(func() { forward(tr, fwd, c) })
+		n.spawn(func() { drainReceiverRTCP(recv) })
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		if dc.Label() != dataLabel {
@@ -364,11 +365,14 @@ func forward(tr *webrtc.TrackRemote, fwd *webrtc.TrackLocalStaticRTP, c *counter
 		if err != nil {
 			return
 		}
-		c.add(n)
-		if fwd == nil || pkt.Unmarshal(buf[:n]) != nil {
+		if pkt.Unmarshal(buf[:n]) != nil {
+			c.add(n)
 			continue
 		}
-		_ = fwd.WriteRTP(&pkt)
+		c.addRTP(&pkt.Header, n)
+		if fwd != nil {
+			_ = fwd.WriteRTP(&pkt)
+		}
 	}
 }
 
@@ -389,8 +393,12 @@ func (n *node) bindSubscriptions(pc *webrtc.PeerConnection, client string, order
 		if len(next[kind]) == 0 {
 			continue
 		}
-		track := n.forwarded[next[kind][0]]
+		sub := next[kind][0]
+		track := n.forwarded[sub]
 		next[kind] = next[kind][1:]
+		// The subscriber's receive counter: the node's sender measures the
+		// round trip to it from the receiver reports it sends back.
+		rc := n.run.meter.counter(client, sub, kind, "received")
 		sender, err := n.api.NewRTPSender(track, pc.SCTP().Transport())
 		if err != nil {
 			return fmt.Errorf("node %s: sender for %s: %w", n.name, client, err)
@@ -398,7 +406,7 @@ func (n *node) bindSubscriptions(pc *webrtc.PeerConnection, client string, order
 		if err := t.SetSender(sender, track); err != nil {
 			return fmt.Errorf("node %s: sender for %s: %w", n.name, client, err)
 		}
-		n.spawn(func() { drainRTCP(sender) })
+		n.spawn(func() { drainRTCP(sender, rc) })
 	}
 	return nil
 }

@@ -153,6 +153,10 @@ type Media struct {
 	// Outages are the flow's silences longer than a second after its
 	// first packet, the last one Ongoing if it had stopped by the end.
 	Outages []Outage `json:",omitempty"`
+	// Quality is an RTP flow's quality where it was received (at the node
+	// for a client's publications, at the client for its subscriptions),
+	// with the round-trip times its sender measured; nil for data.
+	Quality *Quality `json:",omitempty"`
 }
 
 // Outage is a time during which media that had been flowing did not: from

@@ -61,7 +61,9 @@ type htmlRun struct {
 type htmlClient struct {
 	*harness.ClientResult
 	Transport string
+	Media     string // media both ways, with outages
 	Timeline  timelineSVG
+	Charts    []flowChart
 }
 
 type htmlDrop struct {
@@ -73,7 +75,8 @@ func newHTMLRun(r Run) htmlRun {
 	h := htmlRun{Run: r, Name: r.name(), ID: "scenario-" + strings.TrimSuffix(PcapFile(r.name()), ".pcapng"), Verdict: r.Verdict(), Problem: r.Problem()}
 	for i := range r.Result.Clients {
 		c := &r.Result.Clients[i]
-		h.Clients = append(h.Clients, htmlClient{ClientResult: c, Transport: transportOf(c), Timeline: timeline(r.Result, c)})
+		h.Clients = append(h.Clients, htmlClient{ClientResult: c, Transport: transportOf(c), Media: mediaBothWays(c),
+			Timeline: timeline(r.Result, c), Charts: flowCharts(r.Result, c)})
 	}
 	for reason, n := range r.Result.Drops {
 		h.Drops = append(h.Drops, htmlDrop{reason, n})
@@ -178,4 +181,83 @@ func timeline(res harness.Result, c *harness.ClientResult) timelineSVG {
 		t.Axis = append(t.Axis, tick{X: x(at), Label: fmt.Sprintf("%g s", math.Round(at.Seconds()*10)/10)})
 	}
 	return t
+}
+
+// flowChart is an RTP flow's packets per second drawn as SVG bars, lost
+// packets stacked on them, with its outages and freezes shaded.
+type flowChart struct {
+	Title         string
+	Summary       string
+	Width, Height int
+	Bars          []bar
+	Shades        []shade
+	MaxLabel      string
+}
+
+type bar struct {
+	X, Width     int
+	Y, Height    int // received
+	LostY, LostH int // lost, above the received
+	Label        string
+}
+
+type shade struct {
+	X, Width int
+	Kind     string // outage, freeze
+	Label    string
+}
+
+// chart geometry
+const (
+	chLeft   = 60
+	chWidth  = 880
+	chHeight = 90
+	chTop    = 6
+)
+
+// flowCharts draws each of c's RTP flows with measured quality.
+func flowCharts(res harness.Result, c *harness.ClientResult) []flowChart {
+	var out []flowChart
+	for _, m := range c.Media {
+		q := m.Quality
+		if q == nil || len(q.Seconds) == 0 {
+			continue
+		}
+		end := max(res.Duration, time.Duration(len(q.Seconds))*time.Second)
+		x := func(at time.Duration) int {
+			at = min(max(at, 0), end)
+			return chLeft + int(int64(chWidth)*int64(at)/int64(end))
+		}
+		peak := uint64(1)
+		for _, s := range q.Seconds {
+			peak = max(peak, s.Packets+s.Lost)
+		}
+		ch := flowChart{Title: m.Track + " " + m.Direction, Width: chLeft + chWidth + 20, Height: chTop + chHeight + 20,
+			MaxLabel: fmt.Sprintf("%d pkt/s", peak),
+			Summary: fmt.Sprintf("loss %.1f%% (%d lost), jitter up to %d ms, %s, mean %.0f kbit/s, %d freezes (longest %.1f s)",
+				q.LossRate*100, q.Lost, q.Jitter.Milliseconds(), rttText(q), q.Bitrate/1e3, len(q.Freezes), q.LongestFreeze.Seconds())}
+		for i, s := range q.Seconds {
+			x0, x1 := x(time.Duration(i)*time.Second), x(time.Duration(i+1)*time.Second)
+			h := int(uint64(chHeight) * s.Packets / peak)
+			lh := int(uint64(chHeight) * s.Lost / peak)
+			ch.Bars = append(ch.Bars, bar{X: x0, Width: max(x1-x0-1, 1), Y: chTop + chHeight - h, Height: h,
+				LostY: chTop + chHeight - h - lh, LostH: lh,
+				Label: fmt.Sprintf("%d s: %d packets, %d lost, jitter %d ms", i, s.Packets, s.Lost, s.Jitter.Milliseconds())})
+		}
+		for _, o := range m.Outages {
+			ch.Shades = append(ch.Shades, shade{X: x(o.Start), Width: max(x(o.End)-x(o.Start), 1), Kind: "outage", Label: "outage " + o.String()})
+		}
+		for _, f := range q.Freezes {
+			ch.Shades = append(ch.Shades, shade{X: x(f.Start), Width: max(x(f.End)-x(f.Start), 1), Kind: "freeze", Label: "freeze " + f.String()})
+		}
+		out = append(out, ch)
+	}
+	return out
+}
+
+func rttText(q *harness.Quality) string {
+	if q.RTTMean == 0 {
+		return "no round trip measured"
+	}
+	return fmt.Sprintf("round trip %d ms (highest %d ms)", q.RTTMean.Milliseconds(), q.RTT.Milliseconds())
 }

@@ -24,8 +24,10 @@ var clientColumns = []clientColumn{
 	{"Client", func(c *harness.ClientResult) string { return cell(c.Name) }},
 	{"Transport", func(c *harness.ClientResult) string { return transportOf(c) }},
 	{"Candidates (local → remote)", candidates},
+	{"Node's side", func(c *harness.ClientResult) string { return cell(nodeSide(c)) }},
 	{"Connected", connected},
-	{"Media both ways", func(c *harness.ClientResult) string { return yesNo(c.MediaBothWays) }},
+	{"Media both ways", func(c *harness.ClientResult) string { return cell(mediaBothWays(c)) }},
+	{"Quality (worst flow)", quality},
 	{"Failure detected at", failedAt},
 	{"Recovered", recovered},
 }
@@ -226,10 +228,17 @@ func failedAt(c *harness.ClientResult) string {
 	return seconds(c.FailedAt)
 }
 
+// recovered gives both recovery figures: from when media stopped to when
+// it flowed again (what a user heard), and from the detected failure to
+// connected again (the ICE states).
 func recovered(c *harness.ClientResult) string {
 	switch {
 	case c.Recovered:
-		return "yes, after " + seconds(c.RecoveryTime())
+		s := "yes"
+		if m := c.MediaRecoveryTime(); m > 0 {
+			s += ", media back after " + seconds(m)
+		}
+		return s + ", connected again " + seconds(c.RecoveryTime()) + " after the failure was detected"
 	case c.FailedAt > 0:
 		return "no"
 	}

@@ -125,8 +125,8 @@ func TestWrite(t *testing.T) {
 	}
 	for _, want := range []string{
 		"3 scenarios: 1 passed, 1 failed, 0 errors, 1 skipped in 3.00s of wall time.",
-		"| [open](#open) | Most users \\| never hit TURN | fake | alice | ICE/UDP | host → host | yes, 0.20s | yes | – | – | PASS |",
-		"| [corp](#corp) | Clients behind corporate firewall: only port 443 allowed | fake | alice | none | – | no | no | – | – | FAIL |",
+		"| [open](#open) | Most users \\| never hit TURN | fake | alice | ICE/UDP | host → host | – | yes, 0.20s | yes | – | – | – | PASS |",
+		"| [corp](#corp) | Clients behind corporate firewall: only port 443 allowed | fake | alice | none | – | – | no | no | – | – | – | FAIL |",
 		"## corp", "- **alice** `transport`: expected TURN/TLS, observed none",
 		"Skipped: needs ICE-TCP",
 	} {

@@ -93,11 +93,68 @@ func clientSummary(c *harness.ClientResult) string {
 	return strings.Join(parts, ", ")
 }
 
+// transportOf says what carried the call and what it ended on: "ICE/UDP",
+// "ICE/UDP, lost at 16.5 s", "none".
 func transportOf(c *harness.ClientResult) string {
-	if c.Transport == "" {
-		return string(harness.NoTransport)
+	if s := c.TransportSummary(); s != "" {
+		return s
 	}
-	return string(c.Transport)
+	return string(harness.NoTransport)
+}
+
+// nodeSide is the media node's end of the selected pair: its own candidate
+// and the client as it saw it, after any NAT.
+func nodeSide(c *harness.ClientResult) string {
+	if c.NodeSelected == nil {
+		return "–"
+	}
+	return c.NodeSelected.Local.Type + " " + c.NodeSelected.Local.Address + " ← " + c.NodeSelected.Remote.Type + " " + c.NodeSelected.Remote.Address
+}
+
+// mediaBothWays is the whole-call judgement with the outages on the way.
+func mediaBothWays(c *harness.ClientResult) string {
+	if c.NoMediaExpected {
+		return "n/a (nothing published or subscribed)"
+	}
+	s := yesNo(c.MediaBothWays)
+	if len(c.Outages) > 0 {
+		parts := make([]string, len(c.Outages))
+		for i, o := range c.Outages {
+			parts[i] = o.String()
+		}
+		s += "; outages " + strings.Join(parts, ", ")
+	}
+	return s
+}
+
+// quality is the worst of the client's RTP flows: loss, mean round trip,
+// jitter and the longest freeze.
+func quality(c *harness.ClientResult) string {
+	var loss float64
+	var rtt, jitter, freeze time.Duration
+	flows := 0
+	for _, m := range c.Media {
+		q := m.Quality
+		if q == nil {
+			continue
+		}
+		flows++
+		loss = max(loss, q.LossRate)
+		rtt = max(rtt, q.RTTMean)
+		jitter = max(jitter, q.Jitter)
+		freeze = max(freeze, q.LongestFreeze)
+	}
+	if flows == 0 {
+		return "–"
+	}
+	s := fmt.Sprintf("loss %.1f%%, jitter %d ms", loss*100, jitter.Milliseconds())
+	if rtt > 0 {
+		s += fmt.Sprintf(", rtt %d ms", rtt.Milliseconds())
+	}
+	if freeze > 0 {
+		s += fmt.Sprintf(", freeze %.1fs", freeze.Seconds())
+	}
+	return s
 }
 
 func seconds(d time.Duration) string {

@@ -102,7 +102,12 @@
 //	    transport: TURN/TLS             # or a list of acceptable ones; none = never connected
 //	    connected: true
 //	    candidates: {local: relay, remote: host}   # host, srflx, prflx, relay, none
-//	    media: {both_ways: true}
+//	    media: {both_ways: true}       # judged over the whole call; and bounds on every
+//	      # RTP flow to and from the client, measured where it is received (the node,
+//	      # the client): min_bitrate: 1Mbps (mean from its first packet), max_loss: 2%
+//	      # (after NACK), max_rtt: 400ms (mean, from RTCP receiver reports),
+//	      # max_jitter: 30ms (RFC 3550), max_freeze: 1s (the longest silence over the
+//	      # flow's freeze gap: max(3 frames, a frame + 150 ms), as webrtc-stats counts)
 //	    recovered: true
 //	    recover_within: 20s
 //	    failure_contains: "5349"

@@ -52,7 +52,20 @@ func (p *parser) expectation(path string, v *yaml.Node) Expectation {
 			})
 		},
 		"media": func(path string, v *yaml.Node) {
-			p.fields(v, path, map[string]field{"both_ways": boolPtr(&e.MediaBothWays)})
+			q := &e.Quality
+			p.fields(v, path, map[string]field{
+				"both_ways":   boolPtr(&e.MediaBothWays),
+				"min_bitrate": func(path string, v *yaml.Node) { p.bitrate(v, path, &q.MinBitrate) },
+				"max_loss": func(path string, v *yaml.Node) {
+					var f float64
+					if p.fraction(v, path, &f) {
+						q.MaxLoss = &f
+					}
+				},
+				"max_rtt":    func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxRTT) },
+				"max_jitter": func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxJitter) },
+				"max_freeze": func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxFreeze) },
+			})
 		},
 		"recovered":        boolPtr(&e.Recovered),
 		"recover_within":   func(path string, v *yaml.Node) { p.duration(v, path, false, &e.RecoverWithin) },

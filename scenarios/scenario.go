@@ -92,6 +92,10 @@ type Expectation struct {
 	// MediaBothWays, if set, is whether media flowed to and from the
 	// client (after recovery, if there was one).
 	MediaBothWays *bool
+	// Quality bounds every RTP flow to and from the client, each measured
+	// where it was received (media: {min_bitrate, max_loss, max_rtt,
+	// max_jitter, max_freeze}).
+	Quality QualityBounds
 	// Recovered, if set, is whether the client recovered from a failure.
 	Recovered *bool
 	// RecoverWithin bounds the time from the detected failure to recovery.
@@ -187,6 +191,7 @@ func (e Expectation) check(name string, c *harness.ClientResult) []Mismatch {
 	if e.MediaBothWays != nil && *e.MediaBothWays != c.MediaBothWays {
 		add("media.both_ways", fmt.Sprint(*e.MediaBothWays), fmt.Sprint(c.MediaBothWays)+mediaNote(c))
 	}
+	out = append(out, e.Quality.check(name, c)...)
 	if e.Recovered != nil && *e.Recovered != c.Recovered {
 		add("recovered", fmt.Sprint(*e.Recovered), fmt.Sprint(c.Recovered)+failureNote(c))
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,10 +45,14 @@ func TestValidate(t *testing.T) {
 	if code := validate(&out, &errOut, []string{"../../scenarios/catalog"}); code != 0 {
 		t.Fatalf("catalog: exit %d\n%s", code, errOut.String())
 	}
+	files, err := filepath.Glob("../../scenarios/catalog/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("the catalog has no files: %v", err)
+	}
 	for _, want := range []string{
 		"ok   ../../scenarios/catalog/udp-blocked-ice-tcp.yaml  (udp-blocked-ice-tcp: 1 client, real clock)",
 		"ok   ../../scenarios/catalog/open-internet-ice-udp.yaml  (open-internet-ice-udp: 2 clients, fake clock)",
-		"24 scenario files valid",
+		fmt.Sprintf("%d scenario files valid", len(files)),
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

@@ -1,0 +1,101 @@
+package scenarios
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/icelab/icelab/harness"
+)
+
+// QualityBounds are a client's media quality expectations. Each bounds
+// every RTP flow to and from the client, as measured where the flow was
+// received: its publications at the media node, its subscriptions at the
+// client. A zero field is no bound.
+type QualityBounds struct {
+	// MinBitrate is the lowest mean bitrate, in bits per second, from a
+	// flow's first packet to the end of the call.
+	MinBitrate int64
+	// MaxLoss is the highest share of a flow's packets lost (after pion's
+	// NACK retransmissions); nil is no bound, since 0 is a bound.
+	MaxLoss *float64
+	// MaxRTT bounds the mean round-trip time a flow's sender measured from
+	// RTCP receiver reports; flows without a measurement are not judged.
+	MaxRTT time.Duration
+	// MaxJitter bounds the largest RFC 3550 interarrival jitter.
+	MaxJitter time.Duration
+	// MaxFreeze bounds the longest freeze: a silence longer than the
+	// flow's freeze gap (W3C webrtc-stats).
+	MaxFreeze time.Duration
+}
+
+func (q QualityBounds) isZero() bool {
+	return q.MinBitrate == 0 && q.MaxLoss == nil && q.MaxRTT == 0 && q.MaxJitter == 0 && q.MaxFreeze == 0
+}
+
+// check judges the client's RTP flows against the bounds.
+func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch {
+	if q.isZero() {
+		return nil
+	}
+	var out []Mismatch
+	add := func(field, expected, observed string) {
+		out = append(out, Mismatch{Client: client, Field: field, Expected: expected, Observed: observed})
+	}
+	flows, rtts := 0, 0
+	for _, m := range c.Media {
+		if m.Quality == nil {
+			continue
+		}
+		flows++
+		fq, where := m.Quality, flowName(m)
+		if q.MinBitrate > 0 && fq.Bitrate < float64(q.MinBitrate) {
+			add("media.min_bitrate", "at least "+bitrate(float64(q.MinBitrate)), fmt.Sprintf("%s: %s", where, bitrate(fq.Bitrate)))
+		}
+		if q.MaxLoss != nil && fq.LossRate > *q.MaxLoss {
+			add("media.max_loss", fmt.Sprintf("at most %.1f%%", *q.MaxLoss*100),
+				fmt.Sprintf("%s: %.1f%% (%d of %d packets lost)", where, fq.LossRate*100, fq.Lost, fq.Lost+fq.Packets))
+		}
+		if fq.RTTMean > 0 {
+			rtts++
+			if q.MaxRTT > 0 && fq.RTTMean > q.MaxRTT {
+				add("media.max_rtt", "a mean round trip of at most "+ms(q.MaxRTT), fmt.Sprintf("%s: mean %s, highest %s", where, ms(fq.RTTMean), ms(fq.RTT)))
+			}
+		}
+		if q.MaxJitter > 0 && fq.Jitter > q.MaxJitter {
+			add("media.max_jitter", "at most "+ms(q.MaxJitter), fmt.Sprintf("%s: %s", where, ms(fq.Jitter)))
+		}
+		if q.MaxFreeze > 0 && fq.LongestFreeze > q.MaxFreeze {
+			add("media.max_freeze", "no freeze longer than "+ms(q.MaxFreeze), fmt.Sprintf("%s: %d freezes, the longest %s", where, len(fq.Freezes), ms(fq.LongestFreeze)))
+		}
+	}
+	switch {
+	case flows == 0:
+		add("media", "RTP flows to judge", "no RTP flow was measured"+mediaNote(c))
+	case q.MaxRTT > 0 && rtts == 0:
+		add("media.max_rtt", "a mean round trip of at most "+ms(q.MaxRTT), "no round trip measured (no RTCP receiver report with a sender report's time arrived)")
+	}
+	return out
+}
+
+// flowName says which flow and where it was measured: "alice/video at the
+// node", "bob/audio at alice".
+func flowName(m harness.Media) string {
+	if m.Direction == "at-node" {
+		return m.Track + " at the node"
+	}
+	return m.Track + " received"
+}
+
+func bitrate(bps float64) string {
+	switch {
+	case bps >= 1e6:
+		return fmt.Sprintf("%.2f Mbit/s", bps/1e6)
+	case bps >= 1e3:
+		return fmt.Sprintf("%.0f kbit/s", bps/1e3)
+	}
+	return fmt.Sprintf("%.0f bit/s", bps)
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
+}
