@@ -54,7 +54,7 @@ func TestReportRTT(t *testing.T) {
 	now := sent.Add(250 * time.Millisecond)
 	rr := &rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{
 		{LastSenderReport: ntpMiddle(sent), Delay: 6554}, // held 100 ms
-		{LastSenderReport: 0}, // no sender report yet: no measurement
+		{LastSenderReport: 0},                            // no sender report yet: no measurement
 	}}
 	var got []time.Duration
 	reportRTT([]rtcp.Packet{rr}, now, func(d time.Duration) { got = append(got, d) })
