@@ -51,7 +51,9 @@ func (r *runner) collect(res *Result) {
 	}
 	r.rs.mu.Unlock()
 	r.mu.Lock()
-	res.Packets = r.packets
+	if r.captured != nil {
+		res.Packets = r.captured.result()
+	}
 	r.mu.Unlock()
 	for _, rl := range r.relays {
 		st := rl.Stats()

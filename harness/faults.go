@@ -28,6 +28,9 @@ func (r *runner) start(ctx context.Context) {
 				what = "failed: " + err.Error()
 			}
 			r.rs.fault(f.Name, what)
+			if r.captured != nil {
+				r.captured.fault(r.rs.since())
+			}
 		}
 		arm := func() {
 			r.mu.Lock()
@@ -83,16 +86,15 @@ func (r *runner) apply(f Fault) (string, error) {
 	return "", fmt.Errorf("unknown fault kind %q", f.Kind)
 }
 
-// observePacket captures packets where their journeys end and attributes
-// dropped ones to the clients they belong to.
+// observePacket captures packets and attributes dropped ones to the
+// clients they belong to.
 func (r *runner) observePacket(e vnet.Event) {
+	if r.captured != nil {
+		r.captured.event(e)
+	}
 	if e.Verdict != vnet.Dropped && e.Verdict != vnet.Rejected {
-		if e.Verdict == vnet.Delivered {
-			r.capture(e)
-		}
 		return
 	}
-	r.capture(e)
 	var reason string
 	if e.Proto == vnet.UDP {
 		reason = strings.ToUpper(e.Class.String()) + " datagrams " + e.Verdict.String() + " by " + e.Reason
@@ -114,18 +116,4 @@ func (r *runner) observePacket(e vnet.Event) {
 			return
 		}
 	}
-}
-
-// capture keeps a copy of e, up to the spec's limit.
-func (r *runner) capture(e vnet.Event) {
-	if r.spec.Capture == 0 {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.packets) >= r.spec.Capture {
-		return
-	}
-	e.Payload = append([]byte(nil), e.Payload...)
-	r.packets = append(r.packets, e)
 }

@@ -210,7 +210,7 @@ func dtlsFiltered(fallback harness.FallbackPolicy) harness.Spec {
 var _ = Describe("DTLS filtered", func() {
 	It("hangs in connecting with pion's defaults: DTLS has no timeout", func() {
 		spec := dtlsFiltered(harness.NoFallback)
-		spec.Capture = 10000
+		spec.Capture = harness.Capture{First: 10000}
 		res := run(spec)
 		Expect(res.Packets).To(ContainElement(SatisfyAll(
 			HaveField("Verdict", vnet.Dropped), HaveField("Class", vnet.ClassDTLS),

@@ -49,8 +49,9 @@ type Result struct {
 	// Drops counts packets the network dropped, by reason ("firewall
 	// corp rule 1 (block-udp)", "nat: filtered ...").
 	Drops map[string]int
-	// Packets are the packets captured when Spec.Capture is set, in the
-	// order their journeys ended, with their payloads.
+	// Packets are the events about the packets Spec.Capture selected, with
+	// their payloads: every place each was seen, in the order the packets
+	// were first seen.
 	Packets []vnet.Event `json:"-"`
 	// Err is set when the run itself could not be built or run (bad
 	// spec); it is not a connectivity failure.

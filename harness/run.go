@@ -201,20 +201,20 @@ type runner struct {
 	rs    *runState
 	topo  *topology
 
-	nodes   []*node
-	relays  []relay.Relay
-	clients []*client
-	lb      *loadBalancer
-	untap   func()
-	bridge  *vnet.Bridge       // real-clock runs: ICE-TCP through loopback
-	cancel  context.CancelFunc // ends the clients' loops
-	timers  []*time.Timer
-	mu      sync.Mutex
-	drops   map[string]map[string]int // client → reason → count
-	packets []vnet.Event              // captured, when the spec asks
-	addrs   map[netip.Addr]string     // address → client
-	hidden  map[netip.Addr]netip.Addr // bridge loopback address → host's virtual address
-	closers []func()
+	nodes    []*node
+	relays   []relay.Relay
+	clients  []*client
+	lb       *loadBalancer
+	untap    func()
+	bridge   *vnet.Bridge       // real-clock runs: ICE-TCP through loopback
+	cancel   context.CancelFunc // ends the clients' loops
+	timers   []*time.Timer
+	mu       sync.Mutex
+	drops    map[string]map[string]int // client → reason → count
+	captured *capturer                 // the packets to keep, when the spec asks
+	addrs    map[netip.Addr]string     // address → client
+	hidden   map[netip.Addr]netip.Addr // bridge loopback address → host's virtual address
+	closers  []func()
 }
 
 func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runner, err error) {
@@ -399,6 +399,10 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 		}
 		c := newClient(cs, host, r.rs, o.loggers, roots, "https://"+signalDomain, other, r.clock == RealClock)
 		r.clients = append(r.clients, c)
+	}
+	if spec.Capture.enabled() {
+		start := r.rs.start
+		r.captured = newCapturer(spec.Capture, func(t time.Time) time.Duration { return t.Sub(start) })
 	}
 	r.untap = r.topo.net.Tap(r.observePacket)
 	return r, nil

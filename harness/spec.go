@@ -44,9 +44,9 @@ type Spec struct {
 	Duration time.Duration
 	// Seed makes loss and jitter repeat.
 	Seed uint64
-	// Capture keeps up to this many packets, each where its journey ended
-	// (delivered, dropped or rejected), in Result.Packets; zero keeps none.
-	Capture int
+	// Capture selects the packets kept in Result.Packets, each with every
+	// event on its path; the zero value keeps none.
+	Capture Capture
 }
 
 // LANSpec is a router and the LAN behind it.

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"slices"
 
+	"github.com/icelab/icelab/archetypes"
 	"github.com/icelab/icelab/harness"
 	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
@@ -162,6 +163,10 @@ func (p *parser) clientList(path string, v *yaml.Node) {
 func (p *parser) client(path string, v *yaml.Node) {
 	c := harness.ClientSpec{Policy: webrtc.ICETransportPolicyAll, Fallback: harness.Fallback{Policy: harness.NoFallback}}
 	named := false
+	var (
+		profile         *archetypes.Profile
+		typesSet, fbSet bool
+	)
 	ok := p.fields(v, path, map[string]field{
 		"name": func(path string, v *yaml.Node) {
 			name, ok := p.hostName(v, path)
@@ -186,10 +191,34 @@ func (p *parser) client(path string, v *yaml.Node) {
 				c.Policy = webrtc.NewICETransportPolicy(s)
 			}
 		},
-		"network_types": func(path string, v *yaml.Node) { c.NetworkTypes = p.networkTypes(path, v) },
+		"network_types": func(path string, v *yaml.Node) { c.NetworkTypes, typesSet = p.networkTypes(path, v), true },
 		"publish":       func(path string, v *yaml.Node) { c.Publish = p.publish(path, v) },
-		"fallback":      func(path string, v *yaml.Node) { c.Fallback = p.fallback(path, v) },
+		"fallback":      func(path string, v *yaml.Node) { c.Fallback, fbSet = p.fallback(path, v), true },
+		"profile": func(path string, v *yaml.Node) {
+			var name string
+			if !p.str(v, path, &name) {
+				return
+			}
+			pr, err := archetypes.LookupProfile(name)
+			if err != nil {
+				p.errorf(v, path, "%v", err)
+				return
+			}
+			profile = &pr
+		},
 	})
+	// A profile supplies what a real client of that kind does; the fields
+	// the file sets itself win.
+	if profile != nil {
+		pc := profile.Client(c.Name)
+		if !typesSet {
+			c.NetworkTypes = pc.NetworkTypes
+		}
+		if !fbSet {
+			c.Fallback = pc.Fallback
+		}
+		c.Relays = pc.Relays
+	}
 	if !ok {
 		return
 	}

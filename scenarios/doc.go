@@ -74,6 +74,10 @@
 //	    link: {latency: 15ms}           # its access link; default 15ms of latency, as real
 //	                                    # paths have (it decides races between relays)
 //	    policy: relay                   # all (default) or relay
+//	    profile: browser                # default none: browser (LiveKit JS in Chrome: udp4
+//	                                    # and tcp4, TURN/UDP and TURN/TLS, LiveKit's
+//	                                    # transport fallback) or pion (pion's defaults, UDP
+//	                                    # only); network_types and fallback set here win
 //	    network_types: [udp4, tcp4]     # default [udp4], pion's default (UDP only). tcp4
 //	                                    # adds ICE-TCP, whose active side pion dials through
 //	                                    # the operating system: such a scenario runs on the

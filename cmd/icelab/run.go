@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -41,12 +42,18 @@ type runOptions struct {
 	parallel int
 	filter   string
 	capture  int
-	clock    string
-	shard    string
-	verbose  bool
-	trust    *trust
-	runner   specRunner
-	grace    time.Duration
+	// captureLast, captureWindow and captureAround select more packets to
+	// keep (harness.Capture).
+	captureLast   int
+	captureWindow string
+	captureAround time.Duration
+	captureSpec   harness.Capture // the above, checked
+	clock         string
+	shard         string
+	verbose       bool
+	trust         *trust
+	runner        specRunner
+	grace         time.Duration
 }
 
 func newRunCmd(tr *trust, runner specRunner) *cobra.Command {
@@ -80,7 +87,10 @@ and the reports are still written.`,
 	cmd.Flags().StringVar(&o.filter, "filter", "", "run only scenarios whose name matches this regular expression")
 	cmd.Flags().StringVar(&o.shard, "shard", "", "run only shard K of N (K/N): every N-th file in name order, for a CI matrix")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "also print a line as each scenario starts")
-	cmd.Flags().IntVar(&o.capture, "capture", 0, "keep up to this many packets per scenario and write them to SCENARIO.pcapng")
+	cmd.Flags().IntVar(&o.capture, "capture", 0, "keep the first N packets of each scenario and write them to SCENARIO.pcapng")
+	cmd.Flags().IntVar(&o.captureLast, "capture-last", 0, "keep the last N packets of each scenario (a ring buffer)")
+	cmd.Flags().StringVar(&o.captureWindow, "capture-window", "", "keep the packets first seen in this window of the call, like 5s-15s (or 5s- to the end)")
+	cmd.Flags().DurationVar(&o.captureAround, "capture-around-faults", 0, "keep the packets first seen within this long before or after each fault")
 	return cmd
 }
 
@@ -102,11 +112,20 @@ func (o *runOptions) check() (*regexp.Regexp, shard, error) {
 		return nil, shard{}, fmt.Errorf("--parallel: %d is negative", o.parallel)
 	case o.capture < 0:
 		return nil, shard{}, fmt.Errorf("--capture: %d is negative", o.capture)
+	case o.captureLast < 0:
+		return nil, shard{}, fmt.Errorf("--capture-last: %d is negative", o.captureLast)
+	case o.captureAround < 0:
+		return nil, shard{}, fmt.Errorf("--capture-around-faults: %v is negative", o.captureAround)
 	case o.clock != clockFake && o.clock != clockReal:
 		return nil, shard{}, fmt.Errorf("--clock %q: want fake or real", o.clock)
 	case o.out == "":
 		return nil, shard{}, fmt.Errorf("--out: empty")
 	}
+	from, to, err := parseWindow(o.captureWindow)
+	if err != nil {
+		return nil, shard{}, fmt.Errorf("--capture-window %q: %w", o.captureWindow, err)
+	}
+	o.captureSpec = harness.Capture{First: o.capture, Last: o.captureLast, From: from, To: to, AroundFaults: o.captureAround}
 	if err := reports.Writable(o.out); err != nil {
 		return nil, shard{}, fmt.Errorf("--out %s: %w", o.out, err)
 	}
@@ -151,7 +170,7 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, paths []
 		list = kept
 	}
 	for _, s := range list {
-		s.Spec.Capture = o.capture
+		s.Spec.Capture = o.captureSpec
 	}
 	parallel := o.parallel
 	if parallel == 0 {
@@ -367,4 +386,28 @@ func printVerdict(w io.Writer, r reports.Run) {
 	for _, m := range r.Mismatches {
 		fmt.Fprintf(w, "      %s\n", m)
 	}
+}
+
+// parseWindow reads FROM-TO ("5s-15s"), or FROM- for the rest of the call;
+// "" is no window.
+func parseWindow(w string) (from, to time.Duration, err error) {
+	if w == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(w, "-")
+	if !ok {
+		return 0, 0, errors.New("want FROM-TO, like 5s-15s, or FROM- for the rest of the call")
+	}
+	if from, err = time.ParseDuration(strings.TrimSpace(a)); err != nil || from < 0 {
+		return 0, 0, fmt.Errorf("start %q is not a duration like 5s", a)
+	}
+	if strings.TrimSpace(b) != "" {
+		if to, err = time.ParseDuration(strings.TrimSpace(b)); err != nil || to <= from {
+			return 0, 0, fmt.Errorf("end %q is not a duration after the start", b)
+		}
+	}
+	if from == 0 && to == 0 {
+		return 0, 0, errors.New("an empty window")
+	}
+	return from, to, nil
 }
