@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"sync"
 	"testing"
 
@@ -20,6 +21,29 @@ type TestRunner struct {
 // Run implements Runner.
 func (r TestRunner) Run(specs []harness.Spec, parallel int, stop func() bool, done func(i int, res harness.Result), opts ...harness.Option) {
 	r.T.Helper()
+	concurrently(specs, parallel, stop, done, opts, func(spec harness.Spec, opts []harness.Option) harness.Result {
+		return harness.RunT(r.T, spec, opts...)
+	})
+}
+
+// RealClockRunner runs every cell on the machine's clock until Ctx ends:
+// the runner for a program without harness/fakeclock.
+type RealClockRunner struct {
+	Ctx context.Context
+}
+
+// Run implements Runner.
+func (r RealClockRunner) Run(specs []harness.Spec, parallel int, stop func() bool, done func(i int, res harness.Result), opts ...harness.Option) {
+	concurrently(specs, parallel, stop, done, opts, func(spec harness.Spec, opts []harness.Option) harness.Result {
+		return harness.Run(r.Ctx, spec, opts...)
+	})
+}
+
+// concurrently runs specs with run, at most parallel at once (all when
+// parallel < 1), each stopped early once stop reports true, and reports each
+// to done as it ends.
+func concurrently(specs []harness.Spec, parallel int, stop func() bool, done func(int, harness.Result), opts []harness.Option,
+	run func(harness.Spec, []harness.Option) harness.Result) {
 	if parallel < 1 {
 		parallel = len(specs)
 	}
@@ -34,7 +58,7 @@ func (r TestRunner) Run(specs []harness.Spec, parallel int, stop func() bool, do
 			defer wg.Done()
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			done(i, harness.RunT(r.T, spec, opts...))
+			done(i, run(spec, opts))
 		}()
 	}
 	wg.Wait()

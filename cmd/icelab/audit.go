@@ -58,7 +58,7 @@ Exit status: 0 when nothing regressed, 1 on a regression, 2 on bad input,
 			}
 			r := audit.Runner(runner)
 			if runner == nil {
-				r = realClockRunner{ctx: cmd.Context()}
+				r = audit.RealClockRunner{Ctx: cmd.Context()}
 			}
 			return withStatus(p.execute(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), r))
 		},
@@ -225,32 +225,6 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// realClockRunner runs every spec on the machine's clock, concurrently: the
-// audit's runner in a program without fakeclock.Main (tests of the command
-// tree).
-type realClockRunner struct{ ctx context.Context }
-
-func (r realClockRunner) Run(specs []harness.Spec, parallel int, stop func() bool, done func(int, harness.Result), opts ...harness.Option) {
-	if parallel < 1 {
-		parallel = len(specs)
-	}
-	if stop != nil {
-		opts = append(opts[:len(opts):len(opts)], harness.WithStop(stop))
-	}
-	slots := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i, spec := range specs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			done(i, harness.Run(r.ctx, spec, opts...))
-		}()
-	}
-	wg.Wait()
 }
 
 // printLines prints err's message a line at a time, each ended.
