@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,7 +84,33 @@ func (r *runner) apply(f Fault) (string, error) {
 		}
 		return fmt.Sprintf("impaired %s: %+v", link.Name(), f.Impairment), nil
 	}
+	if f.Kind == Move {
+		return r.move(f)
+	}
 	return "", fmt.Errorf("unknown fault kind %q", f.Kind)
+}
+
+// move moves a client's host to another LAN. The caller holds r.mu.
+func (r *runner) move(f Fault) (string, error) {
+	h, ok := r.topo.hosts[f.Target]
+	if !ok || !slices.ContainsFunc(r.spec.Clients, func(c ClientSpec) bool { return c.Name == f.Target }) {
+		return "", fmt.Errorf("no client named %q to move", f.Target)
+	}
+	to := r.topo.net.Internet()
+	if f.To != "" && f.To != "internet" {
+		if to, ok = r.topo.lans[f.To]; !ok {
+			return "", fmt.Errorf("no lan named %q to move %s to", f.To, f.Target)
+		}
+	}
+	old := h.Addr()
+	addr, err := h.Move(to, netip.Addr{})
+	if err != nil {
+		return "", err
+	}
+	// Drops from the new addresses are the client's too.
+	r.addrs[addr] = f.Target
+	r.addrs[h.ExternalAddr()] = f.Target
+	return fmt.Sprintf("moved %s from %s to %s on %s", f.Target, old, addr, to.Name()), nil
 }
 
 // observePacket captures packets and attributes dropped ones to the

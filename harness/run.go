@@ -189,6 +189,14 @@ func (s Spec) validate() error {
 		default:
 			return fmt.Errorf("faults[%d]: unknown event %q (want ice-connected or connected)", i, f.When.Event)
 		}
+		if f.Kind == Move {
+			if !clients[f.Target] {
+				return fmt.Errorf("faults[%d]: move: %q is not a client", i, f.Target)
+			}
+			if !names[f.To] && f.To != "internet" {
+				return fmt.Errorf("faults[%d]: move %s: lan %q is not defined", i, f.Target, f.To)
+			}
+		}
 	}
 	return nil
 }

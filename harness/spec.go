@@ -180,6 +180,10 @@ const (
 	CutLink    FaultKind = "cut"         // cut Target's link
 	Restore    FaultKind = "restore"     // restore Target's link
 	Impair     FaultKind = "impair"      // set Target's link impairment
+	// Move moves Target, a client, to the LAN To ("" or "internet": a
+	// public address), as a phone leaving Wi-Fi for cellular does: its
+	// address changes and the old one is gone (vnet.Host.Move).
+	Move FaultKind = "move"
 )
 
 // Fault changes the network while the call runs.
@@ -192,4 +196,6 @@ type Fault struct {
 	Target     string
 	Rules      []vnet.Rule
 	Impairment vnet.Impairment
+	// To is the LAN a Move fault moves Target to.
+	To string
 }

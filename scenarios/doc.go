@@ -98,7 +98,9 @@
 //	    kind: add-rules                 # required: add-rules, clear-rules (a LAN); cut,
 //	    target: corp                    # restore, impair (a LAN's uplink or a host's link);
 //	                                    # target is required
-//	    rules: [block-udp]              # add-rules only; impair takes impairment: {...}
+//	    rules: [block-udp]              # add-rules only; impair takes impairment: {...};
+//	                                    # move (a client) takes to: LAN or internet: the
+//	                                    # client roams there, its old address gone
 //	duration: 30s                       # on the run's clock; default 40s, at most 1h
 //	seed: 1                             # default 0: the network's loss, jitter and ports
 //	expect:                             # default: none; the run is then OBSERVED (what

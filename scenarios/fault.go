@@ -7,7 +7,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var faultKinds = []string{"add-rules", "clear-rules", "cut", "restore", "impair"}
+var faultKinds = []string{"add-rules", "clear-rules", "cut", "restore", "impair", "move"}
 
 var faultEvents = []string{"ice-connected", "connected"}
 
@@ -17,7 +17,7 @@ func (p *parser) faultList(path string, v *yaml.Node) {
 
 func (p *parser) fault(path string, i int, v *yaml.Node) {
 	f := harness.Fault{Name: fmt.Sprintf("fault %d", i+1)}
-	var target, rulesNode, impNode, kindNode *yaml.Node
+	var target, rulesNode, impNode, kindNode, toNode *yaml.Node
 	ok := p.fields(v, path, map[string]field{
 		"name": func(path string, v *yaml.Node) { p.str(v, path, &f.Name) },
 		"when": func(path string, v *yaml.Node) { f.When = p.trigger(path, v) },
@@ -38,6 +38,11 @@ func (p *parser) fault(path string, i int, v *yaml.Node) {
 		"impairment": func(path string, v *yaml.Node) {
 			f.Impairment, impNode = p.impairment(path, v), v
 		},
+		"to": func(path string, v *yaml.Node) {
+			if p.str(v, path, &f.To) {
+				toNode = v
+			}
+		},
 	})
 	if !ok {
 		return
@@ -54,6 +59,10 @@ func (p *parser) fault(path string, i int, v *yaml.Node) {
 			p.errorf(v, join(path, "target"), "missing; name the LAN or host the fault applies to")
 		}
 		return
+	case f.Kind == harness.Move:
+		if _, ok := p.clients[f.Target]; !ok {
+			p.errorf(target, join(path, "target"), "move moves a client; %q is not one (want one of: %s)", f.Target, oneOf(mapKeys(p.clients)))
+		}
 	case f.Kind == harness.AddRules || f.Kind == harness.ClearRules:
 		if _, ok := p.lans[f.Target]; !ok {
 			p.errorf(target, join(path, "target"), "%s applies to a LAN's firewall; %q is not a LAN (want one of: %s)", f.Kind, f.Target, oneOf(mapKeys(p.lans)))
@@ -74,6 +83,16 @@ func (p *parser) fault(path string, i int, v *yaml.Node) {
 		p.errorf(v, join(path, "impairment"), "missing; impair needs the impairment to set")
 	case f.Kind != harness.Impair && impNode != nil:
 		p.errorf(impNode, join(path, "impairment"), "only impair takes an impairment, not %s", f.Kind)
+	}
+	switch {
+	case f.Kind == harness.Move && toNode == nil:
+		p.errorf(v, join(path, "to"), "missing; move needs the LAN to move %s to (or internet)", f.Target)
+	case f.Kind != harness.Move && toNode != nil:
+		p.errorf(toNode, join(path, "to"), "only move takes a destination, not %s", f.Kind)
+	case toNode != nil && f.To != "internet":
+		if _, ok := p.lans[f.To]; !ok {
+			p.errorf(toNode, join(path, "to"), "unknown LAN %q; want internet or one of: %s", f.To, oneOf(mapKeys(p.lans)))
+		}
 	}
 	if f.When.Event == "" && f.When.After >= p.runLength() {
 		p.errorf(v, join(path, "when.after"), "%s is not before the end of the run (duration %s): the fault never applies", f.When.After, p.runLength())

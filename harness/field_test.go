@@ -1,0 +1,67 @@
+package harness_test
+
+import (
+	"time"
+
+	"github.com/icelab/icelab/harness"
+	. "github.com/icelab/icelab/harness/matchers"
+	"github.com/icelab/icelab/vnet"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// roaming is a call whose client leaves Wi-Fi for a cellular network
+// (carrier-grade NAT) ten seconds after it connected.
+func roaming(policy harness.FallbackPolicy) harness.Spec {
+	spec := call("roaming", harness.ClientSpec{Name: "alice", LAN: "wifi", Fallback: harness.Fallback{Policy: policy}}, harness.ClientSpec{Name: "bob"})
+	spec.LANs = []harness.LANSpec{
+		{Name: "wifi", NAT: vnet.PortRestricted()},
+		{Name: "cellular", NAT: vnet.CarrierGrade()},
+	}
+	spec.Faults = []harness.Fault{{Name: "leave-wifi", When: harness.Trigger{Event: "connected", Client: "alice", After: 10 * time.Second},
+		Kind: harness.Move, Target: "alice", To: "cellular"}}
+	spec.Duration = 60 * time.Second
+	return spec
+}
+
+var _ = Describe("the field beyond the seeds", func() {
+	It("recovers a client that roams from Wi-Fi to cellular with ICE restart, and reports its outage", func() {
+		res := run(roaming(harness.ICERestart))
+		alice := res.Client("alice")
+		Expect(res.Faults).To(ContainElement(HaveField("What", ContainSubstring("moved alice from"))))
+		Expect(res).To(RecoverWithin(40 * time.Second).For("alice"))
+		Expect(res).To(FlowMediaBothWays().For("alice"))
+		Expect(alice.MediaRecoveryTime()).To(BeNumerically(">", 0), "the outage from media stop to media flowing")
+		Expect(alice.Selected.Local.Address).NotTo(HavePrefix("10.1."), "the new path is from the cellular network")
+	})
+
+	It("loses a roaming client for good without a fallback policy", func() {
+		res := run(roaming(harness.NoFallback))
+		Expect(res).To(NotRecover().For("alice"))
+		Expect(res.Client("alice").TransportSummary()).To(ContainSubstring("lost at"))
+	})
+
+	It("connects a phone behind Wi-Fi behind a carrier-grade NAT directly, with the carrier's address as its reflexive one", func() {
+		spec := call("cgnat", harness.ClientSpec{Name: "phone", LAN: "home"}, harness.ClientSpec{Name: "bob"})
+		spec.LANs = []harness.LANSpec{
+			{Name: "carrier", NAT: vnet.CarrierGrade()},
+			{Name: "home", Parent: "carrier", NAT: vnet.PortRestricted()},
+		}
+		spec.Duration = 15 * time.Second
+		res := run(spec)
+		Expect(res).To(UseTransport(harness.ICEUDP).For("phone"))
+		Expect(res).To(FlowMediaBothWays())
+		phone := res.Client("phone")
+		Expect(phone.LocalCandidates).To(ContainElement(SatisfyAll(HaveField("Type", "srflx"), HaveField("Address", HavePrefix("203.0.113.")))))
+	})
+
+	It("connects through a guest network that throttles UDP, but loses media above the rate", func() {
+		spec := call("throttled", harness.ClientSpec{Name: "visitor", LAN: "guest", Publish: harness.Publish{Video: true}}, harness.ClientSpec{Name: "bob"})
+		spec.LANs = []harness.LANSpec{{Name: "guest", NAT: vnet.PortRestricted(), Firewall: vnet.ThrottleUDP(500_000)}}
+		spec.Duration = 20 * time.Second
+		res := run(spec)
+		Expect(res).To(UseTransport(harness.ICEUDP).For("visitor"))
+		Expect(res).NotTo(LoseAtMost(0.20).For("visitor"), "1.5 Mbit/s of video through a 500 kbit/s policer")
+		Expect(res.Drops).To(HaveKey(ContainSubstring("throttle-udp): over 500 kbit/s")))
+	})
+})
