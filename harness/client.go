@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/icelab/icelab/vnet"
@@ -55,6 +56,9 @@ type client struct {
 	// may be added to wg after it.
 	closing bool
 	wg      sync.WaitGroup
+	// muted stops the client's RTP while set (a mute fault): it goes quiet
+	// as a muted microphone or a camera turned off does.
+	muted atomic.Bool
 }
 
 // errClosing is what an attempt that would start after close began
@@ -348,7 +352,9 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, event
 // addMedia adds the client's publications, its receive-only transceivers
 // for its subscriptions, and its data channel, and starts sending.
 func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error {
-	connected := func() bool { return pc.ConnectionState() == webrtc.PeerConnectionStateConnected }
+	connected := func() bool {
+		return !c.muted.Load() && pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+	}
 	for _, kind := range published(c.spec.Publish) {
 		track, err := webrtc.NewTrackLocalStaticRTP(codecFor(kind), kind, c.spec.Name)
 		if err != nil {

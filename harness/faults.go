@@ -84,8 +84,17 @@ func (r *runner) apply(f Fault) (string, error) {
 		}
 		return fmt.Sprintf("impaired %s: %+v", link.Name(), f.Impairment), nil
 	}
-	if f.Kind == Move {
+	switch f.Kind {
+	case Move:
 		return r.move(f)
+	case Mute, Unmute:
+		for _, c := range r.clients {
+			if c.spec.Name == f.Target {
+				c.muted.Store(f.Kind == Mute)
+				return string(f.Kind) + "d " + f.Target, nil
+			}
+		}
+		return "", fmt.Errorf("no client named %q to %s", f.Target, f.Kind)
 	}
 	return "", fmt.Errorf("unknown fault kind %q", f.Kind)
 }

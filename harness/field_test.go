@@ -65,3 +65,26 @@ var _ = Describe("the field beyond the seeds", func() {
 		Expect(res.Drops).To(HaveKey(ContainSubstring("throttle-udp): over 500 kbit/s")))
 	})
 })
+
+var _ = Describe("a client that goes quiet", func() {
+	It("keeps its call through a 20 s mute behind a NAT with a 10 s mapping lifetime, the silence reported as an outage", func() {
+		spec := call("quiet", harness.ClientSpec{Name: "alice", LAN: "home", Publish: harness.Publish{Audio: true}},
+			harness.ClientSpec{Name: "bob", Publish: harness.Publish{Audio: true}})
+		nat := vnet.PortRestricted()
+		nat.MappingLifetime = 10 * time.Second
+		spec.LANs = []harness.LANSpec{{Name: "home", NAT: nat}}
+		spec.Faults = []harness.Fault{
+			{Name: "mute", When: harness.Trigger{Event: "connected", Client: "alice", After: 5 * time.Second}, Kind: harness.Mute, Target: "alice"},
+			{Name: "unmute", When: harness.Trigger{Event: "connected", Client: "alice", After: 25 * time.Second}, Kind: harness.Unmute, Target: "alice"},
+		}
+		spec.Duration = 40 * time.Second
+		res := run(spec)
+		alice := res.Client("alice")
+		Expect(res).To(UseTransport(harness.ICEUDP).For("alice"))
+		Expect(res).To(FlowMediaBothWays().For("alice"))
+		Expect(alice.Outages).To(HaveLen(1))
+		Expect(alice.Outages[0].Duration()).To(BeNumerically("~", 20*time.Second, time.Second), "the mute, from media stop to media flowing")
+		up := flow(alice, "alice/audio", "at-node")
+		Expect(up.Last).To(BeNumerically(">", 35*time.Second), "alice's audio reached the node again after unmuting")
+	})
+})

@@ -189,6 +189,11 @@ func (s Spec) validate() error {
 		default:
 			return fmt.Errorf("faults[%d]: unknown event %q (want ice-connected or connected)", i, f.When.Event)
 		}
+		if f.Kind == Mute || f.Kind == Unmute {
+			if !clients[f.Target] {
+				return fmt.Errorf("faults[%d]: %s: %q is not a client", i, f.Kind, f.Target)
+			}
+		}
 		if f.Kind == Move {
 			if !clients[f.Target] {
 				return fmt.Errorf("faults[%d]: move: %q is not a client", i, f.Target)

@@ -184,6 +184,10 @@ const (
 	// public address), as a phone leaving Wi-Fi for cellular does: its
 	// address changes and the old one is gone (vnet.Host.Move).
 	Move FaultKind = "move"
+	// Mute stops Target, a client, sending RTP until an Unmute: it goes
+	// quiet while its peer connection stays up.
+	Mute   FaultKind = "mute"
+	Unmute FaultKind = "unmute"
 )
 
 // Fault changes the network while the call runs.

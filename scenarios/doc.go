@@ -29,7 +29,9 @@
 //	                                    #  address-dependent, address-and-port-dependent),
 //	                                    #  hairpinning, port_preservation, inbound_refresh
 //	                                    #  (booleans, default the preset's),
-//	                                    #  mapping_lifetime (default 2m), ports (default
+//	                                    #  mapping_lifetime (UDP, default 2m),
+//	                                    #  tcp_established_lifetime (default 2h4m),
+//	                                    #  tcp_transitory_lifetime (default 4m), ports (default
 //	                                    #  1024-65535), port_block (ports per internal
 //	                                    #  address, 0 off), forwards: [{proto, port, to}]}
 //	      firewall:                     # default: none, everything passes
@@ -100,7 +102,8 @@
 //	                                    # target is required
 //	    rules: [block-udp]              # add-rules only; impair takes impairment: {...};
 //	                                    # move (a client) takes to: LAN or internet: the
-//	                                    # client roams there, its old address gone
+//	                                    # client roams there, its old address gone; mute
+//	                                    # and unmute (a client) stop and resume its RTP
 //	duration: 30s                       # on the run's clock; default 40s, at most 1h
 //	seed: 1                             # default 0: the network's loss, jitter and ports
 //	expect:                             # default: none; the run is then OBSERVED (what

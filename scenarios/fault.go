@@ -7,7 +7,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var faultKinds = []string{"add-rules", "clear-rules", "cut", "restore", "impair", "move"}
+var faultKinds = []string{"add-rules", "clear-rules", "cut", "restore", "impair", "move", "mute", "unmute"}
 
 var faultEvents = []string{"ice-connected", "connected"}
 
@@ -59,9 +59,9 @@ func (p *parser) fault(path string, i int, v *yaml.Node) {
 			p.errorf(v, join(path, "target"), "missing; name the LAN or host the fault applies to")
 		}
 		return
-	case f.Kind == harness.Move:
+	case f.Kind == harness.Move || f.Kind == harness.Mute || f.Kind == harness.Unmute:
 		if _, ok := p.clients[f.Target]; !ok {
-			p.errorf(target, join(path, "target"), "move moves a client; %q is not one (want one of: %s)", f.Target, oneOf(mapKeys(p.clients)))
+			p.errorf(target, join(path, "target"), "%s applies to a client; %q is not one (want one of: %s)", f.Kind, f.Target, oneOf(mapKeys(p.clients)))
 		}
 	case f.Kind == harness.AddRules || f.Kind == harness.ClearRules:
 		if _, ok := p.lans[f.Target]; !ok {

@@ -236,7 +236,7 @@ func (p *parser) nat(path string, v *yaml.Node) vnet.NAT {
 		preset                     string
 		mapping, filtering         *vnet.Behavior
 		hairpin, preserve, refresh *bool
-		lifetime                   time.Duration
+		lifetime, tcpEst, tcpTrans time.Duration
 		ports                      vnet.PortRange
 		block                      *uint16
 		forwards                   []vnet.Forward
@@ -271,6 +271,14 @@ func (p *parser) nat(path string, v *yaml.Node) vnet.NAT {
 		"mapping_lifetime": func(path string, v *yaml.Node) {
 			napt = append(napt, v)
 			p.duration(v, path, false, &lifetime)
+		},
+		"tcp_established_lifetime": func(path string, v *yaml.Node) {
+			napt = append(napt, v)
+			p.duration(v, path, false, &tcpEst)
+		},
+		"tcp_transitory_lifetime": func(path string, v *yaml.Node) {
+			napt = append(napt, v)
+			p.duration(v, path, false, &tcpTrans)
 		},
 		"ports": func(path string, v *yaml.Node) {
 			napt = append(napt, v)
@@ -315,6 +323,12 @@ func (p *parser) nat(path string, v *yaml.Node) vnet.NAT {
 	}
 	if refresh != nil {
 		n.InboundRefresh = *refresh
+	}
+	if tcpEst > 0 {
+		n.TCPEstablishedLifetime = tcpEst
+	}
+	if tcpTrans > 0 {
+		n.TCPTransitoryLifetime = tcpTrans
 	}
 	if lifetime > 0 {
 		n.MappingLifetime = lifetime
