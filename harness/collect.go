@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"crypto/x509"
 	"fmt"
 	"slices"
 	"sort"
@@ -179,6 +180,9 @@ func (r *runner) explain(c *client, cr ClientResult, end time.Duration) string {
 	}
 	if len(cr.GatherErrors) > 0 && !cr.Connected {
 		why += "; pion: " + strings.Join(cr.GatherErrors, "; ")
+		if note := r.chainNote(cr.GatherErrors); note != "" {
+			why += "; " + note
+		}
 	}
 	r.mu.Lock()
 	own := topDrops(r.drops[c.spec.Name], 3)
@@ -258,4 +262,27 @@ func reached(states []StateChange, s string) bool {
 		}
 	}
 	return false
+}
+
+// chainNote explains an unknown-authority error from the relay's TLS
+// certificate: Go names no issuer, so say which one the chain the relay
+// sends lacks.
+func (r *runner) chainNote(errs []string) string {
+	if !slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, "certificate signed by unknown authority") }) {
+		return ""
+	}
+	cert := r.spec.Node.Config.TURN.Certificate
+	if cert == nil || len(cert.Certificate) == 0 {
+		return ""
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return ""
+	}
+	for _, der := range cert.Certificate[1:] {
+		if c, err := x509.ParseCertificate(der); err == nil && c.Subject.String() == leaf.Issuer.String() {
+			return ""
+		}
+	}
+	return fmt.Sprintf("the relay's certificate for %s was issued by %s, which the chain it sends does not include (a missing intermediate)", leaf.Subject.CommonName, leaf.Issuer)
 }

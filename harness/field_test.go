@@ -88,3 +88,33 @@ var _ = Describe("a client that goes quiet", func() {
 		Expect(up.Last).To(BeNumerically(">", 35*time.Second), "alice's audio reached the node again after unmuting")
 	})
 })
+
+var _ = Describe("a TURN/TLS certificate issued by an intermediate", func() {
+	chained := func(leafOnly bool) harness.Result {
+		inter, err := ca.Intermediate("icelab intermediate CA")
+		Expect(err).NotTo(HaveOccurred())
+		leaf, err := inter.Valid(turnDomain)
+		Expect(err).NotTo(HaveOccurred())
+		if leafOnly {
+			leaf = leaf.LeafOnly()
+		}
+		cfg := nodeConfig(0)
+		cfg.TURN.TLSPort = 443
+		cfg.TURN.Certificate = &leaf.Certificate
+		spec := call("chain", harness.ClientSpec{Name: "alice", LAN: "corp"})
+		spec.LANs = []harness.LANSpec{{Name: "corp", NAT: vnet.PortRestricted(), Firewall: vnet.OnlyTCPOut(80, 443)}}
+		spec.Node.Config = cfg
+		spec.Duration = 15 * time.Second
+		return run(spec)
+	}
+
+	It("connects over TURN/TLS when the relay sends the intermediate with its certificate", func() {
+		Expect(chained(false)).To(UseTransport(harness.TURNTLS).For("alice"))
+	})
+
+	It("fails without the intermediate, naming the issuer the chain lacks", func() {
+		res := chained(true)
+		Expect(res).NotTo(Connect().For("alice"))
+		Expect(res).To(FailWithReason("issued by CN=icelab intermediate CA").For("alice"))
+	})
+})

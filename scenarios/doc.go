@@ -64,8 +64,10 @@
 //	  config:                           # the node's livekit.yaml (turn:, rtc:, keys:)
 //	    turn: {domain: turn.example.com, tls_port: 443}
 //	  # config_file: livekit.yaml       # or a file, relative to the scenario; not both
-//	  tls: {cert: generated}            # default: none. generated, wrong-name, expired
-//	                                    # (the test authority), or {cert: FILE, key: FILE}
+//	  tls: {cert: generated}            # default: none. generated, wrong-name, expired,
+//	                                    # missing-intermediate (issued by an intermediate,
+//	                                    # served without it) from the test authority, or
+//	                                    # {cert: FILE, key: FILE}
 //	  load_balancer: {port: 443}        # default: none. An L4 load balancer terminating
 //	                                    # TURN/TLS in front of the node
 //	  second_node: true                 # default false: another node a reconnect may land on

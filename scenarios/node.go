@@ -26,7 +26,7 @@ func defaultNodeConfig() relay.Config {
 }
 
 // certKinds are the certificates node.tls.cert can ask the test PKI for.
-var certKinds = []string{"generated", "wrong-name", "expired"}
+var certKinds = []string{"generated", "wrong-name", "expired", "missing-intermediate"}
 
 // certEpoch is before the start of a testing/synctest bubble's clock
 // (2000-01-01 UTC), so an "expired" certificate is expired on the fake
@@ -202,6 +202,15 @@ func (p *parser) certificate(path string, cfg *relay.Config, req *tlsRequest) {
 		leaf, err = p.loader.CA.WrongName(domain)
 	case "expired":
 		leaf, err = p.loader.CA.Expired(domain, certEpoch)
+	case "missing-intermediate":
+		// Issued by an intermediate, served without it: the chain stops at
+		// the leaf.
+		var inter *pki.CA
+		if inter, err = p.loader.CA.Intermediate("icelab intermediate CA"); err == nil {
+			if leaf, err = inter.Valid(domain); err == nil {
+				leaf = leaf.LeafOnly()
+			}
+		}
 	}
 	if err != nil {
 		p.errorf(req.certAt, join(path, "cert"), "%v", err)

@@ -96,7 +96,7 @@ func NewCA(name string) (*CA, error) {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLenZero:        true,
+		MaxPathLen:            1, // room for one intermediate (Intermediate)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -107,6 +107,62 @@ func NewCA(name string) (*CA, error) {
 		return nil, fmt.Errorf("pki: ca %s: parse: %w", name, err)
 	}
 	return &CA{Cert: cert, Key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+}
+
+// Intermediate makes a CA whose certificate ca signs, as public PKIs issue
+// server certificates from intermediates: a leaf it issues chains to ca
+// only through it, so a server must send it along.
+func (ca *CA) Intermediate(name string) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("pki: intermediate %s: key: %w", name, err)
+	}
+	notBefore, notAfter := window(time.Now())
+	notBefore, notAfter = later(notBefore, ca.Cert.NotBefore), earlier(notAfter, ca.Cert.NotAfter)
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"icelab test CA"}},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("pki: intermediate %s: sign: %w", name, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("pki: intermediate %s: parse: %w", name, err)
+	}
+	return &CA{Cert: cert, Key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// LeafOnly returns the leaf without the certificates that chain it to its
+// root: what a server misconfigured with the leaf alone sends, which
+// clients that verify properly cannot chain when its issuer is an
+// intermediate they do not hold.
+func (l *Leaf) LeafOnly() *Leaf {
+	only := *l
+	only.Certificate.Certificate = l.Certificate.Certificate[:1]
+	only.CertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.Certificate.Certificate[0]})
+	return &only
 }
 
 // Pool returns a pool holding only this CA, for tls.Config.RootCAs.
