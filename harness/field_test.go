@@ -8,6 +8,7 @@ import (
 	"github.com/icelab/icelab/vnet"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/pion/webrtc/v4"
 )
 
 // roaming is a call whose client leaves Wi-Fi for a cellular network
@@ -116,5 +117,28 @@ var _ = Describe("a TURN/TLS certificate issued by an intermediate", func() {
 		res := chained(true)
 		Expect(res).NotTo(Connect().For("alice"))
 		Expect(res).To(FailWithReason("issued by CN=icelab intermediate CA").For("alice"))
+	})
+})
+
+var _ = Describe("TURN REST credentials minted by a clock that is off", func() {
+	minted := func(offset time.Duration) harness.Result {
+		spec := call("skew", harness.ClientSpec{Name: "alice", LAN: "home", Policy: webrtc.ICETransportPolicyRelay})
+		spec.LANs = []harness.LANSpec{{Name: "home", NAT: vnet.PortRestricted()}}
+		spec.Node.Config = nodeConfig(0)
+		spec.Node.CredentialTTL = time.Hour
+		spec.Node.MintClockOffset = offset
+		spec.Duration = 15 * time.Second
+		return run(spec)
+	}
+
+	It("allocate when the minting clock agrees with the relay's", func() {
+		Expect(minted(0)).To(UseTransport(harness.TURNUDP).For("alice"))
+	})
+
+	It("are refused with 401 when the minting clock is two hours behind a one-hour TTL", func() {
+		res := minted(-2 * time.Hour)
+		Expect(res).NotTo(Connect().For("alice"))
+		Expect(res).To(FailWithReason("401").For("alice"))
+		Expect(res.Relay.Allocations).To(BeZero())
 	})
 })

@@ -53,8 +53,10 @@ func gatherProblem(msg string) bool {
 	if strings.Contains(msg, "no suitable address") {
 		return false
 	}
-	for _, p := range []string{"Failed to dial", "Failed to resolve", "Failed to connect to relay", "Failed to create", "Failed to allocate", "Failed to listen"} {
-		if strings.HasPrefix(msg, p) {
+	// pion spells some of these with a capital and some without ("failed
+	// to allocate on TURN client", ice v4.4.9).
+	for _, p := range []string{"failed to dial", "failed to resolve", "failed to connect to relay", "failed to create", "failed to allocate", "failed to listen"} {
+		if len(msg) >= len(p) && strings.EqualFold(msg[:len(p)], p) {
 			return true
 		}
 	}

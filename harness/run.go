@@ -164,6 +164,9 @@ func (s Spec) validate() error {
 	if s.Node.LAN != "" && !names[s.Node.LAN] {
 		return fmt.Errorf("node: lan %q is not defined", s.Node.LAN)
 	}
+	if s.Node.CredentialTTL < 0 {
+		return fmt.Errorf("node: credential TTL %v is negative", s.Node.CredentialTTL)
+	}
 	clients := map[string]bool{}
 	for i, c := range s.Clients {
 		if c.Name == "" {
@@ -357,8 +360,13 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 			tlsPort = spec.Node.LoadBalancer.Port
 		}
 		ext := external
+		ttl := spec.Node.CredentialTTL
+		if ttl == 0 {
+			ttl = credentialTTL
+		}
+		expiry := func() time.Time { return time.Now().Add(spec.Node.MintClockOffset + ttl) }
 		iceServers := func(client string) []webrtc.ICEServer {
-			return clientICEServers(nodeCfg, ext, turnURLHost, tlsPort, client, secret)
+			return clientICEServers(nodeCfg, ext, turnURLHost, tlsPort, client, secret, expiry)
 		}
 		nd.serve(front, certs, iceServers, order)
 		if err := r.topo.addName(domain, external.String()); err != nil {

@@ -39,13 +39,13 @@ func ensureCredentials(cfg *relay.Config) string {
 // clientICEServers is what the node hands a client: STUN and TURN over UDP
 // and TCP on the node's address, TURN/TLS on the TURN domain. Clients keep
 // what their Relays setting asks for (LiveKit's SDKs: UDP and TLS).
-func clientICEServers(cfg relay.Config, external netip.Addr, domain string, tlsPort int, client, secret string) []webrtc.ICEServer {
+func clientICEServers(cfg relay.Config, external netip.Addr, domain string, tlsPort int, client, secret string, expiry func() time.Time) []webrtc.ICEServer {
 	if !cfg.TURN.Enabled {
 		return nil
 	}
 	user, pass := "", ""
 	if secret != "" {
-		user, pass = relay.RESTCredentials(secret, client, time.Now().Add(credentialTTL))
+		user, pass = relay.RESTCredentials(secret, client, expiry())
 	} else {
 		names := make([]string, 0, len(cfg.TURN.Users))
 		for u := range cfg.TURN.Users {

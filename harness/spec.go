@@ -87,6 +87,13 @@ type NodeSpec struct {
 	// on which a client's reconnect may land.
 	SecondNode bool
 	Link       vnet.Impairment
+	// CredentialTTL is how long the TURN REST credentials handed to
+	// clients are valid (the expiry in "expiry:user"); zero means 24 h.
+	CredentialTTL time.Duration
+	// MintClockOffset is how far the clock of the service that mints
+	// those credentials is off the relay's: -2h is a backend two hours
+	// behind, whose credentials the relay finds expired as they are made.
+	MintClockOffset time.Duration
 }
 
 // LoadBalancerSpec is a layer-4 load balancer host on the internet that

@@ -72,6 +72,9 @@
 //	                                    # TURN/TLS in front of the node
 //	  second_node: true                 # default false: another node a reconnect may land on
 //	  single_port: 7882                 # default: none; all media on one UDP port
+//	  credential_ttl: 1h                # default 24h: TURN REST credentials' lifetime
+//	  mint_clock_offset: -2h            # default 0: the minting service's clock, off the
+//	                                    # relay's (negative: behind), e.g. a skewed backend
 //	clients:                            # required, at least one
 //	  - name: alice                     # required
 //	    lan: corp                       # default: the internet

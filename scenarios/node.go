@@ -105,7 +105,19 @@ func (p *parser) nodeSpec(path string, v *yaml.Node) {
 				n.LoadBalancer = lb
 			}
 		},
-		"second_node": func(path string, v *yaml.Node) { p.boolean(v, path, &n.SecondNode) },
+		"second_node":    func(path string, v *yaml.Node) { p.boolean(v, path, &n.SecondNode) },
+		"credential_ttl": func(path string, v *yaml.Node) { p.duration(v, path, false, &n.CredentialTTL) },
+		"mint_clock_offset": func(path string, v *yaml.Node) {
+			if !p.scalar(v, path, `a duration like "-2h"`) {
+				return
+			}
+			d, err := time.ParseDuration(v.Value)
+			if err != nil {
+				p.errorf(v, path, "%q is not a duration; want one like -2h or 90s", v.Value)
+				return
+			}
+			n.MintClockOffset = d
+		},
 	})
 	if !ok {
 		return
