@@ -53,6 +53,9 @@ func gatherProblem(msg string) bool {
 	if strings.Contains(msg, "no suitable address") {
 		return false
 	}
+	if strings.HasSuffix(msg, "context canceled") {
+		return false // gathering cut short by teardown or a new attempt: no cause
+	}
 	// pion spells some of these with a capital and some without ("failed
 	// to allocate on TURN client", ice v4.4.9).
 	for _, p := range []string{"failed to dial", "failed to resolve", "failed to connect to relay", "failed to create", "failed to allocate", "failed to listen"} {
