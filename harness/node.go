@@ -399,12 +399,17 @@ func (n *node) bindSubscriptions(pc *webrtc.PeerConnection, client string, order
 		// The subscriber's receive counter: the node's sender measures the
 		// round trip to it from the receiver reports it sends back.
 		rc := n.run.meter.counter(client, sub, kind, "received")
-		sender, err := n.api.NewRTPSender(track, pc.SCTP().Transport())
+		// AddTrack, not the API's NewRTPSender: only a sender made by the
+		// peer connection runs its interceptors (sender reports, NACK
+		// responses); one from api.NewRTPSender runs none. AddTrack takes
+		// the first transceiver of the kind the client offered to receive
+		// on, which is t, since they are filled in order.
+		sender, err := pc.AddTrack(track)
 		if err != nil {
 			return fmt.Errorf("node %s: sender for %s: %w", n.name, client, err)
 		}
-		if err := t.SetSender(sender, track); err != nil {
-			return fmt.Errorf("node %s: sender for %s: %w", n.name, client, err)
+		if t.Sender() != sender {
+			return fmt.Errorf("node %s: sender for %s: %s landed on another transceiver than %s", n.name, client, sub, t.Mid())
 		}
 		n.spawn(func() { drainRTCP(sender, rc) })
 	}

@@ -57,6 +57,7 @@ var _ = Describe("media quality", func() {
 		down := flow(alice, "bob/audio", "received")
 		Expect(down).NotTo(BeNil())
 		Expect(down.Quality.LossRate).To(BeNumerically("~", 0.05, 0.03))
+		Expect(down.Quality.RTTMean).To(BeNumerically(">=", 150*time.Millisecond), "measured by the node's sender from alice's receiver reports")
 
 		Expect(res).To(LoseAtMost(0.10).For("alice"))
 		Expect(res).NotTo(LoseAtMost(0.001).For("alice"), "the matcher sees the loss")
