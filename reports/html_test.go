@@ -2,15 +2,14 @@ package reports_test
 
 import (
 	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/icelab/icelab/harness"
+	"github.com/icelab/icelab/internal/chromium"
 	"github.com/icelab/icelab/reports"
 	"github.com/icelab/icelab/scenarios"
 )
@@ -63,18 +62,7 @@ func TestHTMLEscapesAndDraws(t *testing.T) {
 // the DOM the browser built: every scenario and client, a failure reason,
 // the timeline's SVG elements, and no element injected by scenario text.
 func TestHTMLInChromium(t *testing.T) {
-	browser := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			browser = p
-			break
-		}
-	}
-	if browser == "" {
-		t.Skip("no Chromium installed (.ci/run installs Debian's chromium)")
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, reports.HTMLFile)
+	path := filepath.Join(t.TempDir(), reports.HTMLFile)
 	var b bytes.Buffer
 	if err := reports.WriteHTML(&b, htmlRuns()); err != nil {
 		t.Fatal(err)
@@ -82,16 +70,7 @@ func TestHTMLInChromium(t *testing.T) {
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+filepath.Join(dir, "profile"), "--dump-dom", "file://"+path)
-	dom, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s --dump-dom: %v", browser, err)
-	}
-	got := string(dom)
+	got := chromium.DumpDOM(t, path)
 	for _, want := range []string{`id="summary"`, ">open<", ">corp<", ">later<", ">hostile<", ">alice<", "mallory&lt;img src=x&gt;",
 		"TCP to port 5349 dropped by firewall corp rule 4 (drop-all)", `<svg class="timeline"`, `class="state st-connected"`,
 		`class="marker mk-fault"`} {

@@ -17,8 +17,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/icelab/icelab/relay/pki"
 )
 
 // TestRelayServeSurvivesHostileLengths runs `icelab relay serve` as its own
@@ -33,17 +31,7 @@ func TestRelayServeSurvivesHostileLengths(t *testing.T) {
 		t.Skip("reads the relay's CPU time from /proc")
 	}
 	dir := t.TempDir()
-	ca, err := pki.NewCA("cmd hostile CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Valid("turn.icelab.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := leaf.WriteFiles(dir, "turn"); err != nil {
-		t.Fatal(err)
-	}
+	ca := turnCert(t, dir, "cmd hostile CA")
 	path := filepath.Join(dir, "livekit.yaml")
 	cfg := "turn:\n  enabled: true\n  domain: turn.icelab.test\n  udp_port: 0\n  tls_port: 0\n" +
 		"  cert_file: turn.crt\n  key_file: turn.key\n  relay_range_start: 44000\n  relay_range_end: 44999\n" +
@@ -56,7 +44,10 @@ func TestRelayServeSurvivesHostileLengths(t *testing.T) {
 	tlsCfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "turn.icelab.test", MinVersion: tls.VersionTLS12}
 	for _, tr := range []string{"tcp", "tls"} {
 		for _, length := range []int{65516, 65520, 65524, 65528, 65532, 65535} {
-			var c net.Conn
+			var (
+				c   net.Conn
+				err error
+			)
 			if tr == "tls" {
 				c, err = (&tls.Dialer{NetDialer: &net.Dialer{Timeout: bound}, Config: tlsCfg}).Dial("tcp4", serve.addrs[tr])
 			} else {

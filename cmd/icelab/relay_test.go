@@ -38,11 +38,11 @@ func TestMain(m *testing.M) {
 
 const bound = 10 * time.Second
 
-// TestRelayServe runs `icelab relay serve` on loopback from a livekit.yaml and
-// allocates over UDP, TCP and TLS with pion's TURN client on real sockets.
-func TestRelayServe(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := pki.NewCA("cmd test CA")
+// turnCert makes a CA named caName and writes a certificate it issues for
+// turn.icelab.test to dir/turn.crt and dir/turn.key.
+func turnCert(t *testing.T, dir, caName string) *pki.CA {
+	t.Helper()
+	ca, err := pki.NewCA(caName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +53,14 @@ func TestRelayServe(t *testing.T) {
 	if _, _, err := leaf.WriteFiles(dir, "turn"); err != nil {
 		t.Fatal(err)
 	}
+	return ca
+}
+
+// TestRelayServe runs `icelab relay serve` on loopback from a livekit.yaml and
+// allocates over UDP, TCP and TLS with pion's TURN client on real sockets.
+func TestRelayServe(t *testing.T) {
+	dir := t.TempDir()
+	ca := turnCert(t, dir, "cmd test CA")
 	cfg := `turn:
   enabled: true
   domain: turn.icelab.test
@@ -105,7 +113,10 @@ keys:
 	tlsCfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "turn.icelab.test", MinVersion: tls.VersionTLS12}
 	for _, tr := range []string{"udp", "tcp", "tls"} {
 		t.Run(tr, func(t *testing.T) {
-			var conn net.PacketConn
+			var (
+				conn net.PacketConn
+				err  error
+			)
 			switch tr {
 			case "udp":
 				conn, err = net.ListenPacket("udp4", "127.0.0.1:0")
@@ -224,17 +235,7 @@ func TestRelayServeConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busyTCP.Close()
-	ca, err := pki.NewCA("cmd config CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Valid("turn.icelab.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := leaf.WriteFiles(dir, "turn"); err != nil {
-		t.Fatal(err)
-	}
+	turnCert(t, dir, "cmd config CA")
 	base := "turn:\n  domain: turn.icelab.test\n  relay_range_start: 45000\n  relay_range_end: 45999\n  users: {alice: secret}\n"
 	for _, tc := range []struct {
 		name, body string
@@ -341,17 +342,7 @@ func (w *lineWatch) wait(t *testing.T, parts ...string) string {
 // and logs an authentication failure and a refused peer as they happen.
 func TestRelayServeLogs(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := pki.NewCA("cmd log CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Valid("turn.icelab.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := leaf.WriteFiles(dir, "turn"); err != nil {
-		t.Fatal(err)
-	}
+	turnCert(t, dir, "cmd log CA")
 	path := writeConfig(t, dir, "turn:\n  domain: turn.icelab.test\n  udp_port: 0\n  tls_port: 0\n  cert_file: turn.crt\n  key_file: turn.key\n"+
 		"  relay_range_start: 46000\n  relay_range_end: 46999\n  users: {alice: secret}\n")
 	ctx, cancel := context.WithCancel(context.Background())

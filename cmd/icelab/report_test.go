@@ -2,14 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/icelab/icelab/internal/chromium"
 	"github.com/icelab/icelab/reports"
 )
 
@@ -36,24 +35,7 @@ func TestRunWritesWhatPeopleLookAt(t *testing.T) {
 	}
 
 	t.Run("chromium renders report.html", func(t *testing.T) {
-		browser := ""
-		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-			if p, err := exec.LookPath(name); err == nil {
-				browser = p
-				break
-			}
-		}
-		if browser == "" {
-			t.Skip("no Chromium installed (.ci/run installs Debian's chromium)")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		dom, err := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir="+filepath.Join(t.TempDir(), "profile"), "--dump-dom", "file://"+page).Output()
-		if err != nil {
-			t.Fatalf("%s --dump-dom: %v", browser, err)
-		}
+		dom := chromium.DumpDOM(t, page)
 		for _, want := range []string{
 			">corporate-only-443-tls-port-443<", ">lossy-link-turn-udp<", // every scenario
 			`data-client="alice"`, `data-client="bob"`, // every client
