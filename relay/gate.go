@@ -9,6 +9,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 )
 
 // tracker lets Close wait for the read loops pion runs on the relay's listeners.
@@ -118,12 +120,54 @@ type gatedListener struct {
 	exit sync.Once
 }
 
+// Accept hands pion the next connection. pion/turn's server stops serving a
+// listener at its first Accept error (turn v5.1.3, Server.readListener), so
+// a passing one — the process out of file descriptors (EMFILE, ENFILE), a
+// connection reset before it was accepted (ECONNABORTED) — would end TCP and
+// TLS service until a restart while UDP carried on. As net/http's
+// Server.Serve does, Accept retries those after a pause that doubles from
+// 5 ms to 1 s, logging each, and returns only errors that end the listener.
 func (l *gatedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		l.exit.Do(l.t.done)
-		return nil, err
+	var pause time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			return l.admit(c)
+		}
+		if !passingAcceptError(err) || l.t.isClosed() {
+			l.exit.Do(l.t.done)
+			return nil, err
+		}
+		pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+		if l.auth != nil {
+			l.auth.stats.log.Warn("accept failed; retrying", "listener", addrString(l.Addr()), "error", err.Error(), "retry_in", pause)
+		}
+		time.Sleep(pause)
 	}
+}
+
+// passingAcceptError reports whether an Accept error is one a listener
+// recovers from: resources that run out for a while, or a connection that
+// went away in the queue.
+func passingAcceptError(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isClosed reports whether the relay is closing.
+func (t *tracker) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+// admit tracks an accepted connection and wraps it for framing.
+func (l *gatedListener) admit(c net.Conn) (net.Conn, error) {
 	l.t.mu.Lock()
 	if l.t.closed {
 		l.t.mu.Unlock()
