@@ -34,6 +34,13 @@ type Spec struct {
 	Node NodeSpec
 	// Clients are the participants; each connects to the media node.
 	Clients []ClientSpec
+	// Peers make the call peer to peer instead: every pair of peers
+	// connects directly (a full mesh), with no media node (Node and
+	// Clients must then be empty). See PeerSpec.
+	Peers []PeerSpec
+	// Servers are standalone STUN/TURN relay hosts anywhere on the
+	// network, for peers (or clients, by address) to use.
+	Servers []ServerSpec
 	// Faults are applied while the call runs.
 	Faults []Fault
 	// Names are extra DNS entries; the node's domain resolves to its
