@@ -398,13 +398,15 @@ func (e *end) data(ctx context.Context, dc *webrtc.DataChannel) {
 	if dc.Label() != dataLabel {
 		return
 	}
-	from := e.remote.spec.Name + "/data"
-	here := e.run().meter.counter(e.name, from, trackKindData, "received")
-	there := e.run().meter.counter(e.other.name, from, trackKindData, atRemote)
-	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		here.add(len(m.Data))
-		there.add(len(m.Data))
-	})
+	if e.remote.spec.Publish.Data {
+		from := e.remote.spec.Name + "/data"
+		here := e.run().meter.counter(e.name, from, trackKindData, "received")
+		there := e.run().meter.counter(e.other.name, from, trackKindData, atRemote)
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			here.add(len(m.Data))
+			there.add(len(m.Data))
+		})
+	}
 	if e.peer.spec.Publish.Data {
 		sent := e.run().meter.counter(e.name, e.peer.spec.Name+"/data", trackKindData, "sent")
 		e.spawn(func() { sendData(ctx, dc, sent) })
