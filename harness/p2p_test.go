@@ -7,6 +7,7 @@ import (
 	"github.com/icelab/icelab/archetypes"
 	"github.com/icelab/icelab/harness"
 	. "github.com/icelab/icelab/harness/matchers"
+	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/vnet"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -109,6 +110,35 @@ var _ = Describe("a peer-to-peer call", func() {
 		}
 	})
 
+	// A relay on a cloud VM behind a one-to-one NAT advertises the address
+	// it is configured to: its private one by default (LiveKit's
+	// use_external_ip: false; coturn without external-ip), the external
+	// one with rtc.use_external_ip. Two relayed ends still meet, because
+	// the server reaches its own private address.
+	DescribeTable("relays on both ends when both peers force relay, through a relay on a cloud VM",
+		func(useExternalIP bool, prefix string) {
+			spec := archetypes.PeerToPeer("relay only", archetypes.HomeRouter(), archetypes.OpenInternet())
+			spec.LANs = append(spec.LANs, harness.LANSpec{Name: "cloud", NAT: vnet.CloudOneToOne(), LANPrefix: netip.MustParsePrefix("10.20.0.0/24")})
+			spec.Servers[0].LAN = "cloud"
+			spec.Servers[0].Config = relay.DefaultConfig()
+			spec.Servers[0].Config.TURN.Domain = "turn.example.test"
+			spec.Servers[0].Config.RTC.UseExternalIP = useExternalIP
+			for i := range spec.Peers {
+				spec.Peers[i].Fallback.Policy = harness.ForceRelay
+			}
+			res := run(spec)
+			Expect(res).To(UseTransport(harness.TURNUDP))
+			Expect(res).To(FlowMediaBothWays())
+			for _, end := range []string{aliceToBob, bobToAlice} {
+				Expect(res.Client(end).Route).To(Equal("relayed: relay(TURN/UDP) ↔ relay(TURN/UDP)"), end)
+				Expect(selected(res, end).Local.Address).To(HavePrefix(prefix), end)
+			}
+			Expect(res.Relay.Allocations).To(BeNumerically(">=", 2))
+		},
+		Entry("use_external_ip: false advertises the private address", false, "10.20.0."),
+		Entry("use_external_ip: true advertises the external address", true, "203.0.113."),
+	)
+
 	It("carries audio, video and data both ways between two peers, each track on its own transceiver", func() {
 		spec := archetypes.PeerToPeer("video call", archetypes.OpenInternet(), archetypes.HomeRouter())
 		spec.Peers[0].Publish = harness.Publish{Audio: true, Video: true, Data: true}
@@ -171,5 +201,6 @@ var _ = DescribeTable("a peer-to-peer spec that cannot run",
 	}, "ICE-TCP between peers is not modelled"),
 	Entry("transport fallback", func(s *harness.Spec) { s.Peers[0].Fallback.Policy = harness.TransportFallback }, "is a media node's"),
 	Entry("duplicate names", func(s *harness.Spec) { s.Peers[1].Name = "alice" }, `duplicate name "alice"`),
+	Entry("a media node", func(s *harness.Spec) { s.Node.LAN = "alice-home" }, "a peer-to-peer call has no media node"),
 	Entry("a server on no LAN", func(s *harness.Spec) { s.Servers[0].LAN = "mars" }, `server turn: lan "mars" is not defined`),
 )

@@ -40,8 +40,9 @@ type PeerSpec struct {
 type ServerSpec struct {
 	Name string
 	// LAN is where the host sits; empty means the internet. A LAN with a
-	// 1:1 NAT is a cloud VM without a public IP: the relay advertises the
-	// external address.
+	// 1:1 NAT is a cloud VM without a public IP: the relay advertises its
+	// private address in relay candidates unless Config.RTC.UseExternalIP
+	// (as LiveKit's relay does, and coturn without external-ip).
 	LAN string
 	// Addr is the host's address on its LAN; zero picks one.
 	Addr netip.Addr
@@ -73,6 +74,9 @@ func (r *Result) Peer(name string) []ClientResult {
 func (s Spec) validatePeers(lans, hosts map[string]bool) error {
 	if len(s.Clients) > 0 {
 		return errors.New("a call has a media node with clients, or peers, not both")
+	}
+	if n := s.Node; n.Name != "" || n.LAN != "" || n.Addr.IsValid() || n.Relay != nil || n.LoadBalancer != nil || n.SecondNode || n.SinglePort != 0 || n.Config.TURN.Domain != "" {
+		return errors.New("a peer-to-peer call has no media node; leave Node empty")
 	}
 	if len(s.Peers) < 2 {
 		return errors.New("a peer-to-peer call needs at least two peers")

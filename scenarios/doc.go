@@ -100,8 +100,9 @@
 //	                                    # none otherwise (pion's DTLS has no timeout)
 //	servers:                            # default: none. Standalone STUN/TURN relay hosts
 //	  - name: turn                      # (pion/turn, as icelab relay serve runs it); required
-//	    lan: dmz                        # default: the internet; behind a one-to-one NAT it
-//	                                    # advertises the external address
+//	    lan: dmz                        # default: the internet. Behind a one-to-one NAT (a
+//	                                    # cloud VM) its relay candidates carry its private
+//	                                    # address unless config has rtc.use_external_ip
 //	    addr: 10.9.0.5                  # default: the next free address on its LAN
 //	    link: {latency: 5ms}            # default: no impairment
 //	    config: {turn: {domain: turn.example.test, udp_port: 3478}}
