@@ -22,20 +22,20 @@ type peer struct {
 	run     *runState
 	loggers logging.LoggerFactory
 	servers []webrtc.ICEServer
-	ends    []*end
+	ends    []*peerEnd
 	// muted stops the peer's RTP on every connection (a mute fault).
 	muted atomic.Bool
 }
 
-// end is one peer's end of its connection to another: a pion peer
+// peerEnd is one peer's end of its connection to another: a pion peer
 // connection with the peer's connect options, its media, and the observer
 // whose result is the end's ClientResult. Signalling between the two ends
 // of a pair is out of band: in-process calls, as an application's own
 // channel would carry offers, answers and candidates.
-type end struct {
+type peerEnd struct {
 	peer    *peer
 	remote  *peer
-	other   *end // the remote's end of the same connection
+	other   *peerEnd // the remote's end of the same connection
 	name    string
 	offerer bool
 	obs     *observer
@@ -54,16 +54,16 @@ type end struct {
 }
 
 // end adds p's end of its connection to remote.
-func (p *peer) end(remote *peer, offerer bool) *end {
+func (p *peer) end(remote *peer, offerer bool) *peerEnd {
 	name := PeerResultName(p.spec.Name, remote.spec.Name)
-	e := &end{peer: p, remote: remote, name: name, offerer: offerer, obs: p.run.observer(name), restart: make(chan struct{}, 1)}
+	e := &peerEnd{peer: p, remote: remote, name: name, offerer: offerer, obs: p.run.observer(name), restart: make(chan struct{}, 1)}
 	e.obs.peer, e.obs.remote = p.spec.Name, remote.spec.Name
 	p.ends = append(p.ends, e)
 	return e
 }
 
 // spawn runs f on a goroutine close waits for, unless close has begun.
-func (e *end) spawn(f func()) {
+func (e *peerEnd) spawn(f func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
@@ -77,20 +77,20 @@ func (e *end) spawn(f func()) {
 }
 
 // policy is the end's ICE transport policy.
-func (e *end) policy() webrtc.ICETransportPolicy {
+func (e *peerEnd) policy() webrtc.ICETransportPolicy {
 	if e.peer.spec.Fallback.Policy == ForceRelay {
 		return webrtc.ICETransportPolicyRelay
 	}
 	return e.peer.spec.Policy
 }
 
-func (e *end) describe() string {
+func (e *peerEnd) describe() string {
 	return attemptPlan{policy: e.policy(), types: []webrtc.NetworkType{webrtc.NetworkTypeUDP4}, servers: e.peer.servers}.describe()
 }
 
 // newPC makes the end's peer connection with its peer's options, wired to
 // its observer, and publishes it.
-func (e *end) newPC(ctx context.Context) (*webrtc.PeerConnection, error) {
+func (e *peerEnd) newPC(ctx context.Context) (*webrtc.PeerConnection, error) {
 	var se webrtc.SettingEngine
 	se.SetNet(e.peer.host)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -122,7 +122,7 @@ func (e *end) newPC(ctx context.Context) (*webrtc.PeerConnection, error) {
 
 // observe wires the peer connection's callbacks to the observer, the
 // remote end and the meter.
-func (e *end) observe(ctx context.Context, pc *webrtc.PeerConnection) {
+func (e *peerEnd) observe(ctx context.Context, pc *webrtc.PeerConnection) {
 	me := e.peer.spec.Name
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
@@ -157,7 +157,7 @@ func (e *end) observe(ctx context.Context, pc *webrtc.PeerConnection) {
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) { e.data(ctx, dc) })
 }
 
-func (e *end) run() *runState { return e.peer.run }
+func (e *peerEnd) run() *runState { return e.peer.run }
 
 // atRemote is the direction of a peer's publication counted where the
 // remote peer received it.
@@ -185,7 +185,7 @@ func forwardBoth(tr *webrtc.TrackRemote, here, there *counter) {
 
 // addCandidate takes one of the remote's candidates: added now if the
 // remote description is set, else queued until it is.
-func (e *end) addCandidate(c webrtc.ICECandidateInit, seen Candidate) {
+func (e *peerEnd) addCandidate(c webrtc.ICECandidateInit, seen Candidate) {
 	e.obs.remoteCandidate(seen)
 	e.mu.Lock()
 	if !e.open {
@@ -199,7 +199,7 @@ func (e *end) addCandidate(c webrtc.ICECandidateInit, seen Candidate) {
 }
 
 // opened marks the remote description set and adds the queued candidates.
-func (e *end) opened() {
+func (e *peerEnd) opened() {
 	e.mu.Lock()
 	e.open = true
 	queue, pc := e.queue, e.pc
@@ -213,7 +213,7 @@ func (e *end) opened() {
 // connect runs the pair from the offerer's end until ctx ends: both peer
 // connections, the offer and answer, and the ICE restarts the ends' policy
 // asks for.
-func (e *end) connect(ctx context.Context) {
+func (e *peerEnd) connect(ctx context.Context) {
 	a, b := e, e.other
 	a.obs.attempt("initial", a.describe(), b.peer.spec.Name)
 	b.obs.attempt("initial", b.describe(), a.peer.spec.Name)
@@ -244,7 +244,7 @@ func (e *end) connect(ctx context.Context) {
 }
 
 // iceFailed asks the offerer to restart ICE if either end's policy says so.
-func (e *end) iceFailed() {
+func (e *peerEnd) iceFailed() {
 	o := e
 	if !e.offerer {
 		o = e.other
@@ -265,7 +265,7 @@ func (e *end) iceFailed() {
 
 // negotiate makes (or, restarting, reuses) both peer connections and runs
 // one offer/answer exchange from this end, the offerer.
-func (e *end) negotiate(ctx context.Context, restart bool) error {
+func (e *peerEnd) negotiate(ctx context.Context, restart bool) error {
 	b := e.other
 	var pa, pb *webrtc.PeerConnection
 	if restart {
@@ -321,7 +321,7 @@ func (e *end) negotiate(ctx context.Context, restart bool) error {
 
 // offerMedia adds the offerer's publications (send-only), receive-only
 // transceivers for the remote's, and the pair's data channel.
-func (e *end) offerMedia(ctx context.Context, pc *webrtc.PeerConnection) error {
+func (e *peerEnd) offerMedia(ctx context.Context, pc *webrtc.PeerConnection) error {
 	for _, kind := range published(e.peer.spec.Publish) {
 		track, err := webrtc.NewTrackLocalStaticRTP(codecFor(kind), kind, e.peer.spec.Name)
 		if err != nil {
@@ -360,7 +360,7 @@ func (e *end) offerMedia(ctx context.Context, pc *webrtc.PeerConnection) error {
 // answerMedia attaches the answerer's publications to the receive-only
 // transceivers the offer made for them (AddTrack takes the first free one
 // of the kind, as the node's bindSubscriptions relies on).
-func (e *end) answerMedia(ctx context.Context, pc *webrtc.PeerConnection) error {
+func (e *peerEnd) answerMedia(ctx context.Context, pc *webrtc.PeerConnection) error {
 	for _, kind := range published(e.peer.spec.Publish) {
 		track, err := webrtc.NewTrackLocalStaticRTP(codecFor(kind), kind, e.peer.spec.Name)
 		if err != nil {
@@ -377,7 +377,7 @@ func (e *end) answerMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 
 // send publishes a track on the connection while it is connected and the
 // peer is not muted, and reads its sender's RTCP for round-trip times.
-func (e *end) send(ctx context.Context, pc *webrtc.PeerConnection, track *webrtc.TrackLocalStaticRTP, sender *webrtc.RTPSender, kind string) {
+func (e *peerEnd) send(ctx context.Context, pc *webrtc.PeerConnection, track *webrtc.TrackLocalStaticRTP, sender *webrtc.RTPSender, kind string) {
 	size, every := audioFrame, audioInterval
 	if kind == trackKindVideo {
 		size, every = videoFrame, videoInterval
@@ -394,7 +394,7 @@ func (e *end) send(ctx context.Context, pc *webrtc.PeerConnection, track *webrtc
 
 // data wires the pair's data channel on this end: messages sent when the
 // peer publishes data, and counted where they arrive.
-func (e *end) data(ctx context.Context, dc *webrtc.DataChannel) {
+func (e *peerEnd) data(ctx context.Context, dc *webrtc.DataChannel) {
 	if dc.Label() != dataLabel {
 		return
 	}
@@ -416,7 +416,7 @@ func (e *end) data(ctx context.Context, dc *webrtc.DataChannel) {
 // flows are what media both ways means for an end: each of its peer's
 // publications arriving at the remote, and each of the remote's arriving
 // here.
-func (e *end) flows() []flow {
+func (e *peerEnd) flows() []flow {
 	var out []flow
 	me, them := e.peer.spec, e.remote.spec
 	for _, kind := range published(me.Publish) {
@@ -435,7 +435,7 @@ func (e *end) flows() []flow {
 }
 
 // snapshotChecks records the candidate pairs ICE tried.
-func (e *end) snapshotChecks() {
+func (e *peerEnd) snapshotChecks() {
 	e.mu.Lock()
 	pc := e.pc
 	e.mu.Unlock()
@@ -446,7 +446,7 @@ func (e *end) snapshotChecks() {
 
 // close ends the end's peer connections, gracefully, and waits for its
 // goroutines. The run's context must be cancelled first.
-func (e *end) close() {
+func (e *peerEnd) close() {
 	e.mu.Lock()
 	e.closing = true
 	pcs := e.pcs

@@ -9,7 +9,7 @@ import (
 // collectPeers adds a result per end of every peer-to-peer connection,
 // peers in spec order and each peer's ends in the order of its remotes.
 func (r *runner) collectPeers(res *Result, at time.Duration) {
-	var ends []*end
+	var ends []*peerEnd
 	for _, p := range r.peers {
 		ends = append(ends, p.ends...)
 	}

@@ -46,7 +46,11 @@ func details(r Run) string {
 	}
 	for i := range r.Result.Clients {
 		c := &r.Result.Clients[i]
-		fmt.Fprintf(&b, "\nclient %s: %s\n", c.Name, clientSummary(c))
+		who := "client"
+		if c.Peer != "" {
+			who = "connection" // a peer's end of a peer-to-peer connection
+		}
+		fmt.Fprintf(&b, "\n%s %s: %s\n", who, c.Name, clientSummary(c))
 		if c.Failure != "" {
 			fmt.Fprintf(&b, "  failure: %s\n", c.Failure)
 		}
