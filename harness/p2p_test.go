@@ -52,6 +52,11 @@ var _ = Describe("a peer-to-peer call", func() {
 		Expect(res.Client(bobToAlice).Route).To(HavePrefix("relayed: relay(TURN/UDP) ↔ "))
 		Expect(res.Relay.Allocations).To(BeNumerically(">=", 1))
 		Expect(res.Relay.PacketsRelayed).To(BeNumerically(">", 0))
+		// pion (ice v4.4.9) accepts a relayed pair no sooner than 2 s
+		// after checks begin (defaultRelayAcceptanceMinWait), where
+		// libwebrtc nominates once a pair succeeds: a pion call that
+		// relays connects seconds later than a browser's would.
+		Expect(res.Client(aliceToBob).ConnectedAt).To(BeNumerically(">=", 2*time.Second))
 	})
 
 	// A full-cone NAT (endpoint-independent filtering, RFC 4787 §5)
@@ -67,6 +72,9 @@ var _ = Describe("a peer-to-peer call", func() {
 			Expect(p.Local.Type).NotTo(Equal("relay"), end)
 			Expect(p.Remote.Type).To(BeElementOf("prflx", "srflx"), end)
 			Expect(res.Client(end).Route).To(HavePrefix("direct: "))
+			// ... and a peer-reflexive one no sooner than 1 s
+			// (defaultPrflxAcceptanceMinWait).
+			Expect(res.Client(end).ConnectedAt).To(BeNumerically(">=", time.Second), end)
 		}
 	})
 
@@ -105,7 +113,10 @@ var _ = Describe("a peer-to-peer call", func() {
 		// Home router to symmetric NAT relays, as above; the peer on a
 		// public address is reached directly from both.
 		Expect(res).To(UseTransport(harness.TURNUDP).For(aliceToBob))
-		for _, end := range []string{"alice→carol", "carol→alice", "bob→carol", "carol→bob"} {
+		Expect(res).To(UseTransport(harness.TURNUDP).For(bobToAlice))
+		Expect(res).To(UseTransport(harness.ICEUDP).ForPeer("carol"))
+		Expect(res).NotTo(UseTransport(harness.ICEUDP).ForPeer("alice"), "one of alice's connections relays")
+		for _, end := range []string{"alice→carol", "bob→carol"} {
 			Expect(res).To(UseTransport(harness.ICEUDP).For(end))
 		}
 	})
