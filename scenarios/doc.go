@@ -107,8 +107,9 @@
 //	    link: {latency: 5ms}            # default: no impairment
 //	    config: {turn: {domain: turn.example.test, udp_port: 3478}}
 //	                                    # its livekit.yaml, or config_file:; default LiveKit's
-//	                                    # turn: defaults, domain NAME.icelab.test. No TLS:
-//	                                    # TURN/TLS relays are the media node's
+//	                                    # turn: defaults, domain NAME.icelab.test
+//	    tls: {cert: generated}          # default: none; as the node's: TURN/TLS on
+//	                                    # turn.tls_port (default 5349) for turn.domain
 //	peers:                              # instead of node: and clients: (a file has one or
 //	                                    # the other): a peer-to-peer call, at least two pion
 //	                                    # peers, each connecting to every other (a full mesh),

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/icelab/icelab/harness"
+	"github.com/icelab/icelab/relay"
 	"github.com/pion/webrtc/v4"
 	"go.yaml.in/yaml/v3"
 )
@@ -55,6 +56,7 @@ func (p *parser) server(path string, v *yaml.Node) {
 		sv               harness.ServerSpec
 		inline, fileNode *yaml.Node
 		addrAt           *yaml.Node
+		req              tlsRequest
 	)
 	ok := p.fields(v, path, map[string]field{
 		"name": func(path string, v *yaml.Node) {
@@ -85,6 +87,7 @@ func (p *parser) server(path string, v *yaml.Node) {
 		"link":        func(path string, v *yaml.Node) { sv.Link = p.impairment(path, v) },
 		"config":      func(_ string, v *yaml.Node) { inline = v },
 		"config_file": func(_ string, v *yaml.Node) { fileNode = v },
+		"tls":         func(path string, v *yaml.Node) { req = p.tlsRequest(path, v) },
 	})
 	if !ok {
 		return
@@ -98,7 +101,6 @@ func (p *parser) server(path string, v *yaml.Node) {
 	if addrAt != nil {
 		p.checkNodeAddr(join(path, "addr"), addrAt, harness.NodeSpec{LAN: sv.LAN, Addr: sv.Addr})
 	}
-	var req tlsRequest
 	switch {
 	case inline != nil && fileNode != nil:
 		p.errorf(fileNode, join(path, "config_file"), "server has both config and config_file; use one")
@@ -113,6 +115,16 @@ func (p *parser) server(path string, v *yaml.Node) {
 	}
 	if inline == nil && fileNode == nil {
 		sv.Config.Source = p.file
+		if req.requested {
+			// A certificate needs a domain to be issued for: the one
+			// the harness gives a server without a config.
+			sv.Config = relay.DefaultConfig()
+			sv.Config.TURN.Domain = sv.Name + ".icelab.test"
+			sv.Config.Source = p.file
+		}
+	}
+	if req.requested && !req.bad {
+		p.certificate(join(path, "tls"), &sv.Config, &req)
 	}
 	p.s.Spec.Servers = append(p.s.Spec.Servers, sv)
 	p.s.place(v, path, "server "+sv.Name, "host "+sv.Name, "relay "+sv.Name)

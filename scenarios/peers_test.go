@@ -39,6 +39,8 @@ func TestPeersRejected(t *testing.T) {
 			`p2p.yaml:8: servers[1].name: server "turn" is defined twice (first at line 7)`},
 		{"a server on no LAN", p2pNet + "servers:\n  - {name: turn, lan: mars}\n" + two,
 			`p2p.yaml:7: servers[0].lan: unknown LAN "mars"`},
+		{"a server's certificate without a kind", p2pNet + "servers:\n  - name: turn\n    tls: {}\n" + two,
+			`p2p.yaml:8: servers[0].tls.cert: missing; want generated, wrong-name, expired, missing-intermediate`},
 		{"a server named as a peer", p2pNet + "servers:\n  - {name: alice}\n" + two,
 			`"alice" is both a server and a client or peer`},
 		{"transport fallback", p2pNet + "peers:\n  - {name: alice, lan: home, fallback: {policy: transport}}\n  - {name: bob, lan: office}\n",
