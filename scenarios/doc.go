@@ -125,16 +125,19 @@
 //	                                    # offerer restarts when either end's ICE fails);
 //	                                    # transport and renomination are a media node's
 //	                                    # network_types: udp4 only (no ICE-TCP between peers)
+//	faults:                             # default: none
 //	  - name: whack                     # default: "fault N"
 //	    when: {event: ice-connected, client: alice, after: 2s}   # or just {after: 12s};
-//	                                    # default: at the start
+//	                                    # default: at the start. client may name a peer:
+//	                                    # the event of its first connection to get there
 //	    kind: add-rules                 # required: add-rules, clear-rules (a LAN); cut,
 //	    target: corp                    # restore, impair (a LAN's uplink or a host's link);
 //	                                    # target is required
 //	    rules: [block-udp]              # add-rules only; impair takes impairment: {...};
-//	                                    # move (a client) takes to: LAN or internet: the
-//	                                    # client roams there, its old address gone; mute
-//	                                    # and unmute (a client) stop and resume its RTP
+//	                                    # move (a client or peer) takes to: LAN or internet:
+//	                                    # it roams there, its old address gone; mute and
+//	                                    # unmute (a client or peer) stop and resume its RTP;
+//	                                    # a server's link can be cut or impaired
 //	duration: 30s                       # on the run's clock; default 40s, at most 1h
 //	seed: 1                             # default 0: the network's loss, jitter and ports
 //	expect:                             # default: none; the run is then OBSERVED (what
