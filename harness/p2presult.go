@@ -53,6 +53,9 @@ func (r *runner) collectPeers(res *Result, at time.Duration) {
 		cr.MediaBothWays, cr.Outages = judgeMedia(flows, cr.Media)
 		if cr.Transport == NoTransport || (!cr.MediaBothWays && !cr.NoMediaExpected) {
 			cr.Failure = r.explain(e.peer.spec.Name, flows, cr, at)
+			if !cr.Connected && !hasRelay(cr.LocalCandidates) && !hasRelay(other.LocalCandidates) {
+				cr.Failure += "; neither peer gathered a relay candidate, so only a direct path could work"
+			}
 		}
 		if cr.Failure != "" && cr.FailedAt == 0 {
 			cr.FailedAt = at
@@ -120,4 +123,13 @@ func endOf(c Candidate) string {
 		return "relay(" + string(turnOver(c.RelayProtocol)) + ")"
 	}
 	return c.Type
+}
+
+func hasRelay(cs []Candidate) bool {
+	for _, c := range cs {
+		if c.Type == "relay" {
+			return true
+		}
+	}
+	return false
 }
