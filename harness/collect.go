@@ -32,7 +32,7 @@ func (r *runner) collect(res *Result) {
 		cr.NoMediaExpected = len(flows) == 0
 		cr.MediaBothWays, cr.Outages = judgeMedia(flows, cr.Media)
 		if cr.Transport == NoTransport || (!cr.MediaBothWays && !cr.NoMediaExpected) {
-			cr.Failure = r.explain(c, cr, end)
+			cr.Failure = r.explain(c.spec.Name, flows, cr, end)
 		}
 		if cr.Failure != "" && cr.FailedAt == 0 {
 			// Stated, so detected: when signalling failed, or else at
@@ -44,6 +44,7 @@ func (r *runner) collect(res *Result) {
 		}
 		res.Clients = append(res.Clients, cr)
 	}
+	r.collectPeers(res, end)
 	r.rs.mu.Lock()
 	res.Faults = append([]AppliedFault(nil), r.rs.faults...)
 	res.Drops = map[string]int{}
@@ -158,7 +159,7 @@ func mergeOutages(os []Outage) []Outage {
 
 // explain says, for a person, why a client did not end connected with
 // media both ways.
-func (r *runner) explain(c *client, cr ClientResult, end time.Duration) string {
+func (r *runner) explain(who string, flows []flow, cr ClientResult, end time.Duration) string {
 	var why string
 	switch {
 	case cr.SignallingError != "" && !cr.Signalling:
@@ -176,7 +177,7 @@ func (r *runner) explain(c *client, cr ClientResult, end time.Duration) string {
 	case cr.Transport == NoTransport:
 		why = fmt.Sprintf("connected at %.1f s, then lost: peer connection %s", cr.ConnectedAt.Seconds(), cr.FinalState())
 	default:
-		why = "media did not flow both ways: " + mediaProblems(expectedFlows(c.spec, c.subscribe), cr, end)
+		why = "media did not flow both ways: " + mediaProblems(flows, cr, end)
 	}
 	if len(cr.GatherErrors) > 0 && !cr.Connected {
 		why += "; pion: " + strings.Join(cr.GatherErrors, "; ")
@@ -185,7 +186,7 @@ func (r *runner) explain(c *client, cr ClientResult, end time.Duration) string {
 		}
 	}
 	r.mu.Lock()
-	own := topDrops(r.drops[c.spec.Name], 3)
+	own := topDrops(r.drops[who], 3)
 	r.mu.Unlock()
 	if len(own) > 0 {
 		why += "; " + strings.Join(own, "; ")
@@ -218,9 +219,12 @@ func mediaProblems(flows []flow, cr ClientResult, end time.Duration) string {
 		if i >= 0 && cr.Media[i].Packets > 0 {
 			continue
 		}
-		if f.direction == "at-node" {
+		switch f.direction {
+		case "at-node":
 			out = append(out, f.track+" never reached the node")
-		} else {
+		case atRemote:
+			out = append(out, f.track+" never reached "+cr.Remote)
+		default:
 			out = append(out, f.track+" never reached "+cr.Name)
 		}
 	}

@@ -20,6 +20,9 @@ func (r *runner) start(ctx context.Context) {
 		}
 		c.spawn(func() { c.connect(ctx, r.nodes[0].name, second) })
 	}
+	for _, p := range r.peers {
+		p.start(ctx)
+	}
 	for _, f := range r.spec.Faults {
 		apply := func() {
 			r.mu.Lock()
@@ -94,6 +97,10 @@ func (r *runner) apply(f Fault) (string, error) {
 				return string(f.Kind) + "d " + f.Target, nil
 			}
 		}
+		if p := r.peerNamed(f.Target); p != nil {
+			p.muted.Store(f.Kind == Mute)
+			return string(f.Kind) + "d " + f.Target, nil
+		}
 		return "", fmt.Errorf("no client named %q to %s", f.Target, f.Kind)
 	}
 	return "", fmt.Errorf("unknown fault kind %q", f.Kind)
@@ -102,7 +109,7 @@ func (r *runner) apply(f Fault) (string, error) {
 // move moves a client's host to another LAN. The caller holds r.mu.
 func (r *runner) move(f Fault) (string, error) {
 	h, ok := r.topo.hosts[f.Target]
-	if !ok || !slices.ContainsFunc(r.spec.Clients, func(c ClientSpec) bool { return c.Name == f.Target }) {
+	if !ok || !slices.ContainsFunc(r.spec.Clients, func(c ClientSpec) bool { return c.Name == f.Target }) && r.peerNamed(f.Target) == nil {
 		return "", fmt.Errorf("no client named %q to move", f.Target)
 	}
 	to := r.topo.net.Internet()

@@ -101,6 +101,9 @@ func (r *runState) drop(reason string) {
 type observer struct {
 	run    *runState
 	client string
+	// peer and remote are set on a peer's end of a peer-to-peer
+	// connection: its peer and the remote peer.
+	peer, remote string
 
 	mu           sync.Mutex
 	res          ClientResult
@@ -321,7 +324,7 @@ func (o *observer) result() ClientResult {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	r := o.res
-	r.Name = o.client
+	r.Name, r.Peer, r.Remote = o.client, o.peer, o.remote
 	fill := func(c *Candidate) {
 		if c.Type == "relay" && c.RelayProtocol == "" {
 			c.RelayProtocol = o.relayProtocols[c.Address]

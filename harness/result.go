@@ -196,6 +196,16 @@ type Attempt struct {
 // node's view of that client.
 type ClientResult struct {
 	Name string
+	// Peer and Remote are set on a peer-to-peer call's results, one per
+	// end of each connection: Name is "peer→remote" (PeerResultName),
+	// and the fields below are Peer's view of its connection to Remote,
+	// with "the node" read as Remote.
+	Peer   string `json:",omitempty"`
+	Remote string `json:",omitempty"`
+	// Route describes a peer-to-peer connection's selected pair at both
+	// ends: "direct: srflx ↔ prflx", "relayed: relay(TURN/UDP) ↔ srflx",
+	// "relayed: relay(TURN/UDP) ↔ relay(TURN/TLS)"; local end first.
+	Route string `json:",omitempty"`
 	// Signalling is whether and when the client reached the node's
 	// signalling endpoint, and the error if not.
 	Signalling      bool

@@ -70,6 +70,9 @@ func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
 // client that gathers TCP candidates does ICE-TCP, whose active side pion
 // dials through the operating system.
 func (s Spec) NeedsRealClock() bool {
+	if len(s.Peers) > 0 {
+		return false // peers gather UDP only
+	}
 	for _, c := range s.Clients {
 		if hasTCP(c.NetworkTypes) {
 			return true
@@ -161,13 +164,29 @@ func (s Spec) validate() error {
 		}
 		names[l.Name] = true
 	}
+	if err := s.validateServers(names); err != nil {
+		return err
+	}
+	clients := map[string]bool{}
+	if len(s.Peers) > 0 {
+		if err := s.validatePeers(names, clients); err != nil {
+			return err
+		}
+	} else if err := s.validateClients(names, clients); err != nil {
+		return err
+	}
+	return s.validateFaults(names, clients)
+}
+
+// validateClients checks the media node and its clients, adding the
+// clients' names to clients.
+func (s Spec) validateClients(names, clients map[string]bool) error {
 	if s.Node.LAN != "" && !names[s.Node.LAN] {
 		return fmt.Errorf("node: lan %q is not defined", s.Node.LAN)
 	}
 	if s.Node.CredentialTTL < 0 {
 		return fmt.Errorf("node: credential TTL %v is negative", s.Node.CredentialTTL)
 	}
-	clients := map[string]bool{}
 	for i, c := range s.Clients {
 		if c.Name == "" {
 			return fmt.Errorf("clients[%d]: a name is required", i)
@@ -183,6 +202,12 @@ func (s Spec) validate() error {
 	if len(s.Clients) == 0 {
 		return errors.New("a run needs at least one client")
 	}
+	return nil
+}
+
+// validateFaults checks what the faults refer to: clients holds the
+// names of the clients (or peers).
+func (s Spec) validateFaults(names, clients map[string]bool) error {
 	for i, f := range s.Faults {
 		if f.When.Event != "" && !clients[f.When.Client] {
 			return fmt.Errorf("faults[%d]: event %q of unknown client %q", i, f.When.Event, f.When.Client)
@@ -220,6 +245,8 @@ type runner struct {
 	nodes    []*node
 	relays   []relay.Relay
 	clients  []*client
+	servers  []*standalone // standalone STUN/TURN relays
+	peers    []*peer       // a peer-to-peer call's peers
 	lb       *loadBalancer
 	untap    func()
 	bridge   *vnet.Bridge       // real-clock runs: ICE-TCP through loopback
@@ -251,6 +278,19 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
+	if err := r.buildServers(ctx); err != nil {
+		return nil, err
+	}
+	if len(spec.Peers) > 0 {
+		if err := r.buildPeers(); err != nil {
+			return nil, err
+		}
+		if err := r.addNames(); err != nil {
+			return nil, err
+		}
+		r.watch()
+		return r, nil
+	}
 
 	cfg := spec.Node.Config
 	if cfg.TURN.Domain == "" {
@@ -388,13 +428,8 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 			return nil, err
 		}
 	}
-	for name, addr := range spec.Names {
-		if addr == "" {
-			continue // does not resolve
-		}
-		if err := r.topo.addName(name, addr); err != nil {
-			return nil, err
-		}
+	if err := r.addNames(); err != nil {
+		return nil, err
 	}
 	for _, cs := range spec.Clients {
 		link := cs.Link
@@ -421,12 +456,31 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 		c := newClient(cs, host, r.rs, o.loggers, roots, "https://"+signalDomain, other, r.clock == RealClock)
 		r.clients = append(r.clients, c)
 	}
-	if spec.Capture.enabled() {
+	r.watch()
+	return r, nil
+}
+
+// addNames adds the spec's extra DNS entries.
+func (r *runner) addNames() error {
+	for name, addr := range r.spec.Names {
+		if addr == "" {
+			continue // does not resolve
+		}
+		if err := r.topo.addName(name, addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// watch taps the network: drops are attributed, and captured if the spec
+// asks.
+func (r *runner) watch() {
+	if r.spec.Capture.enabled() {
 		start := r.rs.start
-		r.captured = newCapturer(spec.Capture, func(t time.Time) time.Duration { return t.Sub(start) })
+		r.captured = newCapturer(r.spec.Capture, func(t time.Time) time.Duration { return t.Sub(start) })
 	}
 	r.untap = r.topo.net.Tap(r.observePacket)
-	return r, nil
 }
 
 func nodeName(n NodeSpec) string {
@@ -481,6 +535,9 @@ func (r *runner) close() {
 	}
 	for _, c := range r.clients {
 		c.close()
+	}
+	for _, p := range r.peers {
+		p.close()
 	}
 	for _, n := range r.nodes {
 		n.close()

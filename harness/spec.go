@@ -5,8 +5,10 @@
 // A [Spec] describes a call: the network (LANs with NATs, firewalls and link
 // impairments), the media node (an SFU stand-in with its embedded relay,
 // configured like a livekit.yaml), the clients (connect options and fallback
-// policy) and the faults to apply. [Run] builds it, runs it and returns a
-// [Result]. Runs without client ICE-TCP happen inside a testing/synctest
+// policy) and the faults to apply; or, for a peer-to-peer call, peers
+// ([PeerSpec]: pion peers in a full mesh, with signalling out of band) and
+// standalone STUN/TURN relays ([ServerSpec]) anywhere on the network. [Run]
+// builds it, runs it and returns a [Result]. Runs without client ICE-TCP happen inside a testing/synctest
 // bubble, so pion's production timers cost no wall time; runs with client
 // ICE-TCP use the real clock because pion's active ICE-TCP dials through the
 // operating system.
@@ -34,6 +36,13 @@ type Spec struct {
 	Node NodeSpec
 	// Clients are the participants; each connects to the media node.
 	Clients []ClientSpec
+	// Peers make the call peer to peer instead: every pair of peers
+	// connects directly (a full mesh), with no media node (Node and
+	// Clients must then be empty). See PeerSpec.
+	Peers []PeerSpec
+	// Servers are standalone STUN/TURN relay hosts anywhere on the
+	// network, for peers (or clients, by address) to use.
+	Servers []ServerSpec
 	// Faults are applied while the call runs.
 	Faults []Fault
 	// Names are extra DNS entries; the node's domain resolves to its

@@ -24,7 +24,7 @@ var clientColumns = []clientColumn{
 	{"Client", func(c *harness.ClientResult) string { return cell(c.Name) }},
 	{"Transport", func(c *harness.ClientResult) string { return transportOf(c) }},
 	{"Candidates (local → remote)", candidates},
-	{"Node's side", func(c *harness.ClientResult) string { return cell(nodeSide(c)) }},
+	{"Node's (or remote peer's) side", func(c *harness.ClientResult) string { return cell(nodeSide(c)) }},
 	{"Connected", connected},
 	{"Media both ways", func(c *harness.ClientResult) string { return cell(mediaBothWays(c)) }},
 	{"Quality (worst flow)", quality},

@@ -46,7 +46,11 @@ func details(r Run) string {
 	}
 	for i := range r.Result.Clients {
 		c := &r.Result.Clients[i]
-		fmt.Fprintf(&b, "\nclient %s: %s\n", c.Name, clientSummary(c))
+		who := "client"
+		if c.Peer != "" {
+			who = "connection" // a peer's end of a peer-to-peer connection
+		}
+		fmt.Fprintf(&b, "\n%s %s: %s\n", who, c.Name, clientSummary(c))
 		if c.Failure != "" {
 			fmt.Fprintf(&b, "  failure: %s\n", c.Failure)
 		}
@@ -96,10 +100,15 @@ func clientSummary(c *harness.ClientResult) string {
 // transportOf says what carried the call and what it ended on: "ICE/UDP",
 // "ICE/UDP, lost at 16.5 s", "none".
 func transportOf(c *harness.ClientResult) string {
-	if s := c.TransportSummary(); s != "" {
-		return s
+	s := c.TransportSummary()
+	if s == "" {
+		s = string(harness.NoTransport)
 	}
-	return string(harness.NoTransport)
+	if c.Route != "" {
+		// A peer-to-peer connection: say what each end used.
+		s += "; " + c.Route
+	}
+	return s
 }
 
 // nodeSide is the media node's end of the selected pair: its own candidate
@@ -107,6 +116,10 @@ func transportOf(c *harness.ClientResult) string {
 func nodeSide(c *harness.ClientResult) string {
 	if c.NodeSelected == nil {
 		return "–"
+	}
+	if c.Remote != "" {
+		// A peer-to-peer connection: the remote peer's end.
+		return c.Remote + ": " + c.NodeSelected.Local.Type + " " + c.NodeSelected.Local.Address + " ← " + c.NodeSelected.Remote.Type + " " + c.NodeSelected.Remote.Address
 	}
 	return c.NodeSelected.Local.Type + " " + c.NodeSelected.Local.Address + " ← " + c.NodeSelected.Remote.Type + " " + c.NodeSelected.Remote.Address
 }

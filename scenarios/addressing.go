@@ -104,7 +104,17 @@ func (p *parser) hostsOn(lan string) []string {
 			out = append(out, "client "+c.Name)
 		}
 	}
-	if n := p.s.Spec.Node; n.LAN == lan {
+	for _, c := range p.s.Spec.Peers {
+		if c.LAN == lan {
+			out = append(out, "peer "+c.Name)
+		}
+	}
+	for _, s := range p.s.Spec.Servers {
+		if s.LAN == lan {
+			out = append(out, "server "+s.Name)
+		}
+	}
+	if n := p.s.Spec.Node; n.LAN == lan && p.node != "" {
 		out = append(out, "media node "+p.node)
 		if n.SecondNode {
 			out = append(out, "the second media node")

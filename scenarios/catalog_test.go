@@ -44,7 +44,9 @@ var _ = Describe("the scenario catalog", func() {
 			}
 			res := harness.RunT(suiteT, s.Spec, harness.WithCA(testCA))
 			Expect(res.Err).To(BeEmpty(), "the run itself failed")
-			Expect(res.Clients).To(HaveLen(len(s.Spec.Clients)))
+			// A result per client, or per end of each peer-to-peer connection.
+			peers := len(s.Spec.Peers)
+			Expect(res.Clients).To(HaveLen(len(s.Spec.Clients) + peers*(peers-1)))
 			Expect(mismatches(s.Check(res))).To(BeEmpty(), "%s\n%s", s.Report, timelines(res))
 		})
 	}

@@ -161,20 +161,34 @@ func (p *parser) clientList(path string, v *yaml.Node) {
 }
 
 func (p *parser) client(path string, v *yaml.Node) {
+	c, ok := p.clientSpec(path, v, "client", nil)
+	if !ok {
+		return
+	}
+	if c.Fallback.OtherNode {
+		p.s.Spec.Node.SecondNode = true
+	}
+	p.s.Spec.Clients = append(p.s.Spec.Clients, c)
+	p.s.place(v, path, "client "+c.Name, "host "+c.Name)
+}
+
+// clientSpec reads a client's (or, with kind "peer", a peer's) connect
+// options; extra adds fields of the kind's own.
+func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[string]field) (harness.ClientSpec, bool) {
 	c := harness.ClientSpec{Policy: webrtc.ICETransportPolicyAll, Fallback: harness.Fallback{Policy: harness.NoFallback}}
 	named := false
 	var (
 		profile         *archetypes.Profile
 		typesSet, fbSet bool
 	)
-	ok := p.fields(v, path, map[string]field{
+	handlers := map[string]field{
 		"name": func(path string, v *yaml.Node) {
 			name, ok := p.hostName(v, path)
 			if !ok {
 				return
 			}
 			if prev, dup := p.clients[name]; dup {
-				p.errorf(v, path, "client %q is defined twice (first at line %d)", name, prev.Line)
+				p.errorf(v, path, "%s %q is defined twice (first at line %d)", kind, name, prev.Line)
 				return
 			}
 			c.Name, named = name, true
@@ -206,7 +220,11 @@ func (p *parser) client(path string, v *yaml.Node) {
 			}
 			profile = &pr
 		},
-	})
+	}
+	for k, f := range extra {
+		handlers[k] = f
+	}
+	ok := p.fields(v, path, handlers)
 	// A profile supplies what a real client of that kind does; the fields
 	// the file sets itself win.
 	if profile != nil {
@@ -220,19 +238,15 @@ func (p *parser) client(path string, v *yaml.Node) {
 		c.Relays = pc.Relays
 	}
 	if !ok {
-		return
+		return c, false
 	}
 	if !named {
 		if _, has := fieldNode(v, "name"); !has {
-			p.errorf(v, join(path, "name"), "missing; every client needs a name")
+			p.errorf(v, join(path, "name"), "missing; every %s needs a name", kind)
 		}
-		return
+		return c, false
 	}
-	if c.Fallback.OtherNode {
-		p.s.Spec.Node.SecondNode = true
-	}
-	p.s.Spec.Clients = append(p.s.Spec.Clients, c)
-	p.s.place(v, path, "client "+c.Name, "host "+c.Name)
+	return c, true
 }
 
 // lanRef reads a reference to a LAN; "" and "internet" mean the internet.

@@ -75,7 +75,7 @@
 //	  credential_ttl: 1h                # default 24h: TURN REST credentials' lifetime
 //	  mint_clock_offset: -2h            # default 0: the minting service's clock, off the
 //	                                    # relay's (negative: behind), e.g. a skewed backend
-//	clients:                            # required, at least one
+//	clients:                            # required, at least one (unless peers:, below)
 //	  - name: alice                     # required
 //	    lan: corp                       # default: the internet
 //	    link: {latency: 15ms}           # its access link; default 15ms of latency, as real
@@ -98,17 +98,46 @@
 //	                                    # renomination, force-relay. deadline bounds each
 //	                                    # attempt's ICE+DTLS: default 10s for transport,
 //	                                    # none otherwise (pion's DTLS has no timeout)
+//	servers:                            # default: none. Standalone STUN/TURN relay hosts
+//	  - name: turn                      # (pion/turn, as icelab relay serve runs it); required
+//	    lan: dmz                        # default: the internet. Behind a one-to-one NAT (a
+//	                                    # cloud VM) its relay candidates carry its private
+//	                                    # address unless config has rtc.use_external_ip
+//	    addr: 10.9.0.5                  # default: the next free address on its LAN
+//	    link: {latency: 5ms}            # default: no impairment
+//	    config: {turn: {domain: turn.example.test, udp_port: 3478}}
+//	                                    # its livekit.yaml, or config_file:; default LiveKit's
+//	                                    # turn: defaults, domain NAME.icelab.test
+//	    tls: {cert: generated}          # default: none; as the node's: TURN/TLS on
+//	                                    # turn.tls_port (default 5349) for turn.domain
+//	peers:                              # instead of node: and clients: (a file has one or
+//	                                    # the other): a peer-to-peer call, at least two pion
+//	                                    # peers, each connecting to every other (a full mesh),
+//	                                    # the earlier-listed of a pair offering (and
+//	                                    # controlling ICE), signalling out of band
+//	  - name: alice                     # required; the fields of a client, except:
+//	    lan: home
+//	    servers: [turn]                 # the servers whose STUN and TURN (UDP and TCP) it
+//	                                    # is handed, with credentials; default every server,
+//	                                    # [] none. Or ice_servers: [...] as given, not both
+//	    publish: [audio, data]          # sent on every connection of the peer
+//	    fallback: {policy: ice-restart} # none (default), force-relay, ice-restart (the
+//	                                    # offerer restarts when either end's ICE fails);
+//	                                    # transport and renomination are a media node's
+//	                                    # network_types: udp4 only (no ICE-TCP between peers)
 //	faults:                             # default: none
 //	  - name: whack                     # default: "fault N"
 //	    when: {event: ice-connected, client: alice, after: 2s}   # or just {after: 12s};
-//	                                    # default: at the start
+//	                                    # default: at the start. client may name a peer:
+//	                                    # the event of its first connection to get there
 //	    kind: add-rules                 # required: add-rules, clear-rules (a LAN); cut,
 //	    target: corp                    # restore, impair (a LAN's uplink or a host's link);
 //	                                    # target is required
 //	    rules: [block-udp]              # add-rules only; impair takes impairment: {...};
-//	                                    # move (a client) takes to: LAN or internet: the
-//	                                    # client roams there, its old address gone; mute
-//	                                    # and unmute (a client) stop and resume its RTP
+//	                                    # move (a client or peer) takes to: LAN or internet:
+//	                                    # it roams there, its old address gone; mute and
+//	                                    # unmute (a client or peer) stop and resume its RTP;
+//	                                    # a server's link can be cut or impaired
 //	duration: 30s                       # on the run's clock; default 40s, at most 1h
 //	seed: 1                             # default 0: the network's loss, jitter and ports
 //	expect:                             # default: none; the run is then OBSERVED (what
@@ -128,6 +157,22 @@
 //	    final_state: connected          # new, connecting, connected, disconnected, failed, closed
 //
 // Every field of an expectation is checked only when present.
+//
+// In a peer-to-peer file, expect: is by peer; a peer's expectation applies
+// to each of its connections, and with: overrides fields for one remote
+// peer. Results are per end of each connection, named "alice→bob" (alice's
+// view of her connection to bob), and a result's transport names what
+// carries it at either end: TURN/UDP when bob relays and alice sends to
+// his allocation from her host candidate. candidates: local is the peer's
+// own end, remote the other peer as it sees it (prflx: learnt from its
+// checks):
+//
+//	expect:
+//	  alice:                            # both of alice's connections ...
+//	    transport: ICE/UDP
+//	    media: {both_ways: true}        # her publications reach the remote, and its hers
+//	    with:
+//	      bob: {transport: TURN/UDP, candidates: {remote: relay}}   # ... but this one
 //
 // Unknown fields are errors, so that a typo never passes silently; so are
 // references to things that do not exist (a client on an undefined LAN, a

@@ -21,6 +21,12 @@ func (p *parser) expectations(path string, v *yaml.Node) {
 }
 
 func (p *parser) expectation(path string, v *yaml.Node) Expectation {
+	return p.expectationWith(path, v, nil)
+}
+
+// expectationWith reads an expectation with the extra fields of its kind
+// (a peer's with:).
+func (p *parser) expectationWith(path string, v *yaml.Node, extra map[string]field) Expectation {
 	var e Expectation
 	boolPtr := func(dst **bool) field {
 		return func(path string, v *yaml.Node) {
@@ -30,7 +36,7 @@ func (p *parser) expectation(path string, v *yaml.Node) Expectation {
 			}
 		}
 	}
-	p.fields(v, path, map[string]field{
+	handlers := map[string]field{
 		"transport": func(path string, v *yaml.Node) {
 			one := func(path string, v *yaml.Node) {
 				var s string
@@ -73,6 +79,10 @@ func (p *parser) expectation(path string, v *yaml.Node) Expectation {
 		"final_state": func(path string, v *yaml.Node) {
 			p.enum(v, path, "peer connection state", pcStates, &e.FinalState)
 		},
-	})
+	}
+	for k, f := range extra {
+		handlers[k] = f
+	}
+	p.fields(v, path, handlers)
 	return e
 }

@@ -105,13 +105,18 @@ func (p *parser) fault(path string, i int, v *yaml.Node) {
 // clients and the media node.
 func (p *parser) linkTargets() []string {
 	out := append(mapKeys(p.lans), mapKeys(p.clients)...)
+	out = append(out, mapKeys(p.servers)...)
+	if p.node == "" {
+		return out // a peer-to-peer call has no media node
+	}
 	return append(out, p.node)
 }
 
 func (p *parser) isLinkTarget(name string) bool {
 	_, lan := p.lans[name]
 	_, client := p.clients[name]
-	return lan || client || name == p.node
+	_, server := p.servers[name]
+	return lan || client || server || name != "" && name == p.node
 }
 
 func (p *parser) trigger(path string, v *yaml.Node) harness.Trigger {

@@ -27,6 +27,7 @@ type parser struct {
 	// them, for cross-references.
 	lans    map[string]*yaml.Node
 	clients map[string]*yaml.Node
+	servers map[string]*yaml.Node // standalone relays (peers.go)
 	node    string
 	// parentNodes locates each LAN's parent field, prefixNodes its
 	// prefix field; lansNode is network.lans.
@@ -39,12 +40,14 @@ type parser struct {
 // to each other whatever their order in the file.
 type top struct {
 	network, node, clients, faults, expect *yaml.Node
+	peers, servers                         *yaml.Node
 }
 
 func (p *parser) scenario(root *yaml.Node) *Scenario {
 	p.s = &Scenario{File: p.file, Expect: map[string]Expectation{}}
 	p.lans = map[string]*yaml.Node{}
 	p.clients = map[string]*yaml.Node{}
+	p.servers = map[string]*yaml.Node{}
 	p.parentNodes = map[string]*yaml.Node{}
 	p.prefixNodes = map[string]*yaml.Node{}
 	p.node = defaultNodeName
@@ -56,6 +59,8 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 		"network":  func(_ string, v *yaml.Node) { t.network = v },
 		"node":     func(_ string, v *yaml.Node) { t.node = v },
 		"clients":  func(_ string, v *yaml.Node) { t.clients = v },
+		"peers":    func(_ string, v *yaml.Node) { t.peers = v },
+		"servers":  func(_ string, v *yaml.Node) { t.servers = v },
 		"faults":   func(_ string, v *yaml.Node) { t.faults = v },
 		"expect":   func(_ string, v *yaml.Node) { t.expect = v },
 		"duration": func(path string, v *yaml.Node) { p.runDuration(path, v) },
@@ -78,14 +83,22 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 		p.network("network", t.network)
 	}
 	netClean := len(p.errs) == netErrs
-	if t.node != nil {
+	if t.servers != nil {
+		p.serverList("servers", t.servers)
+	}
+	kindOK := p.callKind(root, t)
+	switch {
+	case t.peers != nil:
+		p.node = ""
+		if kindOK {
+			p.peerList("peers", t.peers)
+		}
+	case t.node != nil:
 		p.nodeSpec("node", t.node)
-	} else {
+	default:
 		p.s.Spec.Node = harness.NodeSpec{Name: defaultNodeName, Config: defaultNodeConfig()}
 	}
-	if t.clients == nil {
-		p.errorf(root, "clients", "missing; a scenario needs at least one client")
-	} else {
+	if t.clients != nil && kindOK {
 		p.clientList("clients", t.clients)
 	}
 	p.checkNames()
@@ -95,7 +108,11 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	if t.faults != nil {
 		p.faultList("faults", t.faults)
 	}
-	if t.expect != nil {
+	switch {
+	case t.expect == nil:
+	case t.peers != nil:
+		p.peerExpectations("expect", t.expect)
+	default:
 		p.expectations("expect", t.expect)
 	}
 	p.s.RealClock = p.s.Spec.NeedsRealClock()
@@ -156,8 +173,19 @@ func (p *parser) checkNames() {
 		if name == p.node {
 			p.errorf(at, "clients", "%q is both a client and the media node", name)
 		}
+		if _, ok := p.servers[name]; ok {
+			p.errorf(at, "servers", "%q is both a server and a client or peer", name)
+		}
 	}
-	if n, ok := p.lans[p.node]; ok {
+	for name, at := range p.servers {
+		if _, ok := p.lans[name]; ok {
+			p.errorf(at, "servers", "%q is both a server and a LAN; fault targets would be ambiguous", name)
+		}
+		if name == p.node {
+			p.errorf(at, "servers", "%q is both a server and the media node", name)
+		}
+	}
+	if n, ok := p.lans[p.node]; ok && p.node != "" {
 		p.errorf(n, "network.lans", "%q is both a LAN and the media node", p.node)
 	}
 }

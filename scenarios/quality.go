@@ -80,8 +80,11 @@ func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch 
 // flowName says which flow and where it was measured: "alice/video at the
 // node", "bob/audio at alice".
 func flowName(m harness.Media) string {
-	if m.Direction == "at-node" {
+	switch m.Direction {
+	case "at-node":
 		return m.Track + " at the node"
+	case "at-remote":
+		return m.Track + " at the remote peer"
 	}
 	return m.Track + " received"
 }

@@ -25,7 +25,9 @@ type Scenario struct {
 	Source string
 	// Spec is the call, ready for harness.Run.
 	Spec harness.Spec
-	// Expect holds the expectations by client name.
+	// Expect holds the expectations by client name; in a peer-to-peer
+	// file, by result name ("alice→bob", harness.PeerResultName), each
+	// peer's expectation copied to each of its connections.
 	Expect map[string]Expectation
 	// RealClock is true when the scenario needs the machine's clock: a
 	// client does ICE-TCP, whose active side dials through the operating

@@ -89,6 +89,9 @@ func TestCatalogMatchesSchema(t *testing.T) {
 		"name: x\nclients: [{name: alice, pubish: [audio]}]\n",
 		"name: x\nclients: [{name: alice, network_types: [udp6]}]\n",
 		"name: x\nclients: [{name: alice}]\nexpect: {alice: {transport: TURN/QUIC}}\n",
+		"name: x\nclients: [{name: alice}]\npeers: [{name: a}, {name: b}]\n",
+		"name: x\nnode: {}\npeers: [{name: a}, {name: b}]\n",
+		"name: x\npeers: [{name: a}, {name: b}]\nexpect: {a: {with: {b: {transport: TURN/QUIC}}}}\n",
 	} {
 		if schema.Validate(asJSON(t, []byte(typo))) == nil {
 			t.Errorf("schema accepts %q", typo)
@@ -113,6 +116,7 @@ func TestSchemaCoversEveryField(t *testing.T) {
 		t.Fatal(err)
 	}
 	const base = "name: x\nclients:\n  - name: alice\n"
+	const peers = "name: x\npeers: [{name: a}, {name: b}]\n"
 	lan := func(body string) string { return base + "network: {lans: [{name: a, " + body + "}]}\n" }
 	client := func(body string) string { return "name: x\nclients:\n  - {name: alice, " + body + "}\n" }
 	// unknown is how the loader names the probe's unknown key; the list
@@ -141,6 +145,9 @@ func TestSchemaCoversEveryField(t *testing.T) {
 		{base + "expect: {alice: {zzz: 1}}\n", "expect.alice.zzz", "#/definitions/expectation", unknownField},
 		{base + "expect: {alice: {candidates: {zzz: 1}}}\n", "expect.alice.candidates.zzz", "#/definitions/expectation/properties/candidates", unknownField},
 		{base + "expect: {alice: {media: {zzz: 1}}}\n", "expect.alice.media.zzz", "#/definitions/expectation/properties/media", unknownField},
+		{peers + "servers: [{name: s, zzz: 1}]\n", "servers[0].zzz", "#/definitions/server", unknownField},
+		{"name: x\npeers: [{name: a, zzz: 1}, {name: b}]\n", "peers[0].zzz", "#/definitions/peer", unknownField},
+		{peers + "expect: {a: {zzz: 1}}\n", "expect.a.zzz", "#/definitions/peerExpectation", unknownField},
 	}
 	probed := map[string]bool{}
 	for _, pr := range probes {

@@ -38,7 +38,11 @@ func validate(stdout, stderr io.Writer, paths []string) int {
 		}
 	}
 	for _, s := range got.list {
-		fmt.Fprintf(stdout, "ok   %s  (%s: %s, %s clock)\n", s.File, s.Name, reports.Plural(len(s.Spec.Clients), "client"), clockOf(s))
+		who := reports.Plural(len(s.Spec.Clients), "client")
+		if len(s.Spec.Peers) > 0 {
+			who = reports.Plural(len(s.Spec.Peers), "peer")
+		}
+		fmt.Fprintf(stdout, "ok   %s  (%s: %s, %s clock)\n", s.File, s.Name, who, clockOf(s))
 	}
 	if len(invalid) > 0 {
 		fmt.Fprintf(stderr, "%s valid, %d invalid\n", reports.Plural(len(got.list), "scenario file"), len(invalid))

@@ -5,7 +5,8 @@
 //	Expect(res).To(RecoverWithin(10 * time.Second).For("alice"))
 //	Expect(res).To(FailWithReason("port 5349"))
 //
-// Each applies to every client of the result, or to one with For. Failure
+// Each applies to every client of the result, to one with For, or to a
+// peer's ends of its peer-to-peer connections with ForPeer. Failure
 // messages show the expectation, what was observed and the client's
 // timeline.
 package matchers
@@ -24,6 +25,7 @@ type ClientMatcher struct {
 	expect string
 	check  func(c *harness.ClientResult) (ok bool, observed string)
 	client string
+	peer   string
 	failed string
 }
 
@@ -33,6 +35,14 @@ var _ types.GomegaMatcher = (*ClientMatcher)(nil)
 func (m *ClientMatcher) For(client string) *ClientMatcher {
 	c := *m
 	c.client = client
+	return &c
+}
+
+// ForPeer restricts the matcher to a peer's ends of its peer-to-peer
+// connections ("alice→bob", "alice→carol").
+func (m *ClientMatcher) ForPeer(peer string) *ClientMatcher {
+	c := *m
+	c.peer = peer
 	return &c
 }
 
@@ -55,6 +65,18 @@ func (m *ClientMatcher) clients(actual any) ([]*harness.ClientResult, error) {
 			return nil, fmt.Errorf("the result has no client %q", m.client)
 		}
 		return []*harness.ClientResult{c}, nil
+	}
+	if m.peer != "" {
+		var out []*harness.ClientResult
+		for i := range res.Clients {
+			if res.Clients[i].Peer == m.peer {
+				out = append(out, &res.Clients[i])
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("the result has no connection of peer %q", m.peer)
+		}
+		return out, nil
 	}
 	if len(res.Clients) == 0 {
 		return nil, fmt.Errorf("the result has no clients")
