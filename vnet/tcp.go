@@ -397,7 +397,9 @@ func (h *Host) dialTCP(ctx context.Context, network string, laddr, raddr *net.TC
 			return fail(&os.SyscallError{Syscall: "bind", Err: syscall.EADDRNOTAVAIL})
 		}
 	}
-	c := newTCPConn(h, netip.AddrPortFrom(src, local.Port()), remote, h.tcpConfig())
+	cfg, announce := h.tcpConfigTo(remote.Addr(), 0)
+	c := newTCPConn(h, netip.AddrPortFrom(src, local.Port()), remote, cfg)
+	c.advMSS = announce
 	c.state = stateSynSent
 	c.estab = make(chan struct{})
 	estab := c.estab
@@ -475,7 +477,9 @@ func (l *TCPListener) handleSYN(pkt *packet) bool {
 		return true
 	}
 	h := l.host
-	c := newTCPConn(h, pkt.dst, pkt.src, h.tcpConfig())
+	cfg, announce := h.tcpConfigTo(pkt.src.Addr(), pkt.seg.MSS)
+	c := newTCPConn(h, pkt.dst, pkt.src, cfg)
+	c.advMSS = announce
 	c.ln = l
 	c.state = stateSynRcvd
 	c.irs, c.rcvNxt = pkt.seg.Seq, pkt.seg.Seq+1

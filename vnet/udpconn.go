@@ -179,6 +179,9 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort, addr net.Addr) (int, error
 	if len(b) > 65507 {
 		return 0, c.opError("write", addr, syscall.EMSGSIZE)
 	}
+	if err := c.host.checkDatagram(dst.Addr(), len(b)); err != nil {
+		return 0, c.opError("write", addr, err)
+	}
 	if c.host.lost(c.src.Addr()) {
 		return 0, c.opError("write", addr, syscall.EADDRNOTAVAIL) // the address was moved away
 	}
