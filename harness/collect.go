@@ -186,7 +186,11 @@ func (r *runner) explain(c *client, cr ClientResult, end time.Duration) string {
 	}
 	r.mu.Lock()
 	own := topDrops(r.drops[c.spec.Name], 3)
+	note := mtuNote(cr, r.drops[c.spec.Name])
 	r.mu.Unlock()
+	if note != "" {
+		why += "; " + note
+	}
 	if len(own) > 0 {
 		why += "; " + strings.Join(own, "; ")
 	}

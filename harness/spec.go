@@ -59,6 +59,9 @@ type LANSpec struct {
 	NAT       vnet.NAT
 	Firewall  []vnet.Rule
 	Uplink    vnet.Impairment
+	// MTU is the uplink's MTU, fragment handling and ICMP (a VPN, a PPPoE
+	// line, a tunnel); the zero value carries packets of any size.
+	MTU vnet.MTU
 }
 
 // NodeSpec is the media node: an SFU stand-in on pion with its embedded
@@ -135,6 +138,12 @@ type ClientSpec struct {
 	NetworkTypes []webrtc.NetworkType
 	Publish      Publish
 	Fallback     Fallback
+	// MTU is the client's link MTU; the zero value carries packets of any
+	// size. TCP announces MTU-40 as its MSS.
+	MTU vnet.MTU
+	// DTLSCertificate is the certificate the client presents in DTLS;
+	// empty means pion's ECDSA P-256 one (mtu.go).
+	DTLSCertificate DTLSCertificate
 }
 
 // FallbackPolicy is what a client does when its connection fails.
