@@ -91,6 +91,8 @@ func mtuNote(cr ClientResult, drops map[string]int) string {
 	switch {
 	case cr.Connected:
 		return "media was hurt: " + what
+	case !cr.Signalling:
+		return "the signalling stalled: " + what
 	case reached(cr.ICEStates, "connected"):
 		return "the DTLS handshake stalled: " + what
 	}

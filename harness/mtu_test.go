@@ -51,6 +51,25 @@ var _ = Describe("path MTU", func() {
 			HaveField("Reason", "firewall vpn rule 1 (drop-fragments)"))))
 	})
 
+	It("a 1200-byte tunnel that drops fragments loses most of the video of pion's own small certificate", func() {
+		spec := vpnCall(vnet.MTU{Size: 1200}, vnet.DropFragments())
+		spec.Clients[0].DTLSCertificate = harness.DTLSCertECDSA
+		spec.Clients[0].Publish = harness.Publish{Audio: true, Video: true}
+		spec.Capture = harness.Capture{}
+		res := run(spec)
+		Expect(res).To(SatisfyAll(Connect().For("alice"), UseTransport(harness.ICEUDP).For("alice")))
+		loss := map[string]float64{}
+		for _, m := range res.Client("alice").Media {
+			if m.Direction == "at-node" && m.Quality != nil {
+				loss[m.Kind] = m.Quality.LossRate
+			}
+		}
+		// Every full video packet (1238 bytes on the wire) is fragmented
+		// and lost; only each frame's short last packet arrives.
+		Expect(loss).To(HaveKeyWithValue("video", BeNumerically(">", 0.75)))
+		Expect(loss).To(HaveKeyWithValue("audio", BeNumerically("<", 0.01)))
+	})
+
 	It("a 1200-byte tunnel that passes fragments lets the sender fragment after the ICMP", func() {
 		res := run(vpnCall(vnet.MTU{Size: 1200}, nil))
 		Expect(res).To(SatisfyAll(Connect().For("alice"), UseTransport(harness.ICEUDP).For("alice"), FlowMediaBothWays().For("alice")))
