@@ -100,8 +100,8 @@ func (l *Link) checkMTU(d Direction, pkt *packet, next func(*packet)) bool {
 	if m.ClampMSS && pkt.proto == TCP && pkt.seg.Flags&FlagSYN != 0 && m.Size > 40 && int(pkt.seg.MSS) > m.Size-40 {
 		pkt.seg.MSS = uint16(m.Size - 40)
 	}
-	if m.Size == 0 || pkt.size() <= m.Size {
-		return false
+	if m.Size == 0 || pkt.size() <= m.Size || l.IsCut() {
+		return false // a cut link drops it as such, without ICMP
 	}
 	if pkt.df && !m.Fragment {
 		size := pkt.size()
@@ -152,11 +152,13 @@ const (
 // hostMTU is a host's IP-level state: its path MTU discovery mode, its
 // route cache of learned path MTUs and its fragment reassembly queues.
 type hostMTU struct {
-	mode    atomic.Uint32
-	learned atomic.Bool // some path MTU was learned: look in the cache
+	mode atomic.Uint32
+	// cache holds the learned path MTUs, nil while there are none. It is
+	// replaced whole when an ICMP message arrives, which is rare, so that
+	// sending reads it without a lock.
+	cache atomic.Pointer[map[netip.Addr]pmtuEntry]
 
-	mu    sync.Mutex
-	cache map[netip.Addr]pmtuEntry
+	mu    sync.Mutex // guards reasm and serialises cache updates
 	reasm map[fragKey]*reassembly
 }
 
@@ -178,17 +180,12 @@ func (h *Host) PathMTU(dst netip.Addr) int {
 
 func (h *Host) pathMTU(ifc *Interface, dst netip.Addr) int {
 	mtu := ifc.link.mtuSize()
-	if !h.mtu.learned.Load() {
+	cache := h.mtu.cache.Load()
+	if cache == nil {
 		return mtu
 	}
-	h.mtu.mu.Lock()
-	defer h.mtu.mu.Unlock()
-	e, ok := h.mtu.cache[dst]
-	if !ok {
-		return mtu
-	}
-	if time.Now().After(e.expires) {
-		delete(h.mtu.cache, dst)
+	e, ok := (*cache)[dst]
+	if !ok || time.Now().After(e.expires) {
 		return mtu
 	}
 	if mtu == 0 || e.mtu < mtu {
@@ -205,15 +202,21 @@ func (h *Host) pathMTU(ifc *Interface, dst netip.Addr) int {
 func (h *Host) fragmentationNeeded(pkt *packet, mtu int) {
 	mtu = max(mtu, linuxMinPMTU)
 	dst := pkt.to
+	now := time.Now()
 	h.mtu.mu.Lock()
-	if h.mtu.cache == nil {
-		h.mtu.cache = make(map[netip.Addr]pmtuEntry)
+	next := map[netip.Addr]pmtuEntry{}
+	if old := h.mtu.cache.Load(); old != nil {
+		for a, e := range *old {
+			if now.Before(e.expires) { // expired entries go
+				next[a] = e
+			}
+		}
 	}
-	if e, ok := h.mtu.cache[dst]; !ok || mtu < e.mtu || time.Now().After(e.expires) {
-		h.mtu.cache[dst] = pmtuEntry{mtu: mtu, expires: time.Now().Add(linuxMTUExpires)}
+	if e, ok := next[dst]; !ok || mtu < e.mtu {
+		next[dst] = pmtuEntry{mtu: mtu, expires: now.Add(linuxMTUExpires)}
 	}
+	h.mtu.cache.Store(&next)
 	h.mtu.mu.Unlock()
-	h.mtu.learned.Store(true)
 	if pkt.proto != TCP {
 		return
 	}

@@ -312,3 +312,32 @@ func TestMTUTCPAcrossTunnel(t *testing.T) {
 		})
 	}
 }
+
+// Fragments that arrive out of order, or through a second, smaller MTU
+// that splits them again, are still reassembled.
+func TestMTUReassemblesReorderedAndRefragmented(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n, vpn, cli, _ := vpnPath(t, MTU{Size: 1400})
+		cli.SetPMTUDiscovery(PMTUDiscoveryDont)
+		if err := vpn.Uplink().Impair(Impairment{Latency: 10 * time.Millisecond, Jitter: 10 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		far := mustRouter(t, n.Internet(), "far", NAT{})
+		if err := far.Uplink().SetMTU(MTU{Size: 700}); err != nil {
+			t.Fatal(err)
+		}
+		srv := mustHost(t, far, "srv2")
+		cc, sc := listenOn(t, cli, 1000), listenOn(t, srv, 2000)
+		sizes := record(t, n, func(e Event) bool { return e.Where == "far-wan" && e.Verdict == Forwarded })
+		for i := 0; i < 20; i++ {
+			if !sendN(t, cc, sc, 5000) {
+				t.Fatalf("datagram %d did not arrive", i)
+			}
+		}
+		for _, e := range sizes.list() {
+			if e.Size > 700 {
+				t.Fatalf("a %d-byte fragment crossed an MTU of 700", e.Size)
+			}
+		}
+	})
+}

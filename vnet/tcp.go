@@ -18,9 +18,9 @@ import (
 // TCP defaults. The retransmission constants are Linux's.
 const (
 	// DefaultTCPMSS is the default largest payload of a segment. It is
-	// larger than an Ethernet MSS because the virtual links have no MTU and
-	// a segment costs the same to route whatever its size; set
-	// TCPConfig.MSS to 1460 to see Ethernet-sized segments in a capture.
+	// larger than an Ethernet MSS because links have no MTU unless given
+	// one (Link.SetMTU) and a segment costs the same to route whatever its
+	// size; a link with an MTU makes TCP announce MTU-40 instead (mtu.go).
 	DefaultTCPMSS = 16 << 10
 	// DefaultTCPBuffer is the default size of a connection's send and
 	// receive buffers; the receive buffer bounds the advertised window.
