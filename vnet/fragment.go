@@ -28,9 +28,18 @@ const maxReassemblies = 1024
 // it as the connection-tracking ones do, which reassemble before looking
 // (Linux's nf_defrag); its payload is its share of the transport payload.
 type fragment struct {
-	id   uint64
-	off  int
-	more bool
+	id    uint64
+	off   int
+	more  bool
+	total int // the datagram's transport payload length
+}
+
+// fragmentInfo describes the packet's fragment header for taps.
+func (p *packet) fragmentInfo() *FragmentInfo {
+	if p.frag == nil {
+		return nil
+	}
+	return &FragmentInfo{ID: uint16(p.frag.id), Offset: p.frag.off, More: p.frag.more, Length: p.frag.total}
 }
 
 // transportHeader returns the size of proto's header.
@@ -91,9 +100,9 @@ func DropFragments() []Rule {
 // caller.
 func fragmentPacket(n *Network, pkt *packet, mtu int) []*packet {
 	maxData := (mtu - ipv4Header) &^ 7
-	base, more, id := 0, false, uint64(0)
+	base, more, id, length := 0, false, uint64(0), len(pkt.payload)
 	if pkt.frag != nil {
-		base, more, id = pkt.frag.off, pkt.frag.more, pkt.frag.id
+		base, more, id, length = pkt.frag.off, pkt.frag.more, pkt.frag.id, pkt.frag.total
 	} else {
 		id = n.fragIDs.Add(1)
 	}
@@ -107,7 +116,7 @@ func fragmentPacket(n *Network, pkt *packet, mtu int) []*packet {
 		end := min(o+maxData, total)
 		f := newPacket(pkt.proto, pkt.src, pkt.dst, pkt.payload[max(o-lead, 0):end-lead])
 		f.seg, f.sender, f.from, f.to, f.hops = pkt.seg, pkt.sender, pkt.from, pkt.to, pkt.hops
-		f.frag = &fragment{id: id, off: base + o, more: end < total || more}
+		f.frag = &fragment{id: id, off: base + o, more: end < total || more, total: length}
 		out = append(out, f)
 	}
 	return out
