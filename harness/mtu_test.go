@@ -81,6 +81,15 @@ var _ = Describe("path MTU", func() {
 		Expect(res).To(FailWithReason("the DTLS handshake stalled: packets larger than the path MTU vanished without an ICMP message").For("alice"))
 	})
 
+	It("a path MTU black hole passes the handshake of a client whose OS sends UDP without DF: the tunnel fragments it", func() {
+		spec := vpnCall(vnet.MTU{Size: 1200, NoICMP: true, ClampMSS: true}, nil)
+		spec.Clients[0].PMTUDiscovery = vnet.PMTUDiscoveryDont
+		res := run(spec)
+		Expect(res).To(SatisfyAll(Connect().For("alice"), UseTransport(harness.ICEUDP).For("alice"), FlowMediaBothWays().For("alice")))
+		Expect(res.Packets).To(ContainElement(SatisfyAll(HaveField("Where", "vpn-wan"), HaveField("Class", vnet.ClassDTLS),
+			HaveField("Fragment", Not(BeNil())))), "the tunnel fragmented the DTLS datagrams")
+	})
+
 	It("a path MTU black hole without MSS clamping stalls the HTTPS signalling itself", func() {
 		res := run(vpnCall(vnet.MTU{Size: 1200, NoICMP: true}, nil))
 		Expect(res.Client("alice").Signalling).To(BeFalse())

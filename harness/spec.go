@@ -144,6 +144,9 @@ type ClientSpec struct {
 	// DTLSCertificate is the certificate the client presents in DTLS;
 	// empty means pion's ECDSA P-256 one (mtu.go).
 	DTLSCertificate DTLSCertificate
+	// PMTUDiscovery is how the client's operating system marks DF on
+	// UDP; the zero value is Linux's default (vnet.PMTUDiscoveryWant).
+	PMTUDiscovery vnet.PMTUDiscovery
 }
 
 // FallbackPolicy is what a client does when its connection fails.

@@ -189,6 +189,7 @@ func (p *parser) client(path string, v *yaml.Node) {
 		"dtls_certificate": func(path string, v *yaml.Node) {
 			c.DTLSCertificate = p.dtlsCertificate(path, v)
 		},
+		"pmtu_discovery": func(path string, v *yaml.Node) { c.PMTUDiscovery = p.pmtuDiscovery(path, v) },
 		"policy": func(path string, v *yaml.Node) {
 			var s string
 			if p.enum(v, path, "ICE transport policy", []string{"all", "relay"}, &s) {

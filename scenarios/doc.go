@@ -100,6 +100,11 @@
 //	                                    # rsa-4096: the certificate its DTLS handshake
 //	                                    # carries; pion splits handshake messages at 1200
 //	                                    # bytes, so its datagrams reach 1253 bytes
+//	    pmtu_discovery: dont            # how its OS marks DF on UDP (ip(7) IP_MTU_DISCOVER):
+//	                                    # want (default, Linux's: DF set; datagrams over a
+//	                                    # learned path MTU fragmented by the sender), do (DF
+//	                                    # always; EMSGSIZE over the path MTU), dont (no DF:
+//	                                    # routers fragment what does not fit)
 //	    profile: browser                # default none: browser (LiveKit JS in Chrome: udp4
 //	                                    # and tcp4, TURN/UDP and TURN/TLS, LiveKit's
 //	                                    # transport fallback) or pion (pion's defaults, UDP

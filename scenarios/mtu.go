@@ -76,3 +76,15 @@ func (p *parser) fragments(path string, v *yaml.Node) vnet.FragmentMatch {
 	}
 	return vnet.AllFragments
 }
+
+var pmtuModes = []string{"want", "do", "dont"}
+
+// pmtuDiscovery reads how a client's operating system marks DF on UDP:
+// want (Linux's default), do or dont.
+func (p *parser) pmtuDiscovery(path string, v *yaml.Node) vnet.PMTUDiscovery {
+	var s string
+	if !p.enum(v, path, "path MTU discovery mode", pmtuModes, &s) {
+		return vnet.PMTUDiscoveryWant
+	}
+	return map[string]vnet.PMTUDiscovery{"want": vnet.PMTUDiscoveryWant, "do": vnet.PMTUDiscoveryDo, "dont": vnet.PMTUDiscoveryDont}[s]
+}

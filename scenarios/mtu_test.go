@@ -28,6 +28,7 @@ clients:
     lan: vpn
     mtu: 1500
     dtls_certificate: rsa-4096
+    pmtu_discovery: dont
   - name: bob
     dtls_certificate: ecdsa-p256
 `
@@ -46,7 +47,8 @@ clients:
 		t.Errorf("fragment rules %+v", vpn.Firewall)
 	}
 	alice, bob := s.Spec.Clients[0], s.Spec.Clients[1]
-	if alice.MTU.Size != 1500 || alice.DTLSCertificate != harness.DTLSCertRSA4096 || bob.DTLSCertificate != harness.DTLSCertECDSA {
+	if alice.MTU.Size != 1500 || alice.DTLSCertificate != harness.DTLSCertRSA4096 || bob.DTLSCertificate != harness.DTLSCertECDSA ||
+		alice.PMTUDiscovery != vnet.PMTUDiscoveryDont || bob.PMTUDiscovery != vnet.PMTUDiscoveryWant {
 		t.Errorf("clients %+v %+v", alice, bob)
 	}
 }
@@ -67,6 +69,7 @@ func TestMTURejects(t *testing.T) {
 		{"unknown mtu field", lan("mtu: {size: 1280, df: true}"), `x.yaml:5: network.lans[0].mtu.df: unknown field "df"`},
 		{"client below 576", client("mtu: 575"), `x.yaml:4: clients[0].mtu: MTU 575 is below 576`},
 		{"unknown certificate", client("dtls_certificate: dsa"), `x.yaml:4: clients[0].dtls_certificate: unknown DTLS certificate "dsa"; want ecdsa-p256, rsa-2048, rsa-4096`},
+		{"unknown pmtu mode", client("pmtu_discovery: probe"), `x.yaml:4: clients[0].pmtu_discovery: unknown path MTU discovery mode "probe"; want want, do, dont`},
 		{"unknown fragment match", lan("firewall: [{fragments: first, action: drop}]"), `x.yaml:5: network.lans[0].firewall[0].fragments: unknown fragment match "first"; want later, all`},
 		{"drop-fragments takes no arguments", lan("firewall: [{drop-fragments: 3}]"), `x.yaml:5: network.lans[0].firewall[0].drop-fragments: drop-fragments takes no arguments`},
 	}
