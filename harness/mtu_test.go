@@ -8,6 +8,7 @@ import (
 	"github.com/icelab/icelab/vnet"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/pion/webrtc/v4"
 )
 
 // vpnCall is a call whose client alice sits behind a tunnel of the given
@@ -36,6 +37,26 @@ var _ = Describe("path MTU", func() {
 		// The HTTPS signalling's first full-sized segments did, and TCP
 		// lowered its MSS on the ICMP message.
 		Expect(res.Packets).To(ContainElement(HaveField("Reason", "link vpn-wan MTU 1280: 1500-byte packet too big (DF set), ICMP fragmentation needed sent")))
+	})
+
+	It("a 1280-byte VPN passes pion's DTLS relayed over TURN/UDP: ChannelData adds only 4 bytes", func() {
+		spec := vpnCall(vnet.MTU{Size: 1280}, nil)
+		spec.Clients[0].Policy = webrtc.ICETransportPolicyRelay
+		res := run(spec)
+		Expect(res).To(SatisfyAll(Connect().For("alice"), UseTransport(harness.TURNUDP).For("alice")))
+		largest := 0
+		for _, e := range res.Packets {
+			if e.Class == vnet.ClassChannelData {
+				largest = max(largest, e.Size)
+			}
+		}
+		// The largest is a data channel packet: SCTP's 1191 bytes in a
+		// 1228-byte DTLS record, 4 of ChannelData, 28 of UDP/IPv4. The
+		// channel is bound before DTLS starts, so no handshake datagram
+		// travels in a Send indication (36 bytes of framing, 1292 bytes on
+		// the wire): nothing meets the MTU.
+		Expect(largest).To(Equal(1260))
+		Expect(res.Packets).NotTo(ContainElement(SatisfyAll(HaveField("Proto", vnet.UDP), HaveField("Reason", ContainSubstring("MTU")))))
 	})
 
 	It("PPPoE's 1492 bytes pass pion's video whole: its packets stop at 1244 bytes", func() {
