@@ -134,7 +134,8 @@ const (
 	// sockets, which do not set the option: a datagram that fits the known
 	// path MTU is sent with DF set; a larger one is fragmented by the
 	// sending host. A router's ICMP "fragmentation needed" lowers the known
-	// path MTU for that destination for ten minutes.
+	// path MTU for that destination for ten minutes, and a connected
+	// socket's next send or receive fails once with EMSGSIZE.
 	PMTUDiscoveryWant PMTUDiscovery = iota
 	// PMTUDiscoveryDo sets DF on every datagram and refuses to send a
 	// datagram larger than the known path MTU with EMSGSIZE
@@ -218,6 +219,9 @@ func (h *Host) fragmentationNeeded(pkt *packet, mtu int) {
 	h.mtu.cache.Store(&next)
 	h.mtu.mu.Unlock()
 	if pkt.proto != TCP {
+		if c, ok := pkt.sender.(*UDPConn); ok && PMTUDiscovery(h.mtu.mode.Load()) != PMTUDiscoveryDont {
+			c.tooBig()
+		}
 		return
 	}
 	h.tcp.mu.RLock()
@@ -322,4 +326,27 @@ func (c *TCPConn) pathMTUReduced(mtu int) {
 	}
 	c.mu.Unlock()
 	c.output()
+}
+
+// tooBig records an ICMP "fragmentation needed" for a connected UDP socket:
+// its next send or receive fails once with EMSGSIZE, as Linux's udp_err
+// sets sk_err for a connected socket. Unconnected sockets, such as pion's,
+// learn nothing but the path MTU.
+func (c *UDPConn) tooBig() {
+	c.mu.Lock()
+	c.icmpTooBig = true
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// takeTooBig reports and clears a pending EMSGSIZE.
+func (c *UDPConn) takeTooBig() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	was := c.icmpTooBig
+	c.icmpTooBig = false
+	return was
 }

@@ -341,3 +341,32 @@ func TestMTUReassemblesReorderedAndRefragmented(t *testing.T) {
 		}
 	})
 }
+
+// A connected socket hears of the ICMP "fragmentation needed" once, as
+// EMSGSIZE from its next send; then, under Linux's default, its large
+// datagrams are fragmented and arrive.
+func TestMTUConnectedSocketSeesEMSGSIZEOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, _, cli, srv := vpnPath(t, MTU{Size: 1280})
+		sc := listenOn(t, srv, 2000)
+		conn, err := cli.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(addrOf(sc)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		big := make([]byte, 1300)
+		if _, err := conn.Write(big); err != nil {
+			t.Fatalf("first write: %v", err)
+		}
+		if _, err := conn.Write(big); !errors.Is(err, syscall.EMSGSIZE) {
+			t.Fatalf("write after the ICMP: %v, want EMSGSIZE", err)
+		}
+		if _, err := conn.Write(big); err != nil {
+			t.Fatalf("third write: %v", err)
+		}
+		_ = sc.SetReadDeadline(time.Now().Add(time.Second))
+		if k, _, err := sc.ReadFromUDP(make([]byte, 2000)); err != nil || k != 1300 {
+			t.Fatalf("read %d, %v: the fragmented datagram did not arrive whole", k, err)
+		}
+	})
+}
