@@ -59,7 +59,27 @@ func (f *fragment) dataLen(p *packet) int {
 	return len(p.payload)
 }
 
-func (f *fragment) size(p *packet) int { return ipv4Header + f.dataLen(p) }
+func (f *fragment) size(p *packet) int { return fragmentIPHeader(p) + f.dataLen(p) }
+
+// ipHeader is the size of the IP header of a whole packet to dst: 20
+// bytes for IPv4, 40 for IPv6.
+func ipHeader(dst netip.Addr) int {
+	if dst.Unmap().Is4() {
+		return ipv4Header
+	}
+	return 40
+}
+
+// fragmentIPHeader is the IP header a fragment of p carries: IPv4's 20
+// bytes, or IPv6's 40 and its Fragment extension header's 8 (RFC 8200
+// section 4.5).
+func fragmentIPHeader(p *packet) int {
+	h := ipHeader(p.dst.Addr())
+	if h != ipv4Header {
+		h += 8
+	}
+	return h
+}
 
 // FragmentMatch restricts a firewall rule to fragments.
 type FragmentMatch uint8
@@ -99,7 +119,7 @@ func DropFragments() []Rule {
 // split again keeps its identification and offsets. pkt is left to the
 // caller.
 func fragmentPacket(n *Network, pkt *packet, mtu int) []*packet {
-	maxData := (mtu - ipv4Header) &^ 7
+	maxData := (mtu - fragmentIPHeader(pkt)) &^ 7
 	base, more, id, length := 0, false, uint64(0), len(pkt.payload)
 	if pkt.frag != nil {
 		base, more, id, length = pkt.frag.off, pkt.frag.more, pkt.frag.id, pkt.frag.total

@@ -103,7 +103,11 @@ func (l *Link) checkMTU(d Direction, pkt *packet, next func(*packet)) bool {
 	if m.Size == 0 || pkt.size() <= m.Size || l.IsCut() {
 		return false // a cut link drops it as such, without ICMP
 	}
-	if pkt.df && !m.Fragment {
+	// IPv6 routers never fragment (RFC 8200 section 5): every IPv6 packet
+	// is as if DF were set, and the message is ICMPv6 "packet too big"
+	// (RFC 4443 section 3.2, RFC 8201).
+	v4 := pkt.dst.Addr().Unmap().Is4()
+	if (pkt.df || !v4) && !m.Fragment {
 		size := pkt.size()
 		if m.NoICMP {
 			l.net.drop(l.name, pkt, fmt.Sprintf("link %s MTU %d: %d-byte packet too big (DF set), no ICMP sent: a path MTU black hole", l.name, m.Size, size))
@@ -112,7 +116,11 @@ func (l *Link) checkMTU(d Direction, pkt *packet, next func(*packet)) bool {
 		if pkt.from != nil {
 			pkt.from.fragmentationNeeded(pkt, m.Size)
 		}
-		l.net.drop(l.name, pkt, fmt.Sprintf("link %s MTU %d: %d-byte packet too big (DF set), ICMP fragmentation needed sent", l.name, m.Size, size))
+		icmp := "ICMP fragmentation needed"
+		if !v4 {
+			icmp = "ICMPv6 packet too big"
+		}
+		l.net.drop(l.name, pkt, fmt.Sprintf("link %s MTU %d: %d-byte packet too big (DF set), %s sent", l.name, m.Size, size, icmp))
 		return true
 	}
 	frags := fragmentPacket(l.net, pkt, m.Size)
@@ -201,8 +209,12 @@ func (h *Host) pathMTU(ifc *Interface, dst netip.Addr) int {
 // segment size and retransmit at once, as Linux's tcp_v4_mtu_reduced does.
 // The message reaches the sender at once and is never lost.
 func (h *Host) fragmentationNeeded(pkt *packet, mtu int) {
-	mtu = max(mtu, linuxMinPMTU)
 	dst := pkt.to
+	if dst.Unmap().Is4() {
+		mtu = max(mtu, linuxMinPMTU)
+	} else {
+		mtu = max(mtu, 1280) // IPv6's minimum link MTU (RFC 8200 section 5)
+	}
 	now := time.Now()
 	h.mtu.mu.Lock()
 	next := map[netip.Addr]pmtuEntry{}
@@ -243,7 +255,7 @@ func (h *Host) checkDatagram(dst netip.Addr, n int) error {
 	if PMTUDiscovery(h.mtu.mode.Load()) != PMTUDiscoveryDo {
 		return nil
 	}
-	if mtu := h.PathMTU(dst); mtu > 0 && n+ipv4Header+udpHeader > mtu {
+	if mtu := h.PathMTU(dst); mtu > 0 && n+ipHeader(dst)+udpHeader > mtu {
 		return syscall.EMSGSIZE
 	}
 	return nil
@@ -286,12 +298,13 @@ func (h *Host) egress(ifc *Interface, pkt *packet) {
 func (h *Host) tcpConfigTo(dst netip.Addr, peerMSS uint16) (cfg TCPConfig, announce int) {
 	cfg = h.tcpConfig()
 	ifc := h.route(netip.Addr{}, dst)
+	headers := ipHeader(dst) + tcpHeader
 	if mtu := ifc.link.mtuSize(); mtu > 0 {
-		cfg.MSS = min(cfg.MSS, mtu-ipv4Header-tcpHeader)
+		cfg.MSS = min(cfg.MSS, mtu-headers)
 	}
 	announce = cfg.MSS
 	if mtu := h.pathMTU(ifc, dst); mtu > 0 {
-		cfg.MSS = min(cfg.MSS, mtu-ipv4Header-tcpHeader)
+		cfg.MSS = min(cfg.MSS, mtu-headers)
 	}
 	if peerMSS > 0 {
 		cfg.MSS = min(cfg.MSS, int(peerMSS))
@@ -313,7 +326,7 @@ func (c *TCPConn) peerMSS(mss uint16) {
 // pathMTUReduced lowers the segment size to fit a path MTU an ICMP message
 // reported and resends what is unacknowledged at the new size.
 func (c *TCPConn) pathMTUReduced(mtu int) {
-	mss := mtu - ipv4Header - tcpHeader
+	mss := mtu - ipHeader(c.raddr.Addr()) - tcpHeader
 	c.mu.Lock()
 	if mss >= c.cfg.MSS || c.state == stateClosed || c.state == stateTimeWait {
 		c.mu.Unlock()
