@@ -46,6 +46,10 @@ func buildNetwork(spec *Spec) (*topology, error) {
 				_ = n.Close()
 				return nil, fmt.Errorf("lan %s: %w", l.Name, err)
 			}
+			if err := r.Uplink().SetMTU(l.MTU); err != nil {
+				_ = n.Close()
+				return nil, fmt.Errorf("lan %s: %w", l.Name, err)
+			}
 			t.lans[l.Name] = r
 			t.parents[l.Name] = l.Parent
 			progress = true

@@ -256,8 +256,12 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 			return err
 		}
 	}
+	certs, err := c.spec.DTLSCertificate.certificates()
+	if err != nil {
+		return err
+	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: plan.servers, ICETransportPolicy: plan.policy})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: plan.servers, ICETransportPolicy: plan.policy, Certificates: certs})
 	if err != nil {
 		return err
 	}

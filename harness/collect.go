@@ -187,7 +187,11 @@ func (r *runner) explain(who string, flows []flow, cr ClientResult, end time.Dur
 	}
 	r.mu.Lock()
 	own := topDrops(r.drops[who], 3)
+	note := mtuNote(cr, r.drops[who])
 	r.mu.Unlock()
+	if note != "" {
+		why += "; " + note
+	}
 	if len(own) > 0 {
 		why += "; " + strings.Join(own, "; ")
 	}

@@ -440,6 +440,10 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 		if err != nil {
 			return nil, err
 		}
+		if err := host.Link().SetMTU(cs.MTU); err != nil {
+			return nil, fmt.Errorf("client %s: %w", cs.Name, err)
+		}
+		host.SetPMTUDiscovery(cs.PMTUDiscovery)
 		r.addrs[host.Addr()] = cs.Name
 		r.addrs[host.ExternalAddr()] = cs.Name
 		if r.bridge != nil && hasTCP(cs.NetworkTypes) {

@@ -68,6 +68,9 @@ type LANSpec struct {
 	NAT       vnet.NAT
 	Firewall  []vnet.Rule
 	Uplink    vnet.Impairment
+	// MTU is the uplink's MTU, fragment handling and ICMP (a VPN, a PPPoE
+	// line, a tunnel); the zero value carries packets of any size.
+	MTU vnet.MTU
 }
 
 // NodeSpec is the media node: an SFU stand-in on pion with its embedded
@@ -144,6 +147,15 @@ type ClientSpec struct {
 	NetworkTypes []webrtc.NetworkType
 	Publish      Publish
 	Fallback     Fallback
+	// MTU is the client's link MTU; the zero value carries packets of any
+	// size. TCP announces MTU-40 as its MSS.
+	MTU vnet.MTU
+	// DTLSCertificate is the certificate the client presents in DTLS;
+	// empty means pion's ECDSA P-256 one (mtu.go).
+	DTLSCertificate DTLSCertificate
+	// PMTUDiscovery is how the client's operating system marks DF on
+	// UDP; the zero value is Linux's default (vnet.PMTUDiscoveryWant).
+	PMTUDiscovery vnet.PMTUDiscovery
 }
 
 // FallbackPolicy is what a client does when its connection fails.

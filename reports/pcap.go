@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/netip"
@@ -148,6 +149,9 @@ func iface(where string) pcapgo.NgInterface {
 // frame serialises p as an IPv4 packet into buf and returns its bytes, or
 // nil for a protocol a capture cannot show.
 func frame(buf gopacket.SerializeBuffer, opts gopacket.SerializeOptions, p vnet.Event) ([]byte, error) {
+	if p.Fragment != nil {
+		return fragmentFrame(buf, p) // pcap_fragment.go
+	}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Flags: layers.IPv4DontFragment, SrcIP: p.Src.Addr().AsSlice(), DstIP: p.Dst.Addr().AsSlice()}
 	var transport interface {
 		gopacket.SerializableLayer
@@ -186,6 +190,9 @@ func tcpHeader(p vnet.Event) *layers.TCP {
 		tcp.Options = []layers.TCPOption{
 			{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{windowShift}},
 			{OptionType: layers.TCPOptionKindNop, OptionLength: 1},
+		}
+		if p.MSS > 0 {
+			tcp.Options = append(tcp.Options, layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: binary.BigEndian.AppendUint16(nil, p.MSS)})
 		}
 	} else {
 		tcp.Window = uint16(min(p.Window>>windowShift, 0xffff))

@@ -199,6 +199,11 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 			c.Link = p.impairment(path, v)
 		},
 		"ice_servers": func(path string, v *yaml.Node) { c.ICEServers = p.iceServers(path, v) },
+		"mtu":         func(path string, v *yaml.Node) { c.MTU = p.mtu(path, v) },
+		"dtls_certificate": func(path string, v *yaml.Node) {
+			c.DTLSCertificate = p.dtlsCertificate(path, v)
+		},
+		"pmtu_discovery": func(path string, v *yaml.Node) { c.PMTUDiscovery = p.pmtuDiscovery(path, v) },
 		"policy": func(path string, v *yaml.Node) {
 			var s string
 			if p.enum(v, path, "ICE transport policy", []string{"all", "relay"}, &s) {

@@ -38,7 +38,8 @@
 //	        - block-udp                 # presets: block-udp, block-inbound-tcp,
 //	        - only-tcp-out: [80, 443]   # dtls-filtered, only-tcp-out [ports] (default
 //	        - udp-whack: {after: 10s}   # [80, 443]), udp-whack {after}, throttle-udp RATE
-//	        - throttle-udp: 500kbps     # (drops the UDP above RATE, either way)
+//	        - throttle-udp: 500kbps     # (drops the UDP above RATE, either way),
+//	        - drop-fragments            # drop-fragments (IP fragments, either way)
 //	        - {direction: inbound, proto: udp, remote: 203.0.113.0/24, local: 10.9.0.2,
 //	           ports: "50000-60000", local_ports: 3478, class: dtls, state: new,
 //	           after: 5s, after_packets: 10, limit: 1Mbps, action: drop, name: my-rule}
@@ -47,10 +48,22 @@
 //	                                    # action (drop, reject, accept) is required; class
 //	                                    # (stun, dtls, channeldata, rtp, other, or a list)
 //	                                    # applies to UDP; limit makes it match only the
-//	                                    # packets above that rate
+//	                                    # packets above that rate; fragments: later (IP
+//	                                    # fragments but the first) or all limits it to them
 //	      link: {latency: 30ms, jitter: 5ms, loss: 1%, bandwidth: 2Mbps, queue: 65536}
 //	                                    # the LAN's uplink; default: no impairment. queue
 //	                                    # (bytes) needs bandwidth
+//	      mtu: 1280                     # the uplink's MTU in bytes, 576 to 65535; default:
+//	                                    # none (any size passes). Or {size: 1280, fragment:
+//	                                    # false, icmp_too_big: true, mss_clamp: false}: a
+//	                                    # packet with DF set that does not fit is dropped
+//	                                    # and, with icmp_too_big (default true), the sender
+//	                                    # told the MTU (RFC 1191); false is a path MTU black
+//	                                    # hole (RFC 2923). fragment: the tunnel clears DF and
+//	                                    # fragments (RFC 4459 3.1). mss_clamp: SYNs' MSS is
+//	                                    # lowered to size-40, as PPPoE routers do. Hosts send
+//	                                    # as Linux does: DF set, datagrams over a learned
+//	                                    # path MTU fragmented by the sender
 //	  dns:                              # default: the node's turn.domain resolves to it
 //	    turn.example.com: none          # does not resolve; or an IPv4 address
 //	node:                               # the media node; default: on the internet, with
@@ -81,6 +94,17 @@
 //	    link: {latency: 15ms}           # its access link; default 15ms of latency, as real
 //	                                    # paths have (it decides races between relays)
 //	    policy: relay                   # all (default) or relay
+//	    mtu: 1500                       # its access link's MTU, as a LAN's (above); default
+//	                                    # none. TCP announces MTU-40 as its MSS
+//	    dtls_certificate: rsa-4096      # ecdsa-p256 (default: pion's own), rsa-2048,
+//	                                    # rsa-4096: the certificate its DTLS handshake
+//	                                    # carries; pion splits handshake messages at 1200
+//	                                    # bytes, so its datagrams reach 1253 bytes
+//	    pmtu_discovery: dont            # how its OS marks DF on UDP (ip(7) IP_MTU_DISCOVER):
+//	                                    # want (default, Linux's: DF set; datagrams over a
+//	                                    # learned path MTU fragmented by the sender), do (DF
+//	                                    # always; EMSGSIZE over the path MTU), dont (no DF:
+//	                                    # routers fragment what does not fit)
 //	    profile: browser                # default none: browser (LiveKit JS in Chrome: udp4
 //	                                    # and tcp4, TURN/UDP and TURN/TLS, LiveKit's
 //	                                    # transport fallback) or pion (pion's defaults, UDP

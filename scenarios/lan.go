@@ -66,6 +66,7 @@ func (p *parser) lan(path string, v *yaml.Node) {
 		},
 		"firewall": func(path string, v *yaml.Node) { l.Firewall = p.rules(path, v) },
 		"link":     func(path string, v *yaml.Node) { l.Uplink = p.impairment(path, v) },
+		"mtu":      func(path string, v *yaml.Node) { l.MTU = p.mtu(path, v) },
 	})
 	if !ok {
 		return

@@ -11,7 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var firewallPresets = []string{"block-udp", "only-tcp-out", "block-inbound-tcp", "dtls-filtered", "udp-whack", "throttle-udp"}
+var firewallPresets = []string{"block-udp", "only-tcp-out", "block-inbound-tcp", "dtls-filtered", "udp-whack", "throttle-udp", "drop-fragments"}
 
 // rules reads a list of firewall entries: preset names ("block-udp"),
 // presets with arguments ({only-tcp-out: [443]}, {udp-whack: {after: 10s}})
@@ -110,6 +110,8 @@ func (p *parser) preset(path, name string, at, args *yaml.Node) []vnet.Rule {
 		return vnet.BlockInboundTCP()
 	case "dtls-filtered":
 		return vnet.DTLSFiltered()
+	case "drop-fragments":
+		return vnet.DropFragments()
 	}
 	return nil
 }
@@ -190,7 +192,8 @@ func (p *parser) rule(path string, v *yaml.Node) (vnet.Rule, bool) {
 				r.State = map[string]vnet.ConnState{"new": vnet.StateNew, "established": vnet.StateEstablished, "any": vnet.AnyState}[s]
 			}
 		},
-		"after": func(path string, v *yaml.Node) { p.duration(v, path, true, &r.After) },
+		"after":     func(path string, v *yaml.Node) { p.duration(v, path, true, &r.After) },
+		"fragments": func(path string, v *yaml.Node) { r.Fragments = p.fragments(path, v) },
 		"limit": func(path string, v *yaml.Node) {
 			var bps int64
 			if p.bitrate(v, path, &bps) {

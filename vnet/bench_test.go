@@ -26,6 +26,7 @@ func BenchmarkUDPForward(b *testing.B) {
 	}{
 		{"pion", buildPion},
 		{"icelab", buildIcelab},
+		{"icelab-mtu1500", buildIcelabMTU}, // what an MTU check costs
 	} {
 		for _, hop := range []struct {
 			name string
@@ -120,6 +121,22 @@ func buildIcelab(b *testing.B, natHop bool) (transport.Net, transport.Net, netip
 		parent = mustRouter(b, parent, "lan", FullCone())
 	}
 	return mustHost(b, parent, "sender"), recv, recv.Addr()
+}
+
+// buildIcelabMTU is buildIcelab with an Ethernet MTU on every link.
+func buildIcelabMTU(b *testing.B, natHop bool) (transport.Net, transport.Net, netip.Addr) {
+	sender, recv, dst := buildIcelab(b, natHop)
+	for _, h := range []*Host{sender.(*Host), recv.(*Host)} {
+		if err := h.Link().SetMTU(MTU{Size: 1500}); err != nil {
+			b.Fatal(err)
+		}
+		if up := h.first().router.Uplink(); up != nil {
+			if err := up.SetMTU(MTU{Size: 1500}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return sender, recv, dst
 }
 
 func buildPion(b *testing.B, natHop bool) (transport.Net, transport.Net, netip.Addr) {

@@ -61,6 +61,27 @@ type Event struct {
 	// Payload is the packet's payload; it is shared, so taps must not keep
 	// or change it beyond the call. Copy what you keep.
 	Payload []byte
+	// MSS is a SYN's maximum segment size option (TCP only; zero when
+	// absent).
+	MSS uint16
+	// Fragment describes an IP fragment; nil for a whole datagram. Its
+	// Payload is its share of the datagram's transport payload.
+	Fragment *FragmentInfo
+}
+
+// FragmentInfo is the fragment header of an IPv4 fragment (RFC 791).
+type FragmentInfo struct {
+	// ID is the datagram's identification, shared by its fragments.
+	ID uint16
+	// Offset is where the fragment's data starts in the datagram's IP
+	// payload, in bytes; the first fragment, at 0, carries the transport
+	// header.
+	Offset int
+	// More is the MF bit: more fragments follow.
+	More bool
+	// Length is the datagram's transport payload length, for the
+	// transport header of the first fragment.
+	Length int
 }
 
 func (e Event) String() string {
@@ -121,6 +142,7 @@ func (t *taps) emit(where string, pkt *packet, v Verdict, reason string) {
 		Packet: t.number(pkt), Time: time.Now(), Where: where, Proto: pkt.proto, Src: pkt.src, Dst: pkt.dst,
 		Class: pkt.class(), Flags: pkt.seg.Flags, Seq: pkt.seg.Seq, Ack: pkt.seg.Ack, Window: pkt.seg.Window,
 		Size: pkt.size(), Verdict: v, Reason: reason, Payload: pkt.payload,
+		MSS: pkt.seg.MSS, Fragment: pkt.fragmentInfo(),
 	})
 }
 

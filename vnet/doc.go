@@ -9,6 +9,16 @@
 // pion's transport.Net, so a peer connection, an ICE agent or a TURN server is
 // handed a host and uses it as it would use the operating system.
 //
+// A link may have an MTU ([Link.SetMTU]; none by default), checked where a
+// packet enters the link as at a router's egress interface. Hosts send as
+// Linux does ([PMTUDiscovery]): DF set, so an oversize packet is dropped
+// and its sender told the MTU by an ICMP "fragmentation needed" (RFC 1191)
+// unless the link suppresses it, a path MTU black hole (RFC 2923); a host
+// then fragments datagrams larger than the learned path MTU, and TCP, which
+// announces MTU-40 as its MSS, lowers its segment size. Fragments cross
+// NATs and firewalls one by one (a rule may drop them, [DropFragments]) and
+// are reassembled at the destination within [ReassemblyTimeout].
+//
 // Packets are forwarded on the sender's goroutine when no link on their path
 // delays them, and by the network's scheduler otherwise. Time is read from the
 // time package only, so a network built inside a testing/synctest bubble runs

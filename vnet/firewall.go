@@ -115,6 +115,8 @@ type Rule struct {
 	// AfterPackets makes the rule apply to a flow only after it has carried
 	// this many packets.
 	AfterPackets int
+	// Fragments restricts the rule to IP fragments (fragment.go).
+	Fragments FragmentMatch
 	// Limit, when set, makes the rule match only the packets above a rate,
 	// as iptables' hashlimit --hashlimit-above or a traffic policer do: the
 	// packets its other conditions match share one token bucket, those the
@@ -185,6 +187,9 @@ func (r Rule) validate() error {
 	}
 	if r.LocalPorts.Min > r.LocalPorts.Max || r.RemotePorts.Min > r.RemotePorts.Max {
 		return fmt.Errorf("rule %q: reversed port range", r.Name)
+	}
+	if r.Fragments > AllFragments {
+		return fmt.Errorf("rule %q: unknown fragment match %d", r.Name, r.Fragments)
 	}
 	if r.After < 0 || r.AfterPackets < 0 {
 		return fmt.Errorf("rule %q: negative after", r.Name)
@@ -290,7 +295,7 @@ func (f *Firewall) verdict(dir Flow, pkt *packet, local, remote netip.AddrPort, 
 	class := pkt.class()
 	for _, ir := range list {
 		r := &ir.rule
-		if !r.matches(dir, pkt.proto, local, remote, class, flow, now) {
+		if !r.Fragments.matches(pkt) || !r.matches(dir, pkt.proto, local, remote, class, flow, now) {
 			continue
 		}
 		if ir.bucket != nil && ir.bucket.take(pkt.size(), now) {

@@ -51,6 +51,7 @@ type Host struct {
 	closed   bool
 
 	tcp tcpTable // TCP sockets, in tcp.go
+	mtu hostMTU  // path MTU and fragment reassembly, in mtu.go
 
 	moved atomic.Bool // the host has moved (Move): sources need checking
 }
@@ -243,11 +244,16 @@ func (h *Host) send(pkt *packet) {
 		h.deliver(pkt)
 		return
 	}
-	ifc.link.send(Up, pkt, ifc.router.fromLAN)
+	h.egress(ifc, pkt) // DF and path MTU, in mtu.go
 }
 
 // deliver hands an arriving packet to the socket bound to its destination.
 func (h *Host) deliver(pkt *packet) {
+	if pkt.frag != nil {
+		if pkt = h.reassemble(pkt); pkt == nil {
+			return
+		}
+	}
 	switch pkt.proto {
 	case UDP:
 		h.mu.RLock()

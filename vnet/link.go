@@ -3,6 +3,7 @@ package vnet
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -76,6 +77,8 @@ type Link struct {
 	cut  bool
 	// epoch counts cuts: a packet in flight when the link is cut is lost.
 	epoch uint64
+
+	mtu atomic.Pointer[MTU] // nil: no limit; in mtu.go
 }
 
 type linkDir struct {
@@ -143,6 +146,9 @@ func (l *Link) IsCut() bool {
 // send carries pkt across the link in direction d and hands it to next,
 // now or after the link's delay. It takes ownership of pkt.
 func (l *Link) send(d Direction, pkt *packet, next func(*packet)) {
+	if l.checkMTU(d, pkt, next) {
+		return
+	}
 	l.mu.Lock()
 	if l.cut {
 		l.mu.Unlock()

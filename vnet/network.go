@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Config configures a Network.
@@ -32,6 +33,8 @@ type Network struct {
 	taps     taps
 	sched    scheduler
 	dns      dns
+
+	fragIDs atomic.Uint64 // IP identification of fragmented datagrams
 
 	rngMu sync.Mutex
 	rng   *rand.Rand

@@ -103,6 +103,9 @@ type Segment struct {
 	Seq    uint32
 	Ack    uint32
 	Window uint32
+	// MSS is the maximum segment size option of a SYN (RFC 9293 3.7.1);
+	// zero when absent.
+	MSS uint16
 }
 
 // packet is one datagram or segment in flight. Packets are passed by pointer
@@ -120,6 +123,14 @@ type packet struct {
 	// sender, if set, is told when the packet is rejected or finds no
 	// receiver, as ICMP "port unreachable" or a reset would tell it.
 	sender refusable
+
+	// IP-level state for MTU, in mtu.go: the host that sent the packet
+	// and the destination it addressed (told of an ICMP "fragmentation
+	// needed"), the DF bit, and the fragment header of a fragment.
+	from *Host
+	to   netip.Addr
+	df   bool
+	frag *fragment
 
 	buf *[]byte // pooled backing array of payload, if any
 }
@@ -162,6 +173,9 @@ func (p *packet) release() {
 
 // class returns the packet's payload class.
 func (p *packet) class() Class {
+	if p.frag != nil && p.frag.off > 0 {
+		return ClassOther // a later fragment carries no transport header
+	}
 	if p.proto == TCP {
 		return ClassTCP
 	}
@@ -170,6 +184,9 @@ func (p *packet) class() Class {
 
 // size is the packet's size on the wire, counting IPv4 and transport headers.
 func (p *packet) size() int {
+	if p.frag != nil {
+		return p.frag.size(p)
+	}
 	if p.proto == TCP {
 		return len(p.payload) + 40
 	}

@@ -445,6 +445,7 @@ func (r *Router) emitTranslated(pkt *packet, oldSrc, oldDst netip.AddrPort) {
 		NewSrc: pkt.src, NewDst: pkt.dst, Class: pkt.class(), Flags: pkt.seg.Flags,
 		Seq: pkt.seg.Seq, Ack: pkt.seg.Ack, Window: pkt.seg.Window,
 		Size: pkt.size(), Verdict: Translated, Payload: pkt.payload,
+		MSS: pkt.seg.MSS, Fragment: pkt.fragmentInfo(),
 	})
 }
 

@@ -18,9 +18,9 @@ import (
 // TCP defaults. The retransmission constants are Linux's.
 const (
 	// DefaultTCPMSS is the default largest payload of a segment. It is
-	// larger than an Ethernet MSS because the virtual links have no MTU and
-	// a segment costs the same to route whatever its size; set
-	// TCPConfig.MSS to 1460 to see Ethernet-sized segments in a capture.
+	// larger than an Ethernet MSS because links have no MTU unless given
+	// one (Link.SetMTU) and a segment costs the same to route whatever its
+	// size; a link with an MTU makes TCP announce MTU-40 instead (mtu.go).
 	DefaultTCPMSS = 16 << 10
 	// DefaultTCPBuffer is the default size of a connection's send and
 	// receive buffers; the receive buffer bounds the advertised window.
@@ -397,7 +397,9 @@ func (h *Host) dialTCP(ctx context.Context, network string, laddr, raddr *net.TC
 			return fail(&os.SyscallError{Syscall: "bind", Err: syscall.EADDRNOTAVAIL})
 		}
 	}
-	c := newTCPConn(h, netip.AddrPortFrom(src, local.Port()), remote, h.tcpConfig())
+	cfg, announce := h.tcpConfigTo(remote.Addr(), 0)
+	c := newTCPConn(h, netip.AddrPortFrom(src, local.Port()), remote, cfg)
+	c.advMSS = announce
 	c.state = stateSynSent
 	c.estab = make(chan struct{})
 	estab := c.estab
@@ -475,7 +477,9 @@ func (l *TCPListener) handleSYN(pkt *packet) bool {
 		return true
 	}
 	h := l.host
-	c := newTCPConn(h, pkt.dst, pkt.src, h.tcpConfig())
+	cfg, announce := h.tcpConfigTo(pkt.src.Addr(), pkt.seg.MSS)
+	c := newTCPConn(h, pkt.dst, pkt.src, cfg)
+	c.advMSS = announce
 	c.ln = l
 	c.state = stateSynRcvd
 	c.irs, c.rcvNxt = pkt.seg.Seq, pkt.seg.Seq+1

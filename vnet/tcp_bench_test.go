@@ -75,4 +75,34 @@ func BenchmarkTCPThroughput(b *testing.B) {
 		c, s := tcpPair(b, cli, srv, 80)
 		run(b, c, s)
 	})
+	// Ethernet MTU on every link: the MSS of 1460 comes from the MTU.
+	b.Run("vnet-nat-mtu1500", func(b *testing.B) {
+		n := newTestNetwork(b)
+		home := mustRouter(b, n.Internet(), "home", PortRestricted())
+		cli, srv := mustHost(b, home, "a"), mustHost(b, n.Internet(), "b")
+		for _, l := range []*Link{cli.Link(), srv.Link(), home.Uplink()} {
+			if err := l.SetMTU(MTU{Size: 1500}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c, s := tcpPair(b, cli, srv, 80)
+		run(b, c, s)
+	})
+	// A 1280-byte tunnel on the way with ICMP: the sender learns the path
+	// MTU once and sends 1240-byte segments.
+	b.Run("vnet-nat-tunnel1280", func(b *testing.B) {
+		n := newTestNetwork(b)
+		home := mustRouter(b, n.Internet(), "home", PortRestricted())
+		cli, srv := mustHost(b, home, "a"), mustHost(b, n.Internet(), "b")
+		for _, l := range []*Link{cli.Link(), srv.Link()} {
+			if err := l.SetMTU(MTU{Size: 1500}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := home.Uplink().SetMTU(MTU{Size: 1280}); err != nil {
+			b.Fatal(err)
+		}
+		c, s := tcpPair(b, cli, srv, 80)
+		run(b, c, s)
+	})
 }

@@ -52,7 +52,9 @@ type TCPConn struct {
 	host  *Host
 	laddr netip.AddrPort
 	raddr netip.AddrPort
-	cfg   TCPConfig
+	cfg   TCPConfig // cfg.MSS is the segment size in use
+	// advMSS is the MSS this end announces in its SYN (mtu.go).
+	advMSS int
 
 	// writeLock serialises Write calls so each one's bytes are
 	// contiguous. It is a channel, not a mutex, so that a writer waiting
@@ -162,6 +164,9 @@ func (c *TCPConn) segment(flags TCPFlags, seq uint32, n int, off int) *packet {
 	pkt.seg = Segment{Flags: flags, Seq: seq, Ack: c.rcvNxt, Window: wnd}
 	if flags&FlagACK == 0 {
 		pkt.seg.Ack = 0
+	}
+	if flags&FlagSYN != 0 {
+		pkt.seg.MSS = uint16(min(c.advMSS, 65535))
 	}
 	return pkt
 }
@@ -587,6 +592,7 @@ func (c *TCPConn) inputSynSent(seg Segment, now time.Time) {
 		return
 	}
 	c.irs, c.rcvNxt = seg.Seq, seg.Seq+1
+	c.peerMSS(seg.MSS)
 	c.advRight = c.rcvNxt
 	c.sndUna = c.iss + 1
 	c.sndWnd = seg.Window

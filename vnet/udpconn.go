@@ -32,6 +32,7 @@ type UDPConn struct {
 	count       int
 	bytes       int
 	icmpRefused bool // ICMP unreachable arrived (connected sockets)
+	icmpTooBig  bool // ICMP fragmentation needed arrived (connected sockets; mtu.go)
 	closed      bool
 	notify      chan struct{}
 	done        chan struct{}
@@ -125,6 +126,11 @@ func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
 			c.mu.Unlock()
 			return 0, nil, c.opError("read", c.RemoteAddr(), syscall.ECONNREFUSED)
 		}
+		if c.icmpTooBig {
+			c.icmpTooBig = false
+			c.mu.Unlock()
+			return 0, nil, c.opError("read", c.RemoteAddr(), syscall.EMSGSIZE)
+		}
 		c.mu.Unlock()
 		select {
 		case <-c.notify:
@@ -177,6 +183,12 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort, addr net.Addr) (int, error
 	default:
 	}
 	if len(b) > 65507 {
+		return 0, c.opError("write", addr, syscall.EMSGSIZE)
+	}
+	if err := c.host.checkDatagram(dst.Addr(), len(b)); err != nil {
+		return 0, c.opError("write", addr, err)
+	}
+	if c.takeTooBig() {
 		return 0, c.opError("write", addr, syscall.EMSGSIZE)
 	}
 	if c.host.lost(c.src.Addr()) {
