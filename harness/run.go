@@ -183,6 +183,9 @@ func (s Spec) validate() error {
 	if len(s.Clients) == 0 {
 		return errors.New("a run needs at least one client")
 	}
+	if err := s.validateProxies(names); err != nil {
+		return err
+	}
 	for i, f := range s.Faults {
 		if f.When.Event != "" && !clients[f.When.Client] {
 			return fmt.Errorf("faults[%d]: event %q of unknown client %q", i, f.When.Event, f.When.Client)
@@ -396,6 +399,10 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 			return nil, err
 		}
 	}
+	proxies, err := r.startProxies(ca.Cert)
+	if err != nil {
+		return nil, err
+	}
 	for _, cs := range spec.Clients {
 		link := cs.Link
 		if link == (vnet.Impairment{}) {
@@ -419,6 +426,9 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 			other = "https://" + signalDomain2
 		}
 		c := newClient(cs, host, r.rs, o.loggers, roots, "https://"+signalDomain, other, r.clock == RealClock)
+		if err := c.useProxy(proxies, ca.Cert); err != nil {
+			return nil, err
+		}
 		r.clients = append(r.clients, c)
 	}
 	if spec.Capture.enabled() {

@@ -36,6 +36,8 @@ type Spec struct {
 	Clients []ClientSpec
 	// Faults are applied while the call runs.
 	Faults []Fault
+	// Proxies are explicit proxies on LANs (see ProxySpec).
+	Proxies []ProxySpec
 	// Names are extra DNS entries; the node's domain resolves to its
 	// external address unless overridden here.
 	Names map[string]string
@@ -135,6 +137,12 @@ type ClientSpec struct {
 	NetworkTypes []webrtc.NetworkType
 	Publish      Publish
 	Fallback     Fallback
+	// Proxy names the Spec.Proxies entry the client is configured with,
+	// for signalling and TURN over TCP and TLS; empty means none.
+	Proxy string
+	// Trust names TLS-inspecting proxies whose CA the client trusts, as
+	// a managed device with the enterprise root installed does.
+	Trust []string
 }
 
 // FallbackPolicy is what a client does when its connection fails.

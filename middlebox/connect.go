@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -50,6 +51,7 @@ func (p *Proxy) handleHTTP(w http.ResponseWriter, r *http.Request) {
 		// "http_access deny CONNECT !SSL_ports" answer 403 Forbidden
 		// (ERR_ACCESS_DENIED) to a CONNECT to any other port.
 		w.Header().Set("X-Squid-Error", "ERR_ACCESS_DENIED 0")
+		p.refused(remoteAddr(r), "CONNECT %s denied (403): port %d not allowed", r.Host, port)
 		http.Error(w, fmt.Sprintf("proxy %s: CONNECT to port %d denied (allowed ports: %v)", p.cfg.Name, port, p.cfg.AllowPorts), http.StatusForbidden)
 		return
 	}
@@ -60,6 +62,7 @@ func (p *Proxy) handleHTTP(w http.ResponseWriter, r *http.Request) {
 		// Squid answers 503 with ERR_CONNECT_FAIL when the destination
 		// cannot be reached.
 		w.Header().Set("X-Squid-Error", "ERR_CONNECT_FAIL")
+		p.refused(remoteAddr(r), "CONNECT %s failed (503): %v", r.Host, err)
 		http.Error(w, fmt.Sprintf("proxy %s: connect to %s: %v", p.cfg.Name, r.Host, err), http.StatusServiceUnavailable)
 		return
 	}
@@ -94,6 +97,15 @@ func (p *Proxy) handleHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	splice(client, up)
+}
+
+// remoteAddr is a request's client address as a net.Addr.
+func remoteAddr(r *http.Request) net.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return nil
+	}
+	return net.TCPAddrFromAddrPort(ap)
 }
 
 // enter counts a handler Close waits for; false once Close has begun.

@@ -39,49 +39,62 @@ func (p *Proxy) inspect(client, up net.Conn, connectHost string) {
 		},
 	})
 	if err := front.HandshakeContext(p.ctx); err != nil {
-		return // the client did not trust the box, or went away
+		if p.ctx.Err() == nil {
+			// Most often the client did not trust the box's CA.
+			p.refused(client.RemoteAddr(), "TLS inspection of %s: handshake with the client failed: %v", name, err)
+		}
+		return
 	}
 	back := tls.Client(up, &tls.Config{ServerName: name, RootCAs: p.cfg.Roots, MinVersion: tls.VersionTLS12})
 	if err := back.HandshakeContext(p.ctx); err != nil {
+		if p.ctx.Err() == nil {
+			p.refused(client.RemoteAddr(), "TLS inspection of %s: handshake with the destination failed: %v", name, err)
+		}
 		return
 	}
 	switch p.cfg.Inspect {
 	case PassThrough:
 		splice(front, back)
 	case HTTPOnly:
-		forwardHTTP(front, back)
+		if forwardHTTP(front, back) {
+			p.refused(client.RemoteAddr(), "TLS inspection of %s: closed a stream that is not HTTP (http-only)", name)
+		}
 	}
 }
 
 // forwardHTTP forwards HTTP/1.1 requests from client to server and their
 // responses back, until either side closes, a message does not parse, or
-// a stream does not start with an HTTP method.
-func forwardHTTP(client, server net.Conn) {
+// a stream does not start with an HTTP method; it reports whether it
+// stopped on bytes that are not HTTP.
+func forwardHTTP(client, server net.Conn) (notHTTP bool) {
 	cr, sr := bufio.NewReader(client), bufio.NewReader(server)
 	for {
 		first, err := cr.Peek(1)
-		if err != nil || !isMethodStart(first[0]) {
+		if err != nil {
+			return false
+		}
+		if !isMethodStart(first[0]) {
 			// Not HTTP (a STUN message starts with two zero bits, RFC
 			// 5389 §6): the box has nothing to parse, and closes.
-			return
+			return true
 		}
 		req, err := http.ReadRequest(cr)
 		if err != nil {
-			return
+			return true
 		}
 		err = req.Write(server)
 		_ = req.Body.Close()
 		if err != nil {
-			return
+			return false
 		}
 		resp, err := http.ReadResponse(sr, req)
 		if err != nil {
-			return
+			return false
 		}
 		err = resp.Write(client)
 		_ = resp.Body.Close()
 		if err != nil || req.Close || resp.Close {
-			return
+			return false
 		}
 	}
 }

@@ -69,6 +69,10 @@ type Config struct {
 	// Roots are the authorities the box trusts for its own connections to
 	// destinations when it inspects.
 	Roots *x509.CertPool
+	// Refused, when set, is told each time the proxy refuses or ends a
+	// client's connection itself: from is the client's address, reason
+	// says what and why ("CONNECT to port 5349 denied (403)").
+	Refused func(from netip.AddrPort, reason string)
 }
 
 // Proxy is a running proxy.
@@ -91,8 +95,11 @@ type Proxy struct {
 
 // Start serves a proxy on host until Close.
 func Start(host *vnet.Host, cfg Config) (*Proxy, error) {
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
+	}
+	if cfg.Inspect != NoInspection && cfg.CA == nil {
+		return nil, fmt.Errorf("proxy %s: TLS inspection needs a CA", cfg.Name)
 	}
 	port := cfg.Port
 	if port == 0 {
@@ -117,7 +124,8 @@ func Start(host *vnet.Host, cfg Config) (*Proxy, error) {
 	return p, nil
 }
 
-func (c Config) check() error {
+// Check reports what is wrong with a configuration, CA aside.
+func (c Config) Check() error {
 	switch c.Kind {
 	case HTTPConnect, SOCKS5:
 	default:
@@ -128,9 +136,6 @@ func (c Config) check() error {
 	case HTTPOnly, PassThrough:
 		if c.Kind != HTTPConnect {
 			return fmt.Errorf("proxy %s: TLS inspection needs an http proxy, not %s", c.Name, c.Kind)
-		}
-		if c.CA == nil {
-			return fmt.Errorf("proxy %s: TLS inspection needs a CA", c.Name)
 		}
 	default:
 		return fmt.Errorf("proxy %s: unknown inspection %q (want http-only or pass-through)", c.Name, c.Inspect)
@@ -145,6 +150,18 @@ func (c Config) check() error {
 
 // Addr is where the proxy listens.
 func (p *Proxy) Addr() netip.AddrPort { return p.addr }
+
+// refused reports a refusal of the connection from addr.
+func (p *Proxy) refused(addr net.Addr, format string, args ...any) {
+	if p.cfg.Refused == nil {
+		return
+	}
+	var from netip.AddrPort
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		from = ta.AddrPort()
+	}
+	p.cfg.Refused(from, fmt.Sprintf("proxy %s: ", p.cfg.Name)+fmt.Sprintf(format, args...))
+}
 
 // Config is the proxy's configuration.
 func (p *Proxy) Config() Config { return p.cfg }

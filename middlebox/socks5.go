@@ -37,7 +37,15 @@ func (p *Proxy) serveSOCKS5() {
 type socksRules struct{ p *Proxy }
 
 func (r socksRules) Allow(ctx context.Context, req *socks5.Request) (context.Context, bool) {
-	return ctx, req.Command == statute.CommandConnect && r.p.allowed(req.DestAddr.Port)
+	if req.Command != statute.CommandConnect {
+		r.p.refused(req.RemoteAddr, "SOCKS5 command %d refused (reply 0x02): CONNECT only", req.Command)
+		return ctx, false
+	}
+	if !r.p.allowed(req.DestAddr.Port) {
+		r.p.refused(req.RemoteAddr, "SOCKS5 CONNECT %s denied (reply 0x02): port %d not allowed", req.RawDestAddr, req.DestAddr.Port)
+		return ctx, false
+	}
+	return ctx, true
 }
 
 // socksResolver resolves names as the proxy's host does (RFC 1928 §5,
