@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/icelab/icelab/middlebox"
@@ -191,6 +192,7 @@ type iceProxyDialer struct {
 	d     middlebox.Dialer
 	tls   map[string]bool // host:port of turns: URLs
 	roots *x509.CertPool
+	v6    bool // the client has an IPv6 address
 }
 
 // applyProxy gives an attempt's setting engine the client's proxy dialer.
@@ -200,6 +202,9 @@ func (c *client) applyProxy(ctx context.Context, se *webrtc.SettingEngine, serve
 	}
 	d := iceProxyDialer{ctx: ctx, d: c.proxy.dialer, tls: map[string]bool{},
 		roots: systemRootsPlus(append([]*x509.Certificate{c.proxy.runCA}, c.proxy.trusted...)...)}
+	for _, ifc := range c.host.NetInterfaces() {
+		d.v6 = d.v6 || (ifc.Addr().Is6() && !ifc.Addr().Is4In6())
+	}
 	for _, s := range servers {
 		for _, u := range s.URLs {
 			uri, err := stun.ParseURI(u)
@@ -212,7 +217,13 @@ func (c *client) applyProxy(ctx context.Context, se *webrtc.SettingEngine, serve
 }
 
 // Dial connects to address through the proxy, with TLS for turns: URLs.
+// pion asks for tcp4 and tcp6 alike (see the pion behaviour specs); an
+// IPv4-only client has no IPv6 path to its proxy, so tcp6 fails as a
+// direct dial on such a host does, and pion does not count it.
 func (d iceProxyDialer) Dial(network, address string) (net.Conn, error) {
+	if strings.HasSuffix(network, "6") && !d.v6 {
+		return nil, &net.AddrError{Err: "no suitable address", Addr: address}
+	}
 	ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second) // pion gives no context
 	defer cancel()
 	conn, err := d.d.DialContext(ctx, network, address)
