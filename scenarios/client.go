@@ -194,6 +194,8 @@ func (p *parser) client(path string, v *yaml.Node) {
 		"network_types": func(path string, v *yaml.Node) { c.NetworkTypes, typesSet = p.networkTypes(path, v), true },
 		"publish":       func(path string, v *yaml.Node) { c.Publish = p.publish(path, v) },
 		"fallback":      func(path string, v *yaml.Node) { c.Fallback, fbSet = p.fallback(path, v), true },
+		"proxy":         func(path string, v *yaml.Node) { c.Proxy = p.proxyRef(path, v) },
+		"trust":         func(path string, v *yaml.Node) { c.Trust = p.trust(path, v) },
 		"profile": func(path string, v *yaml.Node) {
 			var name string
 			if !p.str(v, path, &name) {

@@ -53,6 +53,25 @@
 //	                                    # (bytes) needs bandwidth
 //	  dns:                              # default: the node's turn.domain resolves to it
 //	    turn.example.com: none          # does not resolve; or an IPv4 address
+//	  proxies:                          # default: none. Explicit proxies on LANs
+//	    - name: squid                   # required; a host name, unique among hosts and LANs
+//	      lan: corp                     # required: a LAN (its firewall lets the proxy out)
+//	      addr: 10.9.0.100              # default: the next free address on the LAN; a
+//	                                    # firewall rule that lets only the proxy out names it
+//	      kind: http                    # required: http (CONNECT, RFC 9110 §9.3.6) or
+//	                                    # socks5 (RFC 1928, CONNECT only, no auth)
+//	      port: 3128                    # default 3128 (http) or 1080 (socks5)
+//	      allow_ports: [443]            # default: any. Destination ports it connects to;
+//	                                    # others get 403 (http, as Squid's SSL_ports ACL)
+//	                                    # or reply 0x02 (socks5)
+//	      inspect: http-only            # default: none (http only). TLS inspection: the box
+//	                                    # answers TLS with a leaf of its own CA and opens its
+//	                                    # own TLS to the destination; http-only forwards
+//	                                    # HTTP and closes anything else (TURN), pass-through
+//	                                    # forwards any bytes
+//	      issuer: Corp TLS Inspection CA   # default "NAME TLS Inspection CA": the box's
+//	                                    # CA's common name, which an untrusting client's
+//	                                    # failure names
 //	node:                               # the media node; default: on the internet, with
 //	                                    # LiveKit's documented defaults (TURN/UDP 3478,
 //	                                    # TURN/TLS 5349 without a certificate, ICE-TCP 7881,
@@ -98,6 +117,14 @@
 //	                                    # renomination, force-relay. deadline bounds each
 //	                                    # attempt's ICE+DTLS: default 10s for transport,
 //	                                    # none otherwise (pion's DTLS has no timeout)
+//	    proxy: squid                    # default: none. A proxy of network.proxies the
+//	                                    # client is configured with: signalling goes through
+//	                                    # it, and TURN over TCP and TLS (pion's ICE proxy
+//	                                    # dialer, TLS inside the tunnel as browsers do);
+//	                                    # UDP never does
+//	    trust: [inspector]              # default: none. TLS-inspecting proxies whose CA the
+//	                                    # client trusts (a managed device with the
+//	                                    # enterprise root installed)
 //	faults:                             # default: none
 //	  - name: whack                     # default: "fault N"
 //	    when: {event: ice-connected, client: alice, after: 2s}   # or just {after: 12s};

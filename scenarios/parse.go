@@ -27,6 +27,7 @@ type parser struct {
 	// them, for cross-references.
 	lans    map[string]*yaml.Node
 	clients map[string]*yaml.Node
+	proxies map[string]*yaml.Node
 	node    string
 	// parentNodes locates each LAN's parent field, prefixNodes its
 	// prefix field; lansNode is network.lans.
@@ -45,6 +46,7 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	p.s = &Scenario{File: p.file, Expect: map[string]Expectation{}}
 	p.lans = map[string]*yaml.Node{}
 	p.clients = map[string]*yaml.Node{}
+	p.proxies = map[string]*yaml.Node{}
 	p.parentNodes = map[string]*yaml.Node{}
 	p.prefixNodes = map[string]*yaml.Node{}
 	p.node = defaultNodeName
@@ -160,4 +162,5 @@ func (p *parser) checkNames() {
 	if n, ok := p.lans[p.node]; ok {
 		p.errorf(n, "network.lans", "%q is both a LAN and the media node", p.node)
 	}
+	p.checkProxyNames()
 }

@@ -129,6 +129,7 @@ func TestSchemaCoversEveryField(t *testing.T) {
 		{lan("firewall: [zzz]"), "network.lans[0].firewall[0]", "#/definitions/ruleEntry/anyOf/1", unknownPreset},
 		{lan("firewall: [{only-tcp-out: {zzz: 1}}]"), "network.lans[0].firewall[0].only-tcp-out.zzz", "#/definitions/ruleEntry/anyOf/1/properties/only-tcp-out/oneOf/2", unknownField},
 		{lan("link: {zzz: 1}"), "network.lans[0].link.zzz", "#/definitions/impairment", unknownField},
+		{base + "network: {lans: [{name: a}], proxies: [{name: p, lan: a, kind: http, zzz: 1}]}\n", "network.proxies[0].zzz", "#/definitions/proxy", unknownField},
 		{base + "node: {zzz: 1}\n", "node.zzz", "#/definitions/node", unknownField},
 		{base + "node: {tls: {cert: generated, zzz: 1}}\n", "node.tls.zzz", "#/definitions/node/properties/tls", unknownField},
 		{base + "node: {load_balancer: {port: 443, zzz: 1}}\n", "node.load_balancer.zzz", "#/definitions/node/properties/load_balancer", unknownField},
