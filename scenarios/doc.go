@@ -148,7 +148,8 @@
 //	      # the client): min_bitrate: 1Mbps (mean from its first packet), max_loss: 2%
 //	      # (after NACK), max_rtt: 400ms (mean, from RTCP receiver reports),
 //	      # max_jitter: 30ms (RFC 3550), max_freeze: 1s (the longest silence over the
-//	      # flow's freeze gap: max(3 frames, a frame + 150 ms), as webrtc-stats counts)
+//	      # flow's freeze gap: max(3 frames, a frame + 150 ms), as webrtc-stats counts);
+//	      # and, for a call that should degrade, max_bitrate: 1Mbps, min_loss: 30%
 //	    recovered: true
 //	    recover_within: 20s
 //	    failure_contains: "5349"
