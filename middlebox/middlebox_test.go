@@ -6,10 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -30,6 +33,29 @@ type lab struct {
 	proxy  *middlebox.Proxy
 	server *vnet.Host
 	ca     *pki.CA
+
+	mu      sync.Mutex
+	refused []string // what the proxy refused, "FROM: REASON"
+	more    chan struct{}
+}
+
+// refusals waits, a minute of the bubble's clock at most, until the proxy
+// has refused n connections, and returns what it refused.
+func (l *lab) refusals(n int) []string {
+	bound := time.After(time.Minute)
+	for {
+		l.mu.Lock()
+		r := slices.Clone(l.refused)
+		l.mu.Unlock()
+		if len(r) >= n {
+			return r
+		}
+		select {
+		case <-l.more:
+		case <-bound:
+			return r
+		}
+	}
 }
 
 func newLab(t *testing.T, cfg middlebox.Config) *lab {
@@ -75,7 +101,7 @@ func newLab(t *testing.T, cfg middlebox.Config) *lab {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "hello "+r.URL.Path)
-	}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{leaf.Certificate}}}
+	}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{leaf.Certificate}}, ErrorLog: log.New(io.Discard, "", 0)}
 	go func() { _ = srv.ServeTLS(l, "", "") }()
 	t.Cleanup(func() { _ = srv.Close() })
 	if cfg.Inspect != "" {
@@ -84,12 +110,18 @@ func newLab(t *testing.T, cfg middlebox.Config) *lab {
 		}
 		cfg.Roots = ca.Pool()
 	}
-	p, err := middlebox.Start(ph, cfg)
-	if err != nil {
+	lb := &lab{client: client, server: server, ca: ca, more: make(chan struct{}, 16)}
+	cfg.Refused = func(from netip.AddrPort, reason string) {
+		lb.mu.Lock()
+		lb.refused = append(lb.refused, from.Addr().String()+": "+reason)
+		lb.mu.Unlock()
+		lb.more <- struct{}{}
+	}
+	if lb.proxy, err = middlebox.Start(ph, cfg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.Close() })
-	return &lab{client: client, proxy: p, server: server, ca: ca}
+	t.Cleanup(func() { _ = lb.proxy.Close() })
+	return lb
 }
 
 // serveEcho echoes every connection on port, over TLS when cfg is set.
@@ -165,6 +197,9 @@ func TestTunnelsToAllowedPortsOnly(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), want) {
 					t.Fatalf("CONNECT to 5349: error %v, want one containing %q", err, want)
 				}
+				if r := l.refusals(1); len(r) != 1 || !strings.HasPrefix(r[0], l.client.Addr().String()+": proxy corp-proxy: ") || !strings.Contains(r[0], "port 5349 not allowed") {
+					t.Errorf("refusals %q, want one of the client's CONNECT to 5349", r)
+				}
 			})
 		})
 	}
@@ -203,6 +238,9 @@ func TestInspection(t *testing.T) {
 				if !errors.As(err, &uae) || uae.Cert.Issuer.CommonName != "Corp TLS Inspection CA" {
 					t.Fatalf("untrusted: error %v, want unknown authority issued by Corp TLS Inspection CA", err)
 				}
+				if r := l.refusals(1); len(r) != 1 || !strings.Contains(r[0], "TLS inspection of rtc.example.test: handshake with the client failed") {
+					t.Errorf("refusals %q, want the failed handshake", r)
+				}
 				// Trusting the box's CA, HTTP goes through.
 				roots := l.ca.Pool()
 				roots.AddCert(l.proxy.Config().CA.Cert)
@@ -231,6 +269,9 @@ func TestInspection(t *testing.T) {
 				case middlebox.HTTPOnly:
 					if err == nil {
 						t.Fatalf("http-only forwarded non-HTTP bytes: %q", buf)
+					}
+					if r := l.refusals(2); len(r) != 2 || !strings.Contains(r[1], "closed a stream that is not HTTP (http-only)") {
+						t.Errorf("refusals %q, want the closed non-HTTP stream last", r)
 					}
 				}
 			})
