@@ -73,6 +73,17 @@ var _ = Describe("an explicit proxy on a corporate LAN that lets only the proxy 
 		Expect(res).To(FlowMediaBothWays())
 	})
 
+	It("refuses a spec whose client names an unknown proxy, or trusts one that does not inspect", func() {
+		spec := behindProxy(squid, 443, true)
+		spec.Clients[0].Proxy = "ghost"
+		Expect(harness.RunT(suiteT, spec, harness.WithCA(ca)).Err).To(Equal(`client alice: proxy "ghost" is not defined`))
+		spec = behindProxy(squid, 443, true)
+		spec.Clients[0].Trust = []string{"squid"}
+		Expect(harness.RunT(suiteT, spec, harness.WithCA(ca)).Err).To(Equal(`client alice: trust "squid": no TLS-inspecting proxy of that name`))
+		spec = behindProxy(harness.ProxySpec{Name: "s", Kind: middlebox.SOCKS5, Inspect: middlebox.HTTPOnly}, 443, true)
+		Expect(harness.RunT(suiteT, spec, harness.WithCA(ca)).Err).To(Equal(`proxy s: TLS inspection needs an http proxy, not socks5`))
+	})
+
 	It("carries TURN/TCP through a SOCKS5 proxy that allows the TURN port", func() {
 		spec := behindProxy(harness.ProxySpec{Name: "socks", Kind: middlebox.SOCKS5, AllowPorts: []int{443, 3478}}, 443, true)
 		spec.Clients[0].Relays = []string{"tcp"}

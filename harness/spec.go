@@ -3,7 +3,7 @@
 // flowed, whether fallback recovered, and why not.
 //
 // A [Spec] describes a call: the network (LANs with NATs, firewalls and link
-// impairments), the media node (an SFU stand-in with its embedded relay,
+// impairments, and explicit proxies on them), the media node (an SFU stand-in with its embedded relay,
 // configured like a livekit.yaml), the clients (connect options and fallback
 // policy) and the faults to apply. [Run] builds it, runs it and returns a
 // [Result]. Runs without client ICE-TCP happen inside a testing/synctest
