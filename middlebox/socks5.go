@@ -107,3 +107,12 @@ func (c *trackedConn) Close() error {
 	c.p.untrack(c.Conn)
 	return c.Conn.Close()
 }
+
+// CloseWrite half-closes the connection when it can, so that the
+// library's copy loop passes an end of stream on (RFC 9293 §3.6).
+func (c *trackedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
