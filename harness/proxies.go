@@ -56,9 +56,16 @@ func (p ProxySpec) issuer() string {
 // holds the defined LAN names.
 func (s Spec) validateProxies(lans map[string]bool) error {
 	proxies := map[string]ProxySpec{}
+	hosts := map[string]bool{nodeName(s.Node): true, secondNodeName: true, lbName: true}
+	for _, c := range s.Clients {
+		hosts[c.Name] = true
+	}
 	for i, p := range s.Proxies {
 		if p.Name == "" {
 			return fmt.Errorf("proxies[%d]: a name is required", i)
+		}
+		if hosts[p.Name] || lans[p.Name] {
+			return fmt.Errorf("proxies[%d]: %q already names a host or a LAN", i, p.Name)
 		}
 		if _, dup := proxies[p.Name]; dup {
 			return fmt.Errorf("proxies[%d]: duplicate name %q", i, p.Name)

@@ -80,6 +80,8 @@ var _ = Describe("an explicit proxy on a corporate LAN that lets only the proxy 
 		spec = behindProxy(squid, 443, true)
 		spec.Clients[0].Trust = []string{"squid"}
 		Expect(harness.RunT(suiteT, spec, harness.WithCA(ca)).Err).To(Equal(`client alice: trust "squid": no TLS-inspecting proxy of that name`))
+		spec = behindProxy(harness.ProxySpec{Name: "bob", Kind: middlebox.SOCKS5}, 443, true)
+		Expect(harness.RunT(suiteT, spec, harness.WithCA(ca)).Err).To(Equal(`proxies[0]: "bob" already names a host or a LAN`))
 		spec = behindProxy(harness.ProxySpec{Name: "s", Kind: middlebox.SOCKS5, Inspect: middlebox.HTTPOnly}, 443, true)
 		Expect(harness.RunT(suiteT, spec, harness.WithCA(ca)).Err).To(Equal(`proxy s: TLS inspection needs an http proxy, not socks5`))
 	})
