@@ -43,6 +43,9 @@ type ProxySpec struct {
 	// Issuer is the common name of the inspecting box's CA; empty means
 	// "NAME TLS Inspection CA".
 	Issuer string
+	// Users, when set, makes the proxy require one of these user names
+	// and passwords (HTTP Basic, 407 without; SOCKS5 RFC 1929).
+	Users map[string]string
 }
 
 func (p ProxySpec) issuer() string {
@@ -82,6 +85,9 @@ func (s Spec) validateProxies(lans map[string]bool) error {
 		if _, ok := proxies[c.Proxy]; c.Proxy != "" && !ok {
 			return fmt.Errorf("client %s: proxy %q is not defined", c.Name, c.Proxy)
 		}
+		if c.ProxyAuth != nil && c.Proxy == "" {
+			return fmt.Errorf("client %s: proxy credentials without a proxy", c.Name)
+		}
 		for _, t := range c.Trust {
 			if p, ok := proxies[t]; !ok || p.Inspect == middlebox.NoInspection {
 				return fmt.Errorf("client %s: trust %q: no TLS-inspecting proxy of that name", c.Name, t)
@@ -104,7 +110,7 @@ func (r *runner) startProxies(runCA *x509.Certificate) (map[string]*middlebox.Pr
 			return nil, err
 		}
 		cfg := middlebox.Config{Name: ps.Name, Kind: ps.Kind, Port: ps.Port, AllowPorts: ps.AllowPorts, Inspect: ps.Inspect,
-			Roots: systemRootsPlus(runCA), Refused: r.proxyRefused}
+			Users: ps.Users, Roots: systemRootsPlus(runCA), Refused: r.proxyRefused}
 		if ps.Inspect != middlebox.NoInspection {
 			if cfg.CA, err = pki.NewCA(ps.issuer()); err != nil {
 				return nil, fmt.Errorf("proxy %s: %w", ps.Name, err)
@@ -179,7 +185,7 @@ func (c *client) useProxy(proxies map[string]*middlebox.Proxy, runCA *x509.Certi
 	tr.TLSClientConfig.RootCAs = roots
 	if c.spec.Proxy != "" {
 		p := proxies[c.spec.Proxy]
-		d, err := middlebox.NewDialer(p.Config().Kind, p.Addr().String(), c.host)
+		d, err := middlebox.NewDialer(p.Config().Kind, p.Addr().String(), c.host, c.spec.ProxyAuth)
 		if err != nil {
 			return fmt.Errorf("client %s: %w", c.spec.Name, err)
 		}

@@ -80,10 +80,27 @@ var _ = Describe("an explicit proxy on a corporate LAN that lets only the proxy 
 		spec = behindProxy(squid, 443, true)
 		spec.Clients[0].Trust = []string{"squid"}
 		Expect(harness.RunT(suiteT, spec, harness.WithCA(ca)).Err).To(Equal(`client alice: trust "squid": no TLS-inspecting proxy of that name`))
+		spec = behindProxy(squid, 443, false)
+		spec.Clients[0].ProxyAuth = &middlebox.Credentials{Username: "alice"}
+		Expect(harness.RunT(suiteT, spec, harness.WithCA(ca)).Err).To(Equal(`client alice: proxy credentials without a proxy`))
 		spec = behindProxy(harness.ProxySpec{Name: "bob", Kind: middlebox.SOCKS5}, 443, true)
 		Expect(harness.RunT(suiteT, spec, harness.WithCA(ca)).Err).To(Equal(`proxies[0]: "bob" already names a host or a LAN`))
 		spec = behindProxy(harness.ProxySpec{Name: "s", Kind: middlebox.SOCKS5, Inspect: middlebox.HTTPOnly}, 443, true)
 		Expect(harness.RunT(suiteT, spec, harness.WithCA(ca)).Err).To(Equal(`proxy s: TLS inspection needs an http proxy, not socks5`))
+	})
+
+	It("refuses a client without the proxy's credentials with 407, and carries one with them over TURN/TLS", func() {
+		authenticating := squid
+		authenticating.Users = map[string]string{"bob": "s3cret"}
+		spec := behindProxy(authenticating, 443, true)
+		spec.Clients[1] = harness.ClientSpec{Name: "bob", LAN: "corp", Proxy: "squid", ProxyAuth: &middlebox.Credentials{Username: "bob", Password: "s3cret"},
+			Publish: harness.Publish{Audio: true, Data: true}}
+		res := run(spec)
+		Expect(res.Client("alice").Signalling).To(BeFalse())
+		Expect(res).To(FailWithReason("407 Proxy Authentication Required").For("alice"))
+		Expect(res).To(FailWithReason("proxy squid: CONNECT rtc.icelab.test:443 refused (407): no credentials").For("alice"))
+		Expect(res).To(UseTransport(harness.TURNTLS).For("bob"))
+		Expect(res.Client("bob").Signalling).To(BeTrue())
 	})
 
 	It("carries TURN/TCP through a SOCKS5 proxy that allows the TURN port", func() {

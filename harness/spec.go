@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/icelab/icelab/middlebox"
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/vnet"
 	"github.com/pion/webrtc/v4"
@@ -140,6 +141,9 @@ type ClientSpec struct {
 	// Proxy names the Spec.Proxies entry the client is configured with,
 	// for signalling and TURN over TCP and TLS; empty means none.
 	Proxy string
+	// ProxyAuth is the user name and password the client gives its
+	// proxy; nil means none.
+	ProxyAuth *middlebox.Credentials
 	// Trust names TLS-inspecting proxies whose CA the client trusts, as
 	// a managed device with the enterprise root installed does.
 	Trust []string

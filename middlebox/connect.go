@@ -40,6 +40,20 @@ func (p *Proxy) handleHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("proxy %s tunnels with CONNECT only", p.cfg.Name), http.StatusMethodNotAllowed)
 		return
 	}
+	if len(p.cfg.Users) > 0 {
+		user, pass, ok := proxyBasicAuth(r)
+		if !ok || !p.valid(user, pass) {
+			// RFC 9110 §15.5.8: 407 with a Proxy-Authenticate challenge.
+			w.Header().Set("Proxy-Authenticate", fmt.Sprintf("Basic realm=%q", p.cfg.Name))
+			why := "no credentials"
+			if ok {
+				why = fmt.Sprintf("user %q not accepted", user)
+			}
+			p.refused(remoteAddr(r), "CONNECT %s refused (407): %s", r.Host, why)
+			http.Error(w, fmt.Sprintf("proxy %s: authentication required", p.cfg.Name), http.StatusProxyAuthRequired)
+			return
+		}
+	}
 	host, portStr, err := net.SplitHostPort(r.Host)
 	port, perr := strconv.Atoi(portStr)
 	if err != nil || perr != nil || port < 1 || port > 65535 {
@@ -97,6 +111,17 @@ func (p *Proxy) handleHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	splice(client, up)
+}
+
+// proxyBasicAuth reads Basic credentials from Proxy-Authorization.
+func proxyBasicAuth(r *http.Request) (user, password string, ok bool) {
+	h := r.Header.Get("Proxy-Authorization")
+	if h == "" {
+		return "", "", false
+	}
+	// Request.BasicAuth parses the Authorization header; the format is the same.
+	probe := &http.Request{Header: http.Header{"Authorization": {h}}}
+	return probe.BasicAuth()
 }
 
 // remoteAddr is a request's client address as a net.Addr.

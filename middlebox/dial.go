@@ -3,6 +3,7 @@ package middlebox
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,13 +29,18 @@ type Dialer interface {
 }
 
 // NewDialer returns a dialer through the proxy of kind at proxyAddr
-// (host:port), which it reaches with forward.
-func NewDialer(kind Kind, proxyAddr string, forward Forward) (Dialer, error) {
+// (host:port), which it reaches with forward, authenticating with creds
+// unless they are nil.
+func NewDialer(kind Kind, proxyAddr string, forward Forward, creds *Credentials) (Dialer, error) {
 	switch kind {
 	case HTTPConnect:
-		return connectDialer{proxy: proxyAddr, forward: forward}, nil
+		return connectDialer{proxy: proxyAddr, forward: forward, creds: creds}, nil
 	case SOCKS5:
-		d, err := proxy.SOCKS5("tcp4", proxyAddr, nil, forward)
+		var auth *proxy.Auth
+		if creds != nil {
+			auth = &proxy.Auth{User: creds.Username, Password: creds.Password}
+		}
+		d, err := proxy.SOCKS5("tcp4", proxyAddr, auth, forward)
 		if err != nil {
 			return nil, fmt.Errorf("socks5 proxy %s: %w", proxyAddr, err)
 		}
@@ -51,6 +57,7 @@ func NewDialer(kind Kind, proxyAddr string, forward Forward) (Dialer, error) {
 type connectDialer struct {
 	proxy   string
 	forward Forward
+	creds   *Credentials
 }
 
 func (d connectDialer) Dial(network, address string) (net.Conn, error) {
@@ -74,6 +81,10 @@ func (d connectDialer) DialContext(ctx context.Context, network, address string)
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 	defer stop()
 	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Host: address}, Host: address, Header: http.Header{}}
+	if d.creds != nil {
+		auth := base64.StdEncoding.EncodeToString([]byte(d.creds.Username + ":" + d.creds.Password))
+		req.Header.Set("Proxy-Authorization", "Basic "+auth)
+	}
 	if err := req.Write(c); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("http proxy %s: CONNECT %s: %w", d.proxy, address, err)

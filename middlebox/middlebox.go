@@ -69,10 +69,20 @@ type Config struct {
 	// Roots are the authorities the box trusts for its own connections to
 	// destinations when it inspects.
 	Roots *x509.CertPool
+	// Users, when set, makes the proxy require a user name and password:
+	// HTTP Basic in Proxy-Authorization (RFC 9110 §11.7.1, RFC 7617),
+	// answering 407 without valid ones as Squid with "auth_param basic"
+	// does, or SOCKS5 username/password (RFC 1929).
+	Users map[string]string
 	// Refused, when set, is told each time the proxy refuses or ends a
 	// client's connection itself: from is the client's address, reason
 	// says what and why ("CONNECT to port 5349 denied (403)").
 	Refused func(from netip.AddrPort, reason string)
+}
+
+// Credentials are a user name and password for a proxy.
+type Credentials struct {
+	Username, Password string
 }
 
 // Proxy is a running proxy.
@@ -146,6 +156,12 @@ func (c Config) Check() error {
 		}
 	}
 	return nil
+}
+
+// valid reports whether user and password are one of the proxy's users.
+func (p *Proxy) valid(user, password string) bool {
+	pass, ok := p.cfg.Users[user]
+	return ok && pass == password
 }
 
 // Addr is where the proxy listens.

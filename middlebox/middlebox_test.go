@@ -152,7 +152,7 @@ func serveEcho(t *testing.T, h *vnet.Host, port int, cfg *tls.Config) {
 }
 
 func (l *lab) dialer(t *testing.T) middlebox.Dialer {
-	d, err := middlebox.NewDialer(l.proxy.Config().Kind, l.proxy.Addr().String(), l.client)
+	d, err := middlebox.NewDialer(l.proxy.Config().Kind, l.proxy.Addr().String(), l.client, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,4 +304,38 @@ func TestConfigErrors(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestAuthentication(t *testing.T) {
+	for _, kind := range []middlebox.Kind{middlebox.HTTPConnect, middlebox.SOCKS5} {
+		t.Run(string(kind), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := newLab(t, middlebox.Config{Name: "corp-proxy", Kind: kind, Users: map[string]string{"alice": "s3cret"}})
+				dial := func(creds *middlebox.Credentials) (net.Conn, error) {
+					d, err := middlebox.NewDialer(kind, l.proxy.Addr().String(), l.client, creds)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return d.DialContext(t.Context(), "tcp4", "rtc.example.test:7000")
+				}
+				without := map[middlebox.Kind]string{middlebox.HTTPConnect: "407 Proxy Authentication Required", middlebox.SOCKS5: "no acceptable authentication methods"}[kind]
+				if _, err := dial(nil); err == nil || !strings.Contains(err.Error(), without) {
+					t.Errorf("without credentials: error %v, want %q", err, without)
+				}
+				wrong := map[middlebox.Kind]string{middlebox.HTTPConnect: "407 Proxy Authentication Required", middlebox.SOCKS5: "authentication failed"}[kind]
+				if _, err := dial(&middlebox.Credentials{Username: "alice", Password: "guess"}); err == nil || !strings.Contains(err.Error(), wrong) {
+					t.Errorf("wrong password: error %v, want %q", err, wrong)
+				}
+				if r := l.refusals(1); len(r) == 0 || !strings.Contains(r[len(r)-1], `user "alice" not accepted`) {
+					t.Errorf("refusals %q, want alice's wrong password last", r)
+				}
+				c, err := dial(&middlebox.Credentials{Username: "alice", Password: "s3cret"})
+				if err != nil {
+					t.Fatalf("with credentials: %v", err)
+				}
+				echo(t, c, "authenticated")
+				_ = c.Close()
+			})
+		})
+	}
 }

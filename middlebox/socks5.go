@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 
 	"github.com/things-go/go-socks5"
 	"github.com/things-go/go-socks5/statute"
@@ -15,7 +16,7 @@ import (
 // SOCKS deployments and browsers' WebRTC do not use them), names resolved
 // and destinations dialled from the proxy's vnet host.
 func (p *Proxy) serveSOCKS5() {
-	srv := socks5.NewServer(
+	opts := []socks5.Option{
 		socks5.WithRule(socksRules{p}),
 		socks5.WithResolver(socksResolver{p}),
 		socks5.WithDial(func(_ context.Context, _, addr string) (net.Conn, error) {
@@ -28,8 +29,27 @@ func (p *Proxy) serveSOCKS5() {
 			return p.tracked(c)
 		}),
 		socks5.WithGPool(socksPool{p}),
-	)
+	}
+	if len(p.cfg.Users) > 0 {
+		opts = append(opts, socks5.WithCredential(socksCredentials{p}))
+	}
+	srv := socks5.NewServer(opts...)
 	p.spawn(func() { _ = srv.Serve(trackingListener{Listener: p.l, p: p}) })
+}
+
+// socksCredentials checks RFC 1929 credentials against the proxy's users.
+type socksCredentials struct{ p *Proxy }
+
+func (s socksCredentials) Valid(user, password, userAddr string) bool {
+	if s.p.valid(user, password) {
+		return true
+	}
+	var from net.Addr
+	if ap, err := netip.ParseAddrPort(userAddr); err == nil {
+		from = net.TCPAddrFromAddrPort(ap)
+	}
+	s.p.refused(from, "SOCKS5 user %q not accepted (RFC 1929 status 0x01)", user)
+	return false
 }
 
 // socksRules permits CONNECT to the allowed ports; anything else gets

@@ -166,6 +166,7 @@ func (p *parser) client(path string, v *yaml.Node) {
 	var (
 		profile         *archetypes.Profile
 		typesSet, fbSet bool
+		proxyAuthAt     *yaml.Node
 	)
 	ok := p.fields(v, path, map[string]field{
 		"name": func(path string, v *yaml.Node) {
@@ -196,6 +197,9 @@ func (p *parser) client(path string, v *yaml.Node) {
 		"fallback":      func(path string, v *yaml.Node) { c.Fallback, fbSet = p.fallback(path, v), true },
 		"proxy":         func(path string, v *yaml.Node) { c.Proxy = p.proxyRef(path, v) },
 		"trust":         func(path string, v *yaml.Node) { c.Trust = p.trust(path, v) },
+		"proxy_auth": func(path string, v *yaml.Node) {
+			c.ProxyAuth, proxyAuthAt = p.proxyAuth(path, v), v
+		},
 		"profile": func(path string, v *yaml.Node) {
 			var name string
 			if !p.str(v, path, &name) {
@@ -229,6 +233,9 @@ func (p *parser) client(path string, v *yaml.Node) {
 			p.errorf(v, join(path, "name"), "missing; every client needs a name")
 		}
 		return
+	}
+	if proxyAuthAt != nil && c.ProxyAuth != nil && c.Proxy == "" {
+		p.errorf(proxyAuthAt, join(path, "proxy_auth"), "credentials without a proxy; set proxy: too")
 	}
 	if c.Fallback.OtherNode {
 		p.s.Spec.Node.SecondNode = true

@@ -72,6 +72,9 @@
 //	      issuer: Corp TLS Inspection CA   # default "NAME TLS Inspection CA": the box's
 //	                                    # CA's common name, which an untrusting client's
 //	                                    # failure names
+//	      users: {bob: s3cret}          # default: no authentication. Required user names
+//	                                    # and passwords: HTTP Basic (407 without), or
+//	                                    # SOCKS5 username/password (RFC 1929)
 //	node:                               # the media node; default: on the internet, with
 //	                                    # LiveKit's documented defaults (TURN/UDP 3478,
 //	                                    # TURN/TLS 5349 without a certificate, ICE-TCP 7881,
@@ -122,6 +125,8 @@
 //	                                    # it, and TURN over TCP and TLS (pion's ICE proxy
 //	                                    # dialer, TLS inside the tunnel as browsers do);
 //	                                    # UDP never does
+//	    proxy_auth: {username: bob, password: s3cret}   # default: none; needs proxy:.
+//	                                    # What the client gives its proxy
 //	    trust: [inspector]              # default: none. TLS-inspecting proxies whose CA the
 //	                                    # client trusts (a managed device with the
 //	                                    # enterprise root installed)

@@ -86,6 +86,19 @@ func (p *parser) proxy(path string, v *yaml.Node) {
 				ps.Inspect, inspectAt = middlebox.Inspect(s), v
 			}
 		},
+		"users": func(path string, v *yaml.Node) {
+			errs := len(p.errs)
+			ps.Users = map[string]string{}
+			p.pairs(v, path, func(user string, _, v *yaml.Node) {
+				var pass string
+				if p.str(v, join(path, user), &pass) {
+					ps.Users[user] = pass
+				}
+			})
+			if len(ps.Users) == 0 && len(p.errs) == errs {
+				p.errorf(v, path, "empty; want user: password pairs, or leave users out for a proxy without authentication")
+			}
+		},
 		"issuer": func(path string, v *yaml.Node) {
 			if p.str(v, path, &ps.Issuer) && ps.Issuer == "" {
 				p.errorf(v, path, "empty; want the inspection CA's common name")
@@ -150,6 +163,22 @@ func (p *parser) proxyRef(path string, v *yaml.Node) string {
 		return ""
 	}
 	return name
+}
+
+// proxyAuth reads a client's proxy_auth: {username, password}.
+func (p *parser) proxyAuth(path string, v *yaml.Node) *middlebox.Credentials {
+	var c middlebox.Credentials
+	if !p.fields(v, path, map[string]field{
+		"username": func(path string, v *yaml.Node) { p.str(v, path, &c.Username) },
+		"password": func(path string, v *yaml.Node) { p.str(v, path, &c.Password) },
+	}) {
+		return nil
+	}
+	if c.Username == "" {
+		p.errorf(v, join(path, "username"), "missing; the proxy user to authenticate as")
+		return nil
+	}
+	return &c
 }
 
 // trust reads a client's trust: TLS-inspecting proxies whose CA it has

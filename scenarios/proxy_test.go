@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -18,12 +19,12 @@ func TestProxiesDecode(t *testing.T) {
 network:
   proxies:
     - {name: inspector, lan: corp, addr: 10.20.0.100, kind: http, port: 8080, allow_ports: [443, 8443], inspect: http-only, issuer: Corp CA}
-    - {name: socks, lan: corp, kind: socks5}
+    - {name: socks, lan: corp, kind: socks5, users: {bob: s3cret}}
   lans:
     - {name: corp, prefix: 10.20.0.0/24}
 clients:
   - {name: alice, lan: corp, proxy: inspector, trust: [inspector]}
-  - {name: bob, lan: corp, proxy: socks}
+  - {name: bob, lan: corp, proxy: socks, proxy_auth: {username: bob, password: s3cret}}
 `
 	s, err := (&scenarios.Loader{CA: testCA}).Parse("office.yaml", []byte(doc))
 	if err != nil {
@@ -32,7 +33,7 @@ clients:
 	want := []harness.ProxySpec{
 		{Name: "inspector", LAN: "corp", Addr: netip.MustParseAddr("10.20.0.100"), Kind: middlebox.HTTPConnect, Port: 8080,
 			AllowPorts: []int{443, 8443}, Inspect: middlebox.HTTPOnly, Issuer: "Corp CA"},
-		{Name: "socks", LAN: "corp", Kind: middlebox.SOCKS5},
+		{Name: "socks", LAN: "corp", Kind: middlebox.SOCKS5, Users: map[string]string{"bob": "s3cret"}},
 	}
 	if got := s.Spec.Proxies; len(got) != 2 || !equalProxy(got[0], want[0]) || !equalProxy(got[1], want[1]) {
 		t.Errorf("proxies %+v, want %+v", got, want)
@@ -40,14 +41,14 @@ clients:
 	if a := s.Spec.Clients[0]; a.Proxy != "inspector" || !slices.Equal(a.Trust, []string{"inspector"}) {
 		t.Errorf("alice: proxy %q trust %v", a.Proxy, a.Trust)
 	}
-	if b := s.Spec.Clients[1]; b.Proxy != "socks" || b.Trust != nil {
-		t.Errorf("bob: proxy %q trust %v", b.Proxy, b.Trust)
+	if b := s.Spec.Clients[1]; b.Proxy != "socks" || b.Trust != nil || b.ProxyAuth == nil || *b.ProxyAuth != (middlebox.Credentials{Username: "bob", Password: "s3cret"}) {
+		t.Errorf("bob: proxy %q trust %v auth %+v", b.Proxy, b.Trust, b.ProxyAuth)
 	}
 }
 
 func equalProxy(a, b harness.ProxySpec) bool {
 	return a.Name == b.Name && a.LAN == b.LAN && a.Addr == b.Addr && a.Kind == b.Kind && a.Port == b.Port &&
-		slices.Equal(a.AllowPorts, b.AllowPorts) && a.Inspect == b.Inspect && a.Issuer == b.Issuer
+		slices.Equal(a.AllowPorts, b.AllowPorts) && a.Inspect == b.Inspect && a.Issuer == b.Issuer && maps.Equal(a.Users, b.Users)
 }
 
 // TestProxiesReject proves every mistake in proxies and in what clients
@@ -93,6 +94,12 @@ func TestProxiesReject(t *testing.T) {
 			`office.yaml:7: clients[0].trust[0]: proxy "squid" does not inspect TLS`},
 		{"trust of an unknown proxy", "name: x\n" + proxies("{name: box, lan: corp, kind: http, inspect: http-only}") + "clients:\n  - {name: alice, lan: corp, trust: [ghost]}\n",
 			`office.yaml:7: clients[0].trust[0]: unknown proxy "ghost"; want one of: box`},
+		{"credentials without a proxy", "name: x\n" + lans + "clients:\n  - {name: alice, proxy_auth: {username: a, password: b}}\n",
+			`office.yaml:5: clients[0].proxy_auth: credentials without a proxy; set proxy: too`},
+		{"credentials without a user", "name: x\n" + proxies("{name: squid, lan: corp, kind: http}") + "clients:\n  - {name: alice, proxy: squid, proxy_auth: {password: b}}\n",
+			`office.yaml:7: clients[0].proxy_auth.username: missing`},
+		{"no users", "name: x\n" + proxies("{name: squid, lan: corp, kind: http, users: {}}") + alice,
+			`office.yaml:5: network.proxies[0].users: empty; want user: password pairs`},
 		{"LAN too small with its proxy", "name: x\nnetwork:\n  lans: [{name: corp, prefix: 10.20.0.0/30}]\n  proxies: [{name: p, lan: corp, kind: http}]\n" + alice,
 			`office.yaml:3: network.lans[0].prefix: 10.20.0.0/30 has room for 1 host besides its router, but 2 are on it: client alice, proxy p`},
 	}

@@ -136,6 +136,7 @@ func TestSchemaCoversEveryField(t *testing.T) {
 		{client("zzz: 1"), "clients[0].zzz", "#/definitions/client", unknownField},
 		{client("publish: {zzz: true}"), "clients[0].publish.zzz", "#/definitions/client/properties/publish/oneOf/1", unknownField},
 		{client("fallback: {zzz: 1}"), "clients[0].fallback.zzz", "#/definitions/client/properties/fallback", unknownField},
+		{client("proxy_auth: {username: u, zzz: 1}"), "clients[0].proxy_auth.zzz", "#/definitions/client/properties/proxy_auth", unknownField},
 		{client("ice_servers: [{urls: 'stun:x', zzz: 1}]"), "clients[0].ice_servers[0].zzz", "#/definitions/client/properties/ice_servers/items", unknownField},
 		{base + "faults: [{kind: cut, target: alice, zzz: 1}]\n", "faults[0].zzz", "#/definitions/fault", unknownField},
 		{base + "faults: [{kind: cut, target: alice, when: {zzz: 1}}]\n", "faults[0].when.zzz", "#/definitions/fault/properties/when", unknownField},
