@@ -73,6 +73,10 @@ type Network struct {
 	// (15 ms each way).
 	Link   vnet.Impairment
 	Faults []Fault
+	// Proxy is an explicit proxy on the innermost layer; clients placed
+	// in the network are configured with it, as browsers take the
+	// system's proxy setting. Nil means none.
+	Proxy *harness.ProxySpec
 }
 
 // Behind puts n's layers under outer's innermost one: a home router behind
@@ -137,6 +141,10 @@ type Placement struct {
 	LAN    string // the client's LAN; "" for the internet
 	Link   vnet.Impairment
 	Faults []harness.Fault
+	// Proxies are the network's proxy, if it has one, and Proxy its name,
+	// the client's proxy setting.
+	Proxies []harness.ProxySpec
+	Proxy   string
 }
 
 // Place lays the network out for the named client: LAN names are prefixed
@@ -151,6 +159,11 @@ func (n Network) Place(client string) Placement {
 		parent = name
 	}
 	p.LAN, p.Link = parent, n.Link
+	if n.Proxy != nil && parent != "" {
+		px := *n.Proxy
+		px.Name, px.LAN, px.AllowPorts = client+"-"+px.Name, parent, slices.Clone(px.AllowPorts)
+		p.Proxies, p.Proxy = []harness.ProxySpec{px}, px.Name
+	}
 	for i, f := range n.Faults {
 		hf := harness.Fault{Name: f.What, Kind: f.Kind, Rules: slices.Clone(f.Rules), Impairment: f.Impairment,
 			When: harness.Trigger{After: f.After, Event: f.Event}}
@@ -178,6 +191,10 @@ func (n Network) Apply(spec *harness.Spec, client harness.ClientSpec) {
 	p := n.Place(client.Name)
 	spec.LANs = append(spec.LANs, p.LANs...)
 	spec.Faults = append(spec.Faults, p.Faults...)
+	spec.Proxies = append(spec.Proxies, p.Proxies...)
+	if client.Proxy == "" {
+		client.Proxy = p.Proxy
+	}
 	client.LAN = p.LAN
 	if client.Link == (vnet.Impairment{}) {
 		client.Link = p.Link
@@ -191,7 +208,7 @@ func All() []Network {
 		OpenInternet(), HomeRouter(), FullConeRouter(), AddressRestrictedRouter(), SymmetricNAT(),
 		CGNAT(), HotelWiFi(), CorporateUDPBlocked(), Corporate443Only(), DTLSFilteringDPI(),
 		UDPWhack10s(), UDPWhackAfterICE(), LossyMobile(), SlowUplink500k(), ShortUDPTimeout(),
-		CorporateTURNAllowed(),
+		CorporateTURNAllowed(), WebProxyOnly(),
 	}
 }
 

@@ -59,6 +59,8 @@ type client struct {
 	// muted stops the client's RTP while set (a mute fault): it goes quiet
 	// as a muted microphone or a camera turned off does.
 	muted atomic.Bool
+	// proxy is the client's proxy settings; nil means none.
+	proxy *clientProxy
 }
 
 // errClosing is what an attempt that would start after close began
@@ -251,6 +253,7 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 			return context.WithTimeout(context.Background(), deadline)
 		})
 	}
+	c.applyProxy(ctx, &se, plan.servers)
 	if c.spec.Fallback.Policy == Renominate {
 		if err := se.SetICERenomination(webrtc.WithRenominationInterval(2 * time.Second)); err != nil {
 			return err

@@ -167,6 +167,9 @@ func (s Spec) validate() error {
 	if err := s.validateServers(names); err != nil {
 		return err
 	}
+	if err := s.validateProxies(names); err != nil {
+		return err
+	}
 	clients := map[string]bool{}
 	if len(s.Peers) > 0 {
 		if err := s.validatePeers(names, clients); err != nil {
@@ -431,6 +434,10 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 	if err := r.addNames(); err != nil {
 		return nil, err
 	}
+	proxies, err := r.startProxies(ca.Cert)
+	if err != nil {
+		return nil, err
+	}
 	for _, cs := range spec.Clients {
 		link := cs.Link
 		if link == (vnet.Impairment{}) {
@@ -458,6 +465,9 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 			other = "https://" + signalDomain2
 		}
 		c := newClient(cs, host, r.rs, o.loggers, roots, "https://"+signalDomain, other, r.clock == RealClock)
+		if err := c.useProxy(proxies, ca.Cert); err != nil {
+			return nil, err
+		}
 		r.clients = append(r.clients, c)
 	}
 	r.watch()

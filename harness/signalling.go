@@ -86,7 +86,7 @@ func (c *client) post(ctx context.Context, base, path string, req, resp any) err
 	r.Header.Set("Content-Type", "application/json")
 	res, err := c.http.Do(r)
 	if err != nil {
-		return err
+		return explainTLS(err)
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))

@@ -3,7 +3,7 @@
 // flowed, whether fallback recovered, and why not.
 //
 // A [Spec] describes a call: the network (LANs with NATs, firewalls and link
-// impairments), the media node (an SFU stand-in with its embedded relay,
+// impairments, and explicit proxies on them), the media node (an SFU stand-in with its embedded relay,
 // configured like a livekit.yaml), the clients (connect options and fallback
 // policy) and the faults to apply; or, for a peer-to-peer call, peers
 // ([PeerSpec]: pion peers in a full mesh, with signalling out of band) and
@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/icelab/icelab/middlebox"
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/vnet"
 	"github.com/pion/webrtc/v4"
@@ -45,6 +46,8 @@ type Spec struct {
 	Servers []ServerSpec
 	// Faults are applied while the call runs.
 	Faults []Fault
+	// Proxies are explicit proxies on LANs (see ProxySpec).
+	Proxies []ProxySpec
 	// Names are extra DNS entries; the node's domain resolves to its
 	// external address unless overridden here.
 	Names map[string]string
@@ -156,6 +159,15 @@ type ClientSpec struct {
 	// PMTUDiscovery is how the client's operating system marks DF on
 	// UDP; the zero value is Linux's default (vnet.PMTUDiscoveryWant).
 	PMTUDiscovery vnet.PMTUDiscovery
+	// Proxy names the Spec.Proxies entry the client is configured with,
+	// for signalling and TURN over TCP and TLS; empty means none.
+	Proxy string
+	// ProxyAuth is the user name and password the client gives its
+	// proxy; nil means none.
+	ProxyAuth *middlebox.Credentials
+	// Trust names TLS-inspecting proxies whose CA the client trusts, as
+	// a managed device with the enterprise root installed does.
+	Trust []string
 }
 
 // FallbackPolicy is what a client does when its connection fails.

@@ -120,6 +120,11 @@ func (p *parser) hostsOn(lan string) []string {
 			out = append(out, "the second media node")
 		}
 	}
+	for _, x := range p.s.Spec.Proxies {
+		if x.LAN == lan {
+			out = append(out, "proxy "+x.Name)
+		}
+	}
 	for _, l := range p.s.Spec.LANs {
 		if l.Parent == lan {
 			out = append(out, "the router of LAN "+l.Name)

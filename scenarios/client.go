@@ -180,6 +180,7 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 	var (
 		profile         *archetypes.Profile
 		typesSet, fbSet bool
+		proxyAuthAt     *yaml.Node
 	)
 	handlers := map[string]field{
 		"name": func(path string, v *yaml.Node) {
@@ -213,6 +214,11 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 		"network_types": func(path string, v *yaml.Node) { c.NetworkTypes, typesSet = p.networkTypes(path, v), true },
 		"publish":       func(path string, v *yaml.Node) { c.Publish = p.publish(path, v) },
 		"fallback":      func(path string, v *yaml.Node) { c.Fallback, fbSet = p.fallback(path, v), true },
+		"proxy":         func(path string, v *yaml.Node) { c.Proxy = p.proxyRef(path, v) },
+		"trust":         func(path string, v *yaml.Node) { c.Trust = p.trust(path, v) },
+		"proxy_auth": func(path string, v *yaml.Node) {
+			c.ProxyAuth, proxyAuthAt = p.proxyAuth(path, v), v
+		},
 		"profile": func(path string, v *yaml.Node) {
 			var name string
 			if !p.str(v, path, &name) {
@@ -249,6 +255,10 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 		if _, has := fieldNode(v, "name"); !has {
 			p.errorf(v, join(path, "name"), "missing; every %s needs a name", kind)
 		}
+		return c, false
+	}
+	if proxyAuthAt != nil && c.ProxyAuth != nil && c.Proxy == "" {
+		p.errorf(proxyAuthAt, join(path, "proxy_auth"), "credentials without a proxy; set proxy: too")
 		return c, false
 	}
 	return c, true

@@ -66,6 +66,28 @@
 //	                                    # path MTU fragmented by the sender
 //	  dns:                              # default: the node's turn.domain resolves to it
 //	    turn.example.com: none          # does not resolve; or an IPv4 address
+//	  proxies:                          # default: none. Explicit proxies on LANs
+//	    - name: squid                   # required; a host name, unique among hosts and LANs
+//	      lan: corp                     # required: a LAN (its firewall lets the proxy out)
+//	      addr: 10.9.0.100              # default: the next free address on the LAN; a
+//	                                    # firewall rule that lets only the proxy out names it
+//	      kind: http                    # required: http (CONNECT, RFC 9110 §9.3.6) or
+//	                                    # socks5 (RFC 1928, CONNECT only, no auth)
+//	      port: 3128                    # default 3128 (http) or 1080 (socks5)
+//	      allow_ports: [443]            # default: any. Destination ports it connects to;
+//	                                    # others get 403 (http, as Squid's SSL_ports ACL)
+//	                                    # or reply 0x02 (socks5)
+//	      inspect: http-only            # default: none (http only). TLS inspection: the box
+//	                                    # answers TLS with a leaf of its own CA and opens its
+//	                                    # own TLS to the destination; http-only forwards
+//	                                    # HTTP and closes anything else (TURN), pass-through
+//	                                    # forwards any bytes
+//	      issuer: Corp TLS Inspection CA   # default "NAME TLS Inspection CA": the box's
+//	                                    # CA's common name, which an untrusting client's
+//	                                    # failure names
+//	      users: {bob: s3cret}          # default: no authentication. Required user names
+//	                                    # and passwords: HTTP Basic (407 without), or
+//	                                    # SOCKS5 username/password (RFC 1929)
 //	node:                               # the media node; default: on the internet, with
 //	                                    # LiveKit's documented defaults (TURN/UDP 3478,
 //	                                    # TURN/TLS 5349 without a certificate, ICE-TCP 7881,
@@ -122,6 +144,16 @@
 //	                                    # renomination, force-relay. deadline bounds each
 //	                                    # attempt's ICE+DTLS: default 10s for transport,
 //	                                    # none otherwise (pion's DTLS has no timeout)
+//	    proxy: squid                    # default: none. A proxy of network.proxies the
+//	                                    # client is configured with: signalling goes through
+//	                                    # it, and TURN over TCP and TLS (pion's ICE proxy
+//	                                    # dialer, TLS inside the tunnel as browsers do);
+//	                                    # UDP never does
+//	    proxy_auth: {username: bob, password: s3cret}   # default: none; needs proxy:.
+//	                                    # What the client gives its proxy
+//	    trust: [inspector]              # default: none. TLS-inspecting proxies whose CA the
+//	                                    # client trusts (a managed device with the
+//	                                    # enterprise root installed)
 //	servers:                            # default: none. Standalone STUN/TURN relay hosts
 //	  - name: turn                      # (pion/turn, as icelab relay serve runs it); required
 //	    lan: dmz                        # default: the internet. Behind a one-to-one NAT (a
@@ -174,7 +206,8 @@
 //	      # the client): min_bitrate: 1Mbps (mean from its first packet), max_loss: 2%
 //	      # (after NACK), max_rtt: 400ms (mean, from RTCP receiver reports),
 //	      # max_jitter: 30ms (RFC 3550), max_freeze: 1s (the longest silence over the
-//	      # flow's freeze gap: max(3 frames, a frame + 150 ms), as webrtc-stats counts)
+//	      # flow's freeze gap: max(3 frames, a frame + 150 ms), as webrtc-stats counts);
+//	      # and, for a call that should degrade, max_bitrate: 1Mbps, min_loss: 30%
 //	    recovered: true
 //	    recover_within: 20s
 //	    failure_contains: "5349"

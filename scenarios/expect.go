@@ -68,9 +68,16 @@ func (p *parser) expectationWith(path string, v *yaml.Node, extra map[string]fie
 						q.MaxLoss = &f
 					}
 				},
-				"max_rtt":    func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxRTT) },
-				"max_jitter": func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxJitter) },
-				"max_freeze": func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxFreeze) },
+				"max_rtt":     func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxRTT) },
+				"max_jitter":  func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxJitter) },
+				"max_freeze":  func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxFreeze) },
+				"max_bitrate": func(path string, v *yaml.Node) { p.bitrate(v, path, &q.MaxBitrate) },
+				"min_loss": func(path string, v *yaml.Node) {
+					var f float64
+					if p.fraction(v, path, &f) {
+						q.MinLoss = &f
+					}
+				},
 			})
 		},
 		"recovered":        boolPtr(&e.Recovered),

@@ -13,16 +13,20 @@ import (
 
 // network reads network: {lans, dns}.
 func (p *parser) network(path string, v *yaml.Node) {
-	var lansNode *yaml.Node
+	var lansNode, proxies *yaml.Node
 	p.fields(v, path, map[string]field{
 		"lans": func(path string, v *yaml.Node) {
 			lansNode = v
 			p.lansNode = v
 			p.list(v, path, func(path string, _ int, v *yaml.Node) { p.lan(path, v) })
 		},
-		"dns": func(path string, v *yaml.Node) { p.dns(path, v) },
+		"dns":     func(path string, v *yaml.Node) { p.dns(path, v) },
+		"proxies": func(_ string, v *yaml.Node) { proxies = v },
 	})
 	p.checkParents(lansNode)
+	if proxies != nil {
+		p.proxyList(join(path, "proxies"), proxies)
+	}
 }
 
 func (p *parser) lan(path string, v *yaml.Node) {

@@ -28,6 +28,7 @@ type parser struct {
 	lans    map[string]*yaml.Node
 	clients map[string]*yaml.Node
 	servers map[string]*yaml.Node // standalone relays (peers.go)
+	proxies map[string]*yaml.Node
 	node    string
 	// parentNodes locates each LAN's parent field, prefixNodes its
 	// prefix field; lansNode is network.lans.
@@ -48,6 +49,7 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	p.lans = map[string]*yaml.Node{}
 	p.clients = map[string]*yaml.Node{}
 	p.servers = map[string]*yaml.Node{}
+	p.proxies = map[string]*yaml.Node{}
 	p.parentNodes = map[string]*yaml.Node{}
 	p.prefixNodes = map[string]*yaml.Node{}
 	p.node = defaultNodeName
@@ -188,4 +190,5 @@ func (p *parser) checkNames() {
 	if n, ok := p.lans[p.node]; ok && p.node != "" {
 		p.errorf(n, "network.lans", "%q is both a LAN and the media node", p.node)
 	}
+	p.checkProxyNames()
 }

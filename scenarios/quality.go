@@ -26,10 +26,16 @@ type QualityBounds struct {
 	// MaxFreeze bounds the longest freeze: a silence longer than the
 	// flow's freeze gap (W3C webrtc-stats).
 	MaxFreeze time.Duration
+	// MaxBitrate and MinLoss bound a degraded call from the other side:
+	// the highest mean bitrate, and the lowest share of packets lost, so
+	// that a file saying "media degrades" fails when it does not.
+	MaxBitrate int64
+	MinLoss    *float64
 }
 
 func (q QualityBounds) isZero() bool {
-	return q.MinBitrate == 0 && q.MaxLoss == nil && q.MaxRTT == 0 && q.MaxJitter == 0 && q.MaxFreeze == 0
+	return q.MinBitrate == 0 && q.MaxLoss == nil && q.MaxRTT == 0 && q.MaxJitter == 0 && q.MaxFreeze == 0 &&
+		q.MaxBitrate == 0 && q.MinLoss == nil
 }
 
 // check judges the client's RTP flows against the bounds.
@@ -53,6 +59,13 @@ func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch 
 		}
 		if q.MaxLoss != nil && fq.LossRate > *q.MaxLoss {
 			add("media.max_loss", fmt.Sprintf("at most %.1f%%", *q.MaxLoss*100),
+				fmt.Sprintf("%s: %.1f%% (%d of %d packets lost)", where, fq.LossRate*100, fq.Lost, fq.Lost+fq.Packets))
+		}
+		if q.MaxBitrate > 0 && fq.Bitrate > float64(q.MaxBitrate) {
+			add("media.max_bitrate", "at most "+bitrate(float64(q.MaxBitrate)), fmt.Sprintf("%s: %s", where, bitrate(fq.Bitrate)))
+		}
+		if q.MinLoss != nil && fq.LossRate < *q.MinLoss {
+			add("media.min_loss", fmt.Sprintf("at least %.1f%%", *q.MinLoss*100),
 				fmt.Sprintf("%s: %.1f%% (%d of %d packets lost)", where, fq.LossRate*100, fq.Lost, fq.Lost+fq.Packets))
 		}
 		if fq.RTTMean > 0 {

@@ -1,0 +1,31 @@
+package audit_test
+
+import (
+	"time"
+
+	"github.com/icelab/icelab/archetypes"
+	"github.com/icelab/icelab/audit"
+	"github.com/icelab/icelab/harness"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+var _ = Describe("auditing an office behind a web proxy", func() {
+	It("reaches it over TURN/TLS through the proxy on 443, and names moving TURN/TLS to 5349 a regression with the proxy's 403", func() {
+		audited := func(cfg string) audit.Matrix {
+			d, err := audit.LoadDeployment("../scenarios/audit/"+cfg, audit.Options{CA: testCA})
+			Expect(err).NotTo(HaveOccurred())
+			return audit.Run(audit.TestRunner{T: suiteT}, d, audit.Config{
+				Archetypes: []archetypes.Network{archetypes.WebProxyOnly()}, Profiles: []archetypes.Profile{archetypes.Pion()},
+				Duration: 35 * time.Second, Options: []harness.Option{harness.WithCA(testCA)},
+			})
+		}
+		single, dedicated := audited("single-domain-443.yaml"), audited("dedicated-5349.yaml")
+		c := single.Cell("web-proxy-only", "pion")
+		Expect(c.Transport).To(Equal(harness.TURNTLS), c.Reason)
+		Expect(c.MediaBothWays).To(BeTrue())
+		regressions := audit.Regressions(audit.Diff(single, dedicated))
+		Expect(regressions).To(HaveLen(1))
+		Expect(regressions[0].New.Reason).To(ContainSubstring("CONNECT turn.example.com:5349: 403 Forbidden"))
+	})
+})
