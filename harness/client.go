@@ -14,9 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/icelab/icelab/vnet"
-	"github.com/pion/ice/v4"
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -30,11 +27,9 @@ const maxRestarts = 3
 // client is one participant: a pion peer connection per attempt, its
 // media, and the fallback policy that decides the next attempt.
 type client struct {
-	spec      ClientSpec
-	host      *vnet.Host
+	endpoint
 	run       *runState
 	obs       *observer
-	loggers   logging.LoggerFactory
 	realClock bool
 	// signal is the node's signalling base URL; other is the second
 	// node's, where a reconnect may land.
@@ -59,8 +54,6 @@ type client struct {
 	// muted stops the client's RTP while set (a mute fault): it goes quiet
 	// as a muted microphone or a camera turned off does.
 	muted atomic.Bool
-	// proxy is the client's proxy settings; nil means none.
-	proxy *clientProxy
 }
 
 // errClosing is what an attempt that would start after close began
@@ -89,7 +82,8 @@ type pcEvent struct {
 	ice   webrtc.ICEConnectionState
 }
 
-func newClient(spec ClientSpec, host *vnet.Host, run *runState, loggers logging.LoggerFactory, roots *x509.CertPool, signal, other string, realClock bool) *client {
+func newClient(ep endpoint, run *runState, roots *x509.CertPool, signal, other string, realClock bool) *client {
+	host := ep.host
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return host.DialContext(ctx, network, addr)
@@ -99,7 +93,7 @@ func newClient(spec ClientSpec, host *vnet.Host, run *runState, loggers logging.
 		ForceAttemptHTTP2: false,
 	}
 	return &client{
-		spec: spec, host: host, run: run, obs: run.observer(spec.Name), loggers: loggers,
+		endpoint: ep, run: run, obs: run.observer(ep.spec.Name),
 		realClock: realClock, signal: signal, other: other,
 		http: &http.Client{Transport: tr, Timeout: 30 * time.Second},
 	}
@@ -239,32 +233,16 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 	if c.isClosing() {
 		return errClosing
 	}
-	var se webrtc.SettingEngine
-	se.SetNet(c.host)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes(plan.types)
-	se.LoggerFactory = captureFactory{base: c.loggers, record: c.obs.pionLog}
-	se.SetSCTPRTOMax(2 * time.Second)
-	if hasTCP(plan.types) {
-		se.SetIncludeLoopbackCandidate(true)
-	}
-	if deadline > 0 {
-		se.SetDTLSConnectContextMaker(func() (context.Context, func()) {
-			return context.WithTimeout(context.Background(), deadline)
+	pc, err := c.newPeerConnection(ctx, attempt{types: plan.types, servers: plan.servers, policy: plan.policy, deadline: deadline, obs: c.obs},
+		func(se *webrtc.SettingEngine) error {
+			if hasTCP(plan.types) {
+				se.SetIncludeLoopbackCandidate(true)
+			}
+			if c.spec.Fallback.Policy == Renominate {
+				return se.SetICERenomination(webrtc.WithRenominationInterval(2 * time.Second))
+			}
+			return nil
 		})
-	}
-	c.applyProxy(ctx, &se, plan.servers)
-	if c.spec.Fallback.Policy == Renominate {
-		if err := se.SetICERenomination(webrtc.WithRenominationInterval(2 * time.Second)); err != nil {
-			return err
-		}
-	}
-	certs, err := c.spec.DTLSCertificate.certificates()
-	if err != nil {
-		return err
-	}
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: plan.servers, ICETransportPolicy: plan.policy, Certificates: certs})
 	if err != nil {
 		return err
 	}

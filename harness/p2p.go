@@ -5,11 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/icelab/icelab/vnet"
-	"github.com/pion/ice/v4"
-	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -17,10 +13,10 @@ import (
 // peer is one peer of a peer-to-peer call: a host and its ends, one per
 // other peer.
 type peer struct {
+	endpoint
+	// spec is the peer's whole spec; endpoint.spec is its ClientSpec.
 	spec    PeerSpec
-	host    *vnet.Host
 	run     *runState
-	loggers logging.LoggerFactory
 	servers []webrtc.ICEServer
 	ends    []*peerEnd
 	// muted stops the peer's RTP on every connection (a mute fault).
@@ -91,19 +87,8 @@ func (e *peerEnd) describe() string {
 // newPC makes the end's peer connection with its peer's options, wired to
 // its observer, and publishes it.
 func (e *peerEnd) newPC(ctx context.Context) (*webrtc.PeerConnection, error) {
-	var se webrtc.SettingEngine
-	se.SetNet(e.peer.host)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.LoggerFactory = captureFactory{base: e.peer.loggers, record: e.obs.pionLog}
-	se.SetSCTPRTOMax(2 * time.Second)
-	if d := e.peer.spec.Fallback.Deadline; d > 0 {
-		se.SetDTLSConnectContextMaker(func() (context.Context, func()) {
-			return context.WithTimeout(context.Background(), d)
-		})
-	}
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: e.peer.servers, ICETransportPolicy: e.policy()})
+	pc, err := e.peer.newPeerConnection(ctx, attempt{types: []webrtc.NetworkType{webrtc.NetworkTypeUDP4}, servers: e.peer.servers,
+		policy: e.policy(), deadline: e.peer.spec.Fallback.Deadline, obs: e.obs}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: peer connection to %s: %w", e.peer.spec.Name, e.remote.spec.Name, err)
 	}

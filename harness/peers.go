@@ -2,12 +2,14 @@ package harness
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"time"
 
+	"github.com/icelab/icelab/middlebox"
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/vnet"
 	"github.com/pion/webrtc/v4"
@@ -193,19 +195,16 @@ func (r *runner) buildServers(ctx context.Context) error {
 
 // buildPeers adds a host per peer and one end per pair of peers on each
 // side, the earlier-listed peer of a pair offering.
-func (r *runner) buildPeers() error {
+func (r *runner) buildPeers(proxies map[string]*middlebox.Proxy, runCA *x509.Certificate) error {
 	for _, ps := range r.spec.Peers {
-		link := ps.Link
-		if link == (vnet.Impairment{}) {
-			link = vnet.Impairment{Latency: defaultClientLatency}
-		}
-		host, err := r.topo.addHost(ps.Name, ps.LAN, netip.Addr{}, link)
+		ep, err := r.placeEndpoint("peer", ps.ClientSpec)
 		if err != nil {
-			return fmt.Errorf("peer %s: %w", ps.Name, err)
+			return err
 		}
-		r.addrs[host.Addr()] = ps.Name
-		r.addrs[host.ExternalAddr()] = ps.Name
-		r.peers = append(r.peers, &peer{spec: ps, host: host, run: r.rs, loggers: r.o.loggers, servers: r.peerServers(ps)})
+		if err := ep.configureProxy(proxies, runCA); err != nil {
+			return err
+		}
+		r.peers = append(r.peers, &peer{endpoint: ep, spec: ps, run: r.rs, servers: r.peerServers(ps)})
 	}
 	for i, a := range r.peers {
 		for _, b := range r.peers[i+1:] {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +61,14 @@ func (p ProxySpec) issuer() string {
 func (s Spec) validateProxies(lans map[string]bool) error {
 	proxies := map[string]ProxySpec{}
 	hosts := map[string]bool{nodeName(s.Node): true, secondNodeName: true, lbName: true}
-	for _, c := range s.Clients {
+	endpoints := slices.Clone(s.Clients)
+	for _, p := range s.Peers {
+		endpoints = append(endpoints, p.ClientSpec)
+	}
+	for _, sv := range s.Servers {
+		hosts[sv.Name] = true
+	}
+	for _, c := range endpoints {
 		hosts[c.Name] = true
 	}
 	for i, p := range s.Proxies {
@@ -81,7 +89,7 @@ func (s Spec) validateProxies(lans map[string]bool) error {
 			return err
 		}
 	}
-	for _, c := range s.Clients {
+	for _, c := range endpoints {
 		if _, ok := proxies[c.Proxy]; c.Proxy != "" && !ok {
 			return fmt.Errorf("client %s: proxy %q is not defined", c.Name, c.Proxy)
 		}
@@ -162,37 +170,25 @@ type clientProxy struct {
 	runCA   *x509.Certificate
 }
 
-// useProxy configures c for its proxy and the inspection CAs it trusts:
-// signalling dials through the proxy and trusts those CAs too, and each
-// attempt gives pion a proxy dialer for TURN over TCP and TLS.
-func (c *client) useProxy(proxies map[string]*middlebox.Proxy, runCA *x509.Certificate) error {
-	if c.spec.Proxy == "" && len(c.spec.Trust) == 0 {
+// useProxy points c's signalling at its proxy and makes it trust the
+// inspection CAs c trusts (configureProxy made both).
+func (c *client) useProxy() error {
+	if c.proxy == nil {
 		return nil
 	}
 	tr, ok := c.http.Transport.(*http.Transport)
 	if !ok {
 		return fmt.Errorf("client %s: signalling transport is a %T", c.spec.Name, c.http.Transport)
 	}
-	cp := &clientProxy{name: c.spec.Proxy, runCA: runCA}
-	for _, t := range c.spec.Trust {
-		cp.trusted = append(cp.trusted, proxies[t].Config().CA.Cert)
-	}
 	roots := x509.NewCertPool()
-	roots.AddCert(runCA)
-	for _, t := range cp.trusted {
+	roots.AddCert(c.proxy.runCA)
+	for _, t := range c.proxy.trusted {
 		roots.AddCert(t)
 	}
 	tr.TLSClientConfig.RootCAs = roots
-	if c.spec.Proxy != "" {
-		p := proxies[c.spec.Proxy]
-		d, err := middlebox.NewDialer(p.Config().Kind, p.Addr().String(), c.host, c.spec.ProxyAuth)
-		if err != nil {
-			return fmt.Errorf("client %s: %w", c.spec.Name, err)
-		}
-		cp.dialer = d
-		tr.DialContext = d.DialContext
+	if c.proxy.dialer != nil {
+		tr.DialContext = c.proxy.dialer.DialContext
 	}
-	c.proxy = cp
 	return nil
 }
 
@@ -208,8 +204,8 @@ type iceProxyDialer struct {
 	v6    bool // the client has an IPv6 address
 }
 
-// applyProxy gives an attempt's setting engine the client's proxy dialer.
-func (c *client) applyProxy(ctx context.Context, se *webrtc.SettingEngine, servers []webrtc.ICEServer) {
+// applyProxy gives an attempt's setting engine the endpoint's proxy dialer.
+func (c *endpoint) applyProxy(ctx context.Context, se *webrtc.SettingEngine, servers []webrtc.ICEServer) {
 	if c.proxy == nil || c.proxy.dialer == nil {
 		return
 	}

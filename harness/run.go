@@ -284,8 +284,12 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 	if err := r.buildServers(ctx); err != nil {
 		return nil, err
 	}
+	proxies, err := r.startProxies(ca.Cert)
+	if err != nil {
+		return nil, err
+	}
 	if len(spec.Peers) > 0 {
-		if err := r.buildPeers(); err != nil {
+		if err := r.buildPeers(proxies, ca.Cert); err != nil {
 			return nil, err
 		}
 		if err := r.addNames(); err != nil {
@@ -434,25 +438,15 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 	if err := r.addNames(); err != nil {
 		return nil, err
 	}
-	proxies, err := r.startProxies(ca.Cert)
-	if err != nil {
-		return nil, err
-	}
 	for _, cs := range spec.Clients {
-		link := cs.Link
-		if link == (vnet.Impairment{}) {
-			link = vnet.Impairment{Latency: defaultClientLatency}
-		}
-		host, err := r.topo.addHost(cs.Name, cs.LAN, netip.Addr{}, link)
+		ep, err := r.placeEndpoint("client", cs)
 		if err != nil {
 			return nil, err
 		}
-		if err := host.Link().SetMTU(cs.MTU); err != nil {
-			return nil, fmt.Errorf("client %s: %w", cs.Name, err)
+		if err := ep.configureProxy(proxies, ca.Cert); err != nil {
+			return nil, err
 		}
-		host.SetPMTUDiscovery(cs.PMTUDiscovery)
-		r.addrs[host.Addr()] = cs.Name
-		r.addrs[host.ExternalAddr()] = cs.Name
+		host := ep.host
 		if r.bridge != nil && hasTCP(cs.NetworkTypes) {
 			loop, err := r.bridge.AddClient(host)
 			if err != nil {
@@ -464,8 +458,8 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 		if len(r.nodes) > 1 {
 			other = "https://" + signalDomain2
 		}
-		c := newClient(cs, host, r.rs, o.loggers, roots, "https://"+signalDomain, other, r.clock == RealClock)
-		if err := c.useProxy(proxies, ca.Cert); err != nil {
+		c := newClient(ep, r.rs, roots, "https://"+signalDomain, other, r.clock == RealClock)
+		if err := c.useProxy(); err != nil {
 			return nil, err
 		}
 		r.clients = append(r.clients, c)
