@@ -168,12 +168,17 @@ func (p *packet) class() Class {
 	return Classify(p.payload)
 }
 
-// size is the packet's size on the wire, counting IPv4 and transport headers.
+// size is the packet's size on the wire, counting the IP header (IPv4 20
+// bytes, IPv6 40) and the transport header (TCP 20, UDP 8).
 func (p *packet) size() int {
+	n := len(p.payload) + 28
 	if p.proto == TCP {
-		return len(p.payload) + 40
+		n = len(p.payload) + 40
 	}
-	return len(p.payload) + 28
+	if p.src.Addr().Is6() {
+		n += 20
+	}
+	return n
 }
 
 // maxHops bounds how many routers a packet may cross, against routing loops.
