@@ -4,11 +4,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -404,4 +406,104 @@ func TestPionPeersOverIPv6(t *testing.T) {
 			t.Errorf("selected %s → %s, want host → host", pair.Local.Typ, pair.Remote.Typ)
 		}
 	})
+}
+
+// TestPionIPv6OnlyPhoneNAT64 runs a pion peer on an IPv6-only phone behind
+// a NAT64 against an IPv4-only peer with a TURN server, and pins what pion
+// does there:
+//
+//   - behind an endpoint-independent-filtering NAT64, ICE connects over the
+//     synthesized address: the phone's IPv6 host candidate learns a
+//     server-reflexive IPv4 address (the NAT64's) from the TURN server
+//     named by a DNS64 name, the IPv4 peer's checks reach it, and the phone
+//     pairs its host candidate with the peer as peer-reflexive at
+//     64:ff9b::/96;
+//   - behind an address-dependent NAT64 that path is filtered, and the
+//     relay does not save the call: pion's TURN client asks for an IPv6
+//     relayed address (RFC 6156 REQUESTED-ADDRESS-FAMILY, inferred from
+//     its IPv6 socket) and the IPv4-only pion/turn server, whose relay
+//     address generator has no IPv6 address, answers 508 Insufficient
+//     Capacity (measured; RFC 6156 section 4.2 would have 440 Address
+//     Family not Supported for a server without IPv6);
+//   - the TURN server as an IPv4 literal is unreachable from the phone, so
+//     there is nothing at all.
+func TestPionIPv6OnlyPhoneNAT64(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		byName   bool
+		nat      NAT
+		wantConn bool
+		want508  bool
+	}{
+		{"turn by name, endpoint-independent NAT64", true, NAT{}, true, true},
+		{"turn by name, address-dependent NAT64", true, AddressRestricted(), false, true},
+		{"turn by IPv4 literal", false, NAT{}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n := newTestNetwork(t)
+				media := mustHost(t, n.Internet(), "media")
+				turnHost := mustHost(t, n.Internet(), "turn")
+				carrier, err := n.Internet().AddRouter(RouterConfig{Name: "carrier", IPv6Only: true, NAT64: true, NAT: tc.nat})
+				if err != nil {
+					t.Fatal(err)
+				}
+				phoneHost := mustHost(t, carrier, "phone")
+				addr := startTURN(t, turnHost)
+				if err := n.AddName("turn.example", turnHost.Addr()); err != nil {
+					t.Fatal(err)
+				}
+				var mu sync.Mutex
+				got508 := false
+				t.Cleanup(n.Tap(func(e Event) {
+					if e.Verdict != Delivered || e.Where != "phone" || e.Class != ClassSTUN {
+						return
+					}
+					m := &stun.Message{Raw: append([]byte(nil), e.Payload...)}
+					var code stun.ErrorCodeAttribute
+					if m.Decode() == nil && code.GetFrom(m) == nil && code.Code == stun.CodeInsufficientCapacity {
+						mu.Lock()
+						got508 = true
+						mu.Unlock()
+					}
+				}))
+				url := "turn:" + addr
+				if tc.byName {
+					url = "turn:turn.example:3478"
+				}
+				cfg := webrtc.Configuration{ICEServers: []webrtc.ICEServer{{URLs: []string{url}, Username: "user", Credential: "pass"}}}
+				both := func(se *webrtc.SettingEngine) {
+					se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+				}
+				phone, peer := newPeer(t, phoneHost, cfg, both), newPeer(t, media, webrtc.Configuration{})
+				negotiate(t, phone, peer)
+				select {
+				case <-phone.connected:
+					if !tc.wantConn {
+						t.Fatal("connected")
+					}
+					pair, err := phone.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+					if err != nil || pair == nil {
+						t.Fatalf("selected pair: %v, %v", pair, err)
+					}
+					remote, _ := netip.ParseAddr(pair.Remote.Address)
+					if pair.Local.Typ != webrtc.ICECandidateTypeHost || pair.Local.Address != phoneHost.Addr6().String() ||
+						pair.Remote.Typ != webrtc.ICECandidateTypePrflx || remote != Synthesize(media.Addr()) {
+						t.Errorf("phone selected %s, want its IPv6 host candidate to the peer's synthesized address %s", pair, Synthesize(media.Addr()))
+					}
+				case <-phone.failed:
+					if tc.wantConn {
+						t.Fatal("ICE failed")
+					}
+				case <-time.After(time.Minute):
+					t.Fatal("ICE neither connected nor failed within a minute")
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if got508 != tc.want508 {
+					t.Errorf("508 Insufficient Capacity seen: %v, want %v", got508, tc.want508)
+				}
+			})
+		})
+	}
 }
