@@ -178,6 +178,9 @@ func (r *runner) explain(c *client, cr ClientResult, end time.Duration) string {
 	default:
 		why = "media did not flow both ways: " + mediaProblems(expectedFlows(c.spec, c.subscribe), cr, end)
 	}
+	if note := ipv6Note(c, cr.Connected); note != "" {
+		why += "; " + note // in ipv6.go
+	}
 	if len(cr.GatherErrors) > 0 && !cr.Connected {
 		why += "; pion: " + strings.Join(cr.GatherErrors, "; ")
 		if note := r.chainNote(cr.GatherErrors); note != "" {
