@@ -60,20 +60,15 @@ func (p *parser) iceURL(path string, v *yaml.Node) (string, bool) {
 	return u, true
 }
 
-// networkTypes are the network types the virtual network carries: it is
-// IPv4-only, so udp6 and tcp6 would gather no candidate.
-var networkTypes = []string{"udp4", "tcp4"}
+// networkTypes are the network types a client may gather on; udp6 only
+// where its network carries IPv6, which checkClientFamilies checks.
+var networkTypes = []string{"udp4", "udp6", "tcp4", "tcp6"}
 
 func (p *parser) networkTypes(path string, v *yaml.Node) []webrtc.NetworkType {
 	var out []webrtc.NetworkType
 	bad := false
 	p.list(v, path, func(path string, _ int, v *yaml.Node) {
 		var s string
-		if v.Kind == yaml.ScalarNode && (v.Value == "udp6" || v.Value == "tcp6") {
-			p.errorf(v, path, "%s: the virtual network is IPv4-only; want udp4 or tcp4", v.Value)
-			bad = true
-			return
-		}
 		if !p.enum(v, path, "network type", networkTypes, &s) {
 			bad = true
 			return
@@ -166,6 +161,7 @@ func (p *parser) client(path string, v *yaml.Node) {
 	var (
 		profile         *archetypes.Profile
 		typesSet, fbSet bool
+		typesAt         *yaml.Node
 	)
 	ok := p.fields(v, path, map[string]field{
 		"name": func(path string, v *yaml.Node) {
@@ -191,7 +187,7 @@ func (p *parser) client(path string, v *yaml.Node) {
 				c.Policy = webrtc.NewICETransportPolicy(s)
 			}
 		},
-		"network_types": func(path string, v *yaml.Node) { c.NetworkTypes, typesSet = p.networkTypes(path, v), true },
+		"network_types": func(path string, v *yaml.Node) { c.NetworkTypes, typesSet, typesAt = p.networkTypes(path, v), true, v },
 		"publish":       func(path string, v *yaml.Node) { c.Publish = p.publish(path, v) },
 		"fallback":      func(path string, v *yaml.Node) { c.Fallback, fbSet = p.fallback(path, v), true },
 		"profile": func(path string, v *yaml.Node) {
@@ -228,6 +224,7 @@ func (p *parser) client(path string, v *yaml.Node) {
 		}
 		return
 	}
+	p.checkClientFamilies(path, typesAt, c) // in ipv6.go
 	if c.Fallback.OtherNode {
 		p.s.Spec.Node.SecondNode = true
 	}

@@ -51,6 +51,20 @@
 //	      link: {latency: 30ms, jitter: 5ms, loss: 1%, bandwidth: 2Mbps, queue: 65536}
 //	                                    # the LAN's uplink; default: no impairment. queue
 //	                                    # (bytes) needs bandwidth
+//	      ipv6: true                    # default false: the LAN carries IPv6 too, on the next
+//	                                    # free 2001:db8:N::/64 (or give the prefix, /120 or
+//	                                    # wider, outside the internet's 2001:db8::/64). IPv6
+//	                                    # is routed, not NATed, and the router admits inbound
+//	                                    # IPv6 only as replies (RFC 6092 simple security)
+//	      ipv6_only: true               # default false: hosts get no IPv4 address (a mobile
+//	                                    # carrier); implies ipv6. nat then needs nat64
+//	      nat64: true                   # default false: the router is a NAT64 (RFC 6146) for
+//	                                    # 64:ff9b::/96, translating with the LAN's nat
+//	                                    # (default endpoint-independent mapping and
+//	                                    # filtering; not one-to-one), and the LAN's resolver
+//	                                    # a DNS64 (RFC 6147): names with only IPv4 addresses
+//	                                    # get 64:ff9b::/96 ones; IPv4 literals stay
+//	                                    # unreachable from an IPv6-only LAN
 //	  dns:                              # default: the node's turn.domain resolves to it
 //	    turn.example.com: none          # does not resolve; or an IPv4 address
 //	node:                               # the media node; default: on the internet, with
@@ -71,6 +85,12 @@
 //	  load_balancer: {port: 443}        # default: none. An L4 load balancer terminating
 //	                                    # TURN/TLS in front of the node
 //	  second_node: true                 # default false: another node a reconnect may land on
+//	  ipv6: true                        # default false: the node's host gets an IPv6 address
+//	                                    # too and its peer gathers udp6 beside udp4 (on a LAN
+//	                                    # with ipv6 it gets one anyway); its relay stays IPv4
+//	  turn_by_name: true                # default false: STUN and TURN/UDP/TCP URLs carry
+//	                                    # turn.domain, not the node's IPv4 address (LiveKit
+//	                                    # hands out the address), so a DNS64 can synthesize it
 //	  single_port: 7882                 # default: none; all media on one UDP port
 //	  credential_ttl: 1h                # default 24h: TURN REST credentials' lifetime
 //	  mint_clock_offset: -2h            # default 0: the minting service's clock, off the
@@ -88,8 +108,9 @@
 //	    network_types: [udp4, tcp4]     # default [udp4], pion's default (UDP only). tcp4
 //	                                    # adds ICE-TCP, whose active side pion dials through
 //	                                    # the operating system: such a scenario runs on the
-//	                                    # real clock. The network is IPv4-only: udp6 and
-//	                                    # tcp6 are errors
+//	                                    # real clock. udp6 only on a LAN with ipv6 (or
+//	                                    # ipv6_only, nat64); tcp6 is an error (ICE-TCP is
+//	                                    # bridged over IPv4 loopback only)
 //	    ice_servers: [{urls: [turns:turn.example.com:443?transport=tcp], username: u, credential: p}]
 //	                                    # default: what the node's signalling hands out
 //	    publish: [audio, video, data]   # or {audio: true, ...}; default: nothing published

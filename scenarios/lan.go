@@ -31,7 +31,8 @@ func (p *parser) lan(path string, v *yaml.Node) {
 		parent *yaml.Node
 		named  bool
 	)
-	ok := p.fields(v, path, map[string]field{
+	handlers := p.lanIPv6Fields(&l) // in ipv6.go
+	for k, h := range map[string]field{
 		"name": func(path string, v *yaml.Node) {
 			name, ok := p.hostName(v, path)
 			if !ok {
@@ -66,10 +67,14 @@ func (p *parser) lan(path string, v *yaml.Node) {
 		},
 		"firewall": func(path string, v *yaml.Node) { l.Firewall = p.rules(path, v) },
 		"link":     func(path string, v *yaml.Node) { l.Uplink = p.impairment(path, v) },
-	})
+	} {
+		handlers[k] = h
+	}
+	ok := p.fields(v, path, handlers)
 	if !ok {
 		return
 	}
+	p.checkLANIPv6(path, v, l)
 	if !named {
 		if _, hasName := fieldNode(v, "name"); !hasName {
 			p.errorf(v, join(path, "name"), "missing; every LAN needs a name")

@@ -1,0 +1,109 @@
+package scenarios
+
+import (
+	"net/netip"
+
+	"github.com/icelab/icelab/harness"
+	"github.com/icelab/icelab/vnet"
+	"go.yaml.in/yaml/v3"
+)
+
+// internet6Hosts is the part of the internet's IPv6 space its own hosts
+// take; a LAN's IPv6 prefix may not overlap it.
+var internet6Hosts = netip.MustParsePrefix("2001:db8::/64")
+
+// lanIPv6Fields are the IPv6 fields of a LAN: ipv6 (true, or the LAN's
+// IPv6 prefix), ipv6_only and nat64.
+func (p *parser) lanIPv6Fields(l *harness.LANSpec) map[string]field {
+	return map[string]field{
+		"ipv6": func(path string, v *yaml.Node) {
+			if v.Kind == yaml.ScalarNode && (v.Value == "true" || v.Value == "false") {
+				p.boolean(v, path, &l.IPv6)
+				return
+			}
+			pf, ok := p.prefix(path, v)
+			if !ok {
+				return
+			}
+			switch {
+			case !pf.Addr().Is6() || pf.Addr().Is4In6():
+				p.errorf(v, path, "%s: want true or an IPv6 prefix such as 2001:db8:10::/64", pf)
+			case pf.Bits() > 120:
+				p.errorf(v, path, "%s: too small; want /120 or wider (a LAN gets a /64)", pf)
+			case pf.Overlaps(internet6Hosts):
+				p.errorf(v, path, "%s overlaps the internet's own hosts %s", pf, internet6Hosts)
+			default:
+				l.IPv6, l.IPv6Prefix = true, pf
+			}
+		},
+		"ipv6_only": func(path string, v *yaml.Node) { p.boolean(v, path, &l.IPv6Only) },
+		"nat64":     func(path string, v *yaml.Node) { p.boolean(v, path, &l.NAT64) },
+	}
+}
+
+// checkLANIPv6 rejects what vnet would refuse at run time: a NAT64
+// translates with NAPT, so not behind a one-to-one NAT; and an IPv6-only
+// LAN with a NAT but no NAT64 has nothing to translate.
+func (p *parser) checkLANIPv6(path string, v *yaml.Node, l harness.LANSpec) {
+	natAt, hasNAT := fieldNode(v, "nat")
+	if !hasNAT {
+		return
+	}
+	switch {
+	case l.NAT64 && l.NAT.Mode == vnet.OneToOne:
+		p.errorf(natAt, join(path, "nat"), "a NAT64 translates many IPv6 hosts to one IPv4 address: want a NAPT preset (its mapping and filtering apply), not one-to-one")
+	case l.IPv6Only && !l.NAT64 && l.NAT.Mode != vnet.NoNAT:
+		p.errorf(natAt, join(path, "nat"), "an IPv6-only LAN has no IPv4 to translate; drop nat, or add nat64: true to translate to IPv4")
+	}
+}
+
+// nodeIPv6Fields are the IPv6 fields of the node: ipv6 and turn_by_name.
+func (p *parser) nodeIPv6Fields(n *harness.NodeSpec, ipv6At **yaml.Node) map[string]field {
+	return map[string]field{
+		"ipv6": func(path string, v *yaml.Node) {
+			if p.boolean(v, path, &n.IPv6) {
+				*ipv6At = v
+			}
+		},
+		"turn_by_name": func(path string, v *yaml.Node) { p.boolean(v, path, &n.TURNByName) },
+	}
+}
+
+// checkNodeIPv6 rejects ipv6: true for a node on a LAN that carries no
+// IPv6 (on a LAN that does, the node gets an IPv6 address anyway).
+func (p *parser) checkNodeIPv6(path string, at *yaml.Node, n harness.NodeSpec) {
+	if at == nil || !n.IPv6 || n.LAN == "" || p.carriesIPv6(n.LAN) {
+		return
+	}
+	p.errorf(at, join(path, "ipv6"), "LAN %s carries no IPv6; give the LAN ipv6: true", n.LAN)
+}
+
+// carriesIPv6 reports whether a LAN gives its hosts IPv6 addresses.
+func (p *parser) carriesIPv6(lan string) bool {
+	for _, l := range p.s.Spec.LANs {
+		if l.Name == lan {
+			return l.CarriesIPv6()
+		}
+	}
+	return false
+}
+
+// checkClientFamilies accepts udp6 in a client's network types only where
+// its network carries IPv6, and rejects tcp6: pion dials ICE-TCP through
+// the operating system, which the harness bridges over IPv4 loopback only.
+func (p *parser) checkClientFamilies(path string, typesAt *yaml.Node, c harness.ClientSpec) {
+	if typesAt == nil || typesAt.Kind != yaml.SequenceNode {
+		return
+	}
+	for i, item := range typesAt.Content {
+		at := index(join(path, "network_types"), i)
+		switch {
+		case item.Value == "tcp6":
+			p.errorf(item, at, "tcp6: ICE-TCP over IPv6 is not modelled (pion dials ICE-TCP through the operating system, bridged over IPv4 loopback); want udp4, udp6 or tcp4")
+		case item.Value == "udp6" && c.LAN == "":
+			p.errorf(item, at, "udp6: client %s is on the internet, whose hosts have no IPv6 here; put it on a LAN with ipv6: true", c.Name)
+		case item.Value == "udp6" && !p.carriesIPv6(c.LAN):
+			p.errorf(item, at, "udp6: LAN %s carries no IPv6; give it ipv6: true (or ipv6_only / nat64)", c.LAN)
+		}
+	}
+}
