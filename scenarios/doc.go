@@ -66,7 +66,9 @@
 //	                                    # get 64:ff9b::/96 ones; IPv4 literals stay
 //	                                    # unreachable from an IPv6-only LAN
 //	  dns:                              # default: the node's turn.domain resolves to it
-//	    turn.example.com: none          # does not resolve; or an IPv4 address
+//	    turn.example.com: none          # does not resolve; or an IPv4 (A) or IPv6 (AAAA)
+//	                                    # address. On a nat64 LAN a name with no AAAA gets
+//	                                    # one synthesized in 64:ff9b::/96
 //	node:                               # the media node; default: on the internet, with
 //	                                    # LiveKit's documented defaults (TURN/UDP 3478,
 //	                                    # TURN/TLS 5349 without a certificate, ICE-TCP 7881,

@@ -190,8 +190,8 @@ func (p *parser) dns(path string, v *yaml.Node) {
 			return
 		}
 		a, err := netip.ParseAddr(addr)
-		if err != nil || !a.Is4() {
-			p.errorf(v, fp, "%q is not an IPv4 address; want an address like 203.0.113.10, or none for a name that does not resolve", addr)
+		if err != nil || a.Zone() != "" || a.Is4In6() {
+			p.errorf(v, fp, "%q is not an IP address; want an address like 203.0.113.10 (an A record) or 2001:db8::10 (AAAA), or none for a name that does not resolve", addr)
 			return
 		}
 		p.s.Spec.Names[name] = a.String()

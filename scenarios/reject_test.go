@@ -60,6 +60,8 @@ func TestValidateRejectsWhatRunWould(t *testing.T) {
 			`office.yaml:3: network.lans[0].nat64:`},
 		{"node ipv6 on an IPv4 LAN", "name: x\nnetwork:\n  lans: [{name: dc}]\nnode:\n  lan: dc\n  ipv6: true\n" + alice,
 			`office.yaml:6: node.ipv6: LAN dc carries no IPv6; give the LAN ipv6: true`},
+		{"dns name to no address", "name: x\nnetwork:\n  dns: {turn.example.com: 999.1.1.1}\n" + alice,
+			`office.yaml:3: network.dns.turn.example.com: "999.1.1.1" is not an IP address`},
 		{"turn_by_name not a boolean", "name: x\nnode:\n  turn_by_name: maybe\n" + alice,
 			`office.yaml:3: node.turn_by_name:`},
 		{"syntax error on its line", "name: x\nclients:\n  - name: alice\n  bad: : x\nduration: 5s\n",

@@ -507,3 +507,29 @@ func TestPionIPv6OnlyPhoneNAT64(t *testing.T) {
 		})
 	}
 }
+
+// TestIPv6TCPReject checks that a reject rule of a router that NATs its
+// IPv4 answers an inbound IPv6 SYN with a reset, so the dial is refused at
+// once: IPv6 has no NAT mapping to answer from.
+func TestIPv6TCPReject(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := newV6Net(t)
+		open, err := v.n.Internet().AddRouter(RouterConfig{Name: "open", NAT: FullCone(), IPv6: true, IPv6Open: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := open.Firewall().Add(Rule{Direction: Inbound, Proto: TCP, Action: Reject}); err != nil {
+			t.Fatal(err)
+		}
+		h := mustHost(t, open, "web")
+		l, err := h.ListenTCP("tcp6", &net.TCPAddr{Port: 443})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		_, err = v.server.Dial("tcp6", netip.AddrPortFrom(h.Addr6(), 443).String())
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("dial through a reject rule: %v, want ECONNREFUSED", err)
+		}
+	})
+}
