@@ -64,9 +64,8 @@ func hostPort(addr string, port int) string {
 
 // ipv6Note explains a client on an IPv6-only network that did not
 // connect: the ICE servers it was given as IPv4 literals, which it cannot
-// reach (a DNS64 synthesizes addresses for names, never for literals, RFC
-// 6147 section 1), and IPv4-only network types, which gather nothing
-// there. Empty when none of this applies.
+// reach (a DNS64 synthesizes addresses for names, RFC 6147; a literal asks
+// no resolver), and IPv4-only network types, which gather nothing there. Empty when none of this applies.
 func ipv6Note(c *client, connected bool) string {
 	if connected || c.host.Addr().Is4() {
 		return ""

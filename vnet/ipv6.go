@@ -28,8 +28,8 @@ import (
 // replies come back as IPv6 from the synthesized address. Its LAN's
 // resolver is a DNS64 (RFC 6147): a name with no IPv6 address resolves
 // also to its IPv4 addresses embedded in 64:ff9b::/96. An IPv4 literal is
-// no name: an IPv6-only host cannot reach it (RFC 6147 section 1 and
-// RFC 7050 note it, and field reports of IPv4-literal TURN URLs show it).
+// no name and asks no resolver: an IPv6-only host cannot reach it, which
+// is why 464XLAT (RFC 6877) exists for IPv4 literals and IPv4-only APIs.
 
 // DefaultInternet6 is the internet's IPv6 address space unless
 // [Config.Internet6] says otherwise.
@@ -181,7 +181,7 @@ func (h *Host) Addr6() netip.Addr { return h.first().addr6 }
 func (h *Host) dns64() bool { return h.first().router.nat64 }
 
 // lookup resolves a name on this host: the network's table, with AAAA
-// records synthesized from A records by a DNS64 (RFC 6147 section 5.1.7:
+// records synthesized from A records by a DNS64 (RFC 6147 section 5.1:
 // only when the name has no AAAA record of its own).
 func (h *Host) lookup(name string) ([]netip.Addr, error) {
 	addrs, err := h.net.dns.lookup(name)

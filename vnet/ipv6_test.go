@@ -533,3 +533,34 @@ func TestIPv6TCPReject(t *testing.T) {
 		}
 	})
 }
+
+// TestHostMoveToIPv6Only moves a phone from IPv4 Wi-Fi to an IPv6-only
+// carrier behind NAT64: its address becomes IPv6, an IPv4 literal is
+// unreachable from then on, and the synthesized address reaches the same
+// server from the carrier's NAT64.
+func TestHostMoveToIPv6Only(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := newV6Net(t)
+		wifi := mustRouter(t, v.n.Internet(), "wifi", PortRestricted())
+		phone := mustHost(t, wifi, "roamer")
+		srv := listenNet(t, v.v4only, "udp4", 3478)
+		sock := listenNet(t, phone, "udp", 0)
+		dst := netip.AddrPortFrom(v.v4only.Addr(), 3478)
+		if from, ok := exchange(t, sock, dst, srv); !ok || from.Addr() != wifi.WAN() {
+			t.Fatalf("on Wi-Fi: from %s (arrived %v), want %s", from, ok, wifi.WAN())
+		}
+		now, err := phone.Move(v.carrier, netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !now.Is6() || !v.carrier.LAN6().Contains(now) || phone.Addr() != now {
+			t.Fatalf("moved to %s (Addr %s), want an address on %s", now, phone.Addr(), v.carrier.LAN6())
+		}
+		if _, err := sock.WriteToUDP([]byte{1}, net.UDPAddrFromAddrPort(dst)); !errors.Is(err, syscall.ENETUNREACH) {
+			t.Errorf("IPv4 literal after the move: %v, want ENETUNREACH", err)
+		}
+		if from, ok := exchange(t, sock, netip.AddrPortFrom(Synthesize(dst.Addr()), 3478), srv); !ok || from.Addr() != v.carrier.WAN() {
+			t.Errorf("via NAT64 after the move: from %s (arrived %v), want %s", from, ok, v.carrier.WAN())
+		}
+	})
+}
