@@ -47,7 +47,8 @@
 //	                                    # action (drop, reject, accept) is required; class
 //	                                    # (stun, dtls, channeldata, rtp, other, or a list)
 //	                                    # applies to UDP; limit makes it match only the
-//	                                    # packets above that rate
+//	                                    # packets above that rate. remote and local take
+//	                                    # IPv6 prefixes too; a prefix matches its family only
 //	      link: {latency: 30ms, jitter: 5ms, loss: 1%, bandwidth: 2Mbps, queue: 65536}
 //	                                    # the LAN's uplink; default: no impairment. queue
 //	                                    # (bytes) needs bandwidth

@@ -107,3 +107,31 @@ func (p *parser) checkClientFamilies(path string, typesAt *yaml.Node, c harness.
 		}
 	}
 }
+
+// checkIPv6Parents rejects a LAN that carries IPv6 below one that does
+// not: its router would have no IPv6 upstream.
+func (p *parser) checkIPv6Parents(lansNode *yaml.Node) {
+	byName := map[string]harness.LANSpec{}
+	for _, l := range p.s.Spec.LANs {
+		byName[l.Name] = l
+	}
+	seq := resolve(lansNode)
+	for i, l := range p.s.Spec.LANs {
+		parent, ok := byName[l.Parent]
+		if l.Parent == "" || !ok || !l.CarriesIPv6() || parent.CarriesIPv6() {
+			continue
+		}
+		idx := lanIndex(lansNode, l.Name, i)
+		path, at := index("network.lans", idx), lansNode
+		if seq != nil && seq.Kind == yaml.SequenceNode && idx < len(seq.Content) {
+			at = seq.Content[idx]
+			for _, key := range []string{"ipv6", "ipv6_only", "nat64"} {
+				if v, has := fieldNode(at, key); has {
+					path, at = join(path, key), v
+					break
+				}
+			}
+		}
+		p.errorf(at, path, "LAN %s carries IPv6 but its parent %s does not, so its router has no IPv6 upstream; give %s ipv6: true", l.Name, l.Parent, l.Parent)
+	}
+}

@@ -23,6 +23,7 @@ func (p *parser) network(path string, v *yaml.Node) {
 		"dns": func(path string, v *yaml.Node) { p.dns(path, v) },
 	})
 	p.checkParents(lansNode)
+	p.checkIPv6Parents(lansNode) // in ipv6.go
 }
 
 func (p *parser) lan(path string, v *yaml.Node) {

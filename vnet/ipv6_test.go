@@ -99,6 +99,26 @@ func TestIPv6Addressing(t *testing.T) {
 		if _, err := v.carrier.AddHost(HostConfig{Name: "x", Addr: netip.MustParseAddr("10.9.9.9")}); err == nil {
 			t.Error("an IPv4 address on an IPv6-only LAN was accepted")
 		}
+		v4lan := mustRouter(t, v.n.Internet(), "v4lan", PortRestricted())
+		if _, err := v4lan.AddRouter(RouterConfig{Name: "below", IPv6: true}); err == nil {
+			t.Error("an IPv6 LAN below an IPv4-only one was accepted")
+		}
+		nested, err := v.home.AddRouter(RouterConfig{Name: "nested", IPv6: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deep := mustHost(t, nested, "deep")
+		if !nested.LAN6().Contains(deep.Addr6()) {
+			t.Errorf("host below a nested IPv6 LAN got %s", deep.Addr6())
+		}
+		// Routed both ways through two routers' IPv6 firewalls.
+		srv, cli := listenNet(t, v.server, "udp6", 9000), listenNet(t, deep, "udp6", 9001)
+		if from, ok := exchange(t, cli, netip.AddrPortFrom(v.server.Addr6(), 9000), srv); !ok || from.Addr() != deep.Addr6() {
+			t.Errorf("nested IPv6 host to the internet: from %s (arrived %v)", from, ok)
+		}
+		if _, ok := exchange(t, srv, netip.AddrPortFrom(deep.Addr6(), 9001), cli); !ok {
+			t.Error("the reply did not reach the nested IPv6 host")
+		}
 	})
 }
 

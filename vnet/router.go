@@ -283,6 +283,9 @@ func (r *Router) AddRouter(cfg RouterConfig) (*Router, error) {
 	}
 	var lan6 netip.Prefix
 	if cfg.IPv6 || cfg.IPv6Only || cfg.NAT64 || cfg.LAN6.IsValid() {
+		if !r.lan6.IsValid() {
+			return fail(fmt.Errorf("an IPv6 LAN needs IPv6 upstream, and %s's LAN carries none", r.name))
+		}
 		if lan6, err = n.claimLAN6(cfg.LAN6); err != nil {
 			return fail(err)
 		}
