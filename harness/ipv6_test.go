@@ -69,6 +69,19 @@ var _ = Describe("IPv6", func() {
 		Expect(phone.Selected.Remote.Address).To(HavePrefix("[64:ff9b::"))
 	})
 
+	It("fails for an IPv6-only phone behind a port-dependent NAT64: pion asks the IPv4-only relay for an IPv6 address", func() {
+		lan := harness.LANSpec{Name: "carrier", IPv6Only: true, NAT64: true, NAT: vnet.PortRestricted()}
+		spec := ipv6Call("nat64 port-dependent", harness.ClientSpec{Name: "phone", LAN: "carrier", NetworkTypes: bothFamilies}, lan)
+		spec.Node.TURNByName = true
+		spec.Duration = 40 * time.Second
+		res := run(spec)
+		phone := res.Client("phone")
+		Expect(phone.Connected).To(BeFalse())
+		Expect(phone.Failure).To(ContainSubstring("508: Insufficient Capacity"))
+		Expect(phone.Failure).To(ContainSubstring("filtered (address-and-port-dependent)"))
+		Expect(phone.Failure).NotTo(ContainSubstring("IPv4 literals"))
+	})
+
 	It("fails for an IPv6-only phone behind NAT64 when TURN is an IPv4 literal, saying so", func() {
 		spec := ipv6Call("nat64 literal", harness.ClientSpec{Name: "phone", LAN: "carrier", NetworkTypes: bothFamilies},
 			harness.LANSpec{Name: "carrier", IPv6Only: true, NAT64: true})

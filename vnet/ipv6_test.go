@@ -438,7 +438,8 @@ func TestPionPeersOverIPv6(t *testing.T) {
 //     named by a DNS64 name, the IPv4 peer's checks reach it, and the phone
 //     pairs its host candidate with the peer as peer-reflexive at
 //     64:ff9b::/96;
-//   - behind an address-dependent NAT64 that path is filtered, and the
+//   - behind an address-dependent NAT64 that path is filtered (the phone
+//     sent only to the TURN server, on another address than the peer), and the
 //     relay does not save the call: pion's TURN client asks for an IPv6
 //     relayed address (RFC 6156 REQUESTED-ADDRESS-FAMILY, inferred from
 //     its IPv6 socket) and the IPv4-only pion/turn server, whose relay
