@@ -178,7 +178,7 @@ func (r *runner) explain(c *client, cr ClientResult, end time.Duration) string {
 	default:
 		why = "media did not flow both ways: " + mediaProblems(expectedFlows(c.spec, c.subscribe), cr, end)
 	}
-	if note := ipv6Note(c, cr.Connected); note != "" {
+	if note := ipv6Note(c, cr); note != "" {
 		why += "; " + note // in ipv6.go
 	}
 	if len(cr.GatherErrors) > 0 && !cr.Connected {

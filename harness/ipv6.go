@@ -65,12 +65,17 @@ func hostPort(addr string, port int) string {
 // ipv6Note explains a client on an IPv6-only network that did not
 // connect: the ICE servers it was given as IPv4 literals, which it cannot
 // reach (a DNS64 synthesizes addresses for names, RFC 6147; a literal asks
-// no resolver), and IPv4-only network types, which gather nothing there. Empty when none of this applies.
-func ipv6Note(c *client, connected bool) string {
-	if connected || c.host.Addr().Is4() {
+// no resolver), IPv4-only network types, which gather nothing there, and
+// a relay that refused pion's request for an IPv6 relayed address. Empty
+// when none of this applies.
+func ipv6Note(c *client, cr ClientResult) string {
+	if cr.Connected || c.host.Addr().Is4() {
 		return ""
 	}
 	var notes []string
+	if slices.ContainsFunc(cr.GatherErrors, func(e string) bool { return strings.Contains(e, "error 508") }) {
+		notes = append(notes, "pion's TURN client asked for an IPv6 relayed address (REQUESTED-ADDRESS-FAMILY, from its IPv6 socket), which an IPv4-only relay cannot give")
+	}
 	var literals []string
 	for _, s := range c.iceServers {
 		for _, u := range s.URLs {
