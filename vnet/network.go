@@ -125,7 +125,9 @@ func (n *Network) Internet() *Router { return n.internet }
 // and must not send on the network.
 func (n *Network) Tap(fn func(Event)) (remove func()) { return n.taps.add(fn) }
 
-// AddName makes name resolve to addrs on every host.
+// AddName makes name resolve to addrs on every host: IPv4 addresses are
+// its A records, IPv6 ones its AAAA records. A host on a NAT64's LAN also
+// gets AAAA records synthesized for a name that has none (DNS64).
 func (n *Network) AddName(name string, addrs ...netip.Addr) error {
 	if name == "" || len(addrs) == 0 {
 		return errors.New("vnet: a DNS name needs a name and at least one address")
