@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -297,75 +296,6 @@ func (h *Host) deliver(pkt *packet) {
 	}
 }
 
-// bindUDP registers a UDP socket at laddr, choosing an ephemeral port for
-// port zero.
-func (h *Host) bindUDP(c *UDPConn, laddr netip.AddrPort) (netip.AddrPort, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return netip.AddrPort{}, ErrClosed
-	}
-	ip := laddr.Addr()
-	if !ip.IsUnspecified() && !h.hasAddr(ip) {
-		return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRNOTAVAIL)
-	}
-	conflict := func(port uint16) bool { return portTaken(h.udp, cover{ip, c.fam}, port) }
-	port := laddr.Port()
-	if port == 0 {
-		var ok bool
-		if port, ok = ephemeralPort(&h.nextPort, func(p uint16) bool { return !conflict(p) }); !ok {
-			return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRINUSE)
-		}
-	} else if conflict(port) {
-		return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRINUSE)
-	}
-	bound := netip.AddrPortFrom(ip, port)
-	if h.udp == nil {
-		h.udp = make(map[netip.AddrPort]*UDPConn)
-	}
-	h.udp[bound] = c
-	return bound, nil
-}
-
-// ephemeralPort picks the next port from *cursor on, in Linux's ephemeral
-// range, for which free is true, wrapping around once.
-func ephemeralPort(cursor *uint16, free func(uint16) bool) (uint16, bool) {
-	if *cursor < ephemeralMin || *cursor > ephemeralMax {
-		*cursor = ephemeralMin
-	}
-	for i := 0; i <= ephemeralMax-ephemeralMin; i++ {
-		p := *cursor
-		*cursor++
-		if *cursor > ephemeralMax {
-			*cursor = ephemeralMin
-		}
-		if free(p) {
-			return p, true
-		}
-	}
-	return 0, false
-}
-
-// portTaken reports whether binding want at port conflicts with what is
-// bound: an unspecified address takes the port on every address of its
-// family, a dual-stack one on every address.
-func portTaken[V familied](bound map[netip.AddrPort]V, want cover, port uint16) bool {
-	for a, v := range bound {
-		if a.Port() == port && want.overlaps(cover{a.Addr(), v.bindFam()}) {
-			return true
-		}
-	}
-	return false
-}
-
-func (h *Host) unbindUDP(addr netip.AddrPort, c *UDPConn) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.udp[addr] == c {
-		delete(h.udp, addr)
-	}
-}
-
 // close closes every socket on the host.
 func (h *Host) close() {
 	h.mu.Lock()
@@ -536,89 +466,6 @@ func (h *Host) dial(ctx context.Context, network string, laddr net.Addr, address
 		return c, nil
 	}
 	return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
-}
-
-// splitHostPort splits address and resolves its host part.
-func (h *Host) resolve(network, address string) (netip.Addr, int, error) {
-	host, portStr, err := net.SplitHostPort(address)
-	if err != nil {
-		return netip.Addr{}, 0, err
-	}
-	port, err := net.LookupPort(strings.TrimSuffix(strings.TrimSuffix(network, "4"), "6"), portStr)
-	if err != nil {
-		return netip.Addr{}, 0, err
-	}
-	want := familyOf(network)
-	if host == "" {
-		return want.wildcard(netip.Addr{}), port, nil
-	}
-	ip, err := h.resolveHost(want, host)
-	return ip, port, err
-}
-
-// resolveHost resolves an IP literal or a name to one address of family
-// want. An IPv4 literal is not an IPv6 address: "udp6" cannot reach it,
-// DNS64 or not.
-func (h *Host) resolveHost(want family, host string) (netip.Addr, error) {
-	if ip, err := netip.ParseAddr(host); err == nil {
-		ip = ip.Unmap()
-		if !want.has(ip) {
-			return netip.Addr{}, &net.AddrError{Err: "no suitable address found", Addr: host}
-		}
-		return ip, nil
-	}
-	addrs, err := h.lookup(host)
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	ip, ok := h.pick(addrs, want)
-	if !ok {
-		return netip.Addr{}, &net.AddrError{Err: "no suitable address found", Addr: host}
-	}
-	return ip, nil
-}
-
-// ResolveIPAddr resolves a host name or address for "ip", "ip4" or "ip6".
-func (h *Host) ResolveIPAddr(network, address string) (*net.IPAddr, error) {
-	switch network {
-	case "ip", "ip4", "ip6":
-	default:
-		return nil, net.UnknownNetworkError(network)
-	}
-	ip, err := h.resolveHost(familyOf(network), address)
-	if err != nil {
-		return nil, err
-	}
-	return &net.IPAddr{IP: ip.AsSlice()}, nil
-}
-
-// ResolveUDPAddr resolves "host:port" for "udp" or "udp4"; host names are
-// looked up in the network's DNS table.
-func (h *Host) ResolveUDPAddr(network, address string) (*net.UDPAddr, error) {
-	switch network {
-	case "udp", "udp4", "udp6":
-	default:
-		return nil, net.UnknownNetworkError(network)
-	}
-	ip, port, err := h.resolve(network, address)
-	if err != nil {
-		return nil, err
-	}
-	return &net.UDPAddr{IP: ip.AsSlice(), Port: port}, nil
-}
-
-// ResolveTCPAddr resolves "host:port" for "tcp" or "tcp4".
-func (h *Host) ResolveTCPAddr(network, address string) (*net.TCPAddr, error) {
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return nil, net.UnknownNetworkError(network)
-	}
-	ip, port, err := h.resolve(network, address)
-	if err != nil {
-		return nil, err
-	}
-	return &net.TCPAddr{IP: ip.AsSlice(), Port: port}, nil
 }
 
 // ListenTCP listens for TCP connections on laddr; a nil or unspecified IP

@@ -3,7 +3,6 @@ package vnet
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -54,112 +53,6 @@ func extract(v6 netip.Addr) netip.Addr {
 	return netip.AddrFrom4([4]byte{a[12], a[13], a[14], a[15]})
 }
 
-// family is the address family a socket is bound for.
-type family uint8
-
-const (
-	famAny family = iota // dual-stack: IPv4 and IPv6, as Linux with IPV6_V6ONLY=0
-	fam4
-	fam6
-)
-
-// familyOf returns the family a network name asks for: "udp4", "tcp6".
-func familyOf(network string) family {
-	switch {
-	case strings.HasSuffix(network, "4"):
-		return fam4
-	case strings.HasSuffix(network, "6"):
-		return fam6
-	}
-	return famAny
-}
-
-// has reports whether f admits an address.
-func (f family) has(a netip.Addr) bool {
-	switch f {
-	case fam4:
-		return a.Is4()
-	case fam6:
-		return a.Is6()
-	}
-	return true
-}
-
-// wildcard returns the unspecified address a socket of family f binds to;
-// a dual-stack socket keeps the address it was given.
-func (f family) wildcard(given netip.Addr) netip.Addr {
-	switch f {
-	case fam4:
-		return netip.IPv4Unspecified()
-	case fam6:
-		return netip.IPv6Unspecified()
-	}
-	if given.IsValid() {
-		return given
-	}
-	return netip.IPv4Unspecified()
-}
-
-// bindFamily is the family of a socket bound to ip for network: an address
-// family's own for a specific address, the network's for a wildcard.
-func bindFamily(network string, ip netip.Addr) family {
-	if !ip.IsUnspecified() {
-		if ip.Is4() {
-			return fam4
-		}
-		return fam6
-	}
-	return familyOf(network)
-}
-
-// cover is what one bound socket listens on: a specific address, or every
-// address of a family.
-type cover struct {
-	ip  netip.Addr
-	fam family
-}
-
-func (c cover) has(a netip.Addr) bool {
-	if !c.ip.IsUnspecified() {
-		return c.ip == a
-	}
-	return c.fam.has(a)
-}
-
-func (c cover) overlaps(o cover) bool {
-	switch {
-	case !c.ip.IsUnspecified():
-		return o.has(c.ip)
-	case !o.ip.IsUnspecified():
-		return c.has(o.ip)
-	}
-	return c.fam == famAny || o.fam == famAny || c.fam == o.fam
-}
-
-// familied is a bound socket that knows its family.
-type familied interface{ bindFam() family }
-
-// lookupBound finds the socket for dst in a bind table: the one bound to
-// dst itself, else a wildcard of dst's family, else a dual-stack wildcard
-// of the other family's key.
-func lookupBound[V familied](bound map[netip.AddrPort]V, dst netip.AddrPort) (V, bool) {
-	if v, ok := bound[dst]; ok {
-		return v, true
-	}
-	own, other := netip.IPv4Unspecified(), netip.IPv6Unspecified()
-	if dst.Addr().Is6() {
-		own, other = other, own
-	}
-	if v, ok := bound[netip.AddrPortFrom(own, dst.Port())]; ok && v.bindFam().has(dst.Addr()) {
-		return v, true
-	}
-	if v, ok := bound[netip.AddrPortFrom(other, dst.Port())]; ok && v.bindFam() == famAny {
-		return v, true
-	}
-	var zero V
-	return zero, false
-}
-
 // source returns the interface's address to send to dst from: its address
 // of dst's family, or the zero address when it has none.
 func (i *Interface) source(dst netip.Addr) netip.Addr {
@@ -175,51 +68,6 @@ func (i *Interface) Addr6() netip.Addr { return i.addr6 }
 // Addr6 returns the IPv6 address of the host's first interface; zero when
 // it has none.
 func (h *Host) Addr6() netip.Addr { return h.first().addr6 }
-
-// dns64 reports whether the host's resolver synthesizes AAAA records: its
-// first interface is on a NAT64's LAN.
-func (h *Host) dns64() bool { return h.first().router.nat64 }
-
-// lookup resolves a name on this host: the network's table, with AAAA
-// records synthesized from A records by a DNS64 (RFC 6147 section 5.1:
-// only when the name has no AAAA record of its own).
-func (h *Host) lookup(name string) ([]netip.Addr, error) {
-	addrs, err := h.net.dns.lookup(name)
-	if err != nil || !h.dns64() {
-		return addrs, err
-	}
-	var synth []netip.Addr
-	for _, a := range addrs {
-		if a.Is6() {
-			return addrs, nil
-		}
-		synth = append(synth, Synthesize(a))
-	}
-	return append(append([]netip.Addr(nil), addrs...), synth...), nil
-}
-
-// pick chooses the address to use among a name's addresses for a network
-// of family want: for "udp" or "tcp", IPv4 when the host has an IPv4
-// address and IPv6 otherwise, as getaddrinfo with AI_ADDRCONFIG orders
-// them for Go's cgo resolver on an IPv6-only phone.
-func (h *Host) pick(addrs []netip.Addr, want family) (netip.Addr, bool) {
-	if want == famAny {
-		want = fam6
-		if h.first().addr.IsValid() {
-			want = fam4
-		}
-		if a, ok := h.pick(addrs, want); ok {
-			return a, true
-		}
-		return addrs[0], true
-	}
-	for _, a := range addrs {
-		if want.has(a) {
-			return a, true
-		}
-	}
-	return netip.Addr{}, false
-}
 
 // Router's IPv6 side.
 
@@ -435,6 +283,3 @@ func (h *Host) checkFamily(fam family, src, dst netip.Addr) error {
 	}
 	return nil
 }
-
-func (c *UDPConn) bindFam() family     { return c.fam }
-func (l *TCPListener) bindFam() family { return l.fam }
