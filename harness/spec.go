@@ -101,7 +101,8 @@ type NodeSpec struct {
 	// clients are valid (the expiry in "expiry:user"); zero means 24 h.
 	CredentialTTL time.Duration
 	// IPv6 gives the node's host an IPv6 address besides its IPv4 one:
-	// its peer gathers udp6 too. Its relay stays IPv4-only.
+	// its peer gathers udp6 too (not with SinglePort, whose socket is
+	// IPv4). Its relay stays IPv4-only.
 	IPv6 bool
 	// TURNByName hands out the STUN and TURN/UDP/TCP URLs with the TURN
 	// domain instead of the node's IPv4 address (LiveKit hands out the

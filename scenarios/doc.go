@@ -90,7 +90,8 @@
 //	  second_node: true                 # default false: another node a reconnect may land on
 //	  ipv6: true                        # default false: the node's host gets an IPv6 address
 //	                                    # too and its peer gathers udp6 beside udp4 (on a LAN
-//	                                    # with ipv6 it gets one anyway); its relay stays IPv4
+//	                                    # with ipv6 it gets one anyway); its relay stays IPv4;
+//	                                    # not with single_port (one IPv4 socket)
 //	  turn_by_name: true                # default false: STUN and TURN/UDP/TCP URLs carry
 //	                                    # turn.domain, not the node's IPv4 address (LiveKit
 //	                                    # hands out the address), so a DNS64 can synthesize it

@@ -70,12 +70,19 @@ func (p *parser) nodeIPv6Fields(n *harness.NodeSpec, ipv6At **yaml.Node) map[str
 }
 
 // checkNodeIPv6 rejects ipv6: true for a node on a LAN that carries no
-// IPv6 (on a LAN that does, the node gets an IPv6 address anyway).
+// IPv6 (on a LAN that does, the node gets an IPv6 address anyway), and
+// beside single_port, whose one UDP socket is IPv4: the node would gather
+// no IPv6 candidate.
 func (p *parser) checkNodeIPv6(path string, at *yaml.Node, n harness.NodeSpec) {
-	if at == nil || !n.IPv6 || n.LAN == "" || p.carriesIPv6(n.LAN) {
+	if at == nil || !n.IPv6 {
 		return
 	}
-	p.errorf(at, join(path, "ipv6"), "LAN %s carries no IPv6; give the LAN ipv6: true", n.LAN)
+	switch {
+	case n.LAN != "" && !p.carriesIPv6(n.LAN):
+		p.errorf(at, join(path, "ipv6"), "LAN %s carries no IPv6; give the LAN ipv6: true", n.LAN)
+	case n.SinglePort != 0:
+		p.errorf(at, join(path, "ipv6"), "single_port muxes media on one IPv4 socket, so the node would gather no IPv6 candidate; drop one of them")
+	}
 }
 
 // carriesIPv6 reports whether a LAN gives its hosts IPv6 addresses.

@@ -64,6 +64,8 @@ func TestValidateRejectsWhatRunWould(t *testing.T) {
 			`office.yaml:3: network.dns.turn.example.com: "999.1.1.1" is not an IP address`},
 		{"IPv6 LAN below an IPv4-only one", "name: x\nnetwork:\n  lans:\n    - {name: carrier, nat: carrier-grade}\n    - {name: home, parent: carrier, ipv6: true}\n" + alice,
 			`office.yaml:5: network.lans[1].ipv6: LAN home carries IPv6 but its parent carrier does not`},
+		{"node ipv6 with single_port", "name: x\nnode:\n  single_port: 7882\n  ipv6: true\n" + alice,
+			`office.yaml:4: node.ipv6: single_port muxes media on one IPv4 socket`},
 		{"turn_by_name not a boolean", "name: x\nnode:\n  turn_by_name: maybe\n" + alice,
 			`office.yaml:3: node.turn_by_name:`},
 		{"syntax error on its line", "name: x\nclients:\n  - name: alice\n  bad: : x\nduration: 5s\n",
