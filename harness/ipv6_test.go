@@ -25,12 +25,13 @@ func ipv6Call(name string, client harness.ClientSpec, lan harness.LANSpec) harne
 
 var _ = Describe("IPv6", func() {
 	// pion gives every UDP host candidate the same local preference
-	// (65535), whatever its family: it has no RFC 8421 family preference.
-	// The IPv4 and IPv6 host pairs both succeed with equal priority, and
-	// the tie goes to the first in the check list: the interface's IPv4
-	// address, listed before its IPv6 one as Linux lists them. Browsers
-	// (libwebrtc) prefer IPv6 and would select the IPv6 pair.
-	It("pairs per family on a dual-stack client and node; both host pairs succeed and pion nominates IPv4", func() {
+	// (65535), whatever its family: it has no RFC 8421 family preference
+	// (the vnet spec TestPionHostCandidatesTieAcrossFamilies pins it). The
+	// IPv4 and IPv6 host pairs tie on priority, and which one pion
+	// nominates is a race: mostly IPv4, whose candidate it gathers first,
+	// sometimes IPv6 (10 and 2 of 12 runs, measured). Browsers (libwebrtc)
+	// prefer IPv6.
+	It("pairs per family on a dual-stack client and node, checks a host pair of each, and selects a host pair", func() {
 		spec := ipv6Call("dual stack", harness.ClientSpec{Name: "alice", LAN: "home", NetworkTypes: bothFamilies},
 			harness.LANSpec{Name: "home", NAT: vnet.PortRestricted(), IPv6: true})
 		spec.Node.IPv6 = true
@@ -40,16 +41,16 @@ var _ = Describe("IPv6", func() {
 		alice := res.Client("alice")
 		Expect(alice.Selected.Local.Type).To(Equal("host"))
 		Expect(alice.Selected.Remote.Type).To(Equal("host"))
-		Expect(is6(alice.Selected.Local.Address)).To(BeFalse(), "selected %s", alice.Selected)
-		var v6Pair *harness.PairCheck
-		for i, ch := range alice.Checks {
-			if strings.HasPrefix(ch.Local, "host/udp [2001:db8:") && strings.HasPrefix(ch.Remote, "host/udp [2001:db8:") {
-				v6Pair = &alice.Checks[i]
+		hostPairs := map[bool]int{}
+		for _, ch := range alice.Checks {
+			local, remote := checkAddr(ch.Local), checkAddr(ch.Remote)
+			Expect(is6(local)).To(Equal(is6(remote)), "pair %s -> %s mixes families", ch.Local, ch.Remote)
+			if strings.HasPrefix(ch.Local, "host/") && strings.HasPrefix(ch.Remote, "host/") {
+				hostPairs[is6(local)]++
 			}
 		}
-		Expect(v6Pair).NotTo(BeNil(), "an IPv6 host pair among %v", alice.Checks)
-		Expect(v6Pair.State).To(Equal("succeeded"))
-		Expect(v6Pair.Nominated).To(BeFalse())
+		Expect(hostPairs[false]).To(BeNumerically(">", 0), "an IPv4 host pair among %v", alice.Checks)
+		Expect(hostPairs[true]).To(BeNumerically(">", 0), "an IPv6 host pair among %v", alice.Checks)
 		var families []bool
 		for _, c := range alice.LocalCandidates {
 			families = append(families, is6(c.Address))
@@ -98,4 +99,11 @@ func is6(addr string) bool {
 	ap, err := netip.ParseAddrPort(addr)
 	Expect(err).NotTo(HaveOccurred(), addr)
 	return ap.Addr().Is6()
+}
+
+// checkAddr returns the address of a check's candidate ("host/udp
+// [2001:db8::2]:5000").
+func checkAddr(c string) string {
+	_, addr, _ := strings.Cut(c, " ")
+	return addr
 }

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
 )
@@ -582,6 +584,50 @@ func TestHostMoveToIPv6Only(t *testing.T) {
 		}
 		if from, ok := exchange(t, sock, netip.AddrPortFrom(Synthesize(dst.Addr()), 3478), srv); !ok || from.Addr() != v.carrier.WAN() {
 			t.Errorf("via NAT64 after the move: from %s (arrived %v), want %s", from, ok, v.carrier.WAN())
+		}
+	})
+}
+
+// TestPionHostCandidatesTieAcrossFamilies pins that pion ranks a
+// dual-stack host's IPv4 and IPv6 host candidates equally: one local
+// preference (65535) for every UDP host candidate, no RFC 8421 family
+// preference. Which family a dual-stack call then selects is a race
+// (harness spec "pairs per family on a dual-stack client and node").
+func TestPionHostCandidatesTieAcrossFamilies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := newV6Net(t)
+		p := newPeer(t, v.laptop, webrtc.Configuration{}, func(se *webrtc.SettingEngine) {
+			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+		})
+		if _, err := p.pc.CreateDataChannel("data", nil); err != nil {
+			t.Fatal(err)
+		}
+		offer, err := p.pc.CreateOffer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gathered := webrtc.GatheringCompletePromise(p.pc)
+		if err := p.pc.SetLocalDescription(offer); err != nil {
+			t.Fatal(err)
+		}
+		<-gathered
+		prio := map[bool]uint32{}
+		for _, line := range strings.Split(p.pc.LocalDescription().SDP, "\n") {
+			line = strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "a=candidate:") {
+				continue
+			}
+			c, err := ice.UnmarshalCandidate(strings.TrimPrefix(line, "a="))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Type() == ice.CandidateTypeHost {
+				a, _ := netip.ParseAddr(c.Address())
+				prio[a.Is6()] = c.Priority()
+			}
+		}
+		if prio[false] == 0 || prio[true] == 0 || prio[false] != prio[true] {
+			t.Errorf("host candidate priorities IPv4 %d, IPv6 %d: want both gathered and equal", prio[false], prio[true])
 		}
 	})
 }
