@@ -214,6 +214,9 @@ func (p *parser) client(path string, v *yaml.Node) {
 			c.Fallback = pc.Fallback
 		}
 		c.Relays = pc.Relays
+		if !typesSet {
+			c.NetworkTypes = p.profileIPv6(c) // in ipv6.go
+		}
 	}
 	if !ok {
 		return

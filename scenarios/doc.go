@@ -108,7 +108,8 @@
 //	    profile: browser                # default none: browser (LiveKit JS in Chrome: udp4
 //	                                    # and tcp4, TURN/UDP and TURN/TLS, LiveKit's
 //	                                    # transport fallback) or pion (pion's defaults, UDP
-//	                                    # only); network_types and fallback set here win
+//	                                    # only); network_types and fallback set here win.
+//	                                    # On a LAN with ipv6 a profile gathers udp6 too
 //	    network_types: [udp4, tcp4]     # default [udp4], pion's default (UDP only). tcp4
 //	                                    # adds ICE-TCP, whose active side pion dials through
 //	                                    # the operating system: such a scenario runs on the

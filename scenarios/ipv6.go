@@ -2,9 +2,11 @@ package scenarios
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/icelab/icelab/harness"
 	"github.com/icelab/icelab/vnet"
+	"github.com/pion/webrtc/v4"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -141,4 +143,16 @@ func (p *parser) checkIPv6Parents(lansNode *yaml.Node) {
 		}
 		p.errorf(at, path, "LAN %s carries IPv6 but its parent %s does not, so its router has no IPv6 upstream; give %s ipv6: true", l.Name, l.Parent, l.Parent)
 	}
+}
+
+// profileIPv6 adds udp6 to a profile's network types for a client whose
+// LAN carries IPv6: browsers and pion gather on every address family the
+// host has (pion's own default is all network types), so a profile on an
+// IPv6 network gathers IPv6 too.
+func (p *parser) profileIPv6(c harness.ClientSpec) []webrtc.NetworkType {
+	types := c.NetworkTypes
+	if c.LAN == "" || !p.carriesIPv6(c.LAN) || slices.Contains(types, webrtc.NetworkTypeUDP6) {
+		return types
+	}
+	return append(slices.Clone(types), webrtc.NetworkTypeUDP6)
 }

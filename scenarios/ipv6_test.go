@@ -59,3 +59,25 @@ clients:
 		t.Error("udp6 needs no real clock")
 	}
 }
+
+// TestProfilesGatherIPv6 proves a profile gathers udp6 on a LAN that
+// carries IPv6, as a browser or pion would, and not elsewhere; a file's
+// own network_types win.
+func TestProfilesGatherIPv6(t *testing.T) {
+	doc := `name: p
+network:
+  lans: [{name: carrier, ipv6_only: true, nat64: true}, {name: home}]
+clients:
+  - {name: a, lan: carrier, profile: browser}
+  - {name: b, lan: home, profile: browser}
+  - {name: c, lan: carrier, profile: pion, network_types: [udp4]}
+`
+	s, err := scenarios.Parse("p.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	has6 := func(i int) bool { return slices.Contains(s.Spec.Clients[i].NetworkTypes, webrtc.NetworkTypeUDP6) }
+	if !has6(0) || has6(1) || has6(2) {
+		t.Errorf("udp6 in a (IPv6 LAN) %v, b (IPv4 LAN) %v, c (its own types) %v; want true, false, false", has6(0), has6(1), has6(2))
+	}
+}
