@@ -60,7 +60,7 @@ type LANSpec struct {
 	Firewall  []vnet.Rule
 	Uplink    vnet.Impairment
 	// IPv6 makes the LAN dual-stack: its hosts get an IPv6 address on
-	// IPv6Prefix, or on a free 2001:db8:N::/64, routed without NAT and
+	// IPv6Prefix, or on a free 2001:db8:0:N::/64, routed without NAT and
 	// guarded by the RFC 6092 firewall (replies only).
 	IPv6       bool
 	IPv6Prefix netip.Prefix

@@ -53,7 +53,7 @@
 //	                                    # the LAN's uplink; default: no impairment. queue
 //	                                    # (bytes) needs bandwidth
 //	      ipv6: true                    # default false: the LAN carries IPv6 too, on the next
-//	                                    # free 2001:db8:N::/64 (or give the prefix, /120 or
+//	                                    # free 2001:db8:0:N::/64 (or give the prefix, /120 or
 //	                                    # wider, outside the internet's 2001:db8::/64). IPv6
 //	                                    # is routed, not NATed, and the router admits inbound
 //	                                    # IPv6 only as replies (RFC 6092 simple security)

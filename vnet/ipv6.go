@@ -1,6 +1,7 @@
 package vnet
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"syscall"
@@ -12,7 +13,7 @@ import (
 // The internet has an IPv6 address space besides its IPv4 one (by default
 // 2001:db8::/32, the documentation prefix of RFC 3849); a router's LAN
 // carries IPv6 when it is given a prefix ([RouterConfig.IPv6],
-// [RouterConfig.LAN6]), by default the next free 2001:db8:N::/64. IPv6 is
+// [RouterConfig.LAN6]), by default the next free 2001:db8:0:N::/64. IPv6 is
 // routed, not translated, as deployed: every ancestor of a LAN routes its
 // prefix down to it. A router whose LAN carries IPv6 guards it with the
 // "simple security" of RFC 6092 (section 3.2 for UDP, 3.3 for TCP):
@@ -138,12 +139,18 @@ func (n *Network) claimLAN6(p netip.Prefix) (netip.Prefix, error) {
 		n.reserved = append(n.reserved, p)
 		return p, nil
 	}
-	base := n.internet.lan6.Addr().As16()
+	// The N-th /64 of the internet's space; the first is its own hosts'.
+	space := n.internet.lan6
+	base := space.Addr().As16()
+	hi := binary.BigEndian.Uint64(base[:8])
 	for n.nextLAN6 < 0xffff {
 		n.nextLAN6++
 		a := base
-		a[4], a[5] = byte(n.nextLAN6>>8), byte(n.nextLAN6)
+		binary.BigEndian.PutUint64(a[:8], hi+uint64(n.nextLAN6))
 		p = netip.PrefixFrom(netip.AddrFrom16(a), 64)
+		if !space.Contains(p.Addr()) {
+			break
+		}
 		if n.checkPrefix(p) == nil {
 			n.reserved = append(n.reserved, p)
 			return p, nil

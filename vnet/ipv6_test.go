@@ -2,6 +2,7 @@ package vnet
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -630,4 +631,27 @@ func TestPionHostCandidatesTieAcrossFamilies(t *testing.T) {
 			t.Errorf("host candidate priorities IPv4 %d, IPv6 %d: want both gathered and equal", prio[false], prio[true])
 		}
 	})
+}
+
+// TestInternet6 checks that a custom internet IPv6 space hands its LANs
+// /64s inside it, after the /64 of its own hosts, and that a space too
+// small for that is refused.
+func TestInternet6(t *testing.T) {
+	n, err := New(Config{Internet6: netip.MustParsePrefix("2001:db8:aa00::/40"), HostAddrs: []netip.Prefix{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for i, want := range []string{"2001:db8:aa00:1::/64", "2001:db8:aa00:2::/64"} {
+		r, err := n.Internet().AddRouter(RouterConfig{Name: fmt.Sprint("lan", i), IPv6: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.LAN6().String() != want {
+			t.Errorf("LAN %d got %s, want %s", i, r.LAN6(), want)
+		}
+	}
+	if _, err := New(Config{Internet6: netip.MustParsePrefix("2001:db8:1:2::/64")}); err == nil {
+		t.Error("a /64 internet IPv6 space was accepted")
+	}
 }

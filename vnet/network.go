@@ -14,8 +14,9 @@ import (
 type Config struct {
 	// Internet is the public address space; zero means 203.0.113.0/24.
 	Internet netip.Prefix
-	// Internet6 is the public IPv6 address space; zero means
-	// DefaultInternet6 (2001:db8::/32). Hosts on the internet get an IPv6
+	// Internet6 is the public IPv6 address space, /48 or wider; zero
+	// means DefaultInternet6 (2001:db8::/32). Its first /64 holds the
+	// internet's own hosts, the next ones the IPv6 LANs. Hosts on the internet get an IPv6
 	// address when they ask for one (HostConfig.IPv6); LANs that carry
 	// IPv6 get /64s of it.
 	Internet6 netip.Prefix
@@ -74,8 +75,8 @@ func New(cfg Config) (*Network, error) {
 	if !cfg.Internet6.IsValid() {
 		cfg.Internet6 = DefaultInternet6
 	}
-	if !cfg.Internet6.Addr().Is6() || cfg.Internet6.Bits() > 64 {
-		return nil, fmt.Errorf("vnet: internet IPv6 space %s is not an IPv6 prefix of /64 or more", cfg.Internet6)
+	if !cfg.Internet6.Addr().Is6() || cfg.Internet6.Bits() > 48 {
+		return nil, fmt.Errorf("vnet: internet IPv6 space %s is not an IPv6 prefix of /48 or wider (its hosts take one /64, each IPv6 LAN another)", cfg.Internet6)
 	}
 	if err := n.checkPrefix(cfg.Internet6.Masked()); err != nil {
 		return nil, fmt.Errorf("vnet: internet %s: %w", cfg.Internet6, err)

@@ -26,7 +26,7 @@ type RouterConfig struct {
 	Uplink Impairment
 
 	// IPv6 makes the LAN carry IPv6 besides IPv4: its hosts get an
-	// address on LAN6, or on the next free 2001:db8:N::/64 of the
+	// address on LAN6, or on the next free 2001:db8:0:N::/64 of the
 	// internet's IPv6 space when LAN6 is zero. IPv6 is routed, not
 	// translated, and guarded as RFC 6092 recommends (see ipv6.go).
 	IPv6 bool
