@@ -14,6 +14,8 @@ type topology struct {
 	lans    map[string]*vnet.Router
 	hosts   map[string]*vnet.Host
 	parents map[string]string
+	// ipv6 names the hosts on the internet that get an IPv6 address.
+	ipv6 map[string]bool
 }
 
 // buildNetwork creates the network and LANs of spec, parents first.
@@ -37,7 +39,7 @@ func buildNetwork(spec *Spec) (*topology, error) {
 				}
 				parent = p
 			}
-			r, err := parent.AddRouter(vnet.RouterConfig{Name: l.Name, LAN: l.LANPrefix, NAT: l.NAT, Uplink: l.Uplink})
+			r, err := parent.AddRouter(l.routerConfig())
 			if err != nil {
 				_ = n.Close()
 				return nil, fmt.Errorf("lan %s: %w", l.Name, err)
@@ -81,7 +83,7 @@ func (t *topology) addHost(name, lan string, addr netip.Addr, link vnet.Impairme
 	if err != nil {
 		return nil, fmt.Errorf("host %s: %w", name, err)
 	}
-	h, err := r.AddHost(vnet.HostConfig{Name: name, Addr: addr, Link: link})
+	h, err := r.AddHost(vnet.HostConfig{Name: name, Addr: addr, Link: link, IPv6: t.ipv6[name]})
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func (r *runner) collect(res *Result) {
 		cr.NoMediaExpected = len(flows) == 0
 		cr.MediaBothWays, cr.Outages = judgeMedia(flows, cr.Media)
 		if cr.Transport == NoTransport || (!cr.MediaBothWays && !cr.NoMediaExpected) {
-			cr.Failure = r.explain(c.spec.Name, flows, cr, end)
+			cr.Failure = r.explain(&c.endpoint, c.iceServers, flows, cr, end)
 		}
 		if cr.Failure != "" && cr.FailedAt == 0 {
 			// Stated, so detected: when signalling failed, or else at
@@ -159,7 +159,8 @@ func mergeOutages(os []Outage) []Outage {
 
 // explain says, for a person, why a client did not end connected with
 // media both ways.
-func (r *runner) explain(who string, flows []flow, cr ClientResult, end time.Duration) string {
+func (r *runner) explain(ep *endpoint, servers []webrtc.ICEServer, flows []flow, cr ClientResult, end time.Duration) string {
+	who := ep.spec.Name
 	var why string
 	switch {
 	case cr.SignallingError != "" && !cr.Signalling:
@@ -178,6 +179,9 @@ func (r *runner) explain(who string, flows []flow, cr ClientResult, end time.Dur
 		why = fmt.Sprintf("connected at %.1f s, then lost: peer connection %s", cr.ConnectedAt.Seconds(), cr.FinalState())
 	default:
 		why = "media did not flow both ways: " + mediaProblems(flows, cr, end)
+	}
+	if note := ipv6Note(ep, servers, cr); note != "" {
+		why += "; " + note // in ipv6.go
 	}
 	if len(cr.GatherErrors) > 0 && !cr.Connected {
 		why += "; pion: " + strings.Join(cr.GatherErrors, "; ")

@@ -45,8 +45,9 @@ func (r *runner) placeEndpoint(kind string, cs ClientSpec) (endpoint, error) {
 		return endpoint{}, fmt.Errorf("%s %s: %w", kind, cs.Name, err)
 	}
 	host.SetPMTUDiscovery(cs.PMTUDiscovery)
-	r.addrs[host.Addr()] = cs.Name
-	r.addrs[host.ExternalAddr()] = cs.Name
+	for _, a := range knownAddrs(host) {
+		r.addrs[a] = cs.Name
+	}
 	return endpoint{spec: cs, host: host, loggers: r.o.loggers}, nil
 }
 

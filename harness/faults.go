@@ -125,7 +125,9 @@ func (r *runner) move(f Fault) (string, error) {
 	}
 	// Drops from the new addresses are the client's too.
 	r.addrs[addr] = f.Target
-	r.addrs[h.ExternalAddr()] = f.Target
+	for _, a := range knownAddrs(h) {
+		r.addrs[a] = f.Target
+	}
 	return fmt.Sprintf("moved %s from %s to %s on %s", f.Target, old, addr, to.Name()), nil
 }
 

@@ -116,7 +116,7 @@ func newNode(name string, host *vnet.Host, cfg relay.Config, external netip.Addr
 		se.SetICETCPMux(o.tcpMux)
 		se.SetIncludeLoopbackCandidate(true)
 	}
-	se.SetNetworkTypes(types)
+	se.SetNetworkTypes(nodeNetworkTypes(host, types))
 	switch {
 	case o.singlePort > 0:
 		conn, err := host.ListenUDP("udp4", &net.UDPAddr{IP: host.Addr().AsSlice(), Port: o.singlePort})

@@ -251,7 +251,7 @@ func (o *observer) learnRelayProtocols(stats webrtc.StatsReport) {
 			if o.relayProtocols == nil {
 				o.relayProtocols = map[string]string{}
 			}
-			o.relayProtocols[fmt.Sprintf("%s:%d", c.IP, c.Port)] = c.RelayProtocol
+			o.relayProtocols[hostPort(c.IP, int(c.Port))] = c.RelayProtocol
 		}
 	}
 }
@@ -264,7 +264,7 @@ func (o *observer) checks(stats webrtc.StatsReport) {
 	for _, s := range stats {
 		switch c := s.(type) {
 		case webrtc.ICECandidateStats:
-			cands[c.ID] = fmt.Sprintf("%s/%s %s:%d", c.CandidateType, c.Protocol, c.IP, c.Port)
+			cands[c.ID] = fmt.Sprintf("%s/%s %s", c.CandidateType, c.Protocol, hostPort(c.IP, int(c.Port)))
 		}
 	}
 	o.res.Checks = o.res.Checks[:0]
@@ -359,7 +359,7 @@ func candidateOf(c *webrtc.ICECandidate) Candidate {
 	cand := Candidate{
 		Type:     c.Typ.String(),
 		Protocol: strings.ToLower(c.Protocol.String()),
-		Address:  fmt.Sprintf("%s:%d", c.Address, c.Port),
+		Address:  hostPort(c.Address, int(c.Port)),
 		TCPType:  c.TCPType,
 	}
 	return cand

@@ -52,7 +52,7 @@ func (r *runner) collectPeers(res *Result, at time.Duration) {
 		cr.NoMediaExpected = len(flows) == 0
 		cr.MediaBothWays, cr.Outages = judgeMedia(flows, cr.Media)
 		if cr.Transport == NoTransport || (!cr.MediaBothWays && !cr.NoMediaExpected) {
-			cr.Failure = r.explain(e.peer.spec.Name, flows, cr, at)
+			cr.Failure = r.explain(&e.peer.endpoint, e.peer.servers, flows, cr, at)
 			if !cr.Connected && !hasRelay(cr.LocalCandidates) && !hasRelay(other.LocalCandidates) {
 				cr.Failure += "; neither peer gathered a relay candidate, so only a direct path could work"
 			}

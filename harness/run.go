@@ -327,6 +327,9 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 		if i > 0 {
 			addr = netip.Addr{}
 		}
+		if spec.Node.IPv6 {
+			r.topo.ipv6 = map[string]bool{name: true}
+		}
 		host, err := r.topo.addHost(name, spec.Node.LAN, addr, spec.Node.Link)
 		if err != nil {
 			return nil, err
@@ -401,7 +404,7 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 			front = d.http
 			certs = nil
 		}
-		turnURLHost := cfg.TURN.Domain
+		turnURLHost, byName := cfg.TURN.Domain, spec.Node.TURNByName
 		tlsPort := cfg.TURN.TLSPort
 		if spec.Node.LoadBalancer != nil {
 			tlsPort = spec.Node.LoadBalancer.Port
@@ -413,7 +416,7 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 		}
 		expiry := func() time.Time { return time.Now().Add(spec.Node.MintClockOffset + ttl) }
 		iceServers := func(client string) []webrtc.ICEServer {
-			return clientICEServers(nodeCfg, ext, turnURLHost, tlsPort, client, secret, expiry)
+			return clientICEServers(nodeCfg, ext, turnURLHost, byName, tlsPort, client, secret, expiry)
 		}
 		nd.serve(front, certs, iceServers, order)
 		if err := r.topo.addName(domain, external.String()); err != nil {

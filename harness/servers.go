@@ -39,7 +39,10 @@ func ensureCredentials(cfg *relay.Config) string {
 // clientICEServers is what the node hands a client: STUN and TURN over UDP
 // and TCP on the node's address, TURN/TLS on the TURN domain. Clients keep
 // what their Relays setting asks for (LiveKit's SDKs: UDP and TLS).
-func clientICEServers(cfg relay.Config, external netip.Addr, domain string, tlsPort int, client, secret string, expiry func() time.Time) []webrtc.ICEServer {
+//
+// byName puts the TURN domain in the STUN and TURN/UDP/TCP URLs instead of
+// the node's address.
+func clientICEServers(cfg relay.Config, external netip.Addr, domain string, byName bool, tlsPort int, client, secret string, expiry func() time.Time) []webrtc.ICEServer {
 	if !cfg.TURN.Enabled {
 		return nil
 	}
@@ -55,6 +58,9 @@ func clientICEServers(cfg relay.Config, external netip.Addr, domain string, tlsP
 		user, pass = names[0], cfg.TURN.Users[names[0]]
 	}
 	hp := net.JoinHostPort(external.String(), fmt.Sprint(cfg.TURN.UDPPort))
+	if byName {
+		hp = net.JoinHostPort(domain, fmt.Sprint(cfg.TURN.UDPPort))
+	}
 	urls := []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
 	if cfg.TURN.TLSEnabled() {
 		urls = append(urls, "turns:"+net.JoinHostPort(domain, fmt.Sprint(tlsPort))+"?transport=tcp")

@@ -122,7 +122,7 @@ func (c *client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, plan 
 			c.obs.remoteCandidate(Candidate{
 				Type:     cand.Type().String(),
 				Protocol: strings.ToLower(cand.NetworkType().NetworkShort()),
-				Address:  fmt.Sprintf("%s:%d", cand.Address(), cand.Port()),
+				Address:  hostPort(cand.Address(), int(cand.Port())),
 				TCPType:  tcpTypeOf(cand.TCPType()),
 			})
 		}

@@ -74,6 +74,16 @@ type LANSpec struct {
 	// MTU is the uplink's MTU, fragment handling and ICMP (a VPN, a PPPoE
 	// line, a tunnel); the zero value carries packets of any size.
 	MTU vnet.MTU
+	// IPv6 makes the LAN dual-stack: its hosts get an IPv6 address on
+	// IPv6Prefix, or on a free 2001:db8:0:N::/64, routed without NAT and
+	// guarded by the RFC 6092 firewall (replies only).
+	IPv6       bool
+	IPv6Prefix netip.Prefix
+	// IPv6Only gives the LAN's hosts no IPv4 address, as mobile carriers
+	// do; NAT64 makes its router a NAT64 for 64:ff9b::/96 and its resolver
+	// a DNS64. Both imply IPv6.
+	IPv6Only bool
+	NAT64    bool
 }
 
 // NodeSpec is the media node: an SFU stand-in on pion with its embedded
@@ -105,6 +115,14 @@ type NodeSpec struct {
 	// CredentialTTL is how long the TURN REST credentials handed to
 	// clients are valid (the expiry in "expiry:user"); zero means 24 h.
 	CredentialTTL time.Duration
+	// IPv6 gives the node's host an IPv6 address besides its IPv4 one:
+	// its peer gathers udp6 too (not with SinglePort, whose socket is
+	// IPv4). Its relay stays IPv4-only.
+	IPv6 bool
+	// TURNByName hands out the STUN and TURN/UDP/TCP URLs with the TURN
+	// domain instead of the node's IPv4 address (LiveKit hands out the
+	// address), so that a DNS64 can synthesize an address for it.
+	TURNByName bool
 	// MintClockOffset is how far the clock of the service that mints
 	// those credentials is off the relay's: -2h is a backend two hours
 	// behind, whose credentials the relay finds expired as they are made.

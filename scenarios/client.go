@@ -60,20 +60,15 @@ func (p *parser) iceURL(path string, v *yaml.Node) (string, bool) {
 	return u, true
 }
 
-// networkTypes are the network types the virtual network carries: it is
-// IPv4-only, so udp6 and tcp6 would gather no candidate.
-var networkTypes = []string{"udp4", "tcp4"}
+// networkTypes are the network types a client may gather on; udp6 only
+// where its network carries IPv6, which checkClientFamilies checks.
+var networkTypes = []string{"udp4", "udp6", "tcp4", "tcp6"}
 
 func (p *parser) networkTypes(path string, v *yaml.Node) []webrtc.NetworkType {
 	var out []webrtc.NetworkType
 	bad := false
 	p.list(v, path, func(path string, _ int, v *yaml.Node) {
 		var s string
-		if v.Kind == yaml.ScalarNode && (v.Value == "udp6" || v.Value == "tcp6") {
-			p.errorf(v, path, "%s: the virtual network is IPv4-only; want udp4 or tcp4", v.Value)
-			bad = true
-			return
-		}
 		if !p.enum(v, path, "network type", networkTypes, &s) {
 			bad = true
 			return
@@ -181,6 +176,7 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 		profile         *archetypes.Profile
 		typesSet, fbSet bool
 		proxyAuthAt     *yaml.Node
+		typesAt         *yaml.Node
 	)
 	handlers := map[string]field{
 		"name": func(path string, v *yaml.Node) {
@@ -211,7 +207,7 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 				c.Policy = webrtc.NewICETransportPolicy(s)
 			}
 		},
-		"network_types": func(path string, v *yaml.Node) { c.NetworkTypes, typesSet = p.networkTypes(path, v), true },
+		"network_types": func(path string, v *yaml.Node) { c.NetworkTypes, typesSet, typesAt = p.networkTypes(path, v), true, v },
 		"publish":       func(path string, v *yaml.Node) { c.Publish = p.publish(path, v) },
 		"fallback":      func(path string, v *yaml.Node) { c.Fallback, fbSet = p.fallback(path, v), true },
 		"proxy":         func(path string, v *yaml.Node) { c.Proxy = p.proxyRef(path, v) },
@@ -247,6 +243,9 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 			c.Fallback = pc.Fallback
 		}
 		c.Relays = pc.Relays
+		if !typesSet {
+			c.NetworkTypes = p.profileIPv6(c) // in ipv6.go
+		}
 	}
 	if !ok {
 		return c, false
@@ -261,6 +260,7 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 		p.errorf(proxyAuthAt, join(path, "proxy_auth"), "credentials without a proxy; set proxy: too")
 		return c, false
 	}
+	p.checkClientFamilies(path, typesAt, c) // in ipv6.go
 	return c, true
 }
 

@@ -49,7 +49,9 @@
 //	                                    # (stun, dtls, channeldata, rtp, other, or a list)
 //	                                    # applies to UDP; limit makes it match only the
 //	                                    # packets above that rate; fragments: later (IP
-//	                                    # fragments but the first) or all limits it to them
+//	                                    # fragments but the first) or all limits it to them.
+//	                                    # remote and local take IPv6 prefixes too; a prefix
+//	                                    # matches its family only
 //	      link: {latency: 30ms, jitter: 5ms, loss: 1%, bandwidth: 2Mbps, queue: 65536}
 //	                                    # the LAN's uplink; default: no impairment. queue
 //	                                    # (bytes) needs bandwidth
@@ -64,8 +66,24 @@
 //	                                    # lowered to size-40, as PPPoE routers do. Hosts send
 //	                                    # as Linux does: DF set, datagrams over a learned
 //	                                    # path MTU fragmented by the sender
+//	      ipv6: true                    # default false: the LAN carries IPv6 too, on the next
+//	                                    # free 2001:db8:0:N::/64 (or give the prefix, /120 or
+//	                                    # wider, outside the internet's 2001:db8::/64). IPv6
+//	                                    # is routed, not NATed, and the router admits inbound
+//	                                    # IPv6 only as replies (RFC 6092 simple security)
+//	      ipv6_only: true               # default false: hosts get no IPv4 address (a mobile
+//	                                    # carrier); implies ipv6. nat then needs nat64
+//	      nat64: true                   # default false: the router is a NAT64 (RFC 6146) for
+//	                                    # 64:ff9b::/96, translating with the LAN's nat
+//	                                    # (default endpoint-independent mapping and
+//	                                    # filtering; not one-to-one), and the LAN's resolver
+//	                                    # a DNS64 (RFC 6147): names with only IPv4 addresses
+//	                                    # get 64:ff9b::/96 ones; IPv4 literals stay
+//	                                    # unreachable from an IPv6-only LAN
 //	  dns:                              # default: the node's turn.domain resolves to it
-//	    turn.example.com: none          # does not resolve; or an IPv4 address
+//	    turn.example.com: none          # does not resolve; or an IPv4 (A) or IPv6 (AAAA)
+//	                                    # address. On a nat64 LAN a name with no AAAA gets
+//	                                    # one synthesized in 64:ff9b::/96
 //	  proxies:                          # default: none. Explicit proxies on LANs
 //	    - name: squid                   # required; a host name, unique among hosts and LANs
 //	      lan: corp                     # required: a LAN (its firewall lets the proxy out)
@@ -106,6 +124,13 @@
 //	  load_balancer: {port: 443}        # default: none. An L4 load balancer terminating
 //	                                    # TURN/TLS in front of the node
 //	  second_node: true                 # default false: another node a reconnect may land on
+//	  ipv6: true                        # default false: the node's host gets an IPv6 address
+//	                                    # too and its peer gathers udp6 beside udp4 (on a LAN
+//	                                    # with ipv6 it gets one anyway); its relay stays IPv4;
+//	                                    # not with single_port (one IPv4 socket)
+//	  turn_by_name: true                # default false: STUN and TURN/UDP/TCP URLs carry
+//	                                    # turn.domain, not the node's IPv4 address (LiveKit
+//	                                    # hands out the address), so a DNS64 can synthesize it
 //	  single_port: 7882                 # default: none; all media on one UDP port
 //	  credential_ttl: 1h                # default 24h: TURN REST credentials' lifetime
 //	  mint_clock_offset: -2h            # default 0: the minting service's clock, off the
@@ -130,12 +155,14 @@
 //	    profile: browser                # default none: browser (LiveKit JS in Chrome: udp4
 //	                                    # and tcp4, TURN/UDP and TURN/TLS, LiveKit's
 //	                                    # transport fallback) or pion (pion's defaults, UDP
-//	                                    # only); network_types and fallback set here win
+//	                                    # only); network_types and fallback set here win.
+//	                                    # On a LAN with ipv6 a profile gathers udp6 too
 //	    network_types: [udp4, tcp4]     # default [udp4], pion's default (UDP only). tcp4
 //	                                    # adds ICE-TCP, whose active side pion dials through
 //	                                    # the operating system: such a scenario runs on the
-//	                                    # real clock. The network is IPv4-only: udp6 and
-//	                                    # tcp6 are errors
+//	                                    # real clock. udp6 only on a LAN with ipv6 (or
+//	                                    # ipv6_only, nat64); tcp6 is an error (ICE-TCP is
+//	                                    # bridged over IPv4 loopback only)
 //	    ice_servers: [{urls: [turns:turn.example.com:443?transport=tcp], username: u, credential: p}]
 //	                                    # default: what the node's signalling hands out
 //	    publish: [audio, video, data]   # or {audio: true, ...}; default: nothing published

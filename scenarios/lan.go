@@ -24,6 +24,7 @@ func (p *parser) network(path string, v *yaml.Node) {
 		"proxies": func(_ string, v *yaml.Node) { proxies = v },
 	})
 	p.checkParents(lansNode)
+	p.checkIPv6Parents(lansNode) // in ipv6.go
 	if proxies != nil {
 		p.proxyList(join(path, "proxies"), proxies)
 	}
@@ -35,7 +36,8 @@ func (p *parser) lan(path string, v *yaml.Node) {
 		parent *yaml.Node
 		named  bool
 	)
-	ok := p.fields(v, path, map[string]field{
+	handlers := p.lanIPv6Fields(&l) // in ipv6.go
+	for k, h := range map[string]field{
 		"name": func(path string, v *yaml.Node) {
 			name, ok := p.hostName(v, path)
 			if !ok {
@@ -71,10 +73,14 @@ func (p *parser) lan(path string, v *yaml.Node) {
 		"firewall": func(path string, v *yaml.Node) { l.Firewall = p.rules(path, v) },
 		"link":     func(path string, v *yaml.Node) { l.Uplink = p.impairment(path, v) },
 		"mtu":      func(path string, v *yaml.Node) { l.MTU = p.mtu(path, v) },
-	})
+	} {
+		handlers[k] = h
+	}
+	ok := p.fields(v, path, handlers)
 	if !ok {
 		return
 	}
+	p.checkLANIPv6(path, v, l)
 	if !named {
 		if _, hasName := fieldNode(v, "name"); !hasName {
 			p.errorf(v, join(path, "name"), "missing; every LAN needs a name")
@@ -190,8 +196,8 @@ func (p *parser) dns(path string, v *yaml.Node) {
 			return
 		}
 		a, err := netip.ParseAddr(addr)
-		if err != nil || !a.Is4() {
-			p.errorf(v, fp, "%q is not an IPv4 address; want an address like 203.0.113.10, or none for a name that does not resolve", addr)
+		if err != nil || a.Zone() != "" || a.Is4In6() {
+			p.errorf(v, fp, "%q is not an IP address; want an address like 203.0.113.10 (an A record) or 2001:db8::10 (AAAA), or none for a name that does not resolve", addr)
 			return
 		}
 		p.s.Spec.Names[name] = a.String()

@@ -58,7 +58,9 @@ func (p *parser) nodeSpec(path string, v *yaml.Node) {
 		inline, fileNode, addrAt *yaml.Node
 		req                      tlsRequest
 	)
-	ok := p.fields(v, path, map[string]field{
+	var ipv6At *yaml.Node
+	handlers := p.nodeIPv6Fields(&n, &ipv6At) // in ipv6.go
+	for k, h := range map[string]field{
 		"name": func(path string, v *yaml.Node) {
 			if name, ok := p.hostName(v, path); ok {
 				n.Name = name
@@ -118,10 +120,14 @@ func (p *parser) nodeSpec(path string, v *yaml.Node) {
 			}
 			n.MintClockOffset = d
 		},
-	})
+	} {
+		handlers[k] = h
+	}
+	ok := p.fields(v, path, handlers)
 	if !ok {
 		return
 	}
+	p.checkNodeIPv6(path, ipv6At, n)
 	n.SecondNode = n.SecondNode || p.s.Spec.Node.SecondNode
 	if addrAt != nil {
 		p.checkNodeAddr(join(path, "addr"), addrAt, n)

@@ -87,7 +87,7 @@ func TestCatalogMatchesSchema(t *testing.T) {
 	for _, typo := range []string{
 		"name: x\nclients: [{name: alice}]\nduraton: 10s\n",
 		"name: x\nclients: [{name: alice, pubish: [audio]}]\n",
-		"name: x\nclients: [{name: alice, network_types: [udp6]}]\n",
+		"name: x\nclients: [{name: alice, network_types: [udp5]}]\n",
 		"name: x\nclients: [{name: alice}]\nexpect: {alice: {transport: TURN/QUIC}}\n",
 		"name: x\nclients: [{name: alice}]\npeers: [{name: a}, {name: b}]\n",
 		"name: x\nnode: {}\npeers: [{name: a}, {name: b}]\n",

@@ -15,8 +15,10 @@ import (
 
 // BenchmarkUDPForward measures packets per second of 1200-byte datagrams
 // through one router and across a NAT hop, with 1 and 20 flows, on
-// icelab's vnet and on pion's own vnet with the same topology, side by
-// side in one run:
+// icelab's vnet and on pion's own vnet with the same topology, and on
+// icelab's vnet over IPv6 (where the "nat" hop is a dual-stack LAN's
+// router: IPv6 crosses it routed, through its RFC 6092 connection
+// tracking), side by side in one run:
 //
 //	go test -run '^$' -bench UDPForward ./vnet/
 func BenchmarkUDPForward(b *testing.B) {
@@ -27,6 +29,7 @@ func BenchmarkUDPForward(b *testing.B) {
 		{"pion", buildPion},
 		{"icelab", buildIcelab},
 		{"icelab-mtu1500", buildIcelabMTU}, // what an MTU check costs
+		{"icelab-ipv6", buildIcelabIPv6},
 	} {
 		for _, hop := range []struct {
 			name string
@@ -53,13 +56,17 @@ func runFlows(b *testing.B, sender, receiver transport.Net, dst netip.Addr, flow
 		credit  chan struct{}
 		n       int
 	}
+	network, wildcard := "udp4", "0.0.0.0:0"
+	if dst.Is6() {
+		network, wildcard = "udp6", "[::]:0"
+	}
 	fs := make([]*flow, flows)
 	for i := range fs {
-		in, err := receiver.ListenPacket("udp4", fmt.Sprintf("%s:%d", dst, 6000+i))
+		in, err := receiver.ListenPacket(network, netip.AddrPortFrom(dst, uint16(6000+i)).String())
 		if err != nil {
 			b.Fatal(err)
 		}
-		out, err := sender.ListenPacket("udp4", "0.0.0.0:0")
+		out, err := sender.ListenPacket(network, wildcard)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -137,6 +144,30 @@ func buildIcelabMTU(b *testing.B, natHop bool) (transport.Net, transport.Net, ne
 		}
 	}
 	return sender, recv, dst
+}
+
+// buildIcelabIPv6 is buildIcelab over IPv6: no NAT, an RFC 6092 firewall on the hop.
+func buildIcelabIPv6(b *testing.B, natHop bool) (transport.Net, transport.Net, netip.Addr) {
+	n, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = n.Close() })
+	recv, err := n.Internet().AddHost(HostConfig{Name: "receiver", IPv6: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sender *Host
+	if natHop {
+		lan, err := n.Internet().AddRouter(RouterConfig{Name: "lan", NAT: FullCone(), IPv6: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sender = mustHost(b, lan, "sender")
+	} else if sender, err = n.Internet().AddHost(HostConfig{Name: "sender", IPv6: true}); err != nil {
+		b.Fatal(err)
+	}
+	return sender, recv, recv.Addr6()
 }
 
 func buildPion(b *testing.B, natHop bool) (transport.Net, transport.Net, netip.Addr) {

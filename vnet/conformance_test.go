@@ -14,14 +14,22 @@ import (
 func TestHostConformance(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := newTestNetwork(t)
-		srv := mustHost(t, n.Internet(), "server")
-		home := mustRouter(t, n.Internet(), "home", PortRestricted())
+		srv, err := n.Internet().AddHost(HostConfig{Name: "server", IPv6: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		home, err := n.Internet().AddRouter(RouterConfig{Name: "home", NAT: PortRestricted(), IPv6: true})
+		if err != nil {
+			t.Fatal(err)
+		}
 		cli := mustHost(t, home, "client")
+		iface := func(i *transport.Interface) (net.Interface, []net.Addr) {
+			addrs, _ := i.Addrs()
+			return i.Interface, addrs
+		}
 		conformance.Check[transport.UDPConn, transport.TCPConn, transport.TCPListener, *transport.Interface](
-			t, transport.Net(srv), transport.Net(cli), net.IP(srv.Addr().AsSlice()), net.IP(home.WAN().AsSlice()),
-			func(i *transport.Interface) (net.Interface, []net.Addr) {
-				addrs, _ := i.Addrs()
-				return i.Interface, addrs
-			})
+			t, transport.Net(srv), transport.Net(cli), net.IP(srv.Addr().AsSlice()), net.IP(home.WAN().AsSlice()), iface)
+		conformance.CheckIPv6[transport.UDPConn, transport.TCPConn, transport.TCPListener, *transport.Interface](
+			t, transport.Net(srv), transport.Net(cli), net.IP(srv.Addr6().AsSlice()), net.IP(cli.Addr6().AsSlice()), iface)
 	})
 }

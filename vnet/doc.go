@@ -24,6 +24,11 @@
 // time package only, so a network built inside a testing/synctest bubble runs
 // on the bubble's fake clock; Close ends every goroutine the network started.
 //
+// Hosts, routers and LANs carry IPv6 as well as IPv4 when asked: dual-stack
+// and IPv6-only LANs, "udp6" and "tcp6" sockets, dual-stack wildcard
+// sockets, AAAA names, the RFC 6092 firewall of an IPv6 LAN, and NAT64 with
+// DNS64 (RFC 6146, 6147) for an IPv6-only LAN; see ipv6.go.
+//
 // The package knows networks, not WebRTC. The one exception is the RFC 7983
 // first-byte demultiplexing in [Classify], so that a firewall rule can say
 // "drop DTLS". vnet imports nothing of the rest of icelab.

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,7 +20,8 @@ type Interface struct {
 	host   *Host
 	index  int
 	name   string
-	addr   netip.Addr
+	addr   netip.Addr // IPv4; zero on an IPv6-only LAN
+	addr6  netip.Addr // IPv6; zero when the LAN carries none
 	router *Router
 	link   *Link
 }
@@ -28,8 +29,14 @@ type Interface struct {
 // Name returns the interface's name, such as "eth0".
 func (i *Interface) Name() string { return i.name }
 
-// Addr returns the interface's address.
-func (i *Interface) Addr() netip.Addr { return i.addr }
+// Addr returns the interface's address: its IPv4 one, or its IPv6 one on
+// an IPv6-only LAN.
+func (i *Interface) Addr() netip.Addr {
+	if !i.addr.IsValid() {
+		return i.addr6
+	}
+	return i.addr
+}
 
 // Router returns the router the interface attaches to.
 func (i *Interface) Router() *Router { return i.router }
@@ -70,18 +77,19 @@ func (h *Host) Name() string { return h.name }
 // Network returns the network the host belongs to.
 func (h *Host) Network() *Network { return h.net }
 
-// Addr returns the address of the host's first interface.
+// Addr returns the address of the host's first interface: its IPv4 one,
+// or its IPv6 one when it has no IPv4 address.
 func (h *Host) Addr() netip.Addr {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return h.ifaces[0].addr
+	return h.ifaces[0].Addr()
 }
 
 // ExternalAddr returns the address the internet sees for the host's first
 // interface.
 func (h *Host) ExternalAddr() netip.Addr {
 	ifc := h.first()
-	ext, _ := ifc.router.ExternalAddr(ifc.addr)
+	ext, _ := ifc.router.ExternalAddr(ifc.Addr())
 	return ext
 }
 
@@ -105,7 +113,7 @@ func (h *Host) NetInterfaces() []*Interface {
 // Attach adds an interface on router r's LAN (a second network card, a
 // VPN). addr zero picks an address.
 func (h *Host) Attach(r *Router, addr netip.Addr, link Impairment) (*Interface, error) {
-	if err := h.attach(r, addr, netip.Addr{}, link); err != nil {
+	if err := h.attach(r, addr, netip.Addr{}, netip.Addr{}, false, link); err != nil {
 		return nil, fmt.Errorf("vnet: host %s: %w", h.name, err)
 	}
 	h.mu.RLock()
@@ -113,23 +121,26 @@ func (h *Host) Attach(r *Router, addr netip.Addr, link Impairment) (*Interface, 
 	return h.ifaces[len(h.ifaces)-1], nil
 }
 
-func (h *Host) attach(r *Router, addr, public netip.Addr, im Impairment) error {
+// attach adds an interface on r's LAN with an IPv4 address (unless the LAN
+// is IPv6-only) and an IPv6 one (when the LAN carries IPv6 and, on the
+// internet, want6 asks for one).
+func (h *Host) attach(r *Router, addr, public, addr6 netip.Addr, want6 bool, im Impairment) error {
 	if err := im.validate(); err != nil {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	addr, err := r.allocate(addr)
+	addr, addr6, err := r.allocatePair(addr, addr6, want6)
 	if err != nil {
 		return err
 	}
 	h.mu.Lock()
 	idx := len(h.ifaces)
-	ifc := &Interface{host: h, index: idx + 1, name: "eth" + strconv.Itoa(idx), addr: addr, router: r}
+	ifc := &Interface{host: h, index: idx + 1, name: "eth" + strconv.Itoa(idx), addr: addr, addr6: addr6, router: r}
 	h.mu.Unlock()
 	ifc.link = newLink(h.net, h.name+"-"+ifc.name)
 	_ = ifc.link.Impair(im)
-	if r.nat != nil && r.nat.cfg.Mode == OneToOne {
+	if r.nat != nil && r.nat.cfg.Mode == OneToOne && addr.IsValid() {
 		p := r.parent
 		p.mu.Lock()
 		ext, err := p.allocate(public)
@@ -142,7 +153,7 @@ func (h *Host) attach(r *Router, addr, public netip.Addr, im Impairment) error {
 		p.attach([]netip.Addr{ext}, netip.Prefix{}, p.routes.Load().addrs[r.wan])
 		p.mu.Unlock()
 	}
-	r.attach([]netip.Addr{addr}, netip.Prefix{}, &attachment{link: ifc.link, iface: ifc})
+	r.attach(ifc.addrs(), netip.Prefix{}, &attachment{link: ifc.link, iface: ifc})
 	h.mu.Lock()
 	h.ifaces = append(h.ifaces, ifc)
 	h.mu.Unlock()
@@ -161,25 +172,31 @@ func (h *Host) Move(r *Router, addr netip.Addr) (netip.Addr, error) {
 	if r.nat != nil && r.nat.cfg.Mode == OneToOne {
 		return netip.Addr{}, fmt.Errorf("vnet: host %s: moving onto a 1:1 NAT's LAN is not supported", h.name)
 	}
+	var v4 netip.Addr
+	if addr.Is4() {
+		v4 = addr
+	}
 	r.mu.Lock()
-	addr, err := r.allocate(addr)
+	v4, addr6, err := r.allocatePair(v4, netip.Addr{}, false)
 	r.mu.Unlock()
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("vnet: host %s: move to %s: %w", h.name, r.name, err)
 	}
 	h.mu.Lock()
 	old := h.ifaces[0]
-	ifc := &Interface{host: h, index: old.index, name: old.name, addr: addr, router: r, link: old.link}
+	ifc := &Interface{host: h, index: old.index, name: old.name, addr: v4, addr6: addr6, router: r, link: old.link}
 	h.ifaces[0] = ifc
 	h.mu.Unlock()
 	h.moved.Store(true)
 	old.router.mu.Lock()
-	old.router.detach(old.addr)
+	for _, a := range old.addrs() {
+		old.router.detach(a)
+	}
 	old.router.mu.Unlock()
 	r.mu.Lock()
-	r.attach([]netip.Addr{addr}, netip.Prefix{}, &attachment{link: ifc.link, iface: ifc})
+	r.attach(ifc.addrs(), netip.Prefix{}, &attachment{link: ifc.link, iface: ifc})
 	r.mu.Unlock()
-	return addr, nil
+	return ifc.Addr(), nil
 }
 
 // lost reports whether a is an address the host had and moved away from:
@@ -198,7 +215,7 @@ func (h *Host) owns(a netip.Addr) bool {
 // hasAddr reports whether a is one of the host's addresses.
 func (h *Host) hasAddr(a netip.Addr) bool {
 	for _, ifc := range h.ifaces {
-		if ifc.addr == a {
+		if a.IsValid() && (ifc.addr == a || ifc.addr6 == a) {
 			return true
 		}
 	}
@@ -206,19 +223,24 @@ func (h *Host) hasAddr(a netip.Addr) bool {
 }
 
 // route picks the interface to send to dst from: the one whose LAN holds
-// dst, else the first.
+// dst, else the first with an address of dst's family, else the first.
 func (h *Host) route(src, dst netip.Addr) *Interface {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if src.IsValid() && !src.IsUnspecified() {
 		for _, ifc := range h.ifaces {
-			if ifc.addr == src {
+			if ifc.addr == src || ifc.addr6 == src {
 				return ifc
 			}
 		}
 	}
 	for _, ifc := range h.ifaces {
-		if ifc.router.lan.Contains(dst) {
+		if ifc.source(dst).IsValid() && (ifc.router.lan.Contains(dst) || ifc.router.lan6.Contains(dst)) {
+			return ifc
+		}
+	}
+	for _, ifc := range h.ifaces {
+		if ifc.source(dst).IsValid() {
 			return ifc
 		}
 	}
@@ -235,7 +257,12 @@ func (h *Host) send(pkt *packet) {
 	}
 	ifc := h.route(pkt.src.Addr(), pkt.dst.Addr())
 	if pkt.src.Addr().IsUnspecified() {
-		pkt.src = netip.AddrPortFrom(ifc.addr, pkt.src.Port())
+		src := ifc.source(pkt.dst.Addr())
+		if !src.IsValid() {
+			h.net.drop(h.name, pkt, "network unreachable: no "+familyName(pkt.dst.Addr())+" address")
+			return
+		}
+		pkt.src = netip.AddrPortFrom(src, pkt.src.Port())
 	}
 	h.mu.RLock()
 	local := h.hasAddr(pkt.dst.Addr())
@@ -257,10 +284,7 @@ func (h *Host) deliver(pkt *packet) {
 	switch pkt.proto {
 	case UDP:
 		h.mu.RLock()
-		c := h.udp[pkt.dst]
-		if c == nil {
-			c = h.udp[netip.AddrPortFrom(netip.IPv4Unspecified(), pkt.dst.Port())]
-		}
+		c, _ := lookupBound(h.udp, pkt.dst)
 		h.mu.RUnlock()
 		if c == nil {
 			h.net.taps.emit(h.name, pkt, Rejected, "port unreachable")
@@ -275,79 +299,6 @@ func (h *Host) deliver(pkt *packet) {
 		h.deliverTCP(pkt)
 	default:
 		h.net.drop(h.name, pkt, "protocol unreachable")
-	}
-}
-
-// bindUDP registers a UDP socket at laddr, choosing an ephemeral port for
-// port zero.
-func (h *Host) bindUDP(c *UDPConn, laddr netip.AddrPort) (netip.AddrPort, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return netip.AddrPort{}, ErrClosed
-	}
-	ip := laddr.Addr()
-	if !ip.IsUnspecified() && !h.hasAddr(ip) {
-		return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRNOTAVAIL)
-	}
-	conflict := func(port uint16) bool { return portTaken(h.udp, ip, port) }
-	port := laddr.Port()
-	if port == 0 {
-		var ok bool
-		if port, ok = ephemeralPort(&h.nextPort, func(p uint16) bool { return !conflict(p) }); !ok {
-			return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRINUSE)
-		}
-	} else if conflict(port) {
-		return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRINUSE)
-	}
-	bound := netip.AddrPortFrom(ip, port)
-	if h.udp == nil {
-		h.udp = make(map[netip.AddrPort]*UDPConn)
-	}
-	h.udp[bound] = c
-	return bound, nil
-}
-
-// ephemeralPort picks the next port from *cursor on, in Linux's ephemeral
-// range, for which free is true, wrapping around once.
-func ephemeralPort(cursor *uint16, free func(uint16) bool) (uint16, bool) {
-	if *cursor < ephemeralMin || *cursor > ephemeralMax {
-		*cursor = ephemeralMin
-	}
-	for i := 0; i <= ephemeralMax-ephemeralMin; i++ {
-		p := *cursor
-		*cursor++
-		if *cursor > ephemeralMax {
-			*cursor = ephemeralMin
-		}
-		if free(p) {
-			return p, true
-		}
-	}
-	return 0, false
-}
-
-// portTaken reports whether binding ip:port conflicts with what is bound:
-// an unspecified address takes the port on every address.
-func portTaken[V any](bound map[netip.AddrPort]V, ip netip.Addr, port uint16) bool {
-	if ip.IsUnspecified() {
-		for a := range bound {
-			if a.Port() == port {
-				return true
-			}
-		}
-		return false
-	}
-	_, specific := bound[netip.AddrPortFrom(ip, port)]
-	_, wild := bound[netip.AddrPortFrom(netip.IPv4Unspecified(), port)]
-	return specific || wild
-}
-
-func (h *Host) unbindUDP(addr netip.AddrPort, c *UDPConn) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.udp[addr] == c {
-		delete(h.udp, addr)
 	}
 }
 
@@ -370,7 +321,7 @@ func (h *Host) close() {
 
 func checkUDPNetwork(network string) error {
 	switch network {
-	case "udp", "udp4":
+	case "udp", "udp4", "udp6":
 		return nil
 	}
 	return net.UnknownNetworkError(network)
@@ -403,32 +354,63 @@ func (h *Host) DialUDP(network string, laddr, raddr *net.UDPAddr) (transport.UDP
 	if err := checkUDPNetwork(network); err != nil {
 		return nil, &net.OpError{Op: op, Net: network, Err: err}
 	}
-	local, err := toAddrPort(laddr)
+	local, err := toAddrPortFor(network, laddr)
 	if err != nil {
 		return nil, &net.OpError{Op: op, Net: network, Addr: laddr, Err: err}
 	}
+	fam := bindFamily(network, local.Addr())
 	var remote netip.AddrPort
 	if raddr != nil {
 		if remote, err = toAddrPort(raddr); err != nil {
 			return nil, &net.OpError{Op: op, Net: network, Addr: raddr, Err: err}
 		}
+		if !fam.has(remote.Addr()) {
+			return nil, &net.OpError{Op: op, Net: network, Addr: raddr, Err: &net.AddrError{Err: "mismatched local address type", Addr: remote.Addr().String()}}
+		}
+	}
+	var src netip.Addr
+	if remote.IsValid() && local.Addr().IsUnspecified() {
+		// A connected socket takes its source address from the route.
+		if src = h.route(netip.Addr{}, remote.Addr()).source(remote.Addr()); !src.IsValid() {
+			return nil, &net.OpError{Op: op, Net: network, Addr: raddr, Err: &os.SyscallError{Syscall: "connect", Err: syscall.ENETUNREACH}}
+		}
 	}
 	c := newUDPConn(h, remote)
+	c.fam = fam
 	bound, err := h.bindUDP(c, local)
 	if err != nil {
 		return nil, &net.OpError{Op: op, Net: network, Addr: laddr, Err: err}
 	}
 	c.laddr = bound
-	if remote.IsValid() && bound.Addr().IsUnspecified() {
-		// A connected socket takes its source address from the route.
-		c.src = netip.AddrPortFrom(h.route(netip.Addr{}, remote.Addr()).addr, bound.Port())
+	if src.IsValid() {
+		c.src = netip.AddrPortFrom(src, bound.Port())
 	} else {
 		c.src = bound
 	}
 	return c, nil
 }
 
-// toAddrPort converts a *net.UDPAddr, nil meaning 0.0.0.0:0.
+// toAddrPortFor converts a local *net.UDPAddr for network: nil or an
+// unspecified IP is the network's wildcard ("udp6": [::]:0, else
+// 0.0.0.0:0), and an address of the wrong family for "udp4" or "udp6" is
+// refused.
+func toAddrPortFor(network string, a *net.UDPAddr) (netip.AddrPort, error) {
+	ap, err := toAddrPort(a)
+	if err != nil {
+		return ap, err
+	}
+	fam := familyOf(network)
+	if ap.Addr().IsUnspecified() {
+		return netip.AddrPortFrom(fam.wildcard(ap.Addr()), ap.Port()), nil
+	}
+	if !fam.has(ap.Addr()) {
+		return netip.AddrPort{}, fmt.Errorf("address %s: %w", a, syscall.EAFNOSUPPORT)
+	}
+	return ap, nil
+}
+
+// toAddrPort converts a *net.UDPAddr, nil meaning 0.0.0.0:0. IPv4-mapped
+// IPv6 addresses are IPv4 ones.
 func toAddrPort(a *net.UDPAddr) (netip.AddrPort, error) {
 	if a == nil || a.IP == nil {
 		port := 0
@@ -438,7 +420,7 @@ func toAddrPort(a *net.UDPAddr) (netip.AddrPort, error) {
 		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port)), nil
 	}
 	ip, ok := netip.AddrFromSlice(a.IP)
-	if !ok || !ip.Unmap().Is4() {
+	if !ok {
 		return netip.AddrPort{}, fmt.Errorf("address %s: %w", a, syscall.EAFNOSUPPORT)
 	}
 	if a.Port < 0 || a.Port > 65535 {
@@ -464,7 +446,7 @@ func (h *Host) dial(ctx context.Context, network string, laddr net.Addr, address
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	switch network {
-	case "udp", "udp4":
+	case "udp", "udp4", "udp6":
 		raddr, err := h.ResolveUDPAddr(network, address)
 		if err != nil {
 			return nil, err
@@ -474,7 +456,7 @@ func (h *Host) dial(ctx context.Context, network string, laddr net.Addr, address
 			l = ua
 		}
 		return h.DialUDP(network, l, raddr)
-	case "tcp", "tcp4":
+	case "tcp", "tcp4", "tcp6":
 		raddr, err := h.ResolveTCPAddr(network, address)
 		if err != nil {
 			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
@@ -490,76 +472,6 @@ func (h *Host) dial(ctx context.Context, network string, laddr net.Addr, address
 		return c, nil
 	}
 	return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
-}
-
-// splitHostPort splits address and resolves its host part.
-func (h *Host) resolve(network, address string) (netip.Addr, int, error) {
-	host, portStr, err := net.SplitHostPort(address)
-	if err != nil {
-		return netip.Addr{}, 0, err
-	}
-	port, err := net.LookupPort(strings.TrimSuffix(strings.TrimSuffix(network, "4"), "6"), portStr)
-	if err != nil {
-		return netip.Addr{}, 0, err
-	}
-	if host == "" {
-		return netip.IPv4Unspecified(), port, nil
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if !ip.Unmap().Is4() || strings.HasSuffix(network, "6") {
-			return netip.Addr{}, 0, &net.AddrError{Err: "no suitable address", Addr: host}
-		}
-		return ip.Unmap(), port, nil
-	}
-	if strings.HasSuffix(network, "6") {
-		return netip.Addr{}, 0, &net.AddrError{Err: "no suitable address", Addr: host}
-	}
-	addrs, err := h.net.dns.lookup(host)
-	if err != nil {
-		return netip.Addr{}, 0, err
-	}
-	return addrs[0], port, nil
-}
-
-// ResolveIPAddr resolves a host name or address.
-func (h *Host) ResolveIPAddr(network, address string) (*net.IPAddr, error) {
-	if ip, err := netip.ParseAddr(address); err == nil {
-		return &net.IPAddr{IP: ip.AsSlice()}, nil
-	}
-	addrs, err := h.net.dns.lookup(address)
-	if err != nil {
-		return nil, err
-	}
-	return &net.IPAddr{IP: addrs[0].AsSlice()}, nil
-}
-
-// ResolveUDPAddr resolves "host:port" for "udp" or "udp4"; host names are
-// looked up in the network's DNS table.
-func (h *Host) ResolveUDPAddr(network, address string) (*net.UDPAddr, error) {
-	switch network {
-	case "udp", "udp4", "udp6":
-	default:
-		return nil, net.UnknownNetworkError(network)
-	}
-	ip, port, err := h.resolve(network, address)
-	if err != nil {
-		return nil, err
-	}
-	return &net.UDPAddr{IP: ip.AsSlice(), Port: port}, nil
-}
-
-// ResolveTCPAddr resolves "host:port" for "tcp" or "tcp4".
-func (h *Host) ResolveTCPAddr(network, address string) (*net.TCPAddr, error) {
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return nil, net.UnknownNetworkError(network)
-	}
-	ip, port, err := h.resolve(network, address)
-	if err != nil {
-		return nil, err
-	}
-	return &net.TCPAddr{IP: ip.AsSlice(), Port: port}, nil
 }
 
 // ListenTCP listens for TCP connections on laddr; a nil or unspecified IP
@@ -599,14 +511,20 @@ func (h *Host) Interfaces() ([]*transport.Interface, error) {
 }
 
 func (i *Interface) transport() *transport.Interface {
+	a := i.Addr().AsSlice()
 	ti := transport.NewInterface(net.Interface{
 		Index:        i.index,
 		MTU:          1500,
 		Name:         i.name,
-		HardwareAddr: net.HardwareAddr{0x02, 0, byte(i.index), i.addr.As4()[1], i.addr.As4()[2], i.addr.As4()[3]},
+		HardwareAddr: net.HardwareAddr{0x02, 0, byte(i.index), a[len(a)-3], a[len(a)-2], a[len(a)-1]},
 		Flags:        net.FlagUp | net.FlagMulticast,
 	})
-	ti.AddAddress(&net.IPNet{IP: i.addr.AsSlice(), Mask: net.CIDRMask(i.router.lan.Bits(), 32)})
+	if i.addr.IsValid() {
+		ti.AddAddress(&net.IPNet{IP: i.addr.AsSlice(), Mask: net.CIDRMask(i.router.lan.Bits(), 32)})
+	}
+	if i.addr6.IsValid() {
+		ti.AddAddress(&net.IPNet{IP: i.addr6.AsSlice(), Mask: net.CIDRMask(i.router.lan6.Bits(), 128)})
+	}
 	return ti
 }
 

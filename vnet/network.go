@@ -15,6 +15,12 @@ import (
 type Config struct {
 	// Internet is the public address space; zero means 203.0.113.0/24.
 	Internet netip.Prefix
+	// Internet6 is the public IPv6 address space, /48 or wider; zero
+	// means DefaultInternet6 (2001:db8::/32). Its first /64 holds the
+	// internet's own hosts, the next ones the IPv6 LANs. Hosts on the internet get an IPv6
+	// address when they ask for one (HostConfig.IPv6); LANs that carry
+	// IPv6 get /64s of it.
+	Internet6 netip.Prefix
 	// Seed seeds the random choices (loss, jitter), so a run repeats.
 	Seed uint64
 	// HostAddrs are the addresses this machine has, which no virtual
@@ -43,6 +49,7 @@ type Network struct {
 	names    map[string]bool
 	reserved []netip.Prefix
 	nextLAN  int
+	nextLAN6 int
 	hosts    []*Host
 	closed   bool
 }
@@ -61,11 +68,23 @@ func New(cfg Config) (*Network, error) {
 	if n.reserved == nil {
 		n.reserved = machinePrefixes()
 	}
-	n.reserved = append(n.reserved, netip.MustParsePrefix("127.0.0.0/8"))
+	n.reserved = append(n.reserved, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+	if !cfg.Internet.Addr().Is4() {
+		return nil, fmt.Errorf("vnet: internet %s is not IPv4 (an IPv6 space goes in Internet6)", cfg.Internet)
+	}
 	if err := n.checkPrefix(cfg.Internet.Masked()); err != nil {
 		return nil, fmt.Errorf("vnet: internet %s: %w", cfg.Internet, err)
 	}
-	r, err := newRouter(n, "internet", cfg.Internet.Masked(), nil, NAT{})
+	if !cfg.Internet6.IsValid() {
+		cfg.Internet6 = DefaultInternet6
+	}
+	if !cfg.Internet6.Addr().Is6() || cfg.Internet6.Bits() > 48 {
+		return nil, fmt.Errorf("vnet: internet IPv6 space %s is not an IPv6 prefix of /48 or wider (its hosts take one /64, each IPv6 LAN another)", cfg.Internet6)
+	}
+	if err := n.checkPrefix(cfg.Internet6.Masked()); err != nil {
+		return nil, fmt.Errorf("vnet: internet %s: %w", cfg.Internet6, err)
+	}
+	r, err := newRouter(n, "internet", cfg.Internet.Masked(), cfg.Internet6.Masked(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +113,6 @@ func machinePrefixes() []netip.Prefix {
 
 // checkPrefix rejects address space that overlaps this machine's.
 func (n *Network) checkPrefix(p netip.Prefix) error {
-	if !p.Addr().Is4() {
-		return errors.New("only IPv4 address space is supported")
-	}
 	for _, r := range n.reserved {
 		if r.Overlaps(p) {
 			return fmt.Errorf("overlaps this machine's address space %s", r)
@@ -113,7 +129,9 @@ func (n *Network) Internet() *Router { return n.internet }
 // and must not send on the network.
 func (n *Network) Tap(fn func(Event)) (remove func()) { return n.taps.add(fn) }
 
-// AddName makes name resolve to addrs on every host.
+// AddName makes name resolve to addrs on every host: IPv4 addresses are
+// its A records, IPv6 ones its AAAA records. A host on a NAT64's LAN also
+// gets AAAA records synthesized for a name that has none (DNS64).
 func (n *Network) AddName(name string, addrs ...netip.Addr) error {
 	if name == "" || len(addrs) == 0 {
 		return errors.New("vnet: a DNS name needs a name and at least one address")

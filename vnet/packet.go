@@ -182,15 +182,16 @@ func (p *packet) class() Class {
 	return Classify(p.payload)
 }
 
-// size is the packet's size on the wire, counting IPv4 and transport headers.
+// size is the packet's size on the wire, counting the IP header (IPv4 20
+// bytes, IPv6 40) and the transport header (TCP 20, UDP 8).
 func (p *packet) size() int {
 	if p.frag != nil {
 		return p.frag.size(p)
 	}
 	if p.proto == TCP {
-		return len(p.payload) + 40
+		return len(p.payload) + ipHeader(p.dst.Addr()) + tcpHeader
 	}
-	return len(p.payload) + 28
+	return len(p.payload) + ipHeader(p.dst.Addr()) + udpHeader
 }
 
 // maxHops bounds how many routers a packet may cross, against routing loops.

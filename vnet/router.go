@@ -24,6 +24,25 @@ type RouterConfig struct {
 	WAN netip.Addr
 	// Uplink is the impairment of the link to the parent, both ways.
 	Uplink Impairment
+
+	// IPv6 makes the LAN carry IPv6 besides IPv4: its hosts get an
+	// address on LAN6, or on the next free 2001:db8:0:N::/64 of the
+	// internet's IPv6 space when LAN6 is zero. IPv6 is routed, not
+	// translated, and guarded as RFC 6092 recommends (see ipv6.go).
+	IPv6 bool
+	// LAN6 is the LAN's IPv6 prefix; setting it implies IPv6.
+	LAN6 netip.Prefix
+	// IPv6Only makes the LAN IPv6-only, as mobile carriers' are: hosts get
+	// no IPv4 address. It implies IPv6.
+	IPv6Only bool
+	// NAT64 makes the router a stateful NAT64 (RFC 6146) for 64:ff9b::/96
+	// and its LAN's resolver a DNS64 (RFC 6147). The translation uses the
+	// router's NAT; with NoNAT it gets endpoint-independent mapping and
+	// filtering. It implies IPv6.
+	NAT64 bool
+	// IPv6Open turns off the RFC 6092 firewall of the LAN's IPv6: inbound
+	// flows are admitted unsolicited, as on a CPE with the firewall off.
+	IPv6Open bool
 }
 
 // HostConfig describes a host attached to a router's LAN.
@@ -38,6 +57,12 @@ type HostConfig struct {
 	PublicAddr netip.Addr
 	// Link is the impairment of the host's link, both ways.
 	Link Impairment
+	// IPv6 gives a host on the internet an IPv6 address too (hosts on a
+	// LAN that carries IPv6 always get one).
+	IPv6 bool
+	// Addr6 is the host's IPv6 address; zero picks one when the host gets
+	// one.
+	Addr6 netip.Addr
 }
 
 // Router forwards packets between its LAN and its parent's, applying its
@@ -51,6 +76,12 @@ type Router struct {
 	wan    netip.Addr
 	nat    *natTable
 	fw     *Firewall
+
+	lan6   netip.Prefix // zero: the LAN carries no IPv6
+	v6only bool         // hosts get no IPv4 address
+	nat64  bool         // NAT64 for NAT64Prefix, DNS64 for the LAN
+	guard  *flowTable   // RFC 6092 simple security; nil when open
+	next6  netip.Addr
 
 	mu     sync.Mutex // serialises topology changes
 	used   map[netip.Addr]bool
@@ -78,7 +109,7 @@ type attachment struct {
 	child *Router
 }
 
-func newRouter(n *Network, name string, lan netip.Prefix, parent *Router, nat NAT) (*Router, error) {
+func newRouter(n *Network, name string, lan, lan6 netip.Prefix, parent *Router) (*Router, error) {
 	r := &Router{
 		net:    n,
 		name:   name,
@@ -93,6 +124,10 @@ func newRouter(n *Network, name string, lan netip.Prefix, parent *Router, nat NA
 	}
 	r.used[gw] = true
 	r.next = gw.Next()
+	if lan6.IsValid() {
+		r.lan6 = lan6
+		r.used[lan6.Addr().Next()] = true
+	}
 	r.routes.Store(&routeTable{addrs: map[netip.Addr]*attachment{}})
 	return r, nil
 }
@@ -123,6 +158,9 @@ func (r *Router) Parent() *Router { return r.parent }
 // the router's WAN address under NAPT, the host's own one under 1:1 NAT,
 // the address itself without NAT. Nested routers translate in turn.
 func (r *Router) ExternalAddr(lanAddr netip.Addr) (netip.Addr, bool) {
+	if lanAddr.Is6() {
+		return lanAddr, true // IPv6 is routed, not translated
+	}
 	for rt := r; rt.parent != nil; rt = rt.parent {
 		switch {
 		case rt.nat == nil:
@@ -243,9 +281,30 @@ func (r *Router) AddRouter(cfg RouterConfig) (*Router, error) {
 	if err != nil {
 		return fail(err)
 	}
-	child, err := newRouter(n, cfg.Name, lan, r, cfg.NAT)
+	var lan6 netip.Prefix
+	if cfg.IPv6 || cfg.IPv6Only || cfg.NAT64 || cfg.LAN6.IsValid() {
+		if !r.lan6.IsValid() {
+			return fail(fmt.Errorf("an IPv6 LAN needs IPv6 upstream, and %s's LAN carries none", r.name))
+		}
+		if lan6, err = n.claimLAN6(cfg.LAN6); err != nil {
+			return fail(err)
+		}
+	}
+	child, err := newRouter(n, cfg.Name, lan, lan6, r)
 	if err != nil {
 		return fail(err)
+	}
+	child.v6only, child.nat64 = cfg.IPv6Only, cfg.NAT64
+	if lan6.IsValid() && !cfg.IPv6Open {
+		child.guard = &flowTable{flows: make(map[flowKey]*flowState)}
+	}
+	if cfg.NAT64 && cfg.NAT.Mode == NoNAT {
+		// RFC 6146 section 3: endpoint-independent mapping; of the
+		// filterings it allows, the endpoint-independent one.
+		cfg.NAT = NAT{Mode: NAPT, Mapping: EndpointIndependent, Filtering: EndpointIndependent}
+	}
+	if cfg.NAT64 && cfg.NAT.Mode != NAPT {
+		return fail(errors.New("a NAT64 translates with NAPT"))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -265,6 +324,9 @@ func (r *Router) AddRouter(cfg RouterConfig) (*Router, error) {
 	} else {
 		r.attach([]netip.Addr{wan}, lan, att)
 	}
+	if lan6.IsValid() {
+		r.route6(lan6, att)
+	}
 	return child, nil
 }
 
@@ -274,6 +336,9 @@ func (n *Network) claimLAN(p netip.Prefix) (netip.Prefix, error) {
 	defer n.mu.Unlock()
 	if p.IsValid() {
 		p = p.Masked()
+		if !p.Addr().Is4() {
+			return netip.Prefix{}, fmt.Errorf("LAN %s is not IPv4 (an IPv6 prefix goes in LAN6)", p)
+		}
 		if err := n.checkPrefix(p); err != nil {
 			return netip.Prefix{}, fmt.Errorf("LAN %s: %w", p, err)
 		}
@@ -301,7 +366,8 @@ func (r *Router) AddHost(cfg HostConfig) (*Host, error) {
 		return nil, fmt.Errorf("vnet: host: %w", err)
 	}
 	h := &Host{net: n, name: cfg.Name}
-	if err := h.attach(r, cfg.Addr, cfg.PublicAddr, cfg.Link); err != nil {
+	want6 := cfg.IPv6 || cfg.Addr6.IsValid()
+	if err := h.attach(r, cfg.Addr, cfg.PublicAddr, cfg.Addr6, want6, cfg.Link); err != nil {
 		return nil, fmt.Errorf("vnet: host %s: %w", cfg.Name, err)
 	}
 	n.mu.Lock()
@@ -319,6 +385,10 @@ func (r *Router) fromLAN(pkt *packet) {
 	dst := pkt.dst.Addr()
 	if att := r.lookup(dst); att != nil {
 		r.down(att, pkt)
+		return
+	}
+	if dst.Is6() {
+		r.fromLAN6(pkt) // in ipv6.go
 		return
 	}
 	if r.nat != nil && r.nat.isExternal(dst) {
@@ -352,25 +422,23 @@ func (r *Router) fromWAN(pkt *packet) {
 		r.net.drop(r.name, pkt, "hop limit exceeded")
 		return
 	}
+	if pkt.dst.Addr().Is6() {
+		r.fromWAN6(pkt) // in ipv6.go
+		return
+	}
 	now := time.Now()
 	if r.nat != nil {
-		dst := pkt.dst
+		src, dst := pkt.src, pkt.dst
 		if reason := r.nat.inbound(pkt, now); reason != "" {
 			r.refuse(pkt, Drop, reason)
 			return
 		}
-		r.emitTranslated(pkt, pkt.src, dst)
+		if pkt.dst.Addr().Is6() { // a NAT64 mapping: the reply comes from the synthesized address
+			pkt.src = netip.AddrPortFrom(Synthesize(pkt.src.Addr()), pkt.src.Port())
+		}
+		r.emitTranslated(pkt, src, dst)
 	}
-	if act, why := r.fw.verdict(Inbound, pkt, pkt.dst, pkt.src, now); act != Accept {
-		r.refuse(pkt, act, why)
-		return
-	}
-	att := r.lookup(pkt.dst.Addr())
-	if att == nil {
-		r.net.drop(r.name, pkt, "no route to "+pkt.dst.Addr().String())
-		return
-	}
-	r.down(att, pkt)
+	r.deliverInbound(pkt, now)
 }
 
 // hairpin sends a LAN packet addressed to the router's own external

@@ -134,10 +134,7 @@ func (h *Host) deliverTCP(pkt *packet) {
 	c := t.conns[tcpKey{pkt.dst, pkt.src}]
 	var l *TCPListener
 	if c == nil || syn {
-		l = t.listeners[pkt.dst]
-		if l == nil {
-			l = t.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), pkt.dst.Port())]
-		}
+		l, _ = lookupBound(t.listeners, pkt.dst)
 	}
 	t.mu.RUnlock()
 	if c != nil && l != nil && syn && c.reopenTimeWait(pkt.seg.Seq) {
@@ -295,7 +292,7 @@ func (h *Host) closeTCP() {
 
 func checkTCPNetwork(network string) error {
 	switch network {
-	case "tcp", "tcp4":
+	case "tcp", "tcp4", "tcp6":
 		return nil
 	}
 	return net.UnknownNetworkError(network)
@@ -319,20 +316,24 @@ func (h *Host) listenTCP(network string, laddr *net.TCPAddr) (*TCPListener, erro
 		return fail(err)
 	}
 	local, err := tcpAddrPort(laddr)
+	if err == nil {
+		local, err = toAddrPortFor(network, net.UDPAddrFromAddrPort(local))
+	}
 	if err != nil {
 		return fail(err)
 	}
 	ip := local.Addr()
+	fam := bindFamily(network, ip)
 	h.mu.RLock()
 	ok := ip.IsUnspecified() || h.hasAddr(ip)
 	h.mu.RUnlock()
 	if !ok {
 		return fail(&os.SyscallError{Syscall: "bind", Err: syscall.EADDRNOTAVAIL})
 	}
-	l := &TCPListener{host: h, wake: make(chan struct{}), deadline: deadline.New()}
+	l := &TCPListener{host: h, fam: fam, wake: make(chan struct{}), deadline: deadline.New()}
 	t := &h.tcp
 	t.mu.Lock()
-	port, err := t.bindPort(local.Port(), func(p uint16) bool { return !portTaken(t.listeners, ip, p) })
+	port, err := t.bindPort(local.Port(), func(p uint16) bool { return !portTaken(t.listeners, cover{ip, fam}, p) })
 	if err != nil {
 		t.mu.Unlock()
 		if !errors.Is(err, ErrClosed) {
@@ -386,9 +387,16 @@ func (h *Host) dialTCP(ctx context.Context, network string, laddr, raddr *net.TC
 	if err := ctx.Err(); err != nil {
 		return fail(mapContextErr(err))
 	}
+	if remote.Addr().Is4() && familyOf(network) == fam6 || remote.Addr().Is6() && familyOf(network) == fam4 {
+		return fail(&net.AddrError{Err: "mismatched local address type", Addr: remote.Addr().String()})
+	}
 	src := local.Addr()
 	if src.IsUnspecified() {
-		src = h.route(netip.Addr{}, remote.Addr()).addr
+		if src = h.route(netip.Addr{}, remote.Addr()).source(remote.Addr()); !src.IsValid() {
+			return fail(&os.SyscallError{Syscall: "connect", Err: syscall.ENETUNREACH})
+		}
+	} else if src.Is4() != remote.Addr().Is4() {
+		return fail(&os.SyscallError{Syscall: "connect", Err: syscall.EAFNOSUPPORT})
 	} else {
 		h.mu.RLock()
 		ok := h.hasAddr(src)
@@ -453,6 +461,7 @@ func mapContextErr(err error) error {
 type TCPListener struct {
 	host     *Host
 	addr     netip.AddrPort
+	fam      family // what a wildcard listener accepts
 	deadline *deadline.Deadline
 
 	mu     sync.Mutex

@@ -85,8 +85,8 @@ func (r *Router) rejectTCP(pkt *packet) {
 		return
 	}
 	// Inbound: the segment was translated before the firewall saw it;
-	// answer from the address the sender used.
-	if r.nat != nil {
+	// answer from the address the sender used. IPv6 is not translated.
+	if r.nat != nil && pkt.src.Addr().Is4() {
 		ext, ok := r.nat.externalFor(pkt)
 		if !ok {
 			rst.release()

@@ -25,6 +25,7 @@ type UDPConn struct {
 	laddr netip.AddrPort // as bound: may be 0.0.0.0:port
 	src   netip.AddrPort // source for a connected socket, else laddr
 	raddr netip.AddrPort // set for a connected socket
+	fam   family         // what a wildcard socket receives and may send to
 
 	mu          sync.Mutex
 	queue       []*packet // ring buffer
@@ -193,6 +194,9 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort, addr net.Addr) (int, error
 	}
 	if c.host.lost(c.src.Addr()) {
 		return 0, c.opError("write", addr, syscall.EADDRNOTAVAIL) // the address was moved away
+	}
+	if err := c.host.checkFamily(c.fam, c.src.Addr(), dst.Addr()); err != nil {
+		return 0, c.opError("write", addr, &os.SyscallError{Syscall: "sendto", Err: err})
 	}
 	pkt := newPacket(UDP, c.src, dst, b)
 	if c.raddr.IsValid() {

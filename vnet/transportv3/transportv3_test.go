@@ -24,11 +24,11 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer n.Close()
-		srv, err := n.Internet().AddHost(vnet.HostConfig{Name: "server"})
+		srv, err := n.Internet().AddHost(vnet.HostConfig{Name: "server", IPv6: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		home, err := n.Internet().AddRouter(vnet.RouterConfig{Name: "home", NAT: vnet.PortRestricted()})
+		home, err := n.Internet().AddRouter(vnet.RouterConfig{Name: "home", NAT: vnet.PortRestricted(), IPv6: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,6 +38,8 @@ func TestConformance(t *testing.T) {
 		}
 		conformance.Check[transport.UDPConn, transport.TCPConn, transport.TCPListener, *transport.Interface](
 			t, transportv3.Net(srv), transportv3.Net(cli), net.IP(srv.Addr().AsSlice()), net.IP(home.WAN().AsSlice()), iface)
+		conformance.CheckIPv6[transport.UDPConn, transport.TCPConn, transport.TCPListener, *transport.Interface](
+			t, transportv3.Net(srv), transportv3.Net(cli), net.IP(srv.Addr6().AsSlice()), net.IP(cli.Addr6().AsSlice()), iface)
 	})
 }
 

@@ -45,8 +45,19 @@ func Check[U net.PacketConn, C net.Conn, L Listener[C], I any, N Net[U, C, L, I]
 	t.Helper()
 	// No subtests: the checks may run inside a testing/synctest bubble.
 	checkInterfaces(t, server, addr, iface)
-	checkUDP(t, server, client, addr, seen)
-	checkTCP(t, server, client, addr, seen)
+	checkUDP(t, server, client, "4", addr, seen)
+	checkTCP(t, server, client, "4", addr, seen)
+}
+
+// CheckIPv6 runs the interface, UDP and TCP checks over IPv6 ("udp6",
+// "tcp6"): addr is
+// the server's IPv6 address and seen the one the client's packets come
+// from (its own: IPv6 is not translated).
+func CheckIPv6[U net.PacketConn, C net.Conn, L Listener[C], I any, N Net[U, C, L, I]](t *testing.T, server, client N, addr, seen net.IP, iface func(I) (net.Interface, []net.Addr)) {
+	t.Helper()
+	checkInterfaces(t, server, addr, iface)
+	checkUDP(t, server, client, "6", addr, seen)
+	checkTCP(t, server, client, "6", addr, seen)
 }
 
 func checkInterfaces[U net.PacketConn, C net.Conn, L Listener[C], I any, N Net[U, C, L, I]](t *testing.T, n N, addr net.IP, iface func(I) (net.Interface, []net.Addr)) {
@@ -85,17 +96,17 @@ func checkInterfaces[U net.PacketConn, C net.Conn, L Listener[C], I any, N Net[U
 	}
 }
 
-func checkUDP[U net.PacketConn, C net.Conn, L Listener[C], I any, N Net[U, C, L, I]](t *testing.T, server, client N, addr, seen net.IP) {
-	srv, err := server.ListenUDP("udp4", &net.UDPAddr{IP: addr})
+func checkUDP[U net.PacketConn, C net.Conn, L Listener[C], I any, N Net[U, C, L, I]](t *testing.T, server, client N, fam string, addr, seen net.IP) {
+	srv, err := server.ListenUDP("udp"+fam, &net.UDPAddr{IP: addr})
 	if err != nil {
 		t.Fatalf("ListenUDP: %v", err)
 	}
 	defer srv.Close()
-	raddr, err := client.ResolveUDPAddr("udp4", srv.LocalAddr().String())
+	raddr, err := client.ResolveUDPAddr("udp"+fam, srv.LocalAddr().String())
 	if err != nil {
 		t.Fatalf("ResolveUDPAddr: %v", err)
 	}
-	cli, err := client.DialUDP("udp4", nil, raddr)
+	cli, err := client.DialUDP("udp"+fam, nil, raddr)
 	if err != nil {
 		t.Fatalf("DialUDP: %v", err)
 	}
@@ -123,14 +134,14 @@ func checkUDP[U net.PacketConn, C net.Conn, L Listener[C], I any, N Net[U, C, L,
 	}
 
 	// ListenPacket and Dial, whose results name no generation's type.
-	pc, err := server.ListenPacket("udp4", net.JoinHostPort(addr.String(), "0"))
+	pc, err := server.ListenPacket("udp"+fam, net.JoinHostPort(addr.String(), "0"))
 	if err != nil {
 		t.Fatalf("ListenPacket: %v", err)
 	}
 	defer pc.Close()
-	dc, err := client.Dial("udp4", pc.LocalAddr().String())
+	dc, err := client.Dial("udp"+fam, pc.LocalAddr().String())
 	if err != nil {
-		t.Fatalf("Dial udp4: %v", err)
+		t.Fatalf("Dial udp%s: %v", fam, err)
 	}
 	defer dc.Close()
 	if _, err := dc.Write([]byte("again")); err != nil {
@@ -141,8 +152,8 @@ func checkUDP[U net.PacketConn, C net.Conn, L Listener[C], I any, N Net[U, C, L,
 	}
 }
 
-func checkTCP[U net.PacketConn, C net.Conn, L Listener[C], I any, N Net[U, C, L, I]](t *testing.T, server, client N, addr, seen net.IP) {
-	ln, err := server.ListenTCP("tcp4", &net.TCPAddr{IP: addr})
+func checkTCP[U net.PacketConn, C net.Conn, L Listener[C], I any, N Net[U, C, L, I]](t *testing.T, server, client N, fam string, addr, seen net.IP) {
+	ln, err := server.ListenTCP("tcp"+fam, &net.TCPAddr{IP: addr})
 	if err != nil {
 		t.Fatalf("ListenTCP: %v", err)
 	}
@@ -157,11 +168,11 @@ func checkTCP[U net.PacketConn, C net.Conn, L Listener[C], I any, N Net[U, C, L,
 		}
 		accepted <- c
 	}()
-	raddr, err := client.ResolveTCPAddr("tcp4", ln.Addr().String())
+	raddr, err := client.ResolveTCPAddr("tcp"+fam, ln.Addr().String())
 	if err != nil {
 		t.Fatalf("ResolveTCPAddr: %v", err)
 	}
-	cli, err := client.DialTCP("tcp4", nil, raddr)
+	cli, err := client.DialTCP("tcp"+fam, nil, raddr)
 	if err != nil {
 		t.Fatalf("DialTCP: %v", err)
 	}
