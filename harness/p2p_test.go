@@ -217,3 +217,31 @@ var _ = DescribeTable("a peer-to-peer spec that cannot run",
 	Entry("a media node", func(s *harness.Spec) { s.Node.LAN = "alice-home" }, "a peer-to-peer call has no media node"),
 	Entry("a server on no LAN", func(s *harness.Spec) { s.Servers[0].LAN = "mars" }, `server turn: lan "mars" is not defined`),
 )
+
+// A peer is placed and makes its peer connections as a client does
+// (harness/endpoint.go), so what the network does to a client's link does
+// the same to a peer's: here a 1200-byte tunnel that sends no ICMP (a path
+// MTU black hole, RFC 2923) swallows the 1253-byte datagrams of the
+// RSA-4096 certificate flight of alice's DTLS handshake. The same call
+// without the tunnel's MTU connects.
+var _ = Describe("a peer behind a path MTU black hole", func() {
+	blackHole := func(mtu vnet.MTU) harness.Spec {
+		alice := harness.PeerSpec{ClientSpec: harness.ClientSpec{Name: "alice", LAN: "vpn",
+			DTLSCertificate: harness.DTLSCertRSA4096, Publish: harness.Publish{Audio: true}}}
+		bob := harness.PeerSpec{ClientSpec: harness.ClientSpec{Name: "bob", Publish: harness.Publish{Audio: true}}}
+		return harness.Spec{
+			Name:     "p2p black hole",
+			LANs:     []harness.LANSpec{{Name: "vpn", NAT: vnet.FullCone(), MTU: mtu}},
+			Peers:    []harness.PeerSpec{alice, bob},
+			Duration: 10 * time.Second,
+		}
+	}
+	It("connects without the tunnel's MTU", func() {
+		Expect(run(blackHole(vnet.MTU{}))).To(SatisfyAll(Connect(), FlowMediaBothWays()))
+	})
+	It("stalls the DTLS handshake, and says why, as it does a client's", func() {
+		res := run(blackHole(vnet.MTU{Size: 1200, NoICMP: true}))
+		Expect(res).To(EndIn("connecting").For(aliceToBob))
+		Expect(res).To(FailWithReason("the DTLS handshake stalled: packets larger than the path MTU vanished without an ICMP message").For(aliceToBob))
+	})
+})

@@ -2,16 +2,23 @@
 // relay and reports what happened, when: which transport won, whether media
 // flowed, whether fallback recovered, and why not.
 //
-// A [Spec] describes a call: the network (LANs with NATs, firewalls and link
-// impairments, and explicit proxies on them), the media node (an SFU stand-in with its embedded relay,
-// configured like a livekit.yaml), the clients (connect options and fallback
-// policy) and the faults to apply; or, for a peer-to-peer call, peers
-// ([PeerSpec]: pion peers in a full mesh, with signalling out of band) and
-// standalone STUN/TURN relays ([ServerSpec]) anywhere on the network. [Run]
-// builds it, runs it and returns a [Result]. Runs without client ICE-TCP happen inside a testing/synctest
-// bubble, so pion's production timers cost no wall time; runs with client
-// ICE-TCP use the real clock because pion's active ICE-TCP dials through the
-// operating system.
+// A [Spec] describes a call as a topology: the network (LANs with NATs,
+// firewalls, link impairments and MTUs, IPv4 and IPv6), the servers on it
+// (standalone STUN/TURN relays, [ServerSpec]; explicit proxies, [ProxySpec];
+// a media node, [NodeSpec]: an SFU stand-in with its embedded relay,
+// configured like a livekit.yaml), the pion endpoints that call (clients of
+// the media node, [ClientSpec], or peers of a full mesh with signalling out
+// of band, [PeerSpec]) and the faults to apply. Every endpoint, client or
+// peer, is placed on the network and makes its peer connections the same
+// way (its link, MTU, proxy, trusted CAs and pion settings); what a kind
+// adds is how it signals and what it does when a connection fails. [Run]
+// builds it, runs it and returns a [Result], with one [ClientResult] per
+// client, or per end of each peer-to-peer connection.
+//
+// Runs without client ICE-TCP happen inside a testing/synctest bubble, so
+// pion's production timers cost no wall time; runs with client ICE-TCP use
+// the real clock because pion's active ICE-TCP dials through the operating
+// system.
 //
 // The package knows WebRTC and the parts it assembles; it knows nothing of
 // scenario files or report formats.
