@@ -2,24 +2,22 @@ package harness
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/icelab/icelab/middlebox"
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/relay/pki"
 	"github.com/icelab/icelab/vnet"
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
-	"github.com/pion/webrtc/v4"
 )
 
 // Names of the parts a run builds.
@@ -281,6 +279,11 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
+	// The call's topology: the servers first (standalone relays, proxies,
+	// and for a call through an SFU its media nodes with their relays and
+	// load balancer), then the pion endpoints that use them (the media
+	// node's clients, or the peers of a peer-to-peer mesh), each placed and
+	// configured alike (endpoint.go).
 	if err := r.buildServers(ctx); err != nil {
 		return nil, err
 	}
@@ -288,172 +291,41 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 	if err != nil {
 		return nil, err
 	}
-	if len(spec.Peers) > 0 {
-		if err := r.buildPeers(proxies, ca.Cert); err != nil {
-			return nil, err
-		}
-		if err := r.addNames(); err != nil {
-			return nil, err
-		}
-		r.watch()
-		return r, nil
-	}
-
-	cfg := spec.Node.Config
-	if cfg.TURN.Domain == "" {
-		cfg = mergeDefaults(cfg)
-	}
-	secret := ensureCredentials(&cfg)
-
-	nodeNames := []string{nodeName(spec.Node)}
-	if spec.Node.SecondNode {
-		nodeNames = append(nodeNames, secondNodeName)
-	}
-	var lbAddr netip.Addr
-	if spec.Node.LoadBalancer != nil {
-		lbHost, err := r.topo.addHost(lbName, "", netip.Addr{}, vnet.Impairment{})
-		if err != nil {
-			return nil, err
-		}
-		lbAddr = lbHost.Addr()
-	}
-	var order []string
-	for _, c := range spec.Clients {
-		order = append(order, c.Name)
-	}
-	var backends []netip.AddrPort
-	for i, name := range nodeNames {
-		addr := spec.Node.Addr
-		if i > 0 {
-			addr = netip.Addr{}
-		}
-		if spec.Node.IPv6 {
-			r.topo.ipv6 = map[string]bool{name: true}
-		}
-		host, err := r.topo.addHost(name, spec.Node.LAN, addr, spec.Node.Link)
-		if err != nil {
-			return nil, err
-		}
-		external := host.ExternalAddr()
-		if cfg.RTC.UseExternalIP && cfg.RTC.NodeIP.IsValid() {
-			external = cfg.RTC.NodeIP
-		}
-		nodeCfg := cfg
-		nodeCfg.TURN.AllowedPeers = append(slices.Clone(cfg.TURN.AllowedPeers),
-			netip.PrefixFrom(host.Addr(), 32), netip.PrefixFrom(host.ExternalAddr(), 32))
-		shared := nodeCfg.TURN.Certificate != nil && !nodeCfg.TURN.ExternalTLS && nodeCfg.TURN.TLSPort == signalPort && spec.Node.LoadBalancer == nil
-		relayCfg := nodeCfg
-		if shared {
-			// One listener on 443 serves HTTPS and TURN/TLS: the relay
-			// keeps only UDP and TCP, and the node's TLS front end
-			// hands TURN streams to the relay's TCP port.
-			relayCfg.TURN.Certificate, relayCfg.TURN.CertFile, relayCfg.TURN.KeyFile = nil, "", ""
-		}
-		if cfg.TURN.Enabled {
-			rl := spec.Node.Relay
-			if rl == nil || i > 0 {
-				srv, err := relay.New(relayCfg, relay.WithName(name+"-turn"), relay.WithBindIP(host.Addr()),
-					relay.WithExternalIP(external), relay.WithLoggerFactory(o.loggers))
-				if err != nil {
-					return nil, err
-				}
-				rl = srv
-			}
-			if err := rl.Start(ctx, host); err != nil {
-				return nil, fmt.Errorf("node %s: relay: %w", name, err)
-			}
-			r.relays = append(r.relays, rl)
-		}
-		if nodeCfg.TURN.TLSEnabled() {
-			backends = append(backends, netip.AddrPortFrom(host.Addr(), uint16(nodeCfg.TURN.TLSPort)))
-		}
-		nopts := nodeOptions{
-			portMin: uint16(cfg.RTC.PortRangeStart), portMax: uint16(cfg.RTC.PortRangeEnd),
-			singlePort: spec.Node.SinglePort, useExternalIP: cfg.RTC.UseExternalIP, loggers: o.loggers,
-		}
-		for _, c := range spec.Clients {
-			nopts.renomination = nopts.renomination || c.Fallback.Policy == Renominate
-		}
-		if clock == RealClock && cfg.RTC.TCPPort > 0 {
-			if nopts.tcpMux, err = r.iceTCP(host, cfg.RTC.TCPPort); err != nil {
-				return nil, fmt.Errorf("node %s: ice-tcp: %w", name, err)
-			}
-		}
-		nd, err := newNode(name, host, nodeCfg, external, nopts, r.rs, spec.Clients)
-		if err != nil {
-			return nil, err
-		}
-		r.nodes = append(r.nodes, nd)
-		domain := signalDomain
-		if i > 0 {
-			domain = signalDomain2
-		}
-		sigLeaf, err := ca.Valid(domain)
-		if err != nil {
-			return nil, err
-		}
-		l, err := host.ListenTCP("tcp4", &net.TCPAddr{IP: host.Addr().AsSlice(), Port: signalPort})
-		if err != nil {
-			return nil, fmt.Errorf("node %s: signalling on %d: %w", name, signalPort, err)
-		}
-		var front net.Listener = l
-		certs := []tls.Certificate{sigLeaf.Certificate}
-		if shared {
-			d := newDemux(l, host, netip.AddrPortFrom(host.Addr(), uint16(cfg.TURN.UDPPort)), *nodeCfg.TURN.Certificate, sigLeaf.Certificate, domain)
-			r.closers = append(r.closers, d.close)
-			front = d.http
-			certs = nil
-		}
-		turnURLHost, byName := cfg.TURN.Domain, spec.Node.TURNByName
-		tlsPort := cfg.TURN.TLSPort
-		if spec.Node.LoadBalancer != nil {
-			tlsPort = spec.Node.LoadBalancer.Port
-		}
-		ext := external
-		ttl := spec.Node.CredentialTTL
-		if ttl == 0 {
-			ttl = credentialTTL
-		}
-		expiry := func() time.Time { return time.Now().Add(spec.Node.MintClockOffset + ttl) }
-		iceServers := func(client string) []webrtc.ICEServer {
-			return clientICEServers(nodeCfg, ext, turnURLHost, byName, tlsPort, client, secret, expiry)
-		}
-		nd.serve(front, certs, iceServers, order)
-		if err := r.topo.addName(domain, external.String()); err != nil {
-			return nil, err
-		}
-	}
-	if spec.Node.LoadBalancer != nil && cfg.TURN.Certificate != nil {
-		r.lb, err = newLoadBalancer(r.topo.hosts[lbName], spec.Node.LoadBalancer.Port, *cfg.TURN.Certificate, backends)
-		if err != nil {
-			return nil, err
-		}
-	}
-	turnTarget := r.nodes[0].external
-	if lbAddr.IsValid() {
-		turnTarget = lbAddr
-	}
-	if _, ok := spec.Names[cfg.TURN.Domain]; !ok && cfg.TURN.Domain != "" {
-		if err := r.topo.addName(cfg.TURN.Domain, turnTarget.String()); err != nil {
+	if len(spec.Peers) == 0 {
+		if err := r.buildMediaNodes(ctx, ca); err != nil {
 			return nil, err
 		}
 	}
 	if err := r.addNames(); err != nil {
 		return nil, err
 	}
-	for _, cs := range spec.Clients {
+	if err := r.buildClients(proxies, ca.Cert, roots); err != nil {
+		return nil, err
+	}
+	if err := r.buildPeers(proxies, ca.Cert); err != nil {
+		return nil, err
+	}
+	r.watch()
+	return r, nil
+}
+
+// buildClients places the media node's clients, each an endpoint that
+// signals to the node over HTTPS (through its proxy, if it has one) and
+// follows its fallback policy.
+func (r *runner) buildClients(proxies map[string]*middlebox.Proxy, runCA *x509.Certificate, roots *x509.CertPool) error {
+	for _, cs := range r.spec.Clients {
 		ep, err := r.placeEndpoint("client", cs)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := ep.configureProxy(proxies, ca.Cert); err != nil {
-			return nil, err
+		if err := ep.configureProxy(proxies, runCA); err != nil {
+			return err
 		}
 		host := ep.host
 		if r.bridge != nil && hasTCP(cs.NetworkTypes) {
 			loop, err := r.bridge.AddClient(host)
 			if err != nil {
-				return nil, fmt.Errorf("client %s: %w", cs.Name, err)
+				return fmt.Errorf("client %s: %w", cs.Name, err)
 			}
 			r.hidden[loop] = host.Addr()
 		}
@@ -463,12 +335,11 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 		}
 		c := newClient(ep, r.rs, roots, "https://"+signalDomain, other, r.clock == RealClock)
 		if err := c.useProxy(); err != nil {
-			return nil, err
+			return err
 		}
 		r.clients = append(r.clients, c)
 	}
-	r.watch()
-	return r, nil
+	return nil
 }
 
 // addNames adds the spec's extra DNS entries.
