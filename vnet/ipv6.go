@@ -85,27 +85,10 @@ func (r *Router) NAT64() bool { return r.nat64 }
 // allocate6 reserves addr on the LAN's IPv6 prefix, or picks the next free
 // address. The caller holds r.mu.
 func (r *Router) allocate6(addr netip.Addr) (netip.Addr, error) {
-	if addr.IsValid() {
-		if !r.lan6.Contains(addr) {
-			return netip.Addr{}, fmt.Errorf("address %s is outside %s's LAN %s", addr, r.name, r.lan6)
-		}
-		if r.used[addr] {
-			return netip.Addr{}, fmt.Errorf("address %s is already used on %s", addr, r.name)
-		}
-		r.used[addr] = true
-		return addr, nil
-	}
 	if !r.next6.IsValid() {
 		r.next6 = r.lan6.Addr().Next().Next() // ::1 is the router's
 	}
-	for a := r.next6; r.lan6.Contains(a); a = a.Next() {
-		if !r.used[a] {
-			r.used[a] = true
-			r.next6 = a.Next()
-			return a, nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("LAN %s of %s is full", r.lan6, r.name)
+	return r.reserve(r.lan6, &r.next6, addr)
 }
 
 // route6 makes r and every router above it route prefix towards att, the

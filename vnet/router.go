@@ -187,9 +187,15 @@ func (r *Router) Mappings() int {
 
 // allocate reserves addr on the LAN, or picks the next free address.
 func (r *Router) allocate(addr netip.Addr) (netip.Addr, error) {
+	return r.reserve(r.lan, &r.next, addr)
+}
+
+// reserve reserves addr in prefix, or picks the next free address from
+// *next on; an IPv4 LAN's broadcast address is never given out.
+func (r *Router) reserve(prefix netip.Prefix, next *netip.Addr, addr netip.Addr) (netip.Addr, error) {
 	if addr.IsValid() {
-		if !r.lan.Contains(addr) {
-			return netip.Addr{}, fmt.Errorf("address %s is outside %s's LAN %s", addr, r.name, r.lan)
+		if !prefix.Contains(addr) {
+			return netip.Addr{}, fmt.Errorf("address %s is outside %s's LAN %s", addr, r.name, prefix)
 		}
 		if r.used[addr] {
 			return netip.Addr{}, fmt.Errorf("address %s is already used on %s", addr, r.name)
@@ -197,14 +203,14 @@ func (r *Router) allocate(addr netip.Addr) (netip.Addr, error) {
 		r.used[addr] = true
 		return addr, nil
 	}
-	for a := r.next; r.lan.Contains(a); a = a.Next() {
-		if !r.used[a] && a != lastAddr(r.lan) {
+	for a := *next; prefix.Contains(a); a = a.Next() {
+		if !r.used[a] && (a.Is6() || a != lastAddr(prefix)) {
 			r.used[a] = true
-			r.next = a.Next()
+			*next = a.Next()
 			return a, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("LAN %s of %s is full", r.lan, r.name)
+	return netip.Addr{}, fmt.Errorf("LAN %s of %s is full", prefix, r.name)
 }
 
 // lastAddr returns the broadcast address of an IPv4 prefix.
