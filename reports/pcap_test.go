@@ -57,7 +57,9 @@ func tcpExchange(t *testing.T) (events []vnet.Event, request, reply []byte) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
+		served := make(chan struct{})
 		go func() {
+			defer close(served)
 			c, err := ln.Accept()
 			if err != nil {
 				return
@@ -80,6 +82,13 @@ func tcpExchange(t *testing.T) (events []vnet.Event, request, reply []byte) {
 		if err != nil || !bytes.Equal(got, reply) {
 			t.Fatalf("client read %d bytes, %v; want the %d-byte reply", len(got), err, len(reply))
 		}
+		// The capture ends once the exchange has: both ends closed and
+		// their last segments delivered. A packet still in flight when a
+		// capture ends is shown where it was last seen, on the sender's
+		// side, which is not what this exchange is about.
+		_ = c.Close()
+		<-served
+		synctest.Wait()
 	})
 	return events, request, reply
 }
