@@ -135,3 +135,26 @@ var _ = Describe("path MTU", func() {
 		Expect(res).To(FailWithReason("TCP to port 443 dropped by link vpn-wan MTU 1200: 1500-byte packet too big (DF set), no ICMP sent: a path MTU black hole").For("alice"))
 	})
 })
+
+// The node's link has an MTU too (NodeSpec.MTU): a 1460-byte cloud network
+// (Google Cloud's default VPC MTU) carries every packet of a call, and a
+// 1200-byte path MTU black hole in front of the node swallows the 1253-byte
+// datagrams of a client's RSA-4096 certificate flight on their way in, as
+// it does on the client's side.
+var _ = Describe("the media node's MTU", func() {
+	nodeMTU := func(mtu vnet.MTU) harness.Spec {
+		spec := call("node mtu", harness.ClientSpec{Name: "alice", DTLSCertificate: harness.DTLSCertRSA4096,
+			Publish: harness.Publish{Audio: true, Video: true}})
+		spec.Node.MTU = mtu
+		spec.Duration = 15 * time.Second
+		return spec
+	}
+	It("carries a call with video at Google Cloud's 1460 bytes", func() {
+		Expect(run(nodeMTU(vnet.MTU{Size: 1460}))).To(SatisfyAll(Connect().For("alice"), UseTransport(harness.ICEUDP).For("alice"), FlowMediaBothWays().For("alice")))
+	})
+	It("stalls the DTLS handshake behind a 1200-byte black hole, and says why", func() {
+		res := run(nodeMTU(vnet.MTU{Size: 1200, NoICMP: true, ClampMSS: true}))
+		Expect(res).To(EndIn("connecting").For("alice"))
+		Expect(res).To(FailWithReason("the DTLS handshake stalled: packets larger than the path MTU vanished without an ICMP message").For("alice"))
+	})
+})

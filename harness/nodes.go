@@ -57,6 +57,9 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 		if err != nil {
 			return err
 		}
+		if err := host.Link().SetMTU(r.spec.Node.MTU); err != nil {
+			return fmt.Errorf("node %s: %w", name, err)
+		}
 		external := host.ExternalAddr()
 		if cfg.RTC.UseExternalIP && cfg.RTC.NodeIP.IsValid() {
 			external = cfg.RTC.NodeIP

@@ -119,6 +119,10 @@ type NodeSpec struct {
 	// on which a client's reconnect may land.
 	SecondNode bool
 	Link       vnet.Impairment
+	// MTU is the node's link MTU (both nodes', with SecondNode): a cloud
+	// network's, such as Google Cloud's default VPC MTU of 1460 bytes. The
+	// zero value carries packets of any size.
+	MTU vnet.MTU
 	// CredentialTTL is how long the TURN REST credentials handed to
 	// clients are valid (the expiry in "expiry:user"); zero means 24 h.
 	CredentialTTL time.Duration

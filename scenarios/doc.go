@@ -114,6 +114,8 @@
 //	  lan: cloud                        # default: the internet
 //	  addr: 10.9.0.2                    # default: the next free address on its LAN
 //	  link: {latency: 5ms}              # its access link; default: no impairment
+//	  mtu: 1460                         # its link's MTU, as a client's (Google Cloud's
+//	                                    # default VPC MTU is 1460); default: any size
 //	  config:                           # the node's livekit.yaml (turn:, rtc:, keys:)
 //	    turn: {domain: turn.example.com, tls_port: 443}
 //	  # config_file: livekit.yaml       # or a file, relative to the scenario; not both

@@ -82,6 +82,7 @@ func (p *parser) nodeSpec(path string, v *yaml.Node) {
 			addrAt = v
 		},
 		"link":        func(path string, v *yaml.Node) { n.Link = p.impairment(path, v) },
+		"mtu":         func(path string, v *yaml.Node) { n.MTU = p.mtu(path, v) },
 		"config":      func(_ string, v *yaml.Node) { inline = v },
 		"config_file": func(_ string, v *yaml.Node) { fileNode = v },
 		"tls":         func(path string, v *yaml.Node) { req = p.tlsRequest(path, v) },
