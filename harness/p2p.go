@@ -72,6 +72,15 @@ func (e *peerEnd) spawn(f func()) {
 	}()
 }
 
+// networkTypes is what the peer gathers on: its spec's UDP types (udp4,
+// udp6 on a LAN that carries IPv6), or pion's default, udp4.
+func (p *peer) networkTypes() []webrtc.NetworkType {
+	if len(p.spec.NetworkTypes) > 0 {
+		return p.spec.NetworkTypes
+	}
+	return []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+}
+
 // policy is the end's ICE transport policy.
 func (e *peerEnd) policy() webrtc.ICETransportPolicy {
 	if e.peer.spec.Fallback.Policy == ForceRelay {
@@ -81,13 +90,13 @@ func (e *peerEnd) policy() webrtc.ICETransportPolicy {
 }
 
 func (e *peerEnd) describe() string {
-	return attemptPlan{policy: e.policy(), types: []webrtc.NetworkType{webrtc.NetworkTypeUDP4}, servers: e.peer.servers}.describe()
+	return attemptPlan{policy: e.policy(), types: e.peer.networkTypes(), servers: e.peer.servers}.describe()
 }
 
 // newPC makes the end's peer connection with its peer's options, wired to
 // its observer, and publishes it.
 func (e *peerEnd) newPC(ctx context.Context) (*webrtc.PeerConnection, error) {
-	pc, err := e.peer.newPeerConnection(ctx, attempt{types: []webrtc.NetworkType{webrtc.NetworkTypeUDP4}, servers: e.peer.servers,
+	pc, err := e.peer.newPeerConnection(ctx, attempt{types: e.peer.networkTypes(), servers: e.peer.servers,
 		policy: e.policy(), deadline: e.peer.spec.Fallback.Deadline, obs: e.obs}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: peer connection to %s: %w", e.peer.spec.Name, e.remote.spec.Name, err)

@@ -245,3 +245,30 @@ var _ = Describe("a peer behind a path MTU black hole", func() {
 		Expect(res).To(FailWithReason("the DTLS handshake stalled: packets larger than the path MTU vanished without an ICMP message").For(aliceToBob))
 	})
 })
+
+// Two phones on IPv6-only carriers (no NAT for IPv6, as deployed; each
+// carrier's router admits inbound IPv6 only as replies, RFC 6092 simple
+// security) call each other on udp6 with no STUN or TURN server: each
+// side's connectivity checks open its own firewall for the other's, as on
+// a port-restricted NAT, and their global host addresses pair directly.
+var _ = Describe("a peer-to-peer call over IPv6", func() {
+	It("connects two IPv6-only phones directly, host to host over udp6, through both RFC 6092 firewalls", func() {
+		phone := func(name, lan string) harness.PeerSpec {
+			return harness.PeerSpec{ClientSpec: harness.ClientSpec{Name: name, LAN: lan,
+				NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeUDP6}, Publish: harness.Publish{Audio: true}}}
+		}
+		res := run(harness.Spec{
+			Name:     "p2p ipv6",
+			LANs:     []harness.LANSpec{{Name: "carrier-a", IPv6Only: true}, {Name: "carrier-b", IPv6Only: true}},
+			Peers:    []harness.PeerSpec{phone("alice", "carrier-a"), phone("bob", "carrier-b")},
+			Duration: 10 * time.Second,
+		})
+		Expect(res).To(SatisfyAll(Connect(), UseTransport(harness.ICEUDP), FlowMediaBothWays()))
+		for _, end := range []string{aliceToBob, bobToAlice} {
+			pair := selected(res, end)
+			Expect(pair.Local.Type).To(Equal("host"), "%s's local candidate", end)
+			Expect(pair.Local.Address).To(HavePrefix("[2001:db8:"), "%s's local candidate", end)
+			Expect(pair.Remote.Address).To(HavePrefix("[2001:db8:"), "%s's remote candidate", end)
+		}
+	})
+})

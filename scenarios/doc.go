@@ -209,7 +209,8 @@
 //	    fallback: {policy: ice-restart} # none (default), force-relay, ice-restart (the
 //	                                    # offerer restarts when either end's ICE fails);
 //	                                    # transport and renomination are a media node's
-//	                                    # network_types: udp4 only (no ICE-TCP between peers)
+//	                                    # network_types: udp4 (default), udp6 on a LAN with
+//	                                    # IPv6; no ICE-TCP between peers
 //	faults:                             # default: none
 //	  - name: whack                     # default: "fault N"
 //	    when: {event: ice-connected, client: alice, after: 2s}   # or just {after: 12s};
