@@ -1,0 +1,65 @@
+package vnet
+
+// The byte queues behind a TCPConn's send and receive buffers.
+
+// ring is a byte queue of bounded size, allocated on first use.
+type ring struct {
+	buf   []byte
+	head  int
+	n     int
+	limit int
+}
+
+func (r *ring) write(p []byte) int {
+	room := r.limit - r.n
+	if room <= 0 || len(p) == 0 {
+		return 0
+	}
+	if len(p) > room {
+		p = p[:room]
+	}
+	if len(r.buf) < r.n+len(p) {
+		r.grow(r.limit)
+	}
+	tail := (r.head + r.n) % len(r.buf)
+	k := copy(r.buf[tail:], p)
+	copy(r.buf, p[k:])
+	r.n += len(p)
+	return len(p)
+}
+
+func (r *ring) grow(size int) {
+	nb := make([]byte, size)
+	if r.n > 0 {
+		r.peek(0, nb[:r.n])
+	}
+	r.buf, r.head = nb, 0
+}
+
+// peek copies len(p) bytes from offset off without consuming them.
+func (r *ring) peek(off int, p []byte) {
+	start := (r.head + off) % len(r.buf)
+	k := copy(p, r.buf[start:])
+	copy(p[k:], r.buf)
+}
+
+func (r *ring) read(p []byte) int {
+	n := min(len(p), r.n)
+	if n == 0 {
+		return 0
+	}
+	r.peek(0, p[:n])
+	r.discard(n)
+	return n
+}
+
+func (r *ring) discard(n int) {
+	if n <= 0 {
+		return
+	}
+	r.head = (r.head + n) % len(r.buf)
+	r.n -= n
+	if r.n == 0 {
+		r.head = 0
+	}
+}
