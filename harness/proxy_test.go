@@ -67,6 +67,29 @@ var _ = Describe("an explicit proxy on a corporate LAN that lets only the proxy 
 		Expect(res).To(FailWithReason("proxy squid: CONNECT turn.example.com:5349 denied (403)").For("alice"))
 	})
 
+	// A proxy host is a fault target like any host: cutting its link for
+	// 10 s stalls the TURN/TLS tunnel through it (TCP retransmits, nothing
+	// is reset), ICE goes disconnected, and when the link is back the same
+	// tunnel carries the call again, with the outage in the result.
+	It("rides out the proxy's link going down for 10 s on the same TURN/TLS tunnel", func() {
+		spec := behindProxy(squid, 443, true)
+		spec.Duration = 40 * time.Second
+		at := func(d time.Duration) harness.Trigger {
+			return harness.Trigger{Event: "connected", Client: "alice", After: d}
+		}
+		spec.Faults = []harness.Fault{
+			{Name: "proxy down", When: at(5 * time.Second), Kind: harness.CutLink, Target: "squid"},
+			{Name: "proxy up", When: at(15 * time.Second), Kind: harness.Restore, Target: "squid"},
+		}
+		res := run(spec)
+		alice := res.Client("alice")
+		Expect(res).To(UseTransport(harness.TURNTLS).For("alice"))
+		Expect(alice.FinalState()).To(Equal("connected"))
+		Expect(alice.Outages).To(ContainElement(WithTransform(harness.Outage.Duration, BeNumerically(">=", 9*time.Second))))
+		Expect(alice.Outages).NotTo(ContainElement(HaveField("Ongoing", true)))
+		Expect(res).To(FlowMediaBothWays())
+	})
+
 	It("carries TURN/TLS through a SOCKS5 proxy", func() {
 		res := run(behindProxy(harness.ProxySpec{Name: "socks", Kind: middlebox.SOCKS5}, 443, true))
 		Expect(res).To(UseTransport(harness.TURNTLS).For("alice"))

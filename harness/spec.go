@@ -265,7 +265,8 @@ type Fault struct {
 	When Trigger
 	Kind FaultKind
 	// Target is a LAN (its router's firewall or uplink) or a host (its
-	// link): a client's name, the node's, or a LAN's.
+	// link): a client's, a peer's, a server's, a proxy's or the node's
+	// name, or a LAN's.
 	Target     string
 	Rules      []vnet.Rule
 	Impairment vnet.Impairment

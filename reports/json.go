@@ -105,13 +105,13 @@ func expectations(s *scenarios.Scenario) map[string]any {
 		if e.Connected != nil {
 			m["connected"] = *e.Connected
 		}
-		if e.LocalCandidate != "" || e.RemoteCandidate != "" {
-			c := map[string]string{}
-			if e.LocalCandidate != "" {
-				c["local"] = e.LocalCandidate
+		if len(e.LocalCandidates) > 0 || len(e.RemoteCandidates) > 0 {
+			c := map[string]any{}
+			if len(e.LocalCandidates) > 0 {
+				c["local"] = oneOrList(e.LocalCandidates)
 			}
-			if e.RemoteCandidate != "" {
-				c["remote"] = e.RemoteCandidate
+			if len(e.RemoteCandidates) > 0 {
+				c["remote"] = oneOrList(e.RemoteCandidates)
 			}
 			m["candidates"] = c
 		}
@@ -250,4 +250,12 @@ func snakeCase(name string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// oneOrList is a list of one as its element, as a file spells it.
+func oneOrList(s []string) any {
+	if len(s) == 1 {
+		return s[0]
+	}
+	return s
 }

@@ -19,7 +19,7 @@ func TestCheck(t *testing.T) {
 		Expect: map[string]scenarios.Expectation{
 			"alice": {
 				Transports: []harness.Transport{harness.TURNTLS}, Connected: ptr(true),
-				LocalCandidate: "relay", RemoteCandidate: "host", MediaBothWays: ptr(true),
+				LocalCandidates: []string{"relay"}, RemoteCandidates: []string{"host"}, MediaBothWays: ptr(true),
 				Recovered: ptr(true), RecoverWithin: 5 * time.Second,
 				FailureContains: "5349", FinalState: "connected",
 			},

@@ -223,14 +223,15 @@
 //	                                    # move (a client or peer) takes to: LAN or internet:
 //	                                    # it roams there, its old address gone; mute and
 //	                                    # unmute (a client or peer) stop and resume its RTP;
-//	                                    # a server's link can be cut or impaired
+//	                                    # a server's or a proxy's link can be cut or impaired
 //	duration: 30s                       # on the run's clock; default 40s, at most 1h
 //	seed: 1                             # default 0: the network's loss, jitter and ports
 //	expect:                             # default: none; the run is then OBSERVED (what
 //	  alice:                            # happened is reported, nothing is judged)
 //	    transport: TURN/TLS             # or a list of acceptable ones; none = never connected
 //	    connected: true
-//	    candidates: {local: relay, remote: host}   # host, srflx, prflx, relay, none
+//	    candidates: {local: relay, remote: host}   # host, srflx, prflx, relay, none;
+//	                                    # or a list of acceptable ones: [host, srflx]
 //	    media: {both_ways: true}       # judged over the whole call; and bounds on every
 //	      # RTP flow to and from the client, measured where it is received (the node,
 //	      # the client): min_bitrate: 1Mbps (mean from its first packet), max_loss: 2%

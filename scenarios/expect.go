@@ -53,8 +53,8 @@ func (p *parser) expectationWith(path string, v *yaml.Node, extra map[string]fie
 		"connected": boolPtr(&e.Connected),
 		"candidates": func(path string, v *yaml.Node) {
 			p.fields(v, path, map[string]field{
-				"local":  func(path string, v *yaml.Node) { p.enum(v, path, "candidate type", candidateTypes, &e.LocalCandidate) },
-				"remote": func(path string, v *yaml.Node) { p.enum(v, path, "candidate type", candidateTypes, &e.RemoteCandidate) },
+				"local":  func(path string, v *yaml.Node) { e.LocalCandidates = p.candidateTypes(path, v) },
+				"remote": func(path string, v *yaml.Node) { e.RemoteCandidates = p.candidateTypes(path, v) },
 			})
 		},
 		"media": func(path string, v *yaml.Node) {
@@ -92,4 +92,21 @@ func (p *parser) expectationWith(path string, v *yaml.Node, extra map[string]fie
 	}
 	p.fields(v, path, handlers)
 	return e
+}
+
+// candidateTypes reads a candidate type, or a list of acceptable ones.
+func (p *parser) candidateTypes(path string, v *yaml.Node) []string {
+	var out []string
+	one := func(path string, v *yaml.Node) {
+		var s string
+		if p.enum(v, path, "candidate type", candidateTypes, &s) {
+			out = append(out, s)
+		}
+	}
+	if v.Kind == yaml.SequenceNode {
+		p.list(v, path, func(path string, _ int, v *yaml.Node) { one(path, v) })
+		return out
+	}
+	one(path, v)
+	return out
 }

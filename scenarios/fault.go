@@ -69,7 +69,7 @@ func (p *parser) fault(path string, i int, v *yaml.Node) {
 		}
 	default:
 		if !p.isLinkTarget(f.Target) {
-			p.errorf(target, join(path, "target"), "%q is neither a LAN, a client nor the media node; want one of: %s", f.Target, oneOf(p.linkTargets()))
+			p.errorf(target, join(path, "target"), "%q is neither a LAN nor a host (a client, peer, server, proxy or the media node); want one of: %s", f.Target, oneOf(p.linkTargets()))
 		}
 	}
 	switch {
@@ -106,6 +106,7 @@ func (p *parser) fault(path string, i int, v *yaml.Node) {
 func (p *parser) linkTargets() []string {
 	out := append(mapKeys(p.lans), mapKeys(p.clients)...)
 	out = append(out, mapKeys(p.servers)...)
+	out = append(out, mapKeys(p.proxies)...)
 	if p.node == "" {
 		return out // a peer-to-peer call has no media node
 	}
@@ -116,7 +117,8 @@ func (p *parser) isLinkTarget(name string) bool {
 	_, lan := p.lans[name]
 	_, client := p.clients[name]
 	_, server := p.servers[name]
-	return lan || client || server || name != "" && name == p.node
+	_, proxy := p.proxies[name]
+	return lan || client || server || proxy || name != "" && name == p.node
 }
 
 func (p *parser) trigger(path string, v *yaml.Node) harness.Trigger {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,7 +170,7 @@ func TestParseBuildsTheSpec(t *testing.T) {
 		t.Error("alice gathers tcp4: the scenario needs the real clock")
 	}
 	e := s.Expect["alice"]
-	if len(e.Transports) != 2 || *e.Connected != true || e.LocalCandidate != "relay" || e.RecoverWithin != 15*time.Second {
+	if len(e.Transports) != 2 || *e.Connected != true || !slices.Equal(e.LocalCandidates, []string{"relay"}) || e.RecoverWithin != 15*time.Second {
 		t.Errorf("alice expectation = %+v", e)
 	}
 }
@@ -188,7 +189,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"client on an undefined LAN", "name: x\nclients:\n  - name: alice\n    lan: office\n", `office.yaml:4: clients[0].lan: unknown LAN "office"`},
 		{"parent cycle", "name: x\nnetwork:\n  lans:\n    - {name: a, parent: b}\n    - {name: b, parent: a}\n" + minimal[8:], `network.lans[0].parent: parent cycle: a -> b -> a`},
 		{"unknown parent", "name: x\nnetwork:\n  lans:\n    - {name: a, parent: nowhere}\n" + minimal[8:], `office.yaml:4: network.lans[0].parent: unknown LAN "nowhere"`},
-		{"fault targeting nothing", minimal + "faults:\n  - {kind: cut, target: ghost}\n", `office.yaml:5: faults[0].target: "ghost" is neither a LAN, a client nor the media node; want one of: alice, media`},
+		{"fault targeting nothing", minimal + "faults:\n  - {kind: cut, target: ghost}\n", `office.yaml:5: faults[0].target: "ghost" is neither a LAN nor a host (a client, peer, server, proxy or the media node); want one of: alice, media`},
 		{"add-rules on a host", minimal + "faults:\n  - {kind: add-rules, target: alice, rules: [block-udp]}\n", `faults[0].target: add-rules applies to a LAN's firewall; "alice" is not a LAN`},
 		{"fault after the end", minimal + "duration: 10s\nfaults:\n  - {kind: cut, target: alice, when: {after: 20s}}\n", `faults[0].when.after: 20s is not before the end of the run`},
 		{"event of an unknown client", minimal + "faults:\n  - {kind: cut, target: alice, when: {event: connected, client: bob}}\n", `faults[0].when.client: unknown client "bob"`},

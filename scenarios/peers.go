@@ -228,11 +228,11 @@ func (e Expectation) with(o Expectation) Expectation {
 	if o.Connected != nil {
 		e.Connected = o.Connected
 	}
-	if o.LocalCandidate != "" {
-		e.LocalCandidate = o.LocalCandidate
+	if len(o.LocalCandidates) > 0 {
+		e.LocalCandidates = o.LocalCandidates
 	}
-	if o.RemoteCandidate != "" {
-		e.RemoteCandidate = o.RemoteCandidate
+	if len(o.RemoteCandidates) > 0 {
+		e.RemoteCandidates = o.RemoteCandidates
 	}
 	if o.MediaBothWays != nil {
 		e.MediaBothWays = o.MediaBothWays

@@ -75,7 +75,7 @@ func TestValidateRejectsWhatRunWould(t *testing.T) {
 		{"tab in indentation", "name: x\nclients:\n\t- name: alice\n",
 			`office.yaml:3: invalid YAML: a tab in the indentation; YAML indents with spaces only`},
 		{"fault target lists the targets", "name: x\nnetwork: {lans: [{name: corp}]}\n" + alice + "faults:\n  - {kind: impair, target: ghost, impairment: {loss: 1%}}\n",
-			`office.yaml:6: faults[0].target: "ghost" is neither a LAN, a client nor the media node; want one of: corp, alice, media`},
+			`office.yaml:6: faults[0].target: "ghost" is neither a LAN nor a host (a client, peer, server, proxy or the media node); want one of: corp, alice, media`},
 	}
 	machine := []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16")}
 	for _, tt := range tests {

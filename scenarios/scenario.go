@@ -87,10 +87,11 @@ type Expectation struct {
 	Transports []harness.Transport
 	// Connected, if set, is whether the client connected at all.
 	Connected *bool
-	// LocalCandidate and RemoteCandidate are the candidate types (host,
-	// srflx, prflx, relay) of the final selected pair, as the client sees
-	// it; "none" means no pair was selected.
-	LocalCandidate, RemoteCandidate string
+	// LocalCandidates and RemoteCandidates list the acceptable candidate
+	// types (host, srflx, prflx, relay) of the final selected pair's ends,
+	// as the client sees them; "none" means no pair was selected, and an
+	// empty list any type.
+	LocalCandidates, RemoteCandidates []string
 	// MediaBothWays, if set, is whether media flowed to and from the
 	// client (after recovery, if there was one).
 	MediaBothWays *bool
@@ -184,11 +185,11 @@ func (e Expectation) check(name string, c *harness.ClientResult) []Mismatch {
 	if c.Selected != nil {
 		local, remote = c.Selected.Local.Type, c.Selected.Remote.Type
 	}
-	if e.LocalCandidate != "" && e.LocalCandidate != local {
-		add("candidates.local", e.LocalCandidate, local+pairNote(c))
+	if len(e.LocalCandidates) > 0 && !slices.Contains(e.LocalCandidates, local) {
+		add("candidates.local", strings.Join(e.LocalCandidates, " or "), local+pairNote(c))
 	}
-	if e.RemoteCandidate != "" && e.RemoteCandidate != remote {
-		add("candidates.remote", e.RemoteCandidate, remote+pairNote(c))
+	if len(e.RemoteCandidates) > 0 && !slices.Contains(e.RemoteCandidates, remote) {
+		add("candidates.remote", strings.Join(e.RemoteCandidates, " or "), remote+pairNote(c))
 	}
 	if e.MediaBothWays != nil && *e.MediaBothWays != c.MediaBothWays {
 		add("media.both_ways", fmt.Sprint(*e.MediaBothWays), fmt.Sprint(c.MediaBothWays)+mediaNote(c))
