@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -247,7 +248,10 @@ func (n *node) serve(l net.Listener, certs []tls.Certificate, iceServers func(cl
 		}
 		writeJSON(w, struct{}{})
 	})
-	n.srv = &http.Server{Handler: mux, ErrorLog: nil, ReadHeaderTimeout: 10 * time.Second}
+	// The server's own log (a TLS handshake that timed out, say) would go
+	// to the process's stderr, in the middle of a test's or the CLI's
+	// output; what a client saw of it is in its result.
+	n.srv = &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 10 * time.Second}
 	if certs != nil {
 		l = tls.NewListener(l, &tls.Config{Certificates: certs, MinVersion: tls.VersionTLS12})
 	}
