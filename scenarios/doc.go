@@ -55,8 +55,9 @@
 //	      link: {latency: 30ms, jitter: 5ms, loss: 1%, bandwidth: 2Mbps, queue: 65536}
 //	                                    # the LAN's uplink; default: no impairment. queue
 //	                                    # (bytes) needs bandwidth
-//	      mtu: 1280                     # the uplink's MTU in bytes, 576 to 65535; default:
-//	                                    # none (any size passes). Or {size: 1280, fragment:
+//	      mtu: 1280                     # the uplink's MTU in bytes, 576 (1280 on a LAN with
+//	                                    # IPv6) to 65535; default: none (any size passes).
+//	                                    # Or {size: 1280, fragment:
 //	                                    # false, icmp_too_big: true, mss_clamp: false}: a
 //	                                    # packet with DF set that does not fit is dropped
 //	                                    # and, with icmp_too_big (default true), the sender

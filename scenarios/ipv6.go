@@ -47,6 +47,9 @@ func (p *parser) lanIPv6Fields(l *harness.LANSpec) map[string]field {
 // translates with NAPT, so not behind a one-to-one NAT; and an IPv6-only
 // LAN with a NAT but no NAT64 has nothing to translate.
 func (p *parser) checkLANIPv6(path string, v *yaml.Node, l harness.LANSpec) {
+	if mtuAt, ok := fieldNode(v, "mtu"); ok && (l.IPv6 || l.IPv6Only || l.NAT64 || l.IPv6Prefix.IsValid()) && l.MTU.Size > 0 && l.MTU.Size < 1280 {
+		p.errorf(mtuAt, join(path, "mtu"), "MTU %d is below 1280, IPv6's minimum link MTU (RFC 8200 section 5), and the LAN carries IPv6", l.MTU.Size)
+	}
 	natAt, hasNAT := fieldNode(v, "nat")
 	if !hasNAT {
 		return

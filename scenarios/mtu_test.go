@@ -67,6 +67,7 @@ func TestMTURejects(t *testing.T) {
 		{"mapping without size", lan("mtu: {icmp_too_big: false}"), `x.yaml:5: network.lans[0].mtu.size: missing; want the MTU in bytes, like 1280`},
 		{"icmp not a boolean", lan("mtu: {size: 1280, icmp_too_big: maybe}"), `x.yaml:5: network.lans[0].mtu.icmp_too_big`},
 		{"unknown mtu field", lan("mtu: {size: 1280, df: true}"), `x.yaml:5: network.lans[0].mtu.df: unknown field "df"`},
+		{"below IPv6's 1280 on an IPv6 LAN", lan("ipv6: true\n      mtu: 1200"), `x.yaml:6: network.lans[0].mtu: MTU 1200 is below 1280, IPv6's minimum link MTU (RFC 8200 section 5), and the LAN carries IPv6`},
 		{"client below 576", client("mtu: 575"), `x.yaml:4: clients[0].mtu: MTU 575 is below 576`},
 		{"unknown certificate", client("dtls_certificate: dsa"), `x.yaml:4: clients[0].dtls_certificate: unknown DTLS certificate "dsa"; want ecdsa-p256, rsa-2048, rsa-4096`},
 		{"unknown pmtu mode", client("pmtu_discovery: probe"), `x.yaml:4: clients[0].pmtu_discovery: unknown path MTU discovery mode "probe"; want want, do, dont`},
