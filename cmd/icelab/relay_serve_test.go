@@ -92,10 +92,12 @@ func TestRelayServeSurvivesHostileLengths(t *testing.T) {
 
 // serveProc is `icelab relay serve` running as a child process.
 type serveProc struct {
-	cmd    *exec.Cmd
-	addrs  map[string]string // transport -> host:port
-	out    *strings.Builder
-	outMu  *sync.Mutex
+	cmd   *exec.Cmd
+	addrs map[string]string // transport -> host:port
+	out   *strings.Builder
+	outMu *sync.Mutex
+	// grew is closed and replaced, under outMu, whenever out grows.
+	grew   *chan struct{}
 	exited chan error
 }
 
@@ -113,8 +115,9 @@ func startServe(t testing.TB, args ...string) *serveProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &serveProc{cmd: cmd, addrs: map[string]string{}, out: &strings.Builder{}, outMu: &sync.Mutex{}, exited: make(chan error, 1)}
-	cmd.Stderr = &lockedWriter{p.out, p.outMu}
+	grew := make(chan struct{})
+	p := &serveProc{cmd: cmd, addrs: map[string]string{}, out: &strings.Builder{}, outMu: &sync.Mutex{}, grew: &grew, exited: make(chan error, 1)}
+	cmd.Stderr = &lockedWriter{p.out, p.outMu, p.grew}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +132,8 @@ func startServe(t testing.TB, args ...string) *serveProc {
 		for lines.Scan() {
 			p.outMu.Lock()
 			p.out.WriteString(lines.Text() + "\n")
+			close(*p.grew)
+			*p.grew = make(chan struct{})
 			p.outMu.Unlock()
 			if f := strings.Fields(lines.Text()); !seen && len(f) == 4 && f[0] == "listening" {
 				p.addrs[f[1]] = f[2]
@@ -152,6 +157,25 @@ func (p *serveProc) output() string {
 	p.outMu.Lock()
 	defer p.outMu.Unlock()
 	return p.out.String()
+}
+
+// waitOutput waits until the process's output contains s, for at most
+// bound, and says whether it does.
+func (p *serveProc) waitOutput(s string, bound time.Duration) bool {
+	deadline := time.After(bound)
+	for {
+		p.outMu.Lock()
+		found, grew := strings.Contains(p.out.String(), s), *p.grew
+		p.outMu.Unlock()
+		if found {
+			return true
+		}
+		select {
+		case <-grew:
+		case <-deadline:
+			return false
+		}
+	}
 }
 
 // cpu returns the process's user and system CPU time from /proc.
@@ -203,12 +227,16 @@ func (p *serveProc) interrupt(t testing.TB) {
 }
 
 type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
+	w    io.Writer
+	mu   *sync.Mutex
+	grew *chan struct{} // closed and replaced on every write
 }
 
 func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(b)
+	n, err := l.w.Write(b)
+	close(*l.grew)
+	*l.grew = make(chan struct{})
+	return n, err
 }
