@@ -69,13 +69,8 @@ func (p *parser) nodeSpec(path string, v *yaml.Node) {
 		},
 		"lan": func(path string, v *yaml.Node) { n.LAN = p.lanRef(path, v) },
 		"addr": func(path string, v *yaml.Node) {
-			var s string
-			if !p.str(v, path, &s) {
-				return
-			}
-			a, err := netip.ParseAddr(s)
-			if err != nil || !a.Is4() {
-				p.errorf(v, path, "%q is not an IPv4 address", s)
+			a, ok := p.ipv4(path, v)
+			if !ok {
 				return
 			}
 			n.Addr = a
@@ -503,4 +498,18 @@ func unwrapPathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// ipv4 reads a host's IPv4 address (a node's, a server's, a proxy's addr).
+func (p *parser) ipv4(path string, v *yaml.Node) (netip.Addr, bool) {
+	var s string
+	if !p.str(v, path, &s) {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		p.errorf(v, path, "%q is not an IPv4 address", s)
+		return netip.Addr{}, false
+	}
+	return a, true
 }

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"net/netip"
 	"slices"
 
 	"github.com/icelab/icelab/harness"
@@ -52,13 +51,8 @@ func (p *parser) proxy(path string, v *yaml.Node) {
 			lanSet = true
 		},
 		"addr": func(path string, v *yaml.Node) {
-			var s string
-			if !p.str(v, path, &s) {
-				return
-			}
-			a, err := netip.ParseAddr(s)
-			if err != nil || !a.Is4() {
-				p.errorf(v, path, "%q is not an IPv4 address", s)
+			a, ok := p.ipv4(path, v)
+			if !ok {
 				return
 			}
 			ps.Addr, addrAt = a, v
