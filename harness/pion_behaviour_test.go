@@ -80,18 +80,7 @@ var _ = Describe("pion behaviour the harness depends on", func() {
 			)
 			g.Expect(err).NotTo(HaveOccurred())
 			defer agent.Close()
-			done := make(chan struct{})
-			g.Expect(agent.OnCandidate(func(c ice.Candidate) {
-				if c == nil {
-					close(done)
-				}
-			})).To(Succeed())
-			g.Expect(agent.GatherCandidates()).To(Succeed())
-			select {
-			case <-done:
-			case <-time.After(time.Minute):
-				t.Fatal("gathering did not complete within a minute")
-			}
+			gatherAll(t, g, agent, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			g.Expect(toPort[3478]).To(BeNumerically(">", 0), "STUN to the stun: URL (the check can see what it looks for)")
@@ -134,21 +123,11 @@ var _ = Describe("pion behaviour the harness depends on", func() {
 				)
 				g.Expect(err).NotTo(HaveOccurred())
 				defer agent.Close()
-				done := make(chan struct{})
-				g.Expect(agent.OnCandidate(func(c ice.Candidate) {
-					switch {
-					case c == nil:
-						close(done)
-					case c.Type() == ice.CandidateTypeRelay:
+				gatherAll(t, g, agent, func(c ice.Candidate) {
+					if c.Type() == ice.CandidateTypeRelay {
 						count++
 					}
-				})).To(Succeed())
-				g.Expect(agent.GatherCandidates()).To(Succeed())
-				select {
-				case <-done:
-				case <-time.After(time.Minute):
-					t.Fatal("gathering did not complete within a minute")
-				}
+				})
 			})
 			return count
 		}
@@ -263,4 +242,25 @@ func quietLoggers() logging.LoggerFactory {
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelDisabled
 	return lf
+}
+
+// gatherAll has agent gather, handing each candidate to each (when not
+// nil), and waits for the end of gathering, for at most a minute.
+func gatherAll(t *testing.T, g Gomega, agent *ice.Agent, each func(ice.Candidate)) {
+	t.Helper()
+	done := make(chan struct{})
+	g.Expect(agent.OnCandidate(func(c ice.Candidate) {
+		switch {
+		case c == nil:
+			close(done)
+		case each != nil:
+			each(c)
+		}
+	})).To(Succeed())
+	g.Expect(agent.GatherCandidates()).To(Succeed())
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("gathering did not complete within a minute")
+	}
 }

@@ -99,18 +99,7 @@ var _ = Describe("pion's ICE proxy dialer", func() {
 				ice.WithLoggerFactory(quietLoggers()),
 			)
 			g.Expect(err).NotTo(HaveOccurred())
-			done := make(chan struct{})
-			g.Expect(agent.OnCandidate(func(c ice.Candidate) {
-				if c == nil {
-					close(done)
-				}
-			})).To(Succeed())
-			g.Expect(agent.GatherCandidates()).To(Succeed())
-			select {
-			case <-done:
-			case <-time.After(time.Minute):
-				t.Fatal("gathering did not complete within a minute")
-			}
+			gatherAll(t, g, agent, nil)
 			g.Expect(agent.Close()).To(Succeed())
 
 			d.mu.Lock()

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -23,18 +22,9 @@ func fragmentedDatagram(t *testing.T) []vnet.Event {
 	t.Helper()
 	var events []vnet.Event
 	synctest.Test(t, func(t *testing.T) {
-		n, err := vnet.New(vnet.Config{Seed: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
+		n, untap := tappedNetwork(t, &events)
 		defer n.Close()
-		var mu sync.Mutex
-		defer n.Tap(func(e vnet.Event) {
-			e.Payload = append([]byte(nil), e.Payload...)
-			mu.Lock()
-			events = append(events, e)
-			mu.Unlock()
-		})()
+		defer untap()
 		vpn, err := n.Internet().AddRouter(vnet.RouterConfig{Name: "vpn", NAT: vnet.PortRestricted()})
 		if err != nil {
 			t.Fatal(err)

@@ -28,18 +28,9 @@ func tcpExchange(t *testing.T) (events []vnet.Event, request, reply []byte) {
 	request = []byte("GET / HTTP/1.1\r\nHost: icelab\r\n\r\n")
 	reply = bytes.Repeat([]byte("icelab-reply "), 4000) // 52 kB: several segments
 	synctest.Test(t, func(t *testing.T) {
-		n, err := vnet.New(vnet.Config{Seed: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
+		n, untap := tappedNetwork(t, &events)
 		defer n.Close()
-		var mu sync.Mutex
-		defer n.Tap(func(e vnet.Event) {
-			e.Payload = append([]byte(nil), e.Payload...)
-			mu.Lock()
-			events = append(events, e)
-			mu.Unlock()
-		})()
+		defer untap()
 		srv, err := n.Internet().AddHost(vnet.HostConfig{Name: "server"})
 		if err != nil {
 			t.Fatal(err)
@@ -220,4 +211,22 @@ func TestPcapTsharkFollowsTheStream(t *testing.T) {
 	if s := strings.TrimSpace(string(out)); s != "" {
 		t.Errorf("tshark's TCP analysis flags segments of a lossless exchange:\n%.3000s", s)
 	}
+}
+
+// tappedNetwork makes a network whose every event is appended to events
+// (with its payload copied) until untap; the caller closes the network
+// after untapping it.
+func tappedNetwork(t *testing.T, events *[]vnet.Event) (n *vnet.Network, untap func()) {
+	t.Helper()
+	n, err := vnet.New(vnet.Config{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	return n, n.Tap(func(e vnet.Event) {
+		e.Payload = append([]byte(nil), e.Payload...)
+		mu.Lock()
+		*events = append(*events, e)
+		mu.Unlock()
+	})
 }

@@ -192,13 +192,14 @@ func (r *Router) fromWAN6(pkt *packet) {
 			return
 		}
 	}
-	r.deliverInbound(pkt, now)
+	r.deliverInbound(pkt, pkt.src, now)
 }
 
 // deliverInbound applies the firewall's rules to an inbound packet whose
-// destination is on the LAN and hands it down.
-func (r *Router) deliverInbound(pkt *packet, now time.Time) {
-	if act, why := r.fw.verdict(Inbound, pkt, pkt.dst, pkt.src, now); act != Accept {
+// destination is on the LAN and hands it down; from is its remote end as
+// the rules see it (its source before any translation).
+func (r *Router) deliverInbound(pkt *packet, from netip.AddrPort, now time.Time) {
+	if act, why := r.fw.verdict(Inbound, pkt, pkt.dst, from, now); act != Accept {
 		r.refuse(pkt, act, why)
 		return
 	}

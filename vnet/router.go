@@ -444,7 +444,7 @@ func (r *Router) fromWAN(pkt *packet) {
 		}
 		r.emitTranslated(pkt, src, dst)
 	}
-	r.deliverInbound(pkt, now)
+	r.deliverInbound(pkt, pkt.src, now)
 }
 
 // hairpin sends a LAN packet addressed to the router's own external
@@ -474,16 +474,7 @@ func (r *Router) hairpin(pkt *packet) {
 		return
 	}
 	r.emitTranslated(pkt, src, dst)
-	if act, why := r.fw.verdict(Inbound, pkt, pkt.dst, translatedSrc, now); act != Accept {
-		r.refuse(pkt, act, why)
-		return
-	}
-	att := r.lookup(pkt.dst.Addr())
-	if att == nil {
-		r.net.drop(r.name, pkt, "no route to "+pkt.dst.Addr().String())
-		return
-	}
-	r.down(att, pkt)
+	r.deliverInbound(pkt, translatedSrc, now)
 }
 
 func (r *Router) down(att *attachment, pkt *packet) {
