@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/icelab/icelab/harness/media"
+	"github.com/icelab/icelab/harness/sfu"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -102,8 +104,8 @@ func newClient(ep endpoint, run *runState, roots *x509.CertPool, signal, other s
 // connect runs the client until ctx ends: join, the first attempt, and
 // whatever its fallback policy does next.
 func (c *client) connect(ctx context.Context, nodeName, otherName string) {
-	var join joinResponse
-	if err := c.post(ctx, c.signal, "/rtc/join", joinRequest{Client: c.spec.Name}, &join); err != nil {
+	var join sfu.JoinResponse
+	if err := c.post(ctx, c.signal, sfu.PathJoin, sfu.JoinRequest{Client: c.spec.Name}, &join); err != nil {
 		if ctx.Err() != nil {
 			return // the call ended first: teardown, not a failure
 		}
@@ -150,7 +152,7 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 				// teardown, not a failure of the attempt.
 				return
 			}
-			if plan.resume && strings.Contains(err.Error(), errNoSession) {
+			if plan.resume && strings.Contains(err.Error(), sfu.ErrNoSession) {
 				c.obs.finalFailure(fmt.Sprintf("reconnect landed on %s, which does not hold %s's session, so transport fallback does not work (%v)", plan.node, c.spec.Name, err))
 				return
 			}
@@ -328,9 +330,9 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, event
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		kind := tr.Kind().String()
-		counter := c.run.meter.counter(c.spec.Name, tr.StreamID()+"/"+kind, kind, "received")
-		c.spawn(func() { forward(tr, nil, counter) })
-		c.spawn(func() { drainReceiverRTCP(recv) })
+		flow := c.run.meter.Flow(media.FlowKey{Owner: c.spec.Name, Track: tr.StreamID() + "/" + kind, Kind: kind, Direction: media.Received})
+		c.spawn(func() { media.Receive(tr, flow) })
+		c.spawn(func() { media.DrainReceiverRTCP(recv) })
 	})
 }
 
@@ -340,29 +342,21 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 	connected := func() bool {
 		return !c.muted.Load() && pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 	}
-	for _, kind := range published(c.spec.Publish) {
-		track, err := webrtc.NewTrackLocalStaticRTP(codecFor(kind), kind, c.spec.Name)
-		if err != nil {
-			return err
-		}
+	for _, kind := range c.spec.Publish.kinds() {
+		track := media.NewTrack(kind, kind, c.spec.Name)
 		tr, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return err
 		}
-		size, every := audioFrame, audioInterval
-		if kind == trackKindVideo {
-			size, every = videoFrame, videoInterval
-		}
-		counter := c.run.meter.counter(c.spec.Name, c.spec.Name+"/"+kind, kind, "sent")
-		c.spawn(func() { publish(ctx, track, kind, size, every, counter, connected) })
-		// The node's receive counter of this track: the client's sender
-		// measures the round trip from the node's receiver reports.
-		atNode := c.run.meter.counter(c.spec.Name, c.spec.Name+"/"+kind, kind, "at-node")
-		c.spawn(func() { drainRTCP(tr.Sender(), atNode) })
+		// Counted as sent here and received at the node; the client's
+		// sender measures the round trip from the node's receiver reports.
+		flow := c.run.meter.Flow(media.FlowKey{Owner: c.spec.Name, Track: c.spec.Name + "/" + kind, Kind: kind, Direction: media.AtNode})
+		c.spawn(func() { media.Publish(ctx, track, kind, flow, connected) })
+		c.spawn(func() { media.DrainRTCP(tr.Sender(), flow) })
 	}
 	for _, sub := range c.subscribe {
 		kind := webrtc.RTPCodecTypeAudio
-		if strings.HasSuffix(sub, "/"+trackKindVideo) {
+		if strings.HasSuffix(sub, "/"+media.Video) {
 			kind = webrtc.RTPCodecTypeVideo
 		}
 		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
@@ -370,21 +364,21 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 		}
 	}
 	if c.spec.Publish.Data {
-		dc, err := pc.CreateDataChannel(dataLabel, nil)
+		dc, err := pc.CreateDataChannel(sfu.DataLabel, nil)
 		if err != nil {
 			return err
 		}
-		sent := c.run.meter.counter(c.spec.Name, c.spec.Name+"/data", trackKindData, "sent")
-		recv := c.run.meter.counter(c.spec.Name, "node/data", trackKindData, "received")
-		dc.OnMessage(func(m webrtc.DataChannelMessage) { recv.add(len(m.Data)) })
-		c.spawn(func() { sendData(ctx, dc, sent) })
+		sent := c.run.meter.Flow(media.FlowKey{Owner: c.spec.Name, Track: c.spec.Name + "/data", Kind: media.Data, Direction: media.AtNode})
+		echo := c.run.meter.Flow(media.FlowKey{Owner: c.spec.Name, Track: "node/data", Kind: media.Data, Direction: media.Received})
+		dc.OnMessage(func(m webrtc.DataChannelMessage) { echo.ReceivedMessage(len(m.Data)) })
+		c.spawn(func() { media.SendData(ctx, dc, sent) })
 	}
-	if len(published(c.spec.Publish)) == 0 && len(c.subscribe) == 0 && !c.spec.Publish.Data {
+	if len(c.spec.Publish.kinds()) == 0 && len(c.subscribe) == 0 && !c.spec.Publish.Data {
 		// Nothing to send or receive: an offer without a media section
 		// has no ICE credentials. Real SDKs always negotiate something
 		// (LiveKit's open their reliable data channel), so this client
 		// does too, and sends nothing on it.
-		if _, err := pc.CreateDataChannel(quietLabel, nil); err != nil {
+		if _, err := pc.CreateDataChannel(sfu.QuietLabel, nil); err != nil {
 			return err
 		}
 	}

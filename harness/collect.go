@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/icelab/icelab/harness/media"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -21,17 +22,12 @@ func (r *runner) collect(res *Result) {
 	for _, c := range r.clients {
 		cr := c.obs.result()
 		r.unbridge(&cr)
-		cr.Media = r.rs.meter.media(c.spec.Name, end)
-		if cr.FinalState() == webrtc.PeerConnectionStateConnected.String() {
-			cr.Transport = transportOf(cr.Selected)
-		} else {
-			cr.Transport = NoTransport
-		}
-		cr.CarriedBy, cr.LostAt = carried(cr)
+		cr.Media = r.rs.meter.Results(c.spec.Name, end)
+		cr.Transport, cr.LostAt = carried(cr, transportOf)
 		flows := expectedFlows(c.spec, c.subscribe)
 		cr.NoMediaExpected = len(flows) == 0
-		cr.MediaBothWays, cr.Outages = judgeMedia(flows, cr.Media)
-		if cr.Transport == NoTransport || (!cr.MediaBothWays && !cr.NoMediaExpected) {
+		cr.MediaBothWays, cr.MediaFlowingAtEnd, cr.Outages = judgeMedia(flows, cr.Media)
+		if !cr.ok() {
 			cr.Failure = r.explain(&c.endpoint, c.iceServers, flows, cr, end)
 		}
 		if cr.Failure != "" && cr.FailedAt == 0 {
@@ -69,10 +65,17 @@ func (r *runner) collect(res *Result) {
 	}
 }
 
-// carried returns what carried a client's call (the transport of the last
-// pair selected in an attempt that connected) and when the connection was
-// lost for good: the first state after its last "connected", if any.
-func carried(cr ClientResult) (Transport, time.Duration) {
+// ok reports whether a client's call went as a call should: connected to
+// the end, with every expected flow carrying media and still flowing.
+func (cr *ClientResult) ok() bool {
+	return cr.Connected && cr.LostAt == 0 && (cr.NoMediaExpected || (cr.MediaBothWays && cr.MediaFlowingAtEnd))
+}
+
+// carried returns what carried a client's call (the transport, named by
+// transportOf, of the last pair selected in an attempt that connected) and
+// when the connection was lost for good: the first state after its last
+// "connected", if any.
+func carried(cr ClientResult, transportOf func(*Pair) Transport) (Transport, time.Duration) {
 	if !cr.Connected {
 		return NoTransport, 0
 	}
@@ -104,40 +107,38 @@ type flow struct{ track, direction string }
 // at the client, and its data channel's messages both ways.
 func expectedFlows(spec ClientSpec, subscribe []string) []flow {
 	var flows []flow
-	for _, kind := range published(spec.Publish) {
-		flows = append(flows, flow{spec.Name + "/" + kind, "at-node"})
+	for _, kind := range spec.Publish.kinds() {
+		flows = append(flows, flow{spec.Name + "/" + kind, media.AtNode})
 	}
 	for _, sub := range subscribe {
-		flows = append(flows, flow{sub, "received"})
+		flows = append(flows, flow{sub, media.Received})
 	}
 	if spec.Publish.Data {
-		flows = append(flows, flow{spec.Name + "/data", "at-node"}, flow{"node/data", "received"})
+		flows = append(flows, flow{spec.Name + "/data", media.AtNode}, flow{"node/data", media.Received})
 	}
 	return flows
 }
 
-// judgeMedia judges media both ways over the whole call: every expected
-// flow carried packets and none had stopped for good by the end. It
-// returns the flows' outages merged, in time order.
-func judgeMedia(flows []flow, media []Media) (bool, []Outage) {
+// judgeMedia judges media both ways over the whole call (every expected
+// flow carried packets) and whether all of it was still flowing at the end
+// (none had stopped for good). It returns the flows' outages merged, in
+// time order.
+func judgeMedia(flows []flow, ms []Media) (bothWays, atEnd bool, outages []Outage) {
 	if len(flows) == 0 {
-		return false, nil
+		return false, false, nil
 	}
-	ok := true
+	bothWays, atEnd = true, true
 	var all []Outage
 	for _, f := range flows {
-		i := slices.IndexFunc(media, func(m Media) bool { return m.Track == f.track && m.Direction == f.direction })
-		if i < 0 || media[i].Packets == 0 {
-			ok = false
+		i := slices.IndexFunc(ms, func(m Media) bool { return m.Track == f.track && m.Direction == f.direction })
+		if i < 0 || ms[i].Packets == 0 {
+			bothWays, atEnd = false, false
 			continue
 		}
-		os := media[i].Outages
-		if len(os) > 0 && os[len(os)-1].Ongoing {
-			ok = false
-		}
-		all = append(all, os...)
+		atEnd = atEnd && ms[i].FlowingAtEnd()
+		all = append(all, ms[i].Outages...)
 	}
-	return ok, mergeOutages(all)
+	return bothWays, atEnd, mergeOutages(all)
 }
 
 // mergeOutages merges overlapping outages into one list in time order.
@@ -173,10 +174,8 @@ func (r *runner) explain(ep *endpoint, servers []webrtc.ICEServer, flows []flow,
 		why = "ICE never connected: no candidate pair succeeded"
 	case !cr.Connected:
 		why = "DTLS never completed: ICE connected but the peer connection stayed " + cr.FinalState()
-	case cr.Transport == NoTransport && cr.LostAt > 0:
-		why = fmt.Sprintf("connected at %.1f s over %s, lost at %.1f s: peer connection %s", cr.ConnectedAt.Seconds(), cr.CarriedBy, cr.LostAt.Seconds(), cr.FinalState())
-	case cr.Transport == NoTransport:
-		why = fmt.Sprintf("connected at %.1f s, then lost: peer connection %s", cr.ConnectedAt.Seconds(), cr.FinalState())
+	case cr.LostAt > 0:
+		why = fmt.Sprintf("connected at %.1f s over %s, lost at %.1f s: peer connection %s", cr.ConnectedAt.Seconds(), cr.Transport, cr.LostAt.Seconds(), cr.FinalState())
 	default:
 		why = "media did not flow both ways: " + mediaProblems(flows, cr, end)
 	}
@@ -228,9 +227,9 @@ func mediaProblems(flows []flow, cr ClientResult, end time.Duration) string {
 			continue
 		}
 		switch f.direction {
-		case "at-node":
+		case media.AtNode:
 			out = append(out, f.track+" never reached the node")
-		case atRemote:
+		case media.AtRemote:
 			out = append(out, f.track+" never reached "+cr.Remote)
 		default:
 			out = append(out, f.track+" never reached "+cr.Name)

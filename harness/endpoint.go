@@ -83,7 +83,8 @@ type attempt struct {
 }
 
 // newPeerConnection makes a peer connection on the endpoint's host with
-// the settings every kind shares: vnet as pion's network, no mDNS, the
+// the settings every kind shares: vnet as pion's network, no mDNS, no
+// close on the remote's DTLS close_notify, the
 // network types and ICE servers of the attempt, pion's warnings recorded,
 // a bounded SCTP retransmission timeout, the DTLS deadline, the proxy
 // dialer for TURN over TCP and TLS, and the DTLS certificate. tune adds a
@@ -96,6 +97,13 @@ func (e *endpoint) newPeerConnection(ctx context.Context, a attempt, tune func(*
 	se.SetNetworkTypes(a.types)
 	se.LoggerFactory = captureFactory{base: e.loggers, record: a.obs.pionLog}
 	se.SetSCTPRTOMax(2 * time.Second)
+	// pion closes a peer connection when its remote's DTLS close_notify
+	// arrives, and that path takes pion's SCTP lock while sctp's Abort waits
+	// up to 200 ms (DESIGN.md): a goroutine waiting on a mutex is not
+	// durably blocked, so inside a synctest bubble the clock never reaches
+	// those 200 ms and the call never ends. Endpoints close their own peer
+	// connections, and ICE tells them a remote went away.
+	se.DisableCloseByDTLS(true)
 	if a.deadline > 0 {
 		se.SetDTLSConnectContextMaker(func() (context.Context, func()) {
 			return context.WithTimeout(context.Background(), a.deadline)

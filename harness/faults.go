@@ -16,9 +16,9 @@ func (r *runner) start(ctx context.Context) {
 	for _, c := range r.clients {
 		second := ""
 		if len(r.nodes) > 1 {
-			second = r.nodes[1].name
+			second = r.nodes[1].Name()
 		}
-		c.spawn(func() { c.connect(ctx, r.nodes[0].name, second) })
+		c.spawn(func() { c.connect(ctx, r.nodes[0].Name(), second) })
 	}
 	for _, p := range r.peers {
 		p.start(ctx)

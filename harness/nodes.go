@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/icelab/icelab/harness/sfu"
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/relay/pki"
 	"github.com/icelab/icelab/vnet"
@@ -40,9 +41,11 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 		}
 		lbAddr = lbHost.Addr()
 	}
-	var order []string
+	var participants []sfu.Participant
+	renominate := false
 	for _, c := range r.spec.Clients {
-		order = append(order, c.Name)
+		participants = append(participants, sfu.Participant{Name: c.Name, Audio: c.Publish.Audio, Video: c.Publish.Video, Data: c.Publish.Data})
+		renominate = renominate || c.Fallback.Policy == Renominate
 	}
 	var backends []netip.AddrPort
 	for i, name := range nodeNames {
@@ -67,7 +70,7 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 		nodeCfg := cfg
 		nodeCfg.TURN.AllowedPeers = append(slices.Clone(cfg.TURN.AllowedPeers),
 			netip.PrefixFrom(host.Addr(), 32), netip.PrefixFrom(host.ExternalAddr(), 32))
-		shared := nodeCfg.TURN.Certificate != nil && !nodeCfg.TURN.ExternalTLS && nodeCfg.TURN.TLSPort == signalPort && r.spec.Node.LoadBalancer == nil
+		shared := nodeCfg.TURN.Certificate != nil && !nodeCfg.TURN.ExternalTLS && nodeCfg.TURN.TLSPort == sfu.SignalPort && r.spec.Node.LoadBalancer == nil
 		relayCfg := nodeCfg
 		if shared {
 			// One listener on 443 serves HTTPS and TURN/TLS: the relay
@@ -93,19 +96,32 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 		if nodeCfg.TURN.TLSEnabled() {
 			backends = append(backends, netip.AddrPortFrom(host.Addr(), uint16(nodeCfg.TURN.TLSPort)))
 		}
-		nopts := nodeOptions{
-			portMin: uint16(cfg.RTC.PortRangeStart), portMax: uint16(cfg.RTC.PortRangeEnd),
-			singlePort: r.spec.Node.SinglePort, useExternalIP: cfg.RTC.UseExternalIP, loggers: r.o.loggers,
+		turnURLHost, byName := cfg.TURN.Domain, r.spec.Node.TURNByName
+		tlsPort := cfg.TURN.TLSPort
+		if r.spec.Node.LoadBalancer != nil {
+			tlsPort = r.spec.Node.LoadBalancer.Port
 		}
-		for _, c := range r.spec.Clients {
-			nopts.renomination = nopts.renomination || c.Fallback.Policy == Renominate
+		ttl := r.spec.Node.CredentialTTL
+		if ttl == 0 {
+			ttl = credentialTTL
+		}
+		expiry := func() time.Time { return time.Now().Add(r.spec.Node.MintClockOffset + ttl) }
+		ncfg := sfu.Config{
+			Name: name, Host: host, External: external,
+			PortMin: uint16(cfg.RTC.PortRangeStart), PortMax: uint16(cfg.RTC.PortRangeEnd),
+			SinglePort: r.spec.Node.SinglePort, UseExternalIP: cfg.RTC.UseExternalIP,
+			Renomination: renominate, Loggers: r.o.loggers,
+			Participants: participants, Meter: r.rs.meter, Observer: r.rs,
+			ICEServers: func(client string) []webrtc.ICEServer {
+				return clientICEServers(nodeCfg, external, turnURLHost, byName, tlsPort, client, secret, expiry)
+			},
 		}
 		if r.clock == RealClock && cfg.RTC.TCPPort > 0 {
-			if nopts.tcpMux, err = r.iceTCP(host, cfg.RTC.TCPPort); err != nil {
+			if ncfg.TCPMux, err = r.iceTCP(host, cfg.RTC.TCPPort); err != nil {
 				return fmt.Errorf("node %s: ice-tcp: %w", name, err)
 			}
 		}
-		nd, err := newNode(name, host, nodeCfg, external, nopts, r.rs, r.spec.Clients)
+		nd, err := sfu.New(ncfg)
 		if err != nil {
 			return err
 		}
@@ -118,9 +134,9 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 		if err != nil {
 			return err
 		}
-		l, err := host.ListenTCP("tcp4", &net.TCPAddr{IP: host.Addr().AsSlice(), Port: signalPort})
+		l, err := host.ListenTCP("tcp4", &net.TCPAddr{IP: host.Addr().AsSlice(), Port: sfu.SignalPort})
 		if err != nil {
-			return fmt.Errorf("node %s: signalling on %d: %w", name, signalPort, err)
+			return fmt.Errorf("node %s: signalling on %d: %w", name, sfu.SignalPort, err)
 		}
 		var front net.Listener = l
 		certs := []tls.Certificate{sigLeaf.Certificate}
@@ -130,21 +146,7 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 			front = d.http
 			certs = nil
 		}
-		turnURLHost, byName := cfg.TURN.Domain, r.spec.Node.TURNByName
-		tlsPort := cfg.TURN.TLSPort
-		if r.spec.Node.LoadBalancer != nil {
-			tlsPort = r.spec.Node.LoadBalancer.Port
-		}
-		ext := external
-		ttl := r.spec.Node.CredentialTTL
-		if ttl == 0 {
-			ttl = credentialTTL
-		}
-		expiry := func() time.Time { return time.Now().Add(r.spec.Node.MintClockOffset + ttl) }
-		iceServers := func(client string) []webrtc.ICEServer {
-			return clientICEServers(nodeCfg, ext, turnURLHost, byName, tlsPort, client, secret, expiry)
-		}
-		nd.serve(front, certs, iceServers, order)
+		nd.Serve(front, certs)
 		if err := r.topo.addName(domain, external.String()); err != nil {
 			return err
 		}
@@ -155,7 +157,7 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 			return err
 		}
 	}
-	turnTarget := r.nodes[0].external
+	turnTarget := r.nodes[0].External()
 	if lbAddr.IsValid() {
 		turnTarget = lbAddr
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/icelab/icelab/harness/media"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -13,7 +14,7 @@ import (
 // meter and one observer per client.
 type runState struct {
 	start time.Time
-	meter *meter
+	meter *media.Meter
 
 	mu        sync.Mutex
 	observers map[string]*observer
@@ -31,7 +32,7 @@ type eventWaiter struct {
 
 func newRunState() *runState {
 	r := &runState{start: time.Now(), observers: map[string]*observer{}, drops: map[string]int{}, seen: map[string]time.Duration{}}
-	r.meter = newMeter(r.since)
+	r.meter = media.NewMeter(r.since)
 	return r
 }
 
@@ -199,7 +200,7 @@ func (o *observer) pcState(s webrtc.PeerConnectionState) {
 	}
 	o.mu.Unlock()
 	if recovered {
-		o.run.meter.markRecovery(o.client)
+		o.run.meter.MarkRecovery(o.client)
 	}
 	o.run.event(o.client + " " + s.String())
 }
@@ -395,4 +396,10 @@ func transportOf(p *Pair) Transport {
 		return TURNUDP
 	}
 	return ICEUDP
+}
+
+// SelectedPair records the media node's end of a client's selected pair
+// (sfu.Observer).
+func (r *runState) SelectedPair(client string, p *webrtc.ICECandidatePair) {
+	r.observer(client).nodePair(pairOf(p))
 }

@@ -6,7 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/pion/rtp"
+	"github.com/icelab/icelab/harness/media"
+	"github.com/icelab/icelab/harness/sfu"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -142,39 +143,28 @@ func (e *peerEnd) observe(ctx context.Context, pc *webrtc.PeerConnection) {
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		kind := tr.Kind().String()
-		track := tr.StreamID() + "/" + kind
-		here := e.run().meter.counter(e.name, track, kind, "received")
-		there := e.run().meter.counter(e.other.name, track, kind, atRemote)
-		e.spawn(func() { forwardBoth(tr, here, there) })
-		e.spawn(func() { drainReceiverRTCP(recv) })
+		flow := e.flow(tr.StreamID(), kind)
+		e.spawn(func() { media.Receive(tr, flow) })
+		e.spawn(func() { media.DrainReceiverRTCP(recv) })
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) { e.data(ctx, dc) })
 }
 
 func (e *peerEnd) run() *runState { return e.peer.run }
 
-// atRemote is the direction of a peer's publication counted where the
-// remote peer received it.
-const atRemote = "at-remote"
-
-// forwardBoth counts the RTP arriving on a remote track on the receiver's
-// counter and on the sender's view of the same flow.
-func forwardBoth(tr *webrtc.TrackRemote, here, there *counter) {
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := tr.Read(buf)
-		if err != nil {
-			return
-		}
-		var pkt rtp.Packet
-		if pkt.Unmarshal(buf[:n]) != nil {
-			here.add(n)
-			there.add(n)
-			continue
-		}
-		here.addRTP(&pkt.Header, n)
-		there.addRTP(&pkt.Header, n)
+// flow returns the flow of publisher's kind on this connection, one flow
+// listed in both ends' results: at the end that receives it ("received")
+// and at the publisher's end ("at-remote").
+func (e *peerEnd) flow(publisher, kind string) *media.Flow {
+	sender, receiver := e, e.other
+	if publisher != e.peer.spec.Name {
+		sender, receiver = e.other, e
 	}
+	track := publisher + "/" + kind
+	m := e.run().meter
+	f := m.Flow(media.FlowKey{Owner: sender.name, Track: track, Kind: kind, Direction: media.AtRemote})
+	m.Share(media.FlowKey{Owner: receiver.name, Track: track, Kind: kind, Direction: media.Received}, f)
+	return f
 }
 
 // addCandidate takes one of the remote's candidates: added now if the
@@ -316,32 +306,25 @@ func (e *peerEnd) negotiate(ctx context.Context, restart bool) error {
 // offerMedia adds the offerer's publications (send-only), receive-only
 // transceivers for the remote's, and the pair's data channel.
 func (e *peerEnd) offerMedia(ctx context.Context, pc *webrtc.PeerConnection) error {
-	for _, kind := range published(e.peer.spec.Publish) {
-		track, err := webrtc.NewTrackLocalStaticRTP(codecFor(kind), kind, e.peer.spec.Name)
-		if err != nil {
-			return err
-		}
+	for _, kind := range e.peer.spec.Publish.kinds() {
+		track := media.NewTrack(kind, kind, e.peer.spec.Name)
 		tr, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return err
 		}
 		e.send(ctx, pc, track, tr.Sender(), kind)
 	}
-	for _, kind := range published(e.remote.spec.Publish) {
-		k := webrtc.RTPCodecTypeAudio
-		if kind == trackKindVideo {
-			k = webrtc.RTPCodecTypeVideo
-		}
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+	for _, kind := range e.remote.spec.Publish.kinds() {
+		if _, err := pc.AddTransceiverFromKind(media.CodecType(kind), webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return err
 		}
 	}
 	// One data channel per pair: data when either peer sends data, else a
 	// quiet one, so that an offer without media still carries ICE
 	// credentials (as the client does).
-	label := quietLabel
+	label := sfu.QuietLabel
 	if e.peer.spec.Publish.Data || e.remote.spec.Publish.Data {
-		label = dataLabel
+		label = sfu.DataLabel
 	}
 	dc, err := pc.CreateDataChannel(label, nil)
 	if err != nil {
@@ -355,11 +338,8 @@ func (e *peerEnd) offerMedia(ctx context.Context, pc *webrtc.PeerConnection) err
 // transceivers the offer made for them (AddTrack takes the first free one
 // of the kind, as the node's bindSubscriptions relies on).
 func (e *peerEnd) answerMedia(ctx context.Context, pc *webrtc.PeerConnection) error {
-	for _, kind := range published(e.peer.spec.Publish) {
-		track, err := webrtc.NewTrackLocalStaticRTP(codecFor(kind), kind, e.peer.spec.Name)
-		if err != nil {
-			return err
-		}
+	for _, kind := range e.peer.spec.Publish.kinds() {
+		track := media.NewTrack(kind, kind, e.peer.spec.Name)
 		sender, err := pc.AddTrack(track)
 		if err != nil {
 			return fmt.Errorf("peer %s: %s track to %s: %w", e.peer.spec.Name, kind, e.remote.spec.Name, err)
@@ -371,39 +351,28 @@ func (e *peerEnd) answerMedia(ctx context.Context, pc *webrtc.PeerConnection) er
 
 // send publishes a track on the connection while it is connected and the
 // peer is not muted, and reads its sender's RTCP for round-trip times.
-func (e *peerEnd) send(ctx context.Context, pc *webrtc.PeerConnection, track *webrtc.TrackLocalStaticRTP, sender *webrtc.RTPSender, kind string) {
-	size, every := audioFrame, audioInterval
-	if kind == trackKindVideo {
-		size, every = videoFrame, videoInterval
-	}
-	me := e.peer.spec.Name
-	sent := e.run().meter.counter(e.name, me+"/"+kind, kind, "sent")
-	there := e.run().meter.counter(e.name, me+"/"+kind, kind, atRemote)
+func (e *peerEnd) send(ctx context.Context, pc *webrtc.PeerConnection, track *media.Track, sender *webrtc.RTPSender, kind string) {
+	flow := e.flow(e.peer.spec.Name, kind)
 	connected := func() bool {
 		return !e.peer.muted.Load() && pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 	}
-	e.spawn(func() { publish(ctx, track, kind, size, every, sent, connected) })
-	e.spawn(func() { drainRTCP(sender, there) })
+	e.spawn(func() { media.Publish(ctx, track, kind, flow, connected) })
+	e.spawn(func() { media.DrainRTCP(sender, flow) })
 }
 
 // data wires the pair's data channel on this end: messages sent when the
 // peer publishes data, and counted where they arrive.
 func (e *peerEnd) data(ctx context.Context, dc *webrtc.DataChannel) {
-	if dc.Label() != dataLabel {
+	if dc.Label() != sfu.DataLabel {
 		return
 	}
 	if e.remote.spec.Publish.Data {
-		from := e.remote.spec.Name + "/data"
-		here := e.run().meter.counter(e.name, from, trackKindData, "received")
-		there := e.run().meter.counter(e.other.name, from, trackKindData, atRemote)
-		dc.OnMessage(func(m webrtc.DataChannelMessage) {
-			here.add(len(m.Data))
-			there.add(len(m.Data))
-		})
+		in := e.flow(e.remote.spec.Name, media.Data)
+		dc.OnMessage(func(m webrtc.DataChannelMessage) { in.ReceivedMessage(len(m.Data)) })
 	}
 	if e.peer.spec.Publish.Data {
-		sent := e.run().meter.counter(e.name, e.peer.spec.Name+"/data", trackKindData, "sent")
-		e.spawn(func() { sendData(ctx, dc, sent) })
+		out := e.flow(e.peer.spec.Name, media.Data)
+		e.spawn(func() { media.SendData(ctx, dc, out) })
 	}
 }
 
@@ -413,17 +382,17 @@ func (e *peerEnd) data(ctx context.Context, dc *webrtc.DataChannel) {
 func (e *peerEnd) flows() []flow {
 	var out []flow
 	me, them := e.peer.spec, e.remote.spec
-	for _, kind := range published(me.Publish) {
-		out = append(out, flow{me.Name + "/" + kind, atRemote})
+	for _, kind := range me.Publish.kinds() {
+		out = append(out, flow{me.Name + "/" + kind, media.AtRemote})
 	}
 	if me.Publish.Data {
-		out = append(out, flow{me.Name + "/data", atRemote})
+		out = append(out, flow{me.Name + "/data", media.AtRemote})
 	}
-	for _, kind := range published(them.Publish) {
-		out = append(out, flow{them.Name + "/" + kind, "received"})
+	for _, kind := range them.Publish.kinds() {
+		out = append(out, flow{them.Name + "/" + kind, media.Received})
 	}
 	if them.Publish.Data {
-		out = append(out, flow{them.Name + "/data", "received"})
+		out = append(out, flow{them.Name + "/data", media.Received})
 	}
 	return out
 }

@@ -1,10 +1,6 @@
 package harness
 
-import (
-	"time"
-
-	"github.com/pion/webrtc/v4"
-)
+import "time"
 
 // collectPeers adds a result per end of every peer-to-peer connection,
 // peers in spec order and each peer's ends in the order of its remotes.
@@ -19,28 +15,15 @@ func (r *runner) collectPeers(res *Result, at time.Duration) {
 	byName := map[string]ClientResult{}
 	for _, e := range ends {
 		cr := e.obs.result()
-		cr.Media = r.rs.meter.media(e.name, at)
+		cr.Media = r.rs.meter.Results(e.name, at)
 		byName[e.name] = cr
 	}
 	for _, e := range ends {
 		cr := byName[e.name]
 		other := byName[e.other.name]
 		cr.Selected = withRemoteRelay(cr.Selected, other.Selected)
-		if cr.FinalState() == webrtc.PeerConnectionStateConnected.String() {
-			cr.Transport = peerTransportOf(cr.Selected)
-		} else {
-			cr.Transport = NoTransport
-		}
 		cr.Route = routeOf(cr.Selected)
-		cr.CarriedBy, cr.LostAt = carried(cr)
-		if cr.CarriedBy != NoTransport {
-			cr.CarriedBy = peerTransportOf(cr.Selected)
-			for _, a := range cr.Attempts {
-				if a.Connected && a.Selected != nil {
-					cr.CarriedBy = peerTransportOf(withRemoteRelay(a.Selected, other.Selected))
-				}
-			}
-		}
+		cr.Transport, cr.LostAt = carried(cr, func(p *Pair) Transport { return peerTransportOf(withRemoteRelay(p, other.Selected)) })
 		if other.Selected != nil {
 			// The remote's end of the pair: its local candidate is the
 			// remote's, its remote candidate this peer as the remote
@@ -50,8 +33,8 @@ func (r *runner) collectPeers(res *Result, at time.Duration) {
 		}
 		flows := e.flows()
 		cr.NoMediaExpected = len(flows) == 0
-		cr.MediaBothWays, cr.Outages = judgeMedia(flows, cr.Media)
-		if cr.Transport == NoTransport || (!cr.MediaBothWays && !cr.NoMediaExpected) {
+		cr.MediaBothWays, cr.MediaFlowingAtEnd, cr.Outages = judgeMedia(flows, cr.Media)
+		if !cr.ok() {
 			cr.Failure = r.explain(&e.peer.endpoint, e.peer.servers, flows, cr, at)
 			if !cr.Connected && !hasRelay(cr.LocalCandidates) && !hasRelay(other.LocalCandidates) {
 				cr.Failure += "; neither peer gathered a relay candidate, so only a direct path could work"

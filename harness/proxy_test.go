@@ -43,7 +43,7 @@ var _ = Describe("an explicit proxy on a corporate LAN that lets only the proxy 
 	It("carries signalling and TURN/TLS on 443 through HTTP CONNECT", func() {
 		res := run(behindProxy(squid, 443, true))
 		Expect(res).To(UseTransport(harness.TURNTLS).For("alice"))
-		Expect(res).To(FlowMediaBothWays())
+		Expect(res).To(FlowMediaToTheEnd())
 		Expect(res.Client("alice").Signalling).To(BeTrue())
 		Expect(res.Client("alice").Selected.Local.RelayProtocol).To(Equal("tls"))
 	})
@@ -87,13 +87,13 @@ var _ = Describe("an explicit proxy on a corporate LAN that lets only the proxy 
 		Expect(alice.FinalState()).To(Equal("connected"))
 		Expect(alice.Outages).To(ContainElement(WithTransform(harness.Outage.Duration, BeNumerically(">=", 9*time.Second))))
 		Expect(alice.Outages).NotTo(ContainElement(HaveField("Ongoing", true)))
-		Expect(res).To(FlowMediaBothWays())
+		Expect(res).To(FlowMediaToTheEnd())
 	})
 
 	It("carries TURN/TLS through a SOCKS5 proxy", func() {
 		res := run(behindProxy(harness.ProxySpec{Name: "socks", Kind: middlebox.SOCKS5}, 443, true))
 		Expect(res).To(UseTransport(harness.TURNTLS).For("alice"))
-		Expect(res).To(FlowMediaBothWays())
+		Expect(res).To(FlowMediaToTheEnd())
 	})
 
 	It("refuses a spec whose client names an unknown proxy, or trusts one that does not inspect", func() {
@@ -131,7 +131,7 @@ var _ = Describe("an explicit proxy on a corporate LAN that lets only the proxy 
 		spec.Clients[0].Relays = []string{"tcp"}
 		res := run(spec)
 		Expect(res).To(UseTransport(harness.TURNTCP).For("alice"))
-		Expect(res).To(FlowMediaBothWays())
+		Expect(res).To(FlowMediaToTheEnd())
 	})
 })
 
@@ -162,6 +162,6 @@ var _ = Describe("a TLS-inspecting proxy", func() {
 	It("carries signalling and TURN/TLS when it passes non-HTTP bytes through", func() {
 		res := run(trusting(behindProxy(inspector(middlebox.PassThrough), 443, true)))
 		Expect(res).To(UseTransport(harness.TURNTLS).For("alice"))
-		Expect(res).To(FlowMediaBothWays())
+		Expect(res).To(FlowMediaToTheEnd())
 	})
 })

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/icelab/icelab/harness/media"
 	"github.com/icelab/icelab/vnet"
 )
 
@@ -18,7 +19,8 @@ const (
 	TURNUDP Transport = "TURN/UDP"
 	TURNTCP Transport = "TURN/TCP"
 	TURNTLS Transport = "TURN/TLS"
-	// NoTransport: never connected.
+	// NoTransport: never connected. A call that connected and was lost
+	// names what carried it, with LostAt.
 	NoTransport Transport = "none"
 )
 
@@ -139,47 +141,27 @@ type PairCheck struct {
 	Nominated     bool
 }
 
-// Media is the traffic of one track (or data channel) in one direction.
-type Media struct {
-	Track     string // "alice/audio", "alice/data"
-	Kind      string // audio, video, data
-	Direction string // sent, received
-	Packets   uint64
-	Bytes     uint64
-	// AfterRecovery counts what flowed after the last recovery, if any.
-	AfterRecoveryPackets uint64
-	// First and Last are when the first and the last packet flowed;
-	// both zero when none did.
-	First, Last time.Duration `json:",omitempty"`
-	// Outages are the flow's silences longer than a second after its
-	// first packet, the last one Ongoing if it had stopped by the end.
-	Outages []Outage `json:",omitempty"`
-	// Quality is an RTP flow's quality where it was received (at the node
-	// for a client's publications, at the client for its subscriptions),
-	// with the round-trip times its sender measured; nil for data.
-	Quality *Quality `json:",omitempty"`
-}
+// Media is one flow of a client's call: one of its publications where
+// the media node (or the remote peer) received it, one of its
+// subscriptions where it arrived, or its data channel's messages; with what
+// its sender sent and, for RTP, one entry per stream (SSRC) that carried
+// it. See media.FlowStats.
+type Media = media.FlowStats
 
-// Outage is a time during which media that had been flowing did not: from
-// the last packet before the silence to the first after it. An Ongoing
-// outage had not ended when the call did; its End is the end of the call.
-type Outage struct {
-	Start, End time.Duration
-	Ongoing    bool `json:",omitempty"`
-}
+// StreamStats is one RTP stream of a flow: its own statistics, never mixed
+// with another stream's.
+type StreamStats = media.StreamStats
 
-// Duration is how long the outage lasted (until the end of the call, if
-// it is ongoing).
-func (o Outage) Duration() time.Duration { return o.End - o.Start }
+// Quality is an RTP flow's (or stream's) quality, judged against what its
+// sender sent; see media.Quality.
+type Quality = media.Quality
 
-// String renders the outage for people: "2.3 s to 10.5 s", or "16.4 s to
-// the end (30.0 s)".
-func (o Outage) String() string {
-	if o.Ongoing {
-		return fmt.Sprintf("%.1f s to the end (%.1f s)", o.Start.Seconds(), o.End.Seconds())
-	}
-	return fmt.Sprintf("%.1f s to %.1f s", o.Start.Seconds(), o.End.Seconds())
-}
+// Second is one second of a flow's quality.
+type Second = media.Second
+
+// Outage is a time during which media that had been flowing did not; see
+// media.Outage.
+type Outage = media.Outage
 
 // Attempt is one connection attempt of a client: the first, or a
 // reconnect by its fallback policy.
@@ -211,14 +193,11 @@ type ClientResult struct {
 	Signalling      bool
 	SignallingAt    time.Duration
 	SignallingError string `json:",omitempty"`
-	// Transport is what the call ended on: NoTransport unless the client
-	// ended connected. See CarriedBy and LostAt for a call that ran and
-	// died, and TransportSummary for both in one phrase.
+	// Transport is what carried the call: the transport of the last pair
+	// selected while the client was connected, even if the connection was
+	// lost later (see ConnectedAt and LostAt, and TransportSummary for all
+	// three in one phrase). NoTransport only if it never connected.
 	Transport Transport
-	// CarriedBy is the transport of the last pair selected while the
-	// client was connected: what carried the call, even if it was lost
-	// later. NoTransport if the client never connected.
-	CarriedBy Transport
 	// LostAt is when the client's connection last left the connected
 	// state without connecting again by the end of the call; zero if it
 	// ended connected or never connected.
@@ -257,9 +236,13 @@ type ClientResult struct {
 	RecoveredAt time.Duration
 	// MediaBothWays: over the whole call, every publication reached the
 	// node and every subscription (and the data channel's echo) reached
-	// the client, and all of them were still flowing at the end. Outages
-	// on the way are listed in Outages.
+	// the client. Outages on the way are listed in Outages; whether they
+	// all still flowed when the call ended is MediaFlowingAtEnd.
 	MediaBothWays bool
+	// MediaFlowingAtEnd: every flow MediaBothWays judges carried packets
+	// and none had stopped for good (an ongoing outage) by the end of the
+	// call.
+	MediaFlowingAtEnd bool
 	// NoMediaExpected: the client neither publishes nor subscribes to
 	// anything, so media is not judged (MediaBothWays is false, and that
 	// is no failure).
@@ -314,15 +297,13 @@ func (c *ClientResult) MediaRecoveryTime() time.Duration {
 // ended: "ICE/UDP", "ICE/UDP, lost at 16.5 s", or "none" for a client that
 // never connected.
 func (c *ClientResult) TransportSummary() string {
-	switch {
-	case c.CarriedBy == "" || c.CarriedBy == NoTransport:
-		return string(c.Transport)
-	case c.LostAt > 0:
-		return fmt.Sprintf("%s, lost at %.1f s", c.CarriedBy, c.LostAt.Seconds())
-	case c.Transport != NoTransport:
-		return string(c.Transport)
+	if c.Transport == "" {
+		return string(NoTransport)
 	}
-	return string(c.CarriedBy)
+	if c.LostAt > 0 {
+		return fmt.Sprintf("%s, lost at %.1f s", c.Transport, c.LostAt.Seconds())
+	}
+	return string(c.Transport)
 }
 
 // FinalState returns the last peer connection state.

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/icelab/icelab/harness/sfu"
 	"github.com/icelab/icelab/middlebox"
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/relay/pki"
@@ -243,7 +244,7 @@ type runner struct {
 	rs    *runState
 	topo  *topology
 
-	nodes    []*node
+	nodes    []*sfu.Node
 	relays   []relay.Relay
 	clients  []*client
 	servers  []*standalone // standalone STUN/TURN relays
@@ -422,7 +423,7 @@ func (r *runner) close() {
 		p.close()
 	}
 	for _, n := range r.nodes {
-		n.close()
+		n.Close()
 	}
 	for _, rl := range r.relays {
 		_ = rl.Close()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/icelab/icelab/harness/sfu"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 )
@@ -61,7 +62,7 @@ func (t *trickler) run(ctx context.Context, c *client) {
 		t.mu.Unlock()
 		for _, cand := range batch {
 			var ok struct{}
-			if err := c.post(ctx, base, "/rtc/trickle", trickleRequest{Client: c.spec.Name, Candidate: cand}, &ok); err != nil && ctx.Err() == nil {
+			if err := c.post(ctx, base, sfu.PathTrickle, sfu.TrickleRequest{Client: c.spec.Name, Candidate: cand}, &ok); err != nil && ctx.Err() == nil {
 				c.obs.signalling(err)
 			}
 		}
@@ -106,8 +107,8 @@ func (c *client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, plan 
 	if err := pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("set offer: %w", err)
 	}
-	var resp offerResponse
-	if err := c.post(ctx, plan.base, "/rtc/offer", offerRequest{Client: c.spec.Name, Offer: *pc.LocalDescription(), Resume: plan.resume}, &resp); err != nil {
+	var resp sfu.OfferResponse
+	if err := c.post(ctx, plan.base, sfu.PathOffer, sfu.OfferRequest{Client: c.spec.Name, Offer: *pc.LocalDescription(), Resume: plan.resume}, &resp); err != nil {
 		if ctx.Err() == nil {
 			c.obs.signalling(err)
 		}

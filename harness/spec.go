@@ -28,6 +28,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/icelab/icelab/harness/media"
 	"github.com/icelab/icelab/middlebox"
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/vnet"
@@ -154,6 +155,9 @@ type Publish struct {
 	Video bool // about 1.5 Mbit/s at 30 frames a second
 	Data  bool // a data channel with a message every 100 ms
 }
+
+// kinds lists the media kinds published, audio first.
+func (p Publish) kinds() []string { return media.Kinds(p.Audio, p.Video) }
 
 // ClientSpec is one participant with the connect options of a real SDK.
 type ClientSpec struct {

@@ -18,10 +18,10 @@ import (
 func TestColumnsTellTheTruth(t *testing.T) {
 	pair := &harness.Pair{Local: harness.Candidate{Type: "host", Protocol: "udp", Address: "203.0.113.3:50000"},
 		Remote: harness.Candidate{Type: "prflx", Protocol: "udp", Address: "203.0.113.9:40000"}}
-	died := harness.ClientResult{Name: "alice", Transport: harness.NoTransport, CarriedBy: harness.ICEUDP, LostAt: 16500 * time.Millisecond,
+	died := harness.ClientResult{Name: "alice", Transport: harness.ICEUDP, LostAt: 16500 * time.Millisecond,
 		NodeSelected: pair, FailedAt: 16500 * time.Millisecond, Failure: "connected at 0.3 s over ICE/UDP, lost at 16.5 s",
 		Outages: []harness.Outage{{Start: 10 * time.Second, End: 40 * time.Second, Ongoing: true}}}
-	recovered := harness.ClientResult{Name: "bob", Transport: harness.ICEUDP, CarriedBy: harness.ICEUDP, Connected: true,
+	recovered := harness.ClientResult{Name: "bob", Transport: harness.ICEUDP, Connected: true,
 		FailedAt: 12 * time.Second, Recovered: true, RecoveredAt: 14 * time.Second, MediaBothWays: true,
 		Outages: []harness.Outage{{Start: 6 * time.Second, End: 14 * time.Second}},
 		Media: []harness.Media{{Track: "bob/audio", Kind: "audio", Direction: "at-node", Packets: 1500,

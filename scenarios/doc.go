@@ -229,17 +229,25 @@
 //	seed: 1                             # default 0: the network's loss, jitter and ports
 //	expect:                             # default: none; the run is then OBSERVED (what
 //	  alice:                            # happened is reported, nothing is judged)
-//	    transport: TURN/TLS             # or a list of acceptable ones; none = never connected
+//	    transport: TURN/TLS             # what carried the call, even if it was lost later
+//	                                    # (results say when it connected and was lost); or a
+//	                                    # list of acceptable ones; none = never connected
 //	    connected: true
 //	    candidates: {local: relay, remote: host}   # host, srflx, prflx, relay, none;
 //	                                    # or a list of acceptable ones: [host, srflx]
-//	    media: {both_ways: true}       # judged over the whole call; and bounds on every
-//	      # RTP flow to and from the client, measured where it is received (the node,
-//	      # the client): min_bitrate: 1Mbps (mean from its first packet), max_loss: 2%
-//	      # (after NACK), max_rtt: 400ms (mean, from RTCP receiver reports),
+//	    media: {both_ways: true, flowing_at_end: true}
+//	      # both_ways: over the whole call, every publication reached the node and every
+//	      # subscription the client (at some time); flowing_at_end: all of it was still
+//	      # flowing when the call ended. And bounds on every RTP flow to and from the
+//	      # client, measured where it is received (the node, the client) against what
+//	      # its sender sent: min_bitrate: 1Mbps (mean from its first packet), max_loss: 2%
+//	      # (packets sent and never received, after NACK; sends of the last second or two
+//	      # are in flight, not lost), max_rtt: 400ms (mean, from RTCP receiver reports),
 //	      # max_jitter: 30ms (RFC 3550), max_freeze: 1s (the longest silence over the
 //	      # flow's freeze gap: max(3 frames, a frame + 150 ms), as webrtc-stats counts);
-//	      # and, for a call that should degrade, max_bitrate: 1Mbps, min_loss: 30%
+//	      # and, for a call that should degrade, max_bitrate: 1Mbps, min_loss: 30%. A flow
+//	      # that received nothing has no loss, bitrate or freeze figure: it fails every
+//	      # bound set, with "no packets received"
 //	    recovered: true
 //	    recover_within: 20s
 //	    failure_contains: "5349"

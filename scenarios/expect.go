@@ -60,7 +60,8 @@ func (p *parser) expectationWith(path string, v *yaml.Node, extra map[string]fie
 		"media": func(path string, v *yaml.Node) {
 			q := &e.Quality
 			p.fields(v, path, map[string]field{
-				"both_ways":   boolPtr(&e.MediaBothWays),
+				"both_ways":      boolPtr(&e.MediaBothWays),
+				"flowing_at_end": boolPtr(&e.FlowingAtEnd),
 				"min_bitrate": func(path string, v *yaml.Node) { p.bitrate(v, path, &q.MinBitrate) },
 				"max_loss": func(path string, v *yaml.Node) {
 					var f float64

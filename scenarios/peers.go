@@ -228,6 +228,9 @@ func (e Expectation) with(o Expectation) Expectation {
 	if len(o.RemoteCandidates) > 0 {
 		e.RemoteCandidates = o.RemoteCandidates
 	}
+	if o.FlowingAtEnd != nil {
+		e.FlowingAtEnd = o.FlowingAtEnd
+	}
 	if o.MediaBothWays != nil {
 		e.MediaBothWays = o.MediaBothWays
 	}

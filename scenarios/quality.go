@@ -5,18 +5,22 @@ import (
 	"time"
 
 	"github.com/icelab/icelab/harness"
+	"github.com/icelab/icelab/harness/media"
 )
 
 // QualityBounds are a client's media quality expectations. Each bounds
 // every RTP flow to and from the client, as measured where the flow was
 // received: its publications at the media node, its subscriptions at the
-// client. A zero field is no bound.
+// client. A zero field is no bound. A flow that received nothing has no
+// loss, bitrate, jitter or freeze figure: it fails every bound set, with
+// "no packets received".
 type QualityBounds struct {
 	// MinBitrate is the lowest mean bitrate, in bits per second, from a
 	// flow's first packet to the end of the call.
 	MinBitrate int64
-	// MaxLoss is the highest share of a flow's packets lost (after pion's
-	// NACK retransmissions); nil is no bound, since 0 is a bound.
+	// MaxLoss is the highest share of the packets a flow's sender sent
+	// that never arrived (after pion's NACK retransmissions); nil is no
+	// bound, since 0 is a bound.
 	MaxLoss *float64
 	// MaxRTT bounds the mean round-trip time a flow's sender measured from
 	// RTCP receiver reports; flows without a measurement are not judged.
@@ -54,19 +58,25 @@ func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch 
 		}
 		flows++
 		fq, where := m.Quality, flowName(m)
+		if fq.NothingReceived {
+			for _, f := range q.fields() {
+				add(f.name, f.expected, fmt.Sprintf("%s: no packets received (%d sent)", where, fq.Sent))
+			}
+			continue
+		}
 		if q.MinBitrate > 0 && fq.Bitrate < float64(q.MinBitrate) {
 			add("media.min_bitrate", "at least "+bitrate(float64(q.MinBitrate)), fmt.Sprintf("%s: %s", where, bitrate(fq.Bitrate)))
 		}
 		if q.MaxLoss != nil && fq.LossRate > *q.MaxLoss {
 			add("media.max_loss", fmt.Sprintf("at most %.1f%%", *q.MaxLoss*100),
-				fmt.Sprintf("%s: %.1f%% (%d of %d packets lost)", where, fq.LossRate*100, fq.Lost, fq.Lost+fq.Packets))
+				lossNote(where, fq))
 		}
 		if q.MaxBitrate > 0 && fq.Bitrate > float64(q.MaxBitrate) {
 			add("media.max_bitrate", "at most "+bitrate(float64(q.MaxBitrate)), fmt.Sprintf("%s: %s", where, bitrate(fq.Bitrate)))
 		}
 		if q.MinLoss != nil && fq.LossRate < *q.MinLoss {
 			add("media.min_loss", fmt.Sprintf("at least %.1f%%", *q.MinLoss*100),
-				fmt.Sprintf("%s: %.1f%% (%d of %d packets lost)", where, fq.LossRate*100, fq.Lost, fq.Lost+fq.Packets))
+				lossNote(where, fq))
 		}
 		if fq.RTTMean > 0 {
 			rtts++
@@ -90,13 +100,48 @@ func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch 
 	return out
 }
 
+// lossNote says how much of a flow was lost, of what was sent.
+func lossNote(where string, q *harness.Quality) string {
+	return fmt.Sprintf("%s: %.1f%% (%d of %d packets sent lost)", where, q.LossRate*100, q.Lost, q.Sent-q.InFlight)
+}
+
+// bound is one bound that is set, as a file spells it and what it expects.
+type bound struct{ name, expected string }
+
+// fields lists the bounds that are set.
+func (q QualityBounds) fields() []bound {
+	var out []bound
+	if q.MinBitrate > 0 {
+		out = append(out, bound{"media.min_bitrate", "at least " + bitrate(float64(q.MinBitrate))})
+	}
+	if q.MaxLoss != nil {
+		out = append(out, bound{"media.max_loss", fmt.Sprintf("at most %.1f%%", *q.MaxLoss*100)})
+	}
+	if q.MaxBitrate > 0 {
+		out = append(out, bound{"media.max_bitrate", "at most " + bitrate(float64(q.MaxBitrate))})
+	}
+	if q.MinLoss != nil {
+		out = append(out, bound{"media.min_loss", fmt.Sprintf("at least %.1f%%", *q.MinLoss*100)})
+	}
+	if q.MaxRTT > 0 {
+		out = append(out, bound{"media.max_rtt", "a mean round trip of at most " + ms(q.MaxRTT)})
+	}
+	if q.MaxJitter > 0 {
+		out = append(out, bound{"media.max_jitter", "at most " + ms(q.MaxJitter)})
+	}
+	if q.MaxFreeze > 0 {
+		out = append(out, bound{"media.max_freeze", "no freeze longer than " + ms(q.MaxFreeze)})
+	}
+	return out
+}
+
 // flowName says which flow and where it was measured: "alice/video at the
 // node", "bob/audio at alice".
 func flowName(m harness.Media) string {
 	switch m.Direction {
-	case "at-node":
+	case media.AtNode:
 		return m.Track + " at the node"
-	case "at-remote":
+	case media.AtRemote:
 		return m.Track + " at the remote peer"
 	}
 	return m.Track + " received"

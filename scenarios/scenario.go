@@ -83,7 +83,9 @@ func (s *Scenario) Locate(runErr string) *Error {
 // Expectation is what should happen to one client. Zero fields are not
 // checked.
 type Expectation struct {
-	// Transports lists acceptable final transports; empty means any.
+	// Transports lists acceptable transports, each what carried the call
+	// (even if it was lost later), "none" for a call that never
+	// connected; empty means any.
 	Transports []harness.Transport
 	// Connected, if set, is whether the client connected at all.
 	Connected *bool
@@ -93,8 +95,12 @@ type Expectation struct {
 	// empty list any type.
 	LocalCandidates, RemoteCandidates []string
 	// MediaBothWays, if set, is whether media flowed to and from the
-	// client (after recovery, if there was one).
+	// client over the whole call: every publication reached the node and
+	// every subscription the client, at some time.
 	MediaBothWays *bool
+	// FlowingAtEnd, if set, is whether all of that media was still
+	// flowing when the call ended (media: {flowing_at_end: true}).
+	FlowingAtEnd *bool
 	// Quality bounds every RTP flow to and from the client, each measured
 	// where it was received (media: {min_bitrate, max_loss, max_rtt,
 	// max_jitter, max_freeze}).
@@ -194,6 +200,9 @@ func (e Expectation) check(name string, c *harness.ClientResult) []Mismatch {
 	if e.MediaBothWays != nil && *e.MediaBothWays != c.MediaBothWays {
 		add("media.both_ways", fmt.Sprint(*e.MediaBothWays), fmt.Sprint(c.MediaBothWays)+mediaNote(c))
 	}
+	if e.FlowingAtEnd != nil && *e.FlowingAtEnd != c.MediaFlowingAtEnd {
+		add("media.flowing_at_end", fmt.Sprint(*e.FlowingAtEnd), fmt.Sprint(c.MediaFlowingAtEnd)+mediaNote(c))
+	}
 	out = append(out, e.Quality.check(name, c)...)
 	if e.Recovered != nil && *e.Recovered != c.Recovered {
 		add("recovered", fmt.Sprint(*e.Recovered), fmt.Sprint(c.Recovered)+failureNote(c))
@@ -244,7 +253,7 @@ func pairNote(c *harness.ClientResult) string {
 func mediaNote(c *harness.ClientResult) string {
 	var parts []string
 	for _, m := range c.Media {
-		parts = append(parts, fmt.Sprintf("%s %s %d pkts", m.Track, m.Direction, m.Packets))
+		parts = append(parts, fmt.Sprintf("%s %s %d of %d", m.Track, m.Direction, m.Packets, m.Sent))
 	}
 	if len(parts) == 0 {
 		return " (no media counted)"

@@ -138,7 +138,9 @@ func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
 }
 
-// UseTransport succeeds when the clients end connected over t.
+// UseTransport succeeds when t carried the clients' calls: the transport
+// of the last pair selected while connected, even if the connection was
+// lost later (combine with EndIn or FlowMediaToTheEnd to say it lasted).
 func UseTransport(t harness.Transport) *ClientMatcher {
 	return &ClientMatcher{expect: "to use " + string(t), check: func(c *harness.ClientResult) (bool, string) {
 		return c.Transport == t, string(c.Transport)
@@ -156,24 +158,38 @@ func Connect() *ClientMatcher {
 }
 
 // FlowMediaBothWays succeeds when, over the whole call, every publication
-// reached the node and every subscription arrived, and all were still
-// flowing at the end (outages on the way are allowed; see
-// harness.ClientResult.MediaBothWays).
+// reached the node and every subscription arrived, at some time (outages
+// on the way, and media that stopped for good, are allowed; see
+// harness.ClientResult.MediaBothWays and FlowMediaToTheEnd).
 func FlowMediaBothWays() *ClientMatcher {
 	return &ClientMatcher{expect: "media to flow both ways", check: func(c *harness.ClientResult) (bool, string) {
-		var parts []string
-		for _, m := range c.Media {
-			parts = append(parts, fmt.Sprintf("%s %s %d", m.Track, m.Direction, m.Packets))
-		}
-		observed := "media " + strings.Join(parts, ", ")
-		if c.NoMediaExpected {
-			observed = "a client that neither publishes nor subscribes"
-		}
-		if len(c.Outages) > 0 {
-			observed += "; outages " + outages(c.Outages)
-		}
-		return c.MediaBothWays, observed
+		return c.MediaBothWays, mediaSeen(c)
 	}}
+}
+
+// FlowMediaToTheEnd succeeds when media flowed both ways and all of it was
+// still flowing when the call ended (harness.ClientResult.MediaFlowingAtEnd).
+func FlowMediaToTheEnd() *ClientMatcher {
+	return &ClientMatcher{expect: "media to flow both ways to the end of the call", check: func(c *harness.ClientResult) (bool, string) {
+		return c.MediaBothWays && c.MediaFlowingAtEnd, mediaSeen(c)
+	}}
+}
+
+// mediaSeen describes a client's flows for a failure message: what
+// arrived of what was sent, and the outages.
+func mediaSeen(c *harness.ClientResult) string {
+	var parts []string
+	for _, m := range c.Media {
+		parts = append(parts, fmt.Sprintf("%s %s %d of %d", m.Track, m.Direction, m.Packets, m.Sent))
+	}
+	observed := "media " + strings.Join(parts, ", ")
+	if c.NoMediaExpected {
+		observed = "a client that neither publishes nor subscribes"
+	}
+	if len(c.Outages) > 0 {
+		observed += "; outages " + outages(c.Outages)
+	}
+	return observed
 }
 
 // RecoverMediaWithin succeeds when the clients' media, stopped around a

@@ -34,7 +34,7 @@ func TestImporterRunsASpec(t *testing.T) {
 	res := harness.RunT(t, spec)
 	g.Expect(res.Clock).To(Equal(harness.FakeClock))
 	g.Expect(res).To(UseTransport(harness.ICEUDP).For("alice"))
-	g.Expect(res).To(FlowMediaBothWays())
+	g.Expect(res).To(FlowMediaToTheEnd())
 }
 
 // TestImporterBuildsOnCurrentPion checks what this module builds the harness

@@ -1,0 +1,127 @@
+package media
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+// Quality is how an RTP flow (or one of its streams) fared, second by
+// second, as a receiver's RTCP statistics and the W3C webrtc-stats counters
+// would tell it, judged against what its sender sent: packets sent and
+// received, loss, RFC 3550 interarrival jitter, round-trip time from the
+// RTCP receiver reports its sender got, and freezes.
+type Quality struct {
+	// Seconds has one entry per second of the call, from its start.
+	Seconds []Second `json:",omitempty"`
+	// Sent is the packets the sender sent, retransmissions not counted
+	// again; Packets the distinct packets received.
+	Sent, Packets uint64
+	// Lost is the packets sent up to JudgedUntil that never arrived;
+	// InFlight those sent after it (the last second or two of the call,
+	// which may still have been on their way) and not received.
+	Lost, InFlight uint64
+	// JudgedUntil is the end of the sends loss is judged on: the last whole
+	// second that ended at least a second before the end of the call.
+	JudgedUntil time.Duration `json:",omitempty"`
+	// LossRate is Lost over the packets sent up to JudgedUntil; it is
+	// meaningless, and zero, when NothingReceived.
+	LossRate float64
+	// NothingReceived: no packet of the flow arrived. Such a flow has no
+	// loss rate, jitter or bitrate, and fails every bound on them.
+	NothingReceived bool `json:",omitempty"`
+	// Duplicates counts packets that arrived more than once.
+	Duplicates uint64 `json:",omitempty"`
+	// Bitrate is the mean received rate, in bits per second, from the first
+	// packet to the end of the call: an outage lowers it.
+	Bitrate float64
+	// Jitter is the largest RFC 3550 interarrival jitter of any stream at
+	// the end of a second; JitterMean the mean of those.
+	Jitter, JitterMean time.Duration
+	// RTT is the largest round-trip time measured from an RTCP receiver
+	// report; RTTMean their mean. Zero when no report arrived.
+	RTT, RTTMean time.Duration
+	// Freezes are the silences longer than the flow's freeze gap (see
+	// FreezeGap), across its streams; LongestFreeze the longest, an
+	// ongoing one included.
+	Freezes       []Outage `json:",omitempty"`
+	LongestFreeze time.Duration
+}
+
+// Second is one second of a flow or stream.
+type Second struct {
+	At time.Duration // the second's start
+	// Sent is the packets sent in this second; Lost those of them that
+	// never arrived (judged seconds only); Packets and Bytes what arrived
+	// in it.
+	Sent, Lost, Packets uint64
+	Bytes               uint64
+	// Jitter is the RFC 3550 interarrival jitter at the second's end, and
+	// RTT the last round-trip time measured in it (zero: none).
+	Jitter, RTT time.Duration
+}
+
+// Outage is a time during which media that had been flowing did not: from
+// the last packet before the silence to the first after it. An Ongoing
+// outage had not ended when the call did; its End is the end of the call.
+type Outage struct {
+	Start, End time.Duration
+	Ongoing    bool `json:",omitempty"`
+}
+
+// Duration is how long the outage lasted (until the end of the call, if
+// it is ongoing).
+func (o Outage) Duration() time.Duration { return o.End - o.Start }
+
+// String renders the outage for people: "2.3 s to 10.5 s", or "16.4 s to
+// the end (30.0 s)".
+func (o Outage) String() string {
+	if o.Ongoing {
+		return fmt.Sprintf("%.1f s to the end (%.1f s)", o.Start.Seconds(), o.End.Seconds())
+	}
+	return fmt.Sprintf("%.1f s to %.1f s", o.Start.Seconds(), o.End.Seconds())
+}
+
+// FreezeGap is the silence that counts as a freeze for a flow sending a
+// frame every interval: W3C webrtc-stats counts a freeze when the gap
+// between frames exceeds max(3 × the mean frame duration, mean + 150 ms).
+func FreezeGap(interval time.Duration) time.Duration {
+	return max(3*interval, interval+150*time.Millisecond)
+}
+
+// ReportRTT measures round-trip times from the reception report blocks in
+// an RTCP compound packet that arrived at now (RFC 3550 6.4.1: the arrival
+// time in NTP's middle 32 bits, less the last sender report's time and the
+// delay since it), and hands each to record with the SSRC it reports on.
+func ReportRTT(pkts []rtcp.Packet, now time.Time, record func(ssrc uint32, rtt time.Duration)) {
+	nowMid := ntpMiddle(now)
+	for _, p := range pkts {
+		var reports []rtcp.ReceptionReport
+		switch p := p.(type) {
+		case *rtcp.ReceiverReport:
+			reports = p.Reports
+		case *rtcp.SenderReport:
+			reports = p.Reports
+		}
+		for _, r := range reports {
+			if r.LastSenderReport == 0 {
+				continue
+			}
+			units := nowMid - r.LastSenderReport - r.Delay // in 1/65536 s, modulo 2^32
+			if units > 1<<31 {
+				continue // a report from before a clock step
+			}
+			record(r.SSRC, time.Duration(float64(units)/65536*float64(time.Second)))
+		}
+	}
+}
+
+// ntpMiddle is the middle 32 bits of t's 64-bit NTP timestamp: 16 bits of
+// seconds and 16 of fraction.
+func ntpMiddle(t time.Time) uint32 {
+	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
+	return uint32((secs<<32 | frac) >> 16)
+}

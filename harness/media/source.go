@@ -1,0 +1,190 @@
+package media
+
+import (
+	"context"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+)
+
+// Media shapes, after the bandwidth table of LiveKit-style deployment
+// guides: Opus audio at about 32 kbit/s, VP8 720p video at about 1.5 Mbit/s.
+const (
+	AudioInterval  = 20 * time.Millisecond
+	AudioFrame     = 80 // bytes of Opus every 20 ms: 32 kbit/s
+	AudioClockRate = 48000
+	VideoInterval  = time.Second / 30
+	VideoFrame     = 6250 // bytes a frame at 30 fps: 1.5 Mbit/s
+	VideoClockRate = 90000
+	DataInterval   = 100 * time.Millisecond
+	DataMessage    = 256
+	// RTPMTU is the largest RTP payload the packetizer makes.
+	RTPMTU = 1200
+)
+
+// Kinds lists the media kinds of a publication, audio first.
+func Kinds(audio, video bool) []string {
+	var kinds []string
+	if audio {
+		kinds = append(kinds, Audio)
+	}
+	if video {
+		kinds = append(kinds, Video)
+	}
+	return kinds
+}
+
+// Codec is the codec a kind is sent with.
+func Codec(kind string) webrtc.RTPCodecCapability {
+	if kind == Audio {
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: AudioClockRate, Channels: 2}
+	}
+	return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: VideoClockRate}
+}
+
+// CodecType is the pion codec type of a kind.
+func CodecType(kind string) webrtc.RTPCodecType {
+	if kind == Audio {
+		return webrtc.RTPCodecTypeAudio
+	}
+	return webrtc.RTPCodecTypeVideo
+}
+
+// SenderSSRC returns the SSRC a sender sends its track with.
+func SenderSSRC(s *webrtc.RTPSender) uint32 {
+	if enc := s.GetParameters().Encodings; len(enc) > 0 {
+		return uint32(enc[0].SSRC)
+	}
+	return 0
+}
+
+// Publish packetizes a frame of the kind's size every frame interval into
+// RTP and writes it to track until ctx ends, while active says so (a
+// connected peer connection, an unmuted microphone). Each packet that goes
+// out is counted on flow's stream of the track's SSRC.
+func Publish(ctx context.Context, track *Track, kind string, flow *Flow, active func() bool) {
+	var payloader rtp.Payloader = &codecs.OpusPayloader{}
+	clockRate, size, interval := uint32(AudioClockRate), AudioFrame, AudioInterval
+	if kind == Video {
+		payloader, clockRate, size, interval = &codecs.VP8Payloader{}, VideoClockRate, VideoFrame, VideoInterval
+	}
+	// The track sets payload type and SSRC.
+	packetizer := rtp.NewPacketizer(RTPMTU, 0, 0, payloader, rtp.NewRandomSequencer(), clockRate)
+	samples := uint32(interval.Seconds() * float64(clockRate))
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	frame := make([]byte, size)
+	for i := range frame {
+		frame[i] = byte(i)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if !active() {
+			continue
+		}
+		ssrc := track.SSRC()
+		if ssrc == 0 {
+			continue // not negotiated yet
+		}
+		stream := flow.Stream(ssrc)
+		for _, pkt := range packetizer.Packetize(frame, samples) {
+			Send(track, stream, pkt)
+		}
+	}
+}
+
+// Send writes pkt on track, counted on stream if it goes out. It counts
+// before the write, so that the packet is known to be sent before it can
+// arrive, and takes the count back if pion did not send it.
+func Send(track *Track, stream *Stream, pkt *rtp.Packet) bool {
+	stream.Sent(pkt.SequenceNumber)
+	if ok, _ := track.WriteRTP(&pkt.Header, pkt.Payload); !ok {
+		stream.Unsent(pkt.SequenceNumber)
+		return false
+	}
+	return true
+}
+
+// SendData sends a message every DataInterval on dc while it is open,
+// counting each on flow.
+func SendData(ctx context.Context, dc *webrtc.DataChannel, flow *Flow) {
+	ticker := time.NewTicker(DataInterval)
+	defer ticker.Stop()
+	msg := make([]byte, DataMessage)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if dc.ReadyState() != webrtc.DataChannelStateOpen {
+			continue
+		}
+		// Keep the SCTP queue short so a dead path does not hoard
+		// messages that would flood in after recovery.
+		if dc.BufferedAmount() > 64*DataMessage {
+			continue
+		}
+		if err := dc.Send(msg); err == nil {
+			flow.SentMessage()
+		}
+	}
+}
+
+// Receive reads the RTP arriving on a remote track until it closes and
+// counts it on each of flows (one flow, or a peer-to-peer flow shown at
+// both ends), on the stream of the track's SSRC.
+func Receive(tr *webrtc.TrackRemote, flow *Flow) {
+	stream := flow.Stream(uint32(tr.SSRC()))
+	var h rtp.Header
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := tr.Read(buf)
+		if err != nil {
+			return
+		}
+		if _, err := h.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		stream.Received(&h, n)
+	}
+}
+
+// DrainReceiverRTCP reads a receiver's RTCP until it closes: pion's
+// interceptors see a sender report only when it is read, and without one
+// the receiver reports they send back carry no timestamp to measure the
+// round trip from.
+func DrainReceiverRTCP(r *webrtc.RTPReceiver) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := r.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// DrainRTCP reads a sender's RTCP until it closes, so its interceptors keep
+// working, and hands the round-trip times its receiver reports tell to the
+// streams of flow they report on (nil flow: none).
+func DrainRTCP(sender *webrtc.RTPSender, flow *Flow) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		if flow == nil {
+			continue
+		}
+		if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+			ReportRTT(pkts, time.Now(), func(ssrc uint32, d time.Duration) { flow.Stream(ssrc).RTT(d) })
+		}
+	}
+}

@@ -1,0 +1,256 @@
+package media
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Stream is one RTP stream of a flow, the packets of one SSRC, counted
+// where they are sent (Sent, before the write) and where they arrive
+// (Received). Sequence numbers are extended to 32 bits next to the highest
+// one seen (RFC 3550 A.1), starting from the first packet its sender sent,
+// so that which packets arrived is known exactly: loss is what was sent and
+// never arrived, whatever the gaps, the reordering, a retransmission or the
+// end of the call look like. Its jitter is RFC 3550's for this stream
+// alone: a new stream of the same flow starts its own. Safe for concurrent
+// use.
+type Stream struct {
+	flow *Flow
+	ssrc uint32
+
+	mu       sync.Mutex
+	started  bool
+	baseExt  uint32 // extended sequence number of index 0
+	maxExt   uint32 // highest extended sequence number seen
+	sent     bitset
+	received bitset
+	sentHigh int // one past the highest index sent
+	// secondStart[i] is sentHigh when second i began: the packets sent in
+	// second i have indexes from secondStart[i] up to secondStart[i+1].
+	secondStart []int
+	seconds     []streamSecond
+	sentCount   uint64
+	recvCount   uint64
+	dups        uint64
+	bytes       uint64
+	first, last time.Duration // arrivals
+	transit     float64       // the previous packet's relative transit, in RTP units
+	jitter      float64       // RFC 3550's J, in RTP units
+	rtts        []time.Duration
+}
+
+type streamSecond struct {
+	sent, packets, bytes uint64
+	jitter, rtt          time.Duration
+	arrived              bool // a packet arrived in it: jitter is this stream's
+}
+
+// SSRC returns the stream's SSRC.
+func (s *Stream) SSRC() uint32 { return s.ssrc }
+
+// index returns the packet index of sequence number seq, extending it; -1
+// for a packet from before the stream's first.
+func (s *Stream) index(seq uint16) int {
+	if !s.started {
+		s.started = true
+		ext := 1<<16 | uint32(seq)
+		s.baseExt, s.maxExt = ext, ext
+		return 0
+	}
+	ext := s.maxExt&^0xffff | uint32(seq)
+	switch {
+	case ext+0x8000 < s.maxExt:
+		ext += 1 << 16
+	case ext > s.maxExt+0x8000 && ext >= 1<<16:
+		ext -= 1 << 16
+	}
+	if ext > s.maxExt {
+		s.maxExt = ext
+	}
+	if ext < s.baseExt {
+		return -1
+	}
+	return int(ext - s.baseExt)
+}
+
+func (s *Stream) second(i int) *streamSecond {
+	for len(s.seconds) <= i {
+		s.seconds = append(s.seconds, streamSecond{})
+	}
+	return &s.seconds[i]
+}
+
+// Sent records that the sender is about to send the packet with sequence
+// number seq, of size bytes. Call it before the write, so that the packet
+// is known to have been sent before it can arrive; Unsent takes it back if
+// the write fails. A sequence number sent before is not counted again.
+func (s *Stream) Sent(seq uint16) {
+	at := s.flow.clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.index(seq)
+	if i < 0 || s.sent.has(i) {
+		return
+	}
+	sec := int(at / time.Second)
+	for len(s.secondStart) <= sec {
+		s.secondStart = append(s.secondStart, s.sentHigh)
+	}
+	s.sent.set(i)
+	s.sentCount++
+	s.second(sec).sent++
+	s.sentHigh = max(s.sentHigh, i+1)
+}
+
+// Unsent takes back a Sent whose write failed.
+func (s *Stream) Unsent(seq uint16) {
+	at := s.flow.clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.index(seq)
+	if i < 0 || !s.sent.has(i) {
+		return
+	}
+	s.sent.clear(i)
+	s.sentCount--
+	if sec := s.second(int(at / time.Second)); sec.sent > 0 {
+		sec.sent--
+	}
+}
+
+// Received records a packet with header h, of size bytes, arriving now. A
+// packet that arrived before (a retransmission that crossed its original)
+// counts as a duplicate only.
+func (s *Stream) Received(h *rtp.Header, size int) {
+	at := s.flow.clock()
+	s.mu.Lock()
+	i := s.index(h.SequenceNumber)
+	if i >= 0 && s.received.has(i) {
+		s.dups++
+		s.mu.Unlock()
+		return
+	}
+	if i >= 0 {
+		s.received.set(i)
+	}
+	arrival := at.Seconds() * s.flow.clockRate
+	transit := arrival - float64(h.Timestamp)
+	if s.recvCount == 0 {
+		s.first = at
+		s.transit = transit
+	} else {
+		// RFC 3550 A.8: J += (|D| - J) / 16, D from consecutive arrivals.
+		d := transit - s.transit
+		if d < 0 {
+			d = -d
+		}
+		s.transit = transit
+		s.jitter += (d - s.jitter) / 16
+	}
+	s.last = at
+	s.recvCount++
+	s.bytes += uint64(size)
+	sec := s.second(int(at / time.Second))
+	sec.packets++
+	sec.bytes += uint64(size)
+	sec.arrived = true
+	sec.jitter = time.Duration(s.jitter / s.flow.clockRate * float64(time.Second))
+	s.mu.Unlock()
+	s.flow.arrived(size, at)
+}
+
+// RTT records a round-trip time the stream's sender measured now.
+func (s *Stream) RTT(d time.Duration) {
+	at := s.flow.clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rtts = append(s.rtts, d)
+	s.second(int(at / time.Second)).rtt = d
+}
+
+// StreamStats is one stream of a flow as a result.
+type StreamStats struct {
+	SSRC uint32
+	// First and Last are when its first and last packet arrived; both
+	// zero when none did.
+	First, Last time.Duration `json:",omitempty"`
+	Quality     Quality
+}
+
+// stats returns the stream's statistics up to end, the end of the call;
+// seconds is how many seconds the call covers.
+func (s *Stream) stats(end time.Duration, seconds int) StreamStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	judged := int((end - time.Second) / time.Second) // seconds [0, judged) are judged
+	if end < time.Second {
+		judged = 0
+	}
+	q := Quality{Sent: s.sentCount, Packets: s.recvCount, Duplicates: s.dups, NothingReceived: s.recvCount == 0,
+		JudgedUntil: time.Duration(judged) * time.Second}
+	n := max(seconds, len(s.seconds), len(s.secondStart))
+	var judgedSent uint64
+	var jitterSum time.Duration
+	var jitters int
+	for i := range n {
+		var sec streamSecond
+		if i < len(s.seconds) {
+			sec = s.seconds[i]
+		}
+		out := Second{At: time.Duration(i) * time.Second, Sent: sec.sent, Packets: sec.packets, Bytes: sec.bytes, RTT: sec.rtt}
+		if i < len(s.secondStart) {
+			to := s.sentHigh
+			if i+1 < len(s.secondStart) {
+				to = s.secondStart[i+1]
+			}
+			lost := missing(s.sent, s.received, s.secondStart[i], to)
+			if i < judged {
+				out.Lost = lost
+				q.Lost += lost
+				judgedSent += sec.sent
+			} else {
+				q.InFlight += lost
+			}
+		}
+		if sec.arrived {
+			out.Jitter = sec.jitter
+			q.Jitter = max(q.Jitter, sec.jitter)
+			jitterSum += sec.jitter
+			jitters++
+		}
+		q.Seconds = append(q.Seconds, out)
+	}
+	if judgedSent > 0 && !q.NothingReceived {
+		q.LossRate = float64(q.Lost) / float64(judgedSent)
+	}
+	if jitters > 0 {
+		q.JitterMean = jitterSum / time.Duration(jitters)
+	}
+	if s.recvCount > 0 && end > s.first {
+		q.Bitrate = float64(s.bytes*8) / (end - s.first).Seconds()
+	}
+	q.RTT, q.RTTMean = rttStats(s.rtts)
+	return StreamStats{SSRC: s.ssrc, First: s.first, Last: s.last, Quality: q}
+}
+
+func rttStats(rtts []time.Duration) (peak, mean time.Duration) {
+	var sum time.Duration
+	for _, r := range rtts {
+		sum += r
+		peak = max(peak, r)
+	}
+	if len(rtts) > 0 {
+		mean = sum / time.Duration(len(rtts))
+	}
+	return peak, mean
+}
+
+// sentIn returns the second a packet index was sent in (for tests).
+func (s *Stream) sentIn(i int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sort.Search(len(s.secondStart), func(k int) bool { return s.secondStart[k] > i }) - 1
+}

@@ -1,0 +1,97 @@
+package media
+
+import (
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Track is a local track sent on one peer connection, as an SFU's down
+// track or a client's published track is: bound once, with the SSRC and
+// payload type its sender negotiated. Unlike pion's TrackLocalStaticRTP,
+// its WriteRTP says whether a packet went out: pion accepts and drops
+// writes while the peer connection's SRTP is not ready yet, and a packet
+// that never left must not count as sent.
+type Track struct {
+	id, streamID string
+	kind         string
+	codec        webrtc.RTPCodecCapability
+
+	mu      sync.RWMutex
+	bound   bool
+	ssrc    uint32
+	pt      uint8
+	writer  webrtc.TrackLocalWriter
+	binding string
+}
+
+// NewTrack returns a track of the kind (Audio or Video) with its codec,
+// named id in stream streamID (the publisher, as LiveKit names tracks).
+func NewTrack(kind, id, streamID string) *Track {
+	return &Track{id: id, streamID: streamID, kind: kind, codec: Codec(kind)}
+}
+
+// errUnsupportedCodec is returned to pion when the peer connection did not
+// negotiate the track's codec.
+var errUnsupportedCodec = errors.New("media: codec not negotiated")
+
+// Bind implements webrtc.TrackLocal: it takes the negotiated codec that
+// matches the track's.
+func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, t.codec.MimeType) && c.ClockRate == t.codec.ClockRate {
+			t.bound, t.ssrc, t.pt, t.writer, t.binding = true, uint32(ctx.SSRC()), uint8(c.PayloadType), ctx.WriteStream(), ctx.ID()
+			return c, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, errUnsupportedCodec
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (t *Track) Unbind(ctx webrtc.TrackLocalContext) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.binding == ctx.ID() {
+		t.bound, t.writer = false, nil
+	}
+	return nil
+}
+
+// ID implements webrtc.TrackLocal.
+func (t *Track) ID() string { return t.id }
+
+// RID implements webrtc.TrackLocal: no simulcast layer.
+func (t *Track) RID() string { return "" }
+
+// StreamID implements webrtc.TrackLocal.
+func (t *Track) StreamID() string { return t.streamID }
+
+// Kind implements webrtc.TrackLocal.
+func (t *Track) Kind() webrtc.RTPCodecType { return CodecType(t.kind) }
+
+// SSRC returns the SSRC the track is sent with; zero until it is bound.
+func (t *Track) SSRC() uint32 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.ssrc
+}
+
+// WriteRTP sends a packet with the track's SSRC and payload type and
+// reports whether it went out: false, with no error, while the track is
+// unbound or its peer connection's SRTP is not ready.
+func (t *Track) WriteRTP(h *rtp.Header, payload []byte) (bool, error) {
+	t.mu.RLock()
+	w, ssrc, pt, bound := t.writer, t.ssrc, t.pt, t.bound
+	t.mu.RUnlock()
+	if !bound {
+		return false, nil
+	}
+	h.SSRC, h.PayloadType = ssrc, pt
+	n, err := w.WriteRTP(h, payload)
+	return n > 0 && err == nil, err
+}

@@ -1,0 +1,137 @@
+package sfu
+
+import (
+	"sync"
+	"time"
+
+	"github.com/icelab/icelab/harness/media"
+	"github.com/pion/rtp"
+)
+
+// publication is one participant's track as the node forwards it: the
+// upstream stream feeding it now, and one down track per subscriber.
+//
+// A publisher that reconnects (an ICE restart keeps its stream; a new peer
+// connection after transport fallback, or a resumed session, starts a new
+// one with a new SSRC and a random first sequence number) makes its newest
+// stream the source; packets still arriving on an older one are dropped,
+// as an SFU drops a replaced publication's.
+type publication struct {
+	name string // "alice/audio"
+
+	mu      sync.Mutex
+	source  uint32 // the upstream SSRC forwarded
+	sources int    // how many streams have been the source
+	downs   map[string]*downTrack
+}
+
+func newPublication(name string) *publication {
+	return &publication{name: name, downs: map[string]*downTrack{}}
+}
+
+// setSource makes ssrc the stream forwarded from now on.
+func (p *publication) setSource(ssrc uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.source != ssrc {
+		p.source = ssrc
+		p.sources++
+	}
+}
+
+// subscribe makes d the subscriber's copy of the publication, replacing
+// the one an earlier peer connection of the subscriber had.
+func (p *publication) subscribe(subscriber string, d *downTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.downs[subscriber] = d
+}
+
+// forward sends a packet of upstream stream ssrc to every subscriber, if
+// that stream is the source.
+func (p *publication) forward(ssrc uint32, pkt *rtp.Packet) {
+	p.mu.Lock()
+	if ssrc != p.source {
+		p.mu.Unlock()
+		return
+	}
+	downs := make([]*downTrack, 0, len(p.downs))
+	for _, d := range p.downs {
+		downs = append(downs, d)
+	}
+	p.mu.Unlock()
+	for _, d := range downs {
+		d.write(ssrc, pkt)
+	}
+}
+
+// downTrack is one subscriber's copy of a publication: a track of its own on
+// the subscriber's peer connection (its own SSRC), with sequence numbers and
+// timestamps rewritten by a munger so that the subscriber sees one
+// continuous stream whichever upstream stream feeds it. Header extensions
+// are not forwarded: the subscriber's peer connection negotiated its own.
+type downTrack struct {
+	track     *media.Track
+	flow      *media.Flow // counted as sent here, received at the subscriber
+	clockRate float64
+
+	mu     sync.Mutex
+	munger munger
+}
+
+func newDownTrack(track *media.Track, flow *media.Flow, clockRate uint32) *downTrack {
+	return &downTrack{track: track, flow: flow, clockRate: float64(clockRate)}
+}
+
+// write rewrites a packet of upstream stream source for the subscriber and
+// sends it.
+func (d *downTrack) write(source uint32, pkt *rtp.Packet) {
+	ssrc := d.track.SSRC()
+	if ssrc == 0 {
+		return // not negotiated yet
+	}
+	out := rtp.Packet{Header: pkt.Header, Payload: pkt.Payload}
+	out.Extension, out.ExtensionProfile, out.Extensions = false, 0, nil
+	d.mu.Lock()
+	d.munger.rewrite(source, &out.Header, time.Now(), d.clockRate)
+	d.mu.Unlock()
+	// Written outside the lock: a write may wait on the network, and inside
+	// a synctest bubble a goroutine waiting on a mutex would stop the clock.
+	media.Send(d.track, d.flow.Stream(ssrc), &out)
+}
+
+// munger rewrites the sequence numbers and timestamps of the upstream
+// streams that feed one down track into one continuous stream, as an SFU's
+// RTP munger does. When the source changes, its next packet takes the
+// sequence number after the last one sent and a timestamp advanced by the
+// time since that packet (at the codec's clock rate, at least one tick);
+// within one source, sequence numbers and timestamps keep their distances,
+// so loss and reordering upstream show downstream as they happened.
+type munger struct {
+	started   bool
+	source    uint32
+	seqOffset uint16
+	tsOffset  uint32
+	lastSeq   uint16 // the highest sequence number sent
+	lastTS    uint32
+	lastAt    time.Time
+}
+
+// rewrite rewrites h, a packet of upstream stream source arriving at now.
+func (m *munger) rewrite(source uint32, h *rtp.Header, now time.Time, clockRate float64) {
+	if m.started && source != m.source {
+		step := uint32(max(1, now.Sub(m.lastAt).Seconds()*clockRate))
+		m.seqOffset = m.lastSeq + 1 - h.SequenceNumber
+		m.tsOffset = m.lastTS + step - h.Timestamp
+	}
+	m.source = source
+	h.SequenceNumber += m.seqOffset
+	h.Timestamp += m.tsOffset
+	if !m.started || seqNewer(h.SequenceNumber, m.lastSeq) {
+		m.started = true
+		m.lastSeq, m.lastTS, m.lastAt = h.SequenceNumber, h.Timestamp, now
+	}
+}
+
+// seqNewer reports whether RTP sequence number a comes after b.
+func seqNewer(a, b uint16) bool { return a != b && a-b < 0x8000 }
