@@ -62,7 +62,7 @@ func (p *parser) expectationWith(path string, v *yaml.Node, extra map[string]fie
 			p.fields(v, path, map[string]field{
 				"both_ways":      boolPtr(&e.MediaBothWays),
 				"flowing_at_end": boolPtr(&e.FlowingAtEnd),
-				"min_bitrate": func(path string, v *yaml.Node) { p.bitrate(v, path, &q.MinBitrate) },
+				"min_bitrate":    func(path string, v *yaml.Node) { p.bitrate(v, path, &q.MinBitrate) },
 				"max_loss": func(path string, v *yaml.Node) {
 					var f float64
 					if p.fraction(v, path, &f) {
