@@ -269,7 +269,7 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 		oldStop()
 	}
 	if old != nil {
-		c.obs.relayProtocolsOf(old.GetStats())
+		c.obs.checks(old.GetStats(), false)
 		_ = old.Close()
 	}
 	c.observe(pc, gen, tr, events)
@@ -391,7 +391,7 @@ func (c *client) snapshotChecks() {
 	pc := c.pc
 	c.mu.Unlock()
 	if pc != nil {
-		c.obs.checks(pc.GetStats())
+		c.obs.checks(pc.GetStats(), true)
 	}
 }
 

@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -238,14 +237,6 @@ func (o *observer) signallingFailedAt() time.Duration {
 	return o.sigFailedAt
 }
 
-// relayProtocolsOf learns the relay protocols of an attempt's candidates
-// before its peer connection closes, so that its pairs name them.
-func (o *observer) relayProtocolsOf(stats webrtc.StatsReport) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.learnRelayProtocols(stats)
-}
-
 func (o *observer) learnRelayProtocols(stats webrtc.StatsReport) {
 	for _, s := range stats {
 		if c, ok := s.(webrtc.ICECandidateStats); ok && c.RelayProtocol != "" {
@@ -257,22 +248,37 @@ func (o *observer) learnRelayProtocols(stats webrtc.StatsReport) {
 	}
 }
 
-func (o *observer) checks(stats webrtc.StatsReport) {
+// checks records the candidate pairs an attempt's peer connection tried:
+// the last attempt's at the end of the call (final), or, as a new attempt
+// replaces it, the one before (final false). Candidates are labelled as
+// Candidate.String labels them, with a relay candidate's protocol to its
+// relay.
+func (o *observer) checks(stats webrtc.StatsReport, final bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.learnRelayProtocols(stats)
 	cands := map[string]string{}
 	for _, s := range stats {
-		switch c := s.(type) {
-		case webrtc.ICECandidateStats:
-			cands[c.ID] = fmt.Sprintf("%s/%s %s", c.CandidateType, c.Protocol, hostPort(c.IP, int(c.Port)))
+		if c, ok := s.(webrtc.ICECandidateStats); ok {
+			cands[c.ID] = Candidate{Type: c.CandidateType.String(), Protocol: strings.ToLower(c.Protocol),
+				Address: hostPort(c.IP, int(c.Port)), RelayProtocol: c.RelayProtocol}.String()
 		}
 	}
-	o.res.Checks = o.res.Checks[:0]
+	var checks []PairCheck
 	for _, s := range stats {
 		if p, ok := s.(webrtc.ICECandidatePairStats); ok {
-			o.res.Checks = append(o.res.Checks, PairCheck{Local: cands[p.LocalCandidateID], Remote: cands[p.RemoteCandidateID], State: string(p.State), Nominated: p.Nominated})
+			checks = append(checks, PairCheck{Local: cands[p.LocalCandidateID], Remote: cands[p.RemoteCandidateID], State: string(p.State), Nominated: p.Nominated})
 		}
+	}
+	i := len(o.res.Attempts) - 1
+	if !final {
+		i--
+	}
+	if i >= 0 {
+		o.res.Attempts[i].Checks = checks
+	}
+	if final {
+		o.res.Checks = checks
 	}
 }
 

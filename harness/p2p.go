@@ -403,7 +403,7 @@ func (e *peerEnd) snapshotChecks() {
 	pc := e.pc
 	e.mu.Unlock()
 	if pc != nil {
-		e.obs.checks(pc.GetStats())
+		e.obs.checks(pc.GetStats(), true)
 	}
 }
 

@@ -134,7 +134,8 @@ type StateChange struct {
 	State string
 }
 
-// PairCheck is a candidate pair that ICE tried and how far it got.
+// PairCheck is a candidate pair that ICE tried and how far it got; its
+// candidates are labelled as Candidate.String labels them.
 type PairCheck struct {
 	Local, Remote string
 	State         string
@@ -172,6 +173,10 @@ type Attempt struct {
 	Node      string
 	Connected bool
 	Selected  *Pair `json:",omitempty"`
+	// Checks are the candidate pairs this attempt's peer connection tried
+	// (an ICE restart's attempt shares its peer connection with the one
+	// before).
+	Checks []PairCheck `json:",omitempty"`
 }
 
 // ClientResult is one client's view of the call, joined with the media
