@@ -56,6 +56,10 @@ type client struct {
 	// muted stops the client's RTP while set (a mute fault): it goes quiet
 	// as a muted microphone or a camera turned off does.
 	muted atomic.Bool
+	// hangUp ends the client's connect loop (a leave fault); left is set
+	// once it has.
+	hangUp context.CancelFunc
+	left   bool
 }
 
 // errClosing is what an attempt that would start after close began
@@ -399,6 +403,33 @@ func (c *client) isClosing() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closing
+}
+
+// leave hangs up: the client stops its attempts and media, tells the node
+// it leaves, and closes its peer connections while the network is up.
+func (c *client) leave() {
+	c.mu.Lock()
+	if c.left || c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.left = true
+	pcs, stop, hangUp := c.pcs, c.stop, c.hangUp
+	c.mu.Unlock()
+	c.obs.left()
+	if hangUp != nil {
+		hangUp()
+	}
+	if stop != nil {
+		stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var ok struct{}
+	_ = c.post(ctx, c.signal, sfu.PathLeave, sfu.LeaveRequest{Client: c.spec.Name}, &ok)
+	for _, pc := range pcs {
+		_ = pc.GracefulClose()
+	}
 }
 
 // close ends the client: no attempt starts after it begins, and it closes

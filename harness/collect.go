@@ -26,7 +26,7 @@ func (r *runner) collect(res *Result) {
 		cr.Transport, cr.LostAt = carried(cr, transportOf)
 		flows := expectedFlows(c.spec, c.subscribe)
 		cr.NoMediaExpected = len(flows) == 0
-		cr.MediaBothWays, cr.MediaFlowingAtEnd, cr.Outages = judgeMedia(flows, cr.Media)
+		cr.MediaBothWays, cr.MediaFlowingAtEnd, cr.Outages = judgeMedia(flows, cr.Media, r.gone())
 		if !cr.ok() {
 			cr.Failure = r.explain(&c.endpoint, c.iceServers, flows, cr, end)
 		}
@@ -68,6 +68,10 @@ func (r *runner) collect(res *Result) {
 // ok reports whether a client's call went as a call should: connected to
 // the end, with every expected flow carrying media and still flowing.
 func (cr *ClientResult) ok() bool {
+	if cr.LeftAt > 0 {
+		// It hung up: judged up to then, when it connected.
+		return cr.Connected && (cr.NoMediaExpected || cr.MediaBothWays)
+	}
 	return cr.Connected && cr.LostAt == 0 && (cr.NoMediaExpected || (cr.MediaBothWays && cr.MediaFlowingAtEnd))
 }
 
@@ -119,11 +123,33 @@ func expectedFlows(spec ClientSpec, subscribe []string) []flow {
 	return flows
 }
 
+// gone returns whether a track's publisher hung up during the call (a
+// leave fault): its flows are not expected to flow at the end.
+func (r *runner) gone() func(track string) bool {
+	left := map[string]bool{}
+	for _, c := range r.clients {
+		if c.obs.result().LeftAt > 0 {
+			left[c.spec.Name] = true
+		}
+	}
+	for _, p := range r.peers {
+		for _, e := range p.ends {
+			if e.hasLeft() {
+				left[p.spec.Name] = true
+			}
+		}
+	}
+	return func(track string) bool {
+		publisher, _, _ := strings.Cut(track, "/")
+		return left[publisher]
+	}
+}
+
 // judgeMedia judges media both ways over the whole call (every expected
 // flow carried packets) and whether all of it was still flowing at the end
-// (none had stopped for good). It returns the flows' outages merged, in
-// time order.
-func judgeMedia(flows []flow, ms []Media) (bothWays, atEnd bool, outages []Outage) {
+// (none had stopped for good, except flows whose publisher hung up). It
+// returns the flows' outages merged, in time order.
+func judgeMedia(flows []flow, ms []Media, gone func(track string) bool) (bothWays, atEnd bool, outages []Outage) {
 	if len(flows) == 0 {
 		return false, false, nil
 	}
@@ -135,7 +161,7 @@ func judgeMedia(flows []flow, ms []Media) (bothWays, atEnd bool, outages []Outag
 			bothWays, atEnd = false, false
 			continue
 		}
-		atEnd = atEnd && ms[i].FlowingAtEnd()
+		atEnd = atEnd && (ms[i].FlowingAtEnd() || gone(f.track))
 		all = append(all, ms[i].Outages...)
 	}
 	return bothWays, atEnd, mergeOutages(all)

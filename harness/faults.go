@@ -18,7 +18,11 @@ func (r *runner) start(ctx context.Context) {
 		if len(r.nodes) > 1 {
 			second = r.nodes[1].Name()
 		}
-		c.spawn(func() { c.connect(ctx, r.nodes[0].Name(), second) })
+		cctx, cancel := context.WithCancel(ctx)
+		c.mu.Lock()
+		c.hangUp = cancel
+		c.mu.Unlock()
+		c.spawn(func() { c.connect(cctx, r.nodes[0].Name(), second) })
 	}
 	for _, p := range r.peers {
 		p.start(ctx)
@@ -90,6 +94,20 @@ func (r *runner) apply(f Fault) (string, error) {
 	switch f.Kind {
 	case Move:
 		return r.move(f)
+	case Leave:
+		for _, c := range r.clients {
+			if c.spec.Name == f.Target {
+				c.spawn(c.leave)
+				return "left: " + f.Target + " hung up", nil
+			}
+		}
+		if p := r.peerNamed(f.Target); p != nil {
+			for _, e := range p.ends {
+				e.spawn(e.leave)
+			}
+			return "left: " + f.Target + " hung up", nil
+		}
+		return "", fmt.Errorf("no client or peer named %q to leave", f.Target)
 	case Mute, Unmute:
 		for _, c := range r.clients {
 			if c.spec.Name == f.Target {

@@ -204,6 +204,15 @@ func (o *observer) pcState(s webrtc.PeerConnectionState) {
 	o.run.event(o.client + " " + s.String())
 }
 
+// left records that the endpoint hung up (a leave fault).
+func (o *observer) left() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.res.LeftAt == 0 {
+		o.res.LeftAt = o.at()
+	}
+}
+
 // deadline records a connect deadline passing without a connection.
 func (o *observer) deadline(what string) {
 	o.mu.Lock()

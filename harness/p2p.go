@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type peerEnd struct {
 	// queue holds the remote's candidates until then.
 	queue    []webrtc.ICECandidateInit
 	closing  bool
+	left     bool // this end's peer hung up (a leave fault)
 	restarts int
 	wg       sync.WaitGroup
 	// restart wakes the offerer's loop to restart ICE.
@@ -221,7 +223,7 @@ func (e *peerEnd) connect(ctx context.Context) {
 		why := fmt.Sprintf("ice failed: ICE restart %d", n)
 		a.obs.attempt(why, a.describe(), b.peer.spec.Name)
 		b.obs.attempt(why, b.describe(), a.peer.spec.Name)
-		if err := a.negotiate(ctx, true); err != nil && ctx.Err() == nil {
+		if err := a.negotiate(ctx, true); err != nil && ctx.Err() == nil && err != errLeft {
 			a.obs.failure("ICE restart: " + err.Error())
 		}
 	}
@@ -251,6 +253,9 @@ func (e *peerEnd) iceFailed() {
 // one offer/answer exchange from this end, the offerer.
 func (e *peerEnd) negotiate(ctx context.Context, restart bool) error {
 	b := e.other
+	if e.hasLeft() || b.hasLeft() {
+		return errLeft
+	}
 	var pa, pb *webrtc.PeerConnection
 	if restart {
 		e.mu.Lock()
@@ -418,6 +423,33 @@ func (e *peerEnd) close() {
 		_ = pc.GracefulClose()
 	}
 	e.wg.Wait()
+}
+
+// errLeft is what a negotiation returns once either end's peer has hung
+// up: nobody answers a restart any more.
+var errLeft = errors.New("peer left the call")
+
+// leave hangs up this end: it closes its peer connections while the
+// network is up, and answers nothing after.
+func (e *peerEnd) leave() {
+	e.mu.Lock()
+	if e.left || e.closing {
+		e.mu.Unlock()
+		return
+	}
+	e.left = true
+	pcs := e.pcs
+	e.mu.Unlock()
+	e.obs.left()
+	for _, pc := range pcs {
+		_ = pc.GracefulClose()
+	}
+}
+
+func (e *peerEnd) hasLeft() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.left
 }
 
 // start connects every pair the peer offers on.

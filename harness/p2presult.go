@@ -33,7 +33,7 @@ func (r *runner) collectPeers(res *Result, at time.Duration) {
 		}
 		flows := e.flows()
 		cr.NoMediaExpected = len(flows) == 0
-		cr.MediaBothWays, cr.MediaFlowingAtEnd, cr.Outages = judgeMedia(flows, cr.Media)
+		cr.MediaBothWays, cr.MediaFlowingAtEnd, cr.Outages = judgeMedia(flows, cr.Media, r.gone())
 		if !cr.ok() {
 			cr.Failure = r.explain(&e.peer.endpoint, e.peer.servers, flows, cr, at)
 			if !cr.Connected && !hasRelay(cr.LocalCandidates) && !hasRelay(other.LocalCandidates) {

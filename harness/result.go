@@ -207,6 +207,9 @@ type ClientResult struct {
 	// state without connecting again by the end of the call; zero if it
 	// ended connected or never connected.
 	LostAt time.Duration `json:",omitempty"`
+	// LeftAt is when the client hung up (a leave fault): what it carried
+	// until then is no failure. Zero if it never left.
+	LeftAt time.Duration `json:",omitempty"`
 	// Selected is the client's end of the selected pair, final;
 	// NodeSelected is the media node's end of the same pair (its local
 	// candidate is the node's, its remote the client as the node saw it,
@@ -304,6 +307,9 @@ func (c *ClientResult) MediaRecoveryTime() time.Duration {
 func (c *ClientResult) TransportSummary() string {
 	if c.Transport == "" {
 		return string(NoTransport)
+	}
+	if c.LeftAt > 0 && c.Transport != NoTransport {
+		return fmt.Sprintf("%s, left at %.1f s", c.Transport, c.LeftAt.Seconds())
 	}
 	if c.LostAt > 0 {
 		return fmt.Sprintf("%s, lost at %.1f s", c.Transport, c.LostAt.Seconds())

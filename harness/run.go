@@ -219,7 +219,7 @@ func (s Spec) validateFaults(names, clients map[string]bool) error {
 		default:
 			return fmt.Errorf("faults[%d]: unknown event %q (want ice-connected or connected)", i, f.When.Event)
 		}
-		if f.Kind == Mute || f.Kind == Unmute {
+		if f.Kind == Mute || f.Kind == Unmute || f.Kind == Leave {
 			if !clients[f.Target] {
 				return fmt.Errorf("faults[%d]: %s: %q is not a client", i, f.Kind, f.Target)
 			}

@@ -261,6 +261,11 @@ const (
 	// quiet while its peer connection stays up.
 	Mute   FaultKind = "mute"
 	Unmute FaultKind = "unmute"
+	// Leave makes Target, a client or a peer, hang up: it closes its peer
+	// connections while the network is up (a client tells the media node
+	// first, as a LiveKit client sends a leave request), so the far end
+	// receives its DTLS close_notify. It does not come back.
+	Leave FaultKind = "leave"
 )
 
 // Fault changes the network while the call runs.

@@ -224,6 +224,9 @@
 //	                                    # move (a client or peer) takes to: LAN or internet:
 //	                                    # it roams there, its old address gone; mute and
 //	                                    # unmute (a client or peer) stop and resume its RTP;
+//	                                    # leave (a client or peer) hangs up for good: it
+//	                                    # closes its peer connections, the far end gets its
+//	                                    # DTLS close_notify;
 //	                                    # a server's or a proxy's link can be cut or impaired
 //	duration: 30s                       # on the run's clock; default 40s, at most 1h
 //	seed: 1                             # default 0: the network's loss, jitter and ports

@@ -7,7 +7,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var faultKinds = []string{"add-rules", "clear-rules", "cut", "restore", "impair", "move", "mute", "unmute"}
+var faultKinds = []string{"add-rules", "clear-rules", "cut", "restore", "impair", "move", "mute", "unmute", "leave"}
 
 var faultEvents = []string{"ice-connected", "connected"}
 
@@ -59,7 +59,7 @@ func (p *parser) fault(path string, i int, v *yaml.Node) {
 			p.errorf(v, join(path, "target"), "missing; name the LAN or host the fault applies to")
 		}
 		return
-	case f.Kind == harness.Move || f.Kind == harness.Mute || f.Kind == harness.Unmute:
+	case f.Kind == harness.Move || f.Kind == harness.Mute || f.Kind == harness.Unmute || f.Kind == harness.Leave:
 		if _, ok := p.clients[f.Target]; !ok {
 			p.errorf(target, join(path, "target"), "%s applies to a client; %q is not one (want one of: %s)", f.Kind, f.Target, oneOf(mapKeys(p.clients)))
 		}

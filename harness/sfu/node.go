@@ -225,6 +225,21 @@ func (n *Node) Serve(l net.Listener, certs []tls.Certificate) {
 		}
 		writeJSON(w, struct{}{})
 	})
+	mux.HandleFunc("POST "+PathLeave, func(w http.ResponseWriter, r *http.Request) {
+		var req LeaveRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.Client == "" {
+			http.Error(w, "bad leave request", http.StatusBadRequest)
+			return
+		}
+		n.mu.Lock()
+		s := n.sessions[req.Client]
+		delete(n.sessions, req.Client)
+		n.mu.Unlock()
+		if s != nil {
+			_ = s.pc.Close()
+		}
+		writeJSON(w, struct{}{})
+	})
 	// The server's own log (a TLS handshake that timed out, say) would go
 	// to the process's stderr, in the middle of a test's or the CLI's
 	// output; what a client saw of it is in its result.

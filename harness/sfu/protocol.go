@@ -11,6 +11,7 @@ const (
 	PathJoin    = "/rtc/join"
 	PathOffer   = "/rtc/offer"
 	PathTrickle = "/rtc/trickle"
+	PathLeave   = "/rtc/leave"
 )
 
 // Data-channel labels.
@@ -53,6 +54,12 @@ type OfferRequest struct {
 // OfferResponse carries the node's answer.
 type OfferResponse struct {
 	Answer webrtc.SessionDescription `json:"answer"`
+}
+
+// LeaveRequest tells the node a client hangs up, as LiveKit's leave
+// request does: the node closes its session.
+type LeaveRequest struct {
+	Client string `json:"client"`
 }
 
 // TrickleRequest carries one of a client's ICE candidates, sent as the
