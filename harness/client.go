@@ -37,6 +37,9 @@ type client struct {
 	// node's, where a reconnect may land.
 	signal, other string
 	http          *http.Client
+	// ws dials the signal WebSocket: the same transport, without the
+	// request timeout, which would end the connection.
+	ws *http.Client
 
 	iceServers []webrtc.ICEServer
 	subscribe  []string
@@ -102,12 +105,17 @@ func newClient(ep endpoint, run *runState, roots *x509.CertPool, signal, other s
 		endpoint: ep, run: run, obs: run.observer(ep.spec.Name),
 		realClock: realClock, signal: signal, other: other,
 		http: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		ws:   &http.Client{Transport: tr},
 	}
 }
 
 // connect runs the client until ctx ends: join, the first attempt, and
 // whatever its fallback policy does next.
 func (c *client) connect(ctx context.Context, nodeName, otherName string) {
+	if p := c.spec.Fallback.Policy; p == LiveKit || p == "" {
+		c.connectLiveKit(ctx, nodeName)
+		return
+	}
 	var join sfu.JoinResponse
 	if err := c.post(ctx, c.signal, sfu.PathJoin, sfu.JoinRequest{Client: c.spec.Name}, &join); err != nil {
 		if ctx.Err() != nil {
@@ -234,10 +242,26 @@ func (c *client) failureSoFar() string {
 }
 
 // start closes the previous attempt's peer connection and begins a new
-// one. It returns errClosing, and publishes nothing, once close has begun.
+// one, signalling over HTTP. It returns errClosing, and publishes nothing,
+// once close has begun.
 func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEvent, deadline time.Duration) error {
+	send := func(cand webrtc.ICECandidateInit) error {
+		var ok struct{}
+		return c.post(ctx, plan.base, sfu.PathTrickle, sfu.TrickleRequest{Client: c.spec.Name, Candidate: cand}, &ok)
+	}
+	pc, _, err := c.newAttempt(ctx, plan, events, deadline, send)
+	if err != nil {
+		return err
+	}
+	return c.negotiate(ctx, pc, plan, false)
+}
+
+// newAttempt closes the previous attempt's peer connection and makes a new
+// one with its media, its candidates trickled with send once released. It
+// returns errClosing, and publishes nothing, once close has begun.
+func (c *client) newAttempt(ctx context.Context, plan attemptPlan, events chan<- pcEvent, deadline time.Duration, send func(webrtc.ICECandidateInit) error) (*webrtc.PeerConnection, *trickler, error) {
 	if c.isClosing() {
-		return errClosing
+		return nil, nil, errClosing
 	}
 	pc, err := c.newPeerConnection(ctx, attempt{types: plan.types, servers: plan.servers, policy: plan.policy, deadline: deadline, obs: c.obs},
 		func(se *webrtc.SettingEngine) error {
@@ -250,13 +274,13 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 			return nil
 		})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		_ = pc.GracefulClose()
-		return errClosing
+		return nil, nil, errClosing
 	}
 	old, oldStop := c.pc, c.stop
 	c.gen++
@@ -265,7 +289,7 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 	c.pcs = append(c.pcs, pc)
 	mediaCtx, stop := context.WithCancel(ctx)
 	c.stop = stop
-	tr := newTrickler()
+	tr := newTrickler(send)
 	c.tr = tr
 	c.mu.Unlock()
 	c.spawn(func() { tr.run(mediaCtx, c) })
@@ -274,13 +298,16 @@ func (c *client) start(ctx context.Context, plan attemptPlan, events chan<- pcEv
 	}
 	if old != nil {
 		c.obs.checks(old.GetStats(), false)
-		_ = old.Close()
+		// pion's Close waits for the old agent's gathering, and a TURN
+		// allocation that gets no answer retries for some 25 s: the new
+		// attempt does not wait for it, as an application does not.
+		c.spawn(func() { _ = old.Close() })
 	}
 	c.observe(pc, gen, tr, events)
 	if err := c.addMedia(mediaCtx, pc); err != nil {
-		return err
+		return nil, nil, err
 	}
-	return c.negotiate(ctx, pc, plan, false)
+	return pc, tr, nil
 }
 
 func hasTCP(types []webrtc.NetworkType) bool {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/icelab/icelab/harness/sfu"
@@ -112,9 +113,15 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 			SinglePort: r.spec.Node.SinglePort, UseExternalIP: cfg.RTC.UseExternalIP,
 			Renomination: renominate, Loggers: r.o.loggers,
 			Participants: participants, Meter: r.rs.meter, Observer: r.rs,
-			ICEServers: func(client string) []webrtc.ICEServer {
-				return clientICEServers(nodeCfg, external, turnURLHost, byName, tlsPort, client, secret, expiry)
+			ICEServers: func(client string, tlsOnly bool) []webrtc.ICEServer {
+				servers := clientICEServers(nodeCfg, external, turnURLHost, byName, tlsPort, client, secret, expiry)
+				if tlsOnly {
+					servers = serversWhere(servers, func(u string) bool { return strings.HasPrefix(u, "turns:") })
+				}
+				return servers
 			},
+			IsRelay: func(addr string) bool { return addr == external.String() || addr == host.Addr().String() },
+			Ladder:  ladderConfig(nodeCfg),
 		}
 		if r.clock == RealClock && cfg.RTC.TCPPort > 0 {
 			if ncfg.TCPMux, err = r.iceTCP(host, cfg.RTC.TCPPort); err != nil {
@@ -167,4 +174,15 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 		}
 	}
 	return nil
+}
+
+// ladderConfig reads LiveKit's transport ladder knobs from a node's
+// livekit.yaml: rtc.allow_tcp_fallback (true unless set false),
+// rtc.tcp_fallback_rtt_threshold, rtc.allow_udp_unstable_fallback, and
+// whether the deployment serves TURN/TLS.
+func ladderConfig(cfg relay.Config) sfu.LadderConfig {
+	return sfu.LadderConfig{
+		AllowTCPFallback: true,
+		TURNTLSEnabled:   cfg.TURN.Enabled && cfg.TURN.TLSEnabled(),
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/icelab/icelab/harness/media"
+	"github.com/icelab/icelab/harness/sfu"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -13,6 +14,9 @@ import (
 // meter and one observer per client.
 type runState struct {
 	start time.Time
+	// seed is the spec's: whatever a run draws at random (an SDK's
+	// reconnect jitter) repeats with it.
+	seed uint64
 	meter *media.Meter
 
 	mu        sync.Mutex
@@ -29,8 +33,8 @@ type eventWaiter struct {
 	fire  func()
 }
 
-func newRunState() *runState {
-	r := &runState{start: time.Now(), observers: map[string]*observer{}, drops: map[string]int{}, seen: map[string]time.Duration{}}
+func newRunState(seed uint64) *runState {
+	r := &runState{start: time.Now(), seed: seed, observers: map[string]*observer{}, drops: map[string]int{}, seen: map[string]time.Duration{}}
 	r.meter = media.NewMeter(r.since)
 	return r
 }
@@ -417,4 +421,22 @@ func transportOf(p *Pair) Transport {
 // (sfu.Observer).
 func (r *runState) SelectedPair(client string, p *webrtc.ICECandidatePair) {
 	r.observer(client).nodePair(pairOf(p))
+}
+
+// Ladder records a decision of the node's transport ladder for a client
+// (sfu.Observer).
+func (r *runState) Ladder(client string, e sfu.LadderEvent) {
+	o := r.observer(client)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.res.Ladder = append(o.res.Ladder, LadderStep{At: o.at(), LadderEvent: e})
+}
+
+// ICEConfig records the ICE configuration the node sent a client
+// (sfu.Observer).
+func (r *runState) ICEConfig(client string, c sfu.SentICEConfig) {
+	o := r.observer(client)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.res.ICEConfigs = append(o.res.ICEConfigs, ICEConfigSent{At: o.at(), SentICEConfig: c})
 }

@@ -152,11 +152,24 @@ var _ = Describe("a TLS-inspecting proxy", func() {
 		Expect(res).To(FailWithReason(`proxy inspector: TLS inspection of rtc.icelab.test: handshake with the client failed`).For("alice"))
 	})
 
-	It("passes signalling but drops TURN/TLS when it forwards only HTTP", func() {
-		res := run(trusting(behindProxy(inspector(middlebox.HTTPOnly), 443, true)))
+	It("passes HTTP signalling but drops TURN/TLS when it forwards only HTTP", func() {
+		spec := trusting(behindProxy(inspector(middlebox.HTTPOnly), 443, true))
+		// Request-per-message HTTP signalling (the harness's policies
+		// other than LiveKit's): every request is HTTP.
+		spec.Clients[0].Fallback.Policy = harness.NoFallback
+		res := run(spec)
 		Expect(res.Client("alice").Signalling).To(BeTrue())
 		Expect(res).NotTo(Connect().For("alice"))
 		Expect(res).To(FailWithReason("proxy inspector: TLS inspection of turn.example.com: closed a stream that is not HTTP (http-only)").For("alice"))
+	})
+
+	It("breaks LiveKit's WebSocket signalling when it forwards only HTTP", func() {
+		res := run(trusting(behindProxy(inspector(middlebox.HTTPOnly), 443, true)))
+		alice := res.Client("alice")
+		GinkgoWriter.Printf("alice: %s\n", alice.Failure)
+		Expect(alice.Signalling).To(BeFalse())
+		Expect(res).NotTo(Connect().For("alice"))
+		Expect(res).To(FailWithReason("TLS inspection of rtc.icelab.test: closed a stream that is not HTTP (http-only)").For("alice"))
 	})
 
 	It("carries signalling and TURN/TLS when it passes non-HTTP bytes through", func() {

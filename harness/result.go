@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/icelab/icelab/harness/media"
+	"github.com/icelab/icelab/harness/sfu"
 	"github.com/icelab/icelab/vnet"
 )
 
@@ -164,6 +165,18 @@ type Second = media.Second
 // media.Outage.
 type Outage = media.Outage
 
+// LadderStep is one decision of the media node's transport ladder, when.
+type LadderStep struct {
+	At time.Duration
+	sfu.LadderEvent
+}
+
+// ICEConfigSent is an ICE configuration the node sent a client, when.
+type ICEConfigSent struct {
+	At time.Duration
+	sfu.SentICEConfig
+}
+
 // Attempt is one connection attempt of a client: the first, or a
 // reconnect by its fallback policy.
 type Attempt struct {
@@ -224,6 +237,13 @@ type ClientResult struct {
 	DTLSStates           []StateChange
 	PeerConnectionStates []StateChange
 	Attempts             []Attempt
+	// Ladder is what the media node's transport ladder (LiveKit's) did
+	// about the client: each failure it saw and whether it stepped, and
+	// why; ICEConfigs the ICE configurations the node sent it, on join and
+	// on every resume. Both are empty for clients of the legacy signalling
+	// (fallback policies other than livekit).
+	Ladder     []LadderStep    `json:",omitempty"`
+	ICEConfigs []ICEConfigSent `json:",omitempty"`
 	// GatherErrors are what pion reported about candidates it could not
 	// gather: an unresolvable TURN name, a refused or untrusted TLS
 	// connection, a refused allocation.

@@ -263,7 +263,7 @@ type runner struct {
 }
 
 func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runner, err error) {
-	r := &runner{spec: spec, clock: clock, o: o, rs: newRunState(), drops: map[string]map[string]int{}, addrs: map[netip.Addr]string{}, hidden: map[netip.Addr]netip.Addr{}}
+	r := &runner{spec: spec, clock: clock, o: o, rs: newRunState(spec.Seed), drops: map[string]map[string]int{}, addrs: map[netip.Addr]string{}, hidden: map[netip.Addr]netip.Addr{}}
 	defer func() {
 		if err != nil {
 			r.close()

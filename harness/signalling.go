@@ -21,12 +21,21 @@ import (
 type trickler struct {
 	mu    sync.Mutex
 	queue []webrtc.ICECandidateInit
-	base  string
-	open  bool // the node answered the offer: candidates may go
+	send  func(webrtc.ICECandidateInit) error
+	open  bool // the node has the offer: candidates may go
 	wake  chan struct{}
 }
 
-func newTrickler() *trickler { return &trickler{wake: make(chan struct{}, 1)} }
+func newTrickler(send func(webrtc.ICECandidateInit) error) *trickler {
+	return &trickler{send: send, wake: make(chan struct{}, 1)}
+}
+
+// retarget sends later candidates with send (a resumed signal connection).
+func (t *trickler) retarget(send func(webrtc.ICECandidateInit) error) {
+	t.mu.Lock()
+	t.send = send
+	t.mu.Unlock()
+}
 
 func (t *trickler) signal() {
 	select {
@@ -42,27 +51,26 @@ func (t *trickler) add(c webrtc.ICECandidateInit) {
 	t.signal()
 }
 
-// release lets queued and future candidates go to base.
-func (t *trickler) release(base string) {
+// release lets queued and future candidates go.
+func (t *trickler) release() {
 	t.mu.Lock()
-	t.base, t.open = base, true
+	t.open = true
 	t.mu.Unlock()
 	t.signal()
 }
 
-// run posts candidates until ctx ends.
+// run sends candidates until ctx ends.
 func (t *trickler) run(ctx context.Context, c *client) {
 	for {
 		t.mu.Lock()
 		var batch []webrtc.ICECandidateInit
-		base := t.base
+		send := t.send
 		if t.open {
 			batch, t.queue = t.queue, nil
 		}
 		t.mu.Unlock()
 		for _, cand := range batch {
-			var ok struct{}
-			if err := c.post(ctx, base, sfu.PathTrickle, sfu.TrickleRequest{Client: c.spec.Name, Candidate: cand}, &ok); err != nil && ctx.Err() == nil {
+			if err := send(cand); err != nil && ctx.Err() == nil {
 				c.obs.signalling(err)
 			}
 		}
@@ -114,7 +122,20 @@ func (c *client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, plan 
 		}
 		return fmt.Errorf("signalling: %w", err)
 	}
-	for _, line := range strings.Split(resp.Answer.SDP, "\n") {
+	c.noteRemoteCandidates(resp.Answer.SDP)
+	if err := pc.SetRemoteDescription(resp.Answer); err != nil {
+		return fmt.Errorf("set answer: %w", err)
+	}
+	c.mu.Lock()
+	tr := c.tr
+	c.mu.Unlock()
+	tr.release()
+	return nil
+}
+
+// noteRemoteCandidates records the node's candidates in its answer.
+func (c *client) noteRemoteCandidates(sdp string) {
+	for _, line := range strings.Split(sdp, "\n") {
 		line = strings.TrimSpace(line)
 		if !strings.HasPrefix(line, "a=candidate:") {
 			continue
@@ -128,14 +149,6 @@ func (c *client) negotiate(ctx context.Context, pc *webrtc.PeerConnection, plan 
 			})
 		}
 	}
-	if err := pc.SetRemoteDescription(resp.Answer); err != nil {
-		return fmt.Errorf("set answer: %w", err)
-	}
-	c.mu.Lock()
-	tr := c.tr
-	c.mu.Unlock()
-	tr.release(plan.base)
-	return nil
 }
 
 // restartICE restarts ICE on the current peer connection.

@@ -220,10 +220,17 @@ const (
 	Renominate FallbackPolicy = "renomination"
 	// ForceRelay connects relay-only from the start.
 	ForceRelay FallbackPolicy = "force-relay"
+	// LiveKit is LiveKit's JS SDK against a LiveKit node: it signals on a
+	// WebSocket and resumes (or rejoins) when its peer connection fails,
+	// its signal goes quiet or the node asks it to, with what the node's
+	// transport ladder sends it (see harness/livekit.go and harness/sfu).
+	LiveKit FallbackPolicy = "livekit"
 )
 
 // Fallback is a client's fallback policy and its deadlines.
 type Fallback struct {
+	// Policy is what the client does when its connection fails; empty
+	// means LiveKit (the SDK's behaviour against a LiveKit node).
 	Policy FallbackPolicy
 	// Deadline bounds ICE+DTLS for each attempt; zero means 10 s for
 	// TransportFallback and none otherwise (pion's DTLS has no timeout).

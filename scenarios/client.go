@@ -125,9 +125,9 @@ func (p *parser) publish(path string, v *yaml.Node) harness.Publish {
 	return pub
 }
 
-var fallbackPolicies = []string{"none", "ice-restart", "transport", "renomination", "force-relay"}
+var fallbackPolicies = []string{"livekit", "none", "ice-restart", "transport", "renomination", "force-relay"}
 
-func (p *parser) fallback(path string, v *yaml.Node) harness.Fallback {
+func (p *parser) fallback(path string, v *yaml.Node, def harness.FallbackPolicy) harness.Fallback {
 	var fb harness.Fallback
 	p.fields(v, path, map[string]field{
 		"policy": func(path string, v *yaml.Node) {
@@ -141,7 +141,7 @@ func (p *parser) fallback(path string, v *yaml.Node) harness.Fallback {
 	})
 	if fb.Policy == "" {
 		if _, has := fieldNode(v, "policy"); !has {
-			fb.Policy = harness.NoFallback
+			fb.Policy = def
 		}
 	}
 	return fb
@@ -170,7 +170,13 @@ func (p *parser) client(path string, v *yaml.Node) {
 // clientSpec reads a client's (or, with kind "peer", a peer's) connect
 // options; extra adds fields of the kind's own.
 func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[string]field) (harness.ClientSpec, bool) {
-	c := harness.ClientSpec{Policy: webrtc.ICETransportPolicyAll, Fallback: harness.Fallback{Policy: harness.NoFallback}}
+	// A media node's client behaves as LiveKit's SDK does unless it says
+	// otherwise; a peer of a peer-to-peer call has pion's defaults.
+	def := harness.LiveKit
+	if kind == "peer" {
+		def = harness.NoFallback
+	}
+	c := harness.ClientSpec{Policy: webrtc.ICETransportPolicyAll, Fallback: harness.Fallback{Policy: def}}
 	named := false
 	var (
 		profile         *archetypes.Profile
@@ -209,7 +215,7 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 		},
 		"network_types": func(path string, v *yaml.Node) { c.NetworkTypes, typesSet, typesAt = p.networkTypes(path, v), true, v },
 		"publish":       func(path string, v *yaml.Node) { c.Publish = p.publish(path, v) },
-		"fallback":      func(path string, v *yaml.Node) { c.Fallback, fbSet = p.fallback(path, v), true },
+		"fallback":      func(path string, v *yaml.Node) { c.Fallback, fbSet = p.fallback(path, v, def), true },
 		"proxy":         func(path string, v *yaml.Node) { c.Proxy = p.proxyRef(path, v) },
 		"trust":         func(path string, v *yaml.Node) { c.Trust = p.trust(path, v) },
 		"proxy_auth": func(path string, v *yaml.Node) {

@@ -1,10 +1,8 @@
 package sfu
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -15,11 +13,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/icelab/icelab/harness/media"
 	"github.com/icelab/icelab/vnet"
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -38,6 +36,10 @@ type Observer interface {
 	// SelectedPair reports the node's end of a participant's selected
 	// candidate pair.
 	SelectedPair(participant string, p *webrtc.ICECandidatePair)
+	// Ladder reports a decision of a participant's transport ladder.
+	Ladder(participant string, e LadderEvent)
+	// ICEConfig reports the ICE configuration a participant was sent.
+	ICEConfig(participant string, c SentICEConfig)
 }
 
 // Config is how a node is set up.
@@ -64,8 +66,15 @@ type Config struct {
 	Loggers      logging.LoggerFactory
 	// Participants are the call's participants, in order.
 	Participants []Participant
-	// ICEServers returns the ICE servers handed to a joining participant.
-	ICEServers func(participant string) []webrtc.ICEServer
+	// ICEServers returns the ICE servers handed to a participant: all the
+	// deployment offers, or TURN/TLS only (a ladder step to TURN/TLS).
+	ICEServers func(participant string, tlsOnly bool) []webrtc.ICEServer
+	// IsRelay reports whether an address (ip or ip:port) is one of the
+	// deployment's relays: a peer-reflexive candidate there is TURN.
+	IsRelay func(addr string) bool
+	// Ladder configures LiveKit's transport ladder for clients of the
+	// signal protocol (PathSignal).
+	Ladder LadderConfig
 	// Meter counts the media the node receives and sends.
 	Meter    *media.Meter
 	Observer Observer
@@ -80,20 +89,23 @@ type Node struct {
 	publications map[string]*publication // "alice/audio"
 	byName       map[string]Participant
 
-	mu       sync.Mutex
-	sessions map[string]*session
-	// all is every session's peer connection ever published: Close owns
-	// them all, replaced ones included.
+	mu           sync.Mutex
+	participants map[string]*participant
+	// cache is LiveKit's per-participant ICE configuration cache: a
+	// preference outlives a rejoin for 5 minutes from when it was set.
+	cache map[string]cachedPreference
+	// all is every peer connection ever made: Close owns them all,
+	// replaced ones included; conns the open signal connections.
 	all    []*webrtc.PeerConnection
+	conns  map[*websocket.Conn]bool
 	closed bool
 	srv    *http.Server
 	wg     sync.WaitGroup
 }
 
-// session is one participant's peer connection on the node.
-type session struct {
-	participant string
-	pc          *webrtc.PeerConnection
+type cachedPreference struct {
+	pref Preference
+	at   time.Time
 }
 
 // New makes a node on cfg.Host.
@@ -101,6 +113,7 @@ func New(cfg Config) (*Node, error) {
 	var se webrtc.SettingEngine
 	se.SetNet(cfg.Host)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepalive)
 	// A peer that closes itself on its remote's DTLS close_notify runs into
 	// pion's SCTP lock held across a timed wait (DESIGN.md), which stops
 	// the clock of a synctest bubble; the node closes its sessions itself.
@@ -148,7 +161,9 @@ func New(cfg Config) (*Node, error) {
 		api:          webrtc.NewAPI(webrtc.WithSettingEngine(se)),
 		publications: map[string]*publication{},
 		byName:       map[string]Participant{},
-		sessions:     map[string]*session{},
+		participants: map[string]*participant{},
+		cache:        map[string]cachedPreference{},
+		conns:        map[*websocket.Conn]bool{},
 	}
 	for _, p := range cfg.Participants {
 		n.byName[p.Name] = p
@@ -185,61 +200,8 @@ func (n *Node) subscriptions(participant string) []string {
 // certs, l yields connections whose TLS a front end already terminated.
 func (n *Node) Serve(l net.Listener, certs []tls.Certificate) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+PathJoin, func(w http.ResponseWriter, r *http.Request) {
-		var req JoinRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.Client == "" {
-			http.Error(w, "bad join request", http.StatusBadRequest)
-			return
-		}
-		writeJSON(w, JoinResponse{ICEServers: n.cfg.ICEServers(req.Client), Subscribe: n.subscriptions(req.Client)})
-	})
-	mux.HandleFunc("POST "+PathOffer, func(w http.ResponseWriter, r *http.Request) {
-		var req OfferRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || req.Client == "" {
-			http.Error(w, "bad offer request", http.StatusBadRequest)
-			return
-		}
-		answer, status, err := n.answer(r.Context(), req)
-		if err != nil {
-			http.Error(w, err.Error(), status)
-			return
-		}
-		writeJSON(w, OfferResponse{Answer: answer})
-	})
-	mux.HandleFunc("POST "+PathTrickle, func(w http.ResponseWriter, r *http.Request) {
-		var req TrickleRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.Client == "" {
-			http.Error(w, "bad trickle request", http.StatusBadRequest)
-			return
-		}
-		n.mu.Lock()
-		s := n.sessions[req.Client]
-		n.mu.Unlock()
-		if s == nil {
-			http.Error(w, ErrNoSession, http.StatusNotFound)
-			return
-		}
-		if err := s.pc.AddICECandidate(req.Candidate); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		writeJSON(w, struct{}{})
-	})
-	mux.HandleFunc("POST "+PathLeave, func(w http.ResponseWriter, r *http.Request) {
-		var req LeaveRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.Client == "" {
-			http.Error(w, "bad leave request", http.StatusBadRequest)
-			return
-		}
-		n.mu.Lock()
-		s := n.sessions[req.Client]
-		delete(n.sessions, req.Client)
-		n.mu.Unlock()
-		if s != nil {
-			_ = s.pc.Close()
-		}
-		writeJSON(w, struct{}{})
-	})
+	mux.HandleFunc("GET "+PathSignal, n.signal)
+	n.legacyHandlers(mux)
 	// The server's own log (a TLS handshake that timed out, say) would go
 	// to the process's stderr, in the middle of a test's or the CLI's
 	// output; what a client saw of it is in its result.
@@ -259,128 +221,11 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// answer handles an offer: a new session, an ICE restart on the current
-// one, or a resume on a new peer connection.
-func (n *Node) answer(ctx context.Context, req OfferRequest) (webrtc.SessionDescription, int, error) {
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return webrtc.SessionDescription{}, http.StatusServiceUnavailable, errors.New("node closing")
-	}
-	s := n.sessions[req.Client]
-	n.mu.Unlock()
-	if req.Resume && s == nil {
-		return webrtc.SessionDescription{}, http.StatusNotFound, errors.New(ErrNoSession)
-	}
-	restart := s != nil && !req.Resume && s.pc.ConnectionState() != webrtc.PeerConnectionStateClosed
-	if !restart {
-		pc, err := n.newSession(req.Client)
-		if err != nil {
-			return webrtc.SessionDescription{}, http.StatusInternalServerError, err
-		}
-		s = &session{participant: req.Client, pc: pc}
-		n.mu.Lock()
-		if n.closed {
-			// Close began while the session was made: it is not
-			// published, so it is closed here.
-			n.mu.Unlock()
-			_ = pc.GracefulClose()
-			return webrtc.SessionDescription{}, http.StatusServiceUnavailable, errors.New("node closing")
-		}
-		old := n.sessions[req.Client]
-		n.sessions[req.Client] = s
-		n.all = append(n.all, pc)
-		n.mu.Unlock()
-		if old != nil {
-			_ = old.pc.Close()
-		}
-	}
-	pc := s.pc
-	if err := pc.SetRemoteDescription(req.Offer); err != nil {
-		return webrtc.SessionDescription{}, http.StatusBadRequest, fmt.Errorf("set offer: %w", err)
-	}
-	if !restart {
-		if err := n.bindSubscriptions(pc, req.Client); err != nil {
-			return webrtc.SessionDescription{}, http.StatusInternalServerError, err
-		}
-	}
-	answer, err := pc.CreateAnswer(nil)
-	if err != nil {
-		return webrtc.SessionDescription{}, http.StatusInternalServerError, fmt.Errorf("create answer: %w", err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(answer); err != nil {
-		return webrtc.SessionDescription{}, http.StatusInternalServerError, fmt.Errorf("set answer: %w", err)
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		return webrtc.SessionDescription{}, http.StatusServiceUnavailable, ctx.Err()
-	}
-	return *pc.LocalDescription(), http.StatusOK, nil
-}
-
-// newSession creates the node's peer connection for a participant,
-// forwarding what arrives on it and observing it.
-func (n *Node) newSession(participant string) (*webrtc.PeerConnection, error) {
-	pc, err := n.api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return nil, fmt.Errorf("node %s: peer connection for %s: %w", n.cfg.Name, participant, err)
-	}
-	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
-		n.cfg.Observer.SelectedPair(participant, p)
-	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-		kind := tr.Kind().String()
-		name := participant + "/" + kind
-		pub := n.publications[name]
-		if pub == nil {
-			return // not a publication the node knows of
-		}
-		ssrc := uint32(tr.SSRC())
-		pub.setSource(ssrc)
-		stream := n.cfg.Meter.Flow(media.FlowKey{Owner: participant, Track: name, Kind: kind, Direction: media.AtNode}).Stream(ssrc)
-		n.spawn(func() { receive(tr, stream, pub) })
-		n.spawn(func() { media.DrainReceiverRTCP(recv) })
-	})
-	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
-		if dc.Label() != DataLabel {
-			return // a quiet client's channel: nothing flows on it
-		}
-		in := n.cfg.Meter.Flow(media.FlowKey{Owner: participant, Track: participant + "/data", Kind: media.Data, Direction: media.AtNode})
-		echo := n.cfg.Meter.Flow(media.FlowKey{Owner: participant, Track: "node/data", Kind: media.Data, Direction: media.Received})
-		dc.OnMessage(func(m webrtc.DataChannelMessage) {
-			in.ReceivedMessage(len(m.Data))
-			if dc.Send(m.Data) == nil { // echo, so data flows both ways
-				echo.SentMessage()
-			}
-		})
-	})
-	return pc, nil
-}
-
-// receive counts the RTP arriving on a publisher's track and forwards it.
-func receive(tr *webrtc.TrackRemote, stream *media.Stream, pub *publication) {
-	var pkt rtp.Packet
-	buf := make([]byte, 1500)
-	ssrc := uint32(tr.SSRC())
-	for {
-		n, _, err := tr.Read(buf)
-		if err != nil {
-			return
-		}
-		if pkt.Unmarshal(buf[:n]) != nil {
-			continue
-		}
-		stream.Received(&pkt.Header, n)
-		pub.forward(ssrc, &pkt)
-	}
-}
-
 // bindSubscriptions attaches a down track of each publication a
 // participant subscribes to, in order, to the send-only transceivers its
 // offer created.
-func (n *Node) bindSubscriptions(pc *webrtc.PeerConnection, participant string) error {
+func (n *Node) bindSubscriptions(pc *webrtc.PeerConnection, p *participant) error {
+	participant := p.name
 	next := map[string][]string{} // by kind
 	for _, s := range n.subscriptions(participant) {
 		kind := s[strings.IndexByte(s, '/')+1:]
@@ -414,7 +259,7 @@ func (n *Node) bindSubscriptions(pc *webrtc.PeerConnection, participant string) 
 		// its round trip measured from the receiver reports it sends back.
 		flow := n.cfg.Meter.Flow(media.FlowKey{Owner: participant, Track: sub, Kind: kind, Direction: media.Received})
 		n.publications[sub].subscribe(participant, newDownTrack(track, flow, media.Codec(kind).ClockRate))
-		n.spawn(func() { media.DrainRTCP(sender, flow) })
+		n.spawn(func() { p.feedback(sender, flow) })
 	}
 	return nil
 }
@@ -439,16 +284,113 @@ func (n *Node) spawn(f func()) {
 func (n *Node) Close() {
 	n.mu.Lock()
 	n.closed = true
-	all := n.all
-	n.sessions = map[string]*session{}
+	all, parts := n.all, n.participants
+	n.participants = map[string]*participant{}
+	conns := n.conns
+	n.conns = map[*websocket.Conn]bool{}
 	n.mu.Unlock()
+	for _, p := range parts {
+		p.mu.Lock()
+		p.gone = true
+		for _, t := range []*time.Timer{p.disconnect, p.firstTimer} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		p.mu.Unlock()
+	}
 	if n.srv != nil {
 		_ = n.srv.Close()
+	}
+	for c := range conns {
+		_ = c.CloseNow()
 	}
 	for _, pc := range all {
 		_ = pc.GracefulClose()
 	}
 	n.wg.Wait()
+}
+
+// participant returns the named participant, or nil.
+func (n *Node) participant(name string) *participant {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.participants[name]
+}
+
+// admit makes p the participant of its name, closing one it replaces.
+func (n *Node) admit(p *participant) {
+	n.mu.Lock()
+	old := n.participants[p.name]
+	n.participants[p.name] = p
+	n.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+}
+
+// forget removes p, if it is still the participant of its name.
+func (n *Node) forget(p *participant) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.participants[p.name] == p {
+		delete(n.participants, p.name)
+	}
+}
+
+// adopt makes the node own a peer connection; false once Close has begun.
+func (n *Node) adopt(pc *webrtc.PeerConnection) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.all = append(n.all, pc)
+	return true
+}
+
+// track and untrack keep the open signal connections, which the HTTP
+// server no longer knows once upgraded; track is false once Close began.
+func (n *Node) track(c *websocket.Conn) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.conns[c] = true
+	return true
+}
+
+func (n *Node) untrack(c *websocket.Conn) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.conns, c)
+}
+
+// cached returns a participant's cached preference: none when unset or
+// older than 5 minutes (LiveKit's ICE config cache, pkg/utils/iceconfigcache.go).
+func (n *Node) cached(name string) Preference {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c, ok := n.cache[name]
+	if !ok || time.Since(c.at) >= iceConfigCacheTTL {
+		return PreferNone
+	}
+	return c.pref
+}
+
+func (n *Node) cachePut(name string, p Preference) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cache[name] = cachedPreference{pref: p, at: time.Now()}
+}
+
+// ladderMoved writes a ladder move to the cache, as LiveKit's
+// onICEConfigChanged does.
+func (n *Node) ladderMoved(name string, d decision) {
+	if d.Moved {
+		n.cachePut(name, d.To)
+	}
 }
 
 // Name returns the node's name.
