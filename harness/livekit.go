@@ -521,4 +521,3 @@ func containsString(list []string, s string) bool {
 	}
 	return false
 }
-

@@ -16,7 +16,7 @@ type runState struct {
 	start time.Time
 	// seed is the spec's: whatever a run draws at random (an SDK's
 	// reconnect jitter) repeats with it.
-	seed uint64
+	seed  uint64
 	meter *media.Meter
 
 	mu        sync.Mutex
