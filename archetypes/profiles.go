@@ -34,17 +34,17 @@ func (p Profile) Client(name string) harness.ClientSpec {
 }
 
 // Browser is a LiveKit JS client in Chrome: UDP and TCP candidates, the
-// node's TURN/UDP and TURN/TLS servers, and LiveKit's transport fallback.
-// Its ICE-TCP makes its runs use the real clock (pion dials ICE-TCP
-// through the operating system).
+// node's TURN/UDP and TURN/TLS servers, and the JS SDK's reconnects against
+// the node's transport ladder (harness.LiveKit). Its ICE-TCP makes its runs
+// use the real clock (pion dials ICE-TCP through the operating system).
 func Browser() Profile {
 	return Profile{
 		Name:         "browser",
-		Summary:      "LiveKit JS in Chrome: UDP+TCP candidates, TURN/UDP and TURN/TLS, transport fallback",
-		Source:       "Chrome gathers UDP and TCP host candidates (RFC 6544); LiveKit hands out turn:…?transport=udp and turns: URLs; LiveKit firewall tips: transport fallback",
+		Summary:      "LiveKit JS in Chrome: UDP+TCP candidates, TURN/UDP and TURN/TLS, the SDK's resumes and LiveKit's transport ladder",
+		Source:       "Chrome gathers UDP and TCP host candidates (RFC 6544); LiveKit hands out turn:…?transport=udp and turns: URLs; client-sdk-js 2.21 RTCEngine; livekit/livekit pkg/rtc/transportmanager.go",
 		NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4},
 		Relays:       []string{"udp", "tls"},
-		Fallback:     harness.Fallback{Policy: harness.TransportFallback},
+		Fallback:     harness.Fallback{Policy: harness.LiveKit},
 	}
 }
 

@@ -7,6 +7,10 @@ import (
 
 var candidateTypes = []string{"host", "srflx", "prflx", "relay", "none"}
 
+// ladderSteps are the preferences the media node's transport ladder moves
+// a client to (LiveKit's ICT_NONE, ICT_TCP, ICT_TLS).
+var ladderSteps = []string{"ICE/TCP", "TURN/TLS", "none"}
+
 var pcStates = []string{"new", "connecting", "connected", "disconnected", "failed", "closed"}
 
 func (p *parser) expectations(path string, v *yaml.Node) {
@@ -25,7 +29,7 @@ func (p *parser) expectation(path string, v *yaml.Node) Expectation {
 }
 
 // expectationWith reads an expectation with the extra fields of its kind
-// (a peer's with:).
+// (a peer's with:); a nil field removes one the kind does not have.
 func (p *parser) expectationWith(path string, v *yaml.Node, extra map[string]field) Expectation {
 	var e Expectation
 	boolPtr := func(dst **bool) field {
@@ -81,6 +85,15 @@ func (p *parser) expectationWith(path string, v *yaml.Node, extra map[string]fie
 				},
 			})
 		},
+		"ladder": func(path string, v *yaml.Node) {
+			e.Ladder = []string{}
+			p.list(v, path, func(path string, _ int, v *yaml.Node) {
+				var s string
+				if p.enum(v, path, "ladder step", ladderSteps, &s) {
+					e.Ladder = append(e.Ladder, s)
+				}
+			})
+		},
 		"recovered":        boolPtr(&e.Recovered),
 		"recover_within":   func(path string, v *yaml.Node) { p.duration(v, path, false, &e.RecoverWithin) },
 		"failure_contains": func(path string, v *yaml.Node) { p.str(v, path, &e.FailureContains) },
@@ -89,6 +102,10 @@ func (p *parser) expectationWith(path string, v *yaml.Node, extra map[string]fie
 		},
 	}
 	for k, f := range extra {
+		if f == nil {
+			delete(handlers, k)
+			continue
+		}
 		handlers[k] = f
 	}
 	p.fields(v, path, handlers)

@@ -159,8 +159,8 @@ func TestParseBuildsTheSpec(t *testing.T) {
 		alice.Fallback != (harness.Fallback{Policy: harness.TransportFallback, Deadline: 8 * time.Second, OtherNode: true}) {
 		t.Errorf("alice = %+v", alice)
 	}
-	if bob := sp.Clients[1]; len(bob.ICEServers) != 1 || bob.ICEServers[0].Username != "u" || bob.Fallback.Policy != harness.NoFallback {
-		t.Errorf("bob = %+v", bob)
+	if bob := sp.Clients[1]; len(bob.ICEServers) != 1 || bob.ICEServers[0].Username != "u" || bob.Fallback.Policy != harness.LiveKit {
+		t.Errorf("bob = %+v: a client without fallback: behaves as LiveKit's SDK", bob)
 	}
 	if len(sp.Faults) != 2 || sp.Faults[0].When != (harness.Trigger{After: 2 * time.Second, Event: "ice-connected", Client: "alice"}) ||
 		sp.Faults[0].Kind != harness.AddRules || len(sp.Faults[0].Rules) != 1 || sp.Faults[1].Impairment.Loss != 0.5 {
@@ -183,7 +183,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		name, doc, want string
 	}{
 		{"unknown policy", "name: x\nclients:\n  - name: alice\n    fallback:\n      policy: tcp\n",
-			`office.yaml:5: clients[0].fallback.policy: unknown policy "tcp"; want none, ice-restart, transport, renomination, force-relay`},
+			`office.yaml:5: clients[0].fallback.policy: unknown policy "tcp"; want livekit, none, ice-restart, transport, renomination, force-relay`},
 		{"typo at top level", minimal + "duraton: 10s\n", `office.yaml:4: duraton: unknown field "duraton"; want`},
 		{"typo in a client", "name: x\nclients:\n  - name: alice\n    pubish: [audio]\n", `office.yaml:4: clients[0].pubish: unknown field "pubish"`},
 		{"client on an undefined LAN", "name: x\nclients:\n  - name: alice\n    lan: office\n", `office.yaml:4: clients[0].lan: unknown LAN "office"`},

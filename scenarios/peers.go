@@ -193,6 +193,7 @@ func (p *parser) peerExpectations(path string, v *yaml.Node) {
 		}
 		var with *yaml.Node
 		all := p.expectationWith(fp, v, map[string]field{
+			"ladder": nil, // a peer-to-peer call has no media node, so no ladder
 			"with": func(_ string, v *yaml.Node) { with = v },
 		})
 		over := map[string]Expectation{}
@@ -227,6 +228,9 @@ func (e Expectation) with(o Expectation) Expectation {
 	}
 	if len(o.RemoteCandidates) > 0 {
 		e.RemoteCandidates = o.RemoteCandidates
+	}
+	if o.Ladder != nil {
+		e.Ladder = o.Ladder
 	}
 	if o.FlowingAtEnd != nil {
 		e.FlowingAtEnd = o.FlowingAtEnd

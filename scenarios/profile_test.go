@@ -12,7 +12,7 @@ import (
 
 // TestClientProfile checks that profile: browser gives a client what a
 // LiveKit browser client does (TCP candidates too, hence the real clock,
-// and transport fallback), that fields the file sets win, and that an
+// and LiveKit's SDK with the node's ladder), that fields the file sets win, and that an
 // unknown profile names the known ones with file and line.
 func TestClientProfile(t *testing.T) {
 	doc := "name: p\nclients:\n  - name: alice\n    profile: browser\n  - name: bob\n    profile: browser\n    network_types: [udp4]\n  - name: carol\n    profile: pion\n"
@@ -21,13 +21,13 @@ func TestClientProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice, bob, carol := s.Spec.Clients[0], s.Spec.Clients[1], s.Spec.Clients[2]
-	if !slices.Contains(alice.NetworkTypes, webrtc.NetworkTypeTCP4) || alice.Fallback.Policy != harness.TransportFallback {
-		t.Errorf("browser client: network types %v, fallback %v; want tcp4 and transport fallback", alice.NetworkTypes, alice.Fallback.Policy)
+	if !slices.Contains(alice.NetworkTypes, webrtc.NetworkTypeTCP4) || alice.Fallback.Policy != harness.LiveKit {
+		t.Errorf("browser client: network types %v, fallback %v; want tcp4 and livekit", alice.NetworkTypes, alice.Fallback.Policy)
 	}
 	if !s.RealClock {
 		t.Error("a browser client does ICE-TCP, so the scenario needs the real clock")
 	}
-	if !slices.Equal(bob.NetworkTypes, []webrtc.NetworkType{webrtc.NetworkTypeUDP4}) || bob.Fallback.Policy != harness.TransportFallback {
+	if !slices.Equal(bob.NetworkTypes, []webrtc.NetworkType{webrtc.NetworkTypeUDP4}) || bob.Fallback.Policy != harness.LiveKit {
 		t.Errorf("browser client with network_types [udp4]: %v, fallback %v; want the file's types and the profile's fallback", bob.NetworkTypes, bob.Fallback.Policy)
 	}
 	if slices.Contains(carol.NetworkTypes, webrtc.NetworkTypeTCP4) || carol.Fallback.Policy != harness.NoFallback {

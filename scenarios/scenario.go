@@ -105,6 +105,10 @@ type Expectation struct {
 	// where it was received (media: {min_bitrate, max_loss, max_rtt,
 	// max_jitter, max_freeze}).
 	Quality QualityBounds
+	// Ladder, if not nil, lists the preferences the media node's transport
+	// ladder moved the client to, in order ("ICE/TCP", "TURN/TLS",
+	// "none"); an empty list means it never moved.
+	Ladder []string
 	// Recovered, if set, is whether the client recovered from a failure.
 	Recovered *bool
 	// RecoverWithin bounds the time from the detected failure to recovery.
@@ -204,6 +208,17 @@ func (e Expectation) check(name string, c *harness.ClientResult) []Mismatch {
 		add("media.flowing_at_end", fmt.Sprint(*e.FlowingAtEnd), fmt.Sprint(c.MediaFlowingAtEnd)+mediaNote(c))
 	}
 	out = append(out, e.Quality.check(name, c)...)
+	if e.Ladder != nil {
+		var moved []string
+		for _, s := range c.Ladder {
+			if s.Moved {
+				moved = append(moved, s.To)
+			}
+		}
+		if !slices.Equal(moved, e.Ladder) {
+			add("ladder", "steps "+ladderList(e.Ladder), "steps "+ladderList(moved)+ladderNote(c))
+		}
+	}
 	if e.Recovered != nil && *e.Recovered != c.Recovered {
 		add("recovered", fmt.Sprint(*e.Recovered), fmt.Sprint(c.Recovered)+failureNote(c))
 	}
@@ -226,6 +241,25 @@ func (e Expectation) check(name string, c *harness.ClientResult) []Mismatch {
 		add("final_state", e.FinalState, c.FinalState())
 	}
 	return out
+}
+
+func ladderList(steps []string) string {
+	if len(steps) == 0 {
+		return "[] (no step)"
+	}
+	return "[" + strings.Join(steps, ", ") + "]"
+}
+
+// ladderNote says what the ladder saw, each decision with its reason.
+func ladderNote(c *harness.ClientResult) string {
+	if len(c.Ladder) == 0 {
+		return " (the node reported no ladder decision)"
+	}
+	var parts []string
+	for _, s := range c.Ladder {
+		parts = append(parts, fmt.Sprintf("%.1f s %s: %s", s.At.Seconds(), s.Trigger, s.Why))
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
 func observedTransport(c *harness.ClientResult) string {
