@@ -194,7 +194,7 @@ func (p *parser) peerExpectations(path string, v *yaml.Node) {
 		var with *yaml.Node
 		all := p.expectationWith(fp, v, map[string]field{
 			"ladder": nil, // a peer-to-peer call has no media node, so no ladder
-			"with": func(_ string, v *yaml.Node) { with = v },
+			"with":   func(_ string, v *yaml.Node) { with = v },
 		})
 		over := map[string]Expectation{}
 		if with != nil {
