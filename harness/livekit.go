@@ -218,39 +218,36 @@ func (c *client) connectLiveKit(ctx context.Context, nodeName string) {
 			sig.close()
 		}
 	}()
-	reason := "initial"
+	cause := "" // what the SDK reconnects after; "" for the first join
 	full := true
 	for {
 		// handleDisconnect: attempts with the SDK's delays until one
-		// connects, at most ten.
+		// connects, at most ten. Each attempt's label says which it is
+		// and what it reconnects after; an attempt's own failure is
+		// recorded as it happens.
 		ok := false
 		for n := 0; n < lkMaxReconnects && !ok; n++ {
 			if !sleepCtx(ctx, lkDelay(n, rnd)) {
 				return
 			}
+			why := lkAttemptLabel(full, n, cause)
 			var err error
 			if full {
-				sig, err = c.lkJoin(ctx, sig, nodeName, reason, events)
+				sig, err = c.lkJoin(ctx, sig, nodeName, why, events)
 			} else {
-				sig, err = c.lkResume(ctx, sig, nodeName, reason, events)
+				sig, err = c.lkResume(ctx, sig, nodeName, why, events)
 			}
 			switch {
 			case ctx.Err() != nil || errors.Is(err, errClosing):
 				return
 			case err == nil:
 				ok = true
-			case isSignalError(err) && !full:
-				c.obs.failure(fmt.Sprintf("resume: %v", err))
 			default:
-				what := err.Error()
-				if reason != "initial" {
-					what = reason + "; then: " + what
-				}
-				c.obs.failure(what)
-				full = true
-			}
-			if !ok {
-				reason = "retry after: " + err.Error()
+				c.obs.failure(fmt.Sprintf("%s: %v", why, err))
+				// A resume that could not reach the signal resumes
+				// again; anything else rejoins (the SDK's
+				// SignalReconnectError and ConnectionError).
+				full = full || !isSignalError(err)
 			}
 		}
 		if !ok {
@@ -263,8 +260,26 @@ func (c *client) connectLiveKit(ctx context.Context, nodeName string) {
 			return
 		}
 		c.obs.failure(why)
-		reason, full = why, rejoin
+		cause, full = why, rejoin
 	}
+}
+
+// lkAttemptLabel names an attempt: the first join, or the n-th (from 0)
+// resume or rejoin after cause.
+func lkAttemptLabel(full bool, n int, cause string) string {
+	kind := "resume"
+	if full {
+		kind = "rejoin"
+	}
+	switch {
+	case cause == "" && n == 0:
+		return "initial"
+	case cause == "":
+		return fmt.Sprintf("rejoin %d after the first join did not connect", n)
+	case n > 0:
+		kind = fmt.Sprintf("%s (attempt %d)", kind, n+1)
+	}
+	return kind + " after: " + cause
 }
 
 // lkWait waits for what makes the SDK reconnect: its peer connection
@@ -381,7 +396,7 @@ func (c *client) lkResume(ctx context.Context, old *lkSignal, nodeName, why stri
 	c.mu.Lock()
 	c.iceServers = servers
 	c.mu.Unlock()
-	plan := c.lkPlan("resume after: "+why, servers, rc.ClientConfiguration, nodeName)
+	plan := c.lkPlan(why, servers, rc.ClientConfiguration, nodeName)
 	c.obs.attempt(plan.why, plan.describe(), plan.node)
 	c.mu.Lock()
 	pc, tr := c.pc, c.tr
