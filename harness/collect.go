@@ -213,6 +213,9 @@ func (r *runner) explain(ep *endpoint, servers []webrtc.ICEServer, flows []flow,
 		if note := r.chainNote(cr.GatherErrors); note != "" {
 			why += "; " + note
 		}
+		if note := r.tlsPortNote(cr.GatherErrors); note != "" {
+			why += "; " + note
+		}
 	}
 	r.mu.Lock()
 	own := topDrops(r.drops[who], 3)
@@ -322,4 +325,28 @@ func (r *runner) chainNote(errs []string) string {
 		}
 	}
 	return fmt.Sprintf("the relay's certificate for %s was issued by %s, which the chain it sends does not include (a missing intermediate)", leaf.Subject.CommonName, leaf.Issuer)
+}
+
+// tlsPortNote explains a TURN/TLS failure on port 443 when the deployment
+// serves TURN/TLS on another port with no load balancer on 443: LiveKit
+// hands clients turns:<domain>:443 whatever turn.tls_port is (livekit/livekit
+// 788d4c35, pkg/service/roommanager.go:1065), expecting a load balancer on
+// 443 in front of the node.
+func (r *runner) tlsPortNote(errs []string) string {
+	cfg := r.spec.Node.Config.TURN
+	lb := r.spec.Node.LoadBalancer
+	if !cfg.TLSEnabled() || cfg.TLSPort == 443 || (lb != nil && lb.Port == 443) || cfg.Domain == "" {
+		return ""
+	}
+	if !slices.ContainsFunc(errs, func(e string) bool {
+		return strings.Contains(e, ":443") || strings.Contains(e, "not "+cfg.Domain)
+	}) {
+		return ""
+	}
+	where := "no load balancer"
+	if lb != nil {
+		where = fmt.Sprintf("the load balancer listens on %d", lb.Port)
+	}
+	return fmt.Sprintf("LiveKit hands out turns:%s:443 whatever turn.tls_port is (%d here, and %s): nothing serves TURN/TLS on 443 (LiveKit's roommanager.go builds the URL with port 443; set tls_port: 443, or put a load balancer on 443 in front)",
+		cfg.Domain, cfg.TLSPort, where)
 }

@@ -48,6 +48,14 @@ func call(name string, clients ...harness.ClientSpec) harness.Spec {
 	return harness.Spec{Name: name, Node: harness.NodeSpec{Config: nodeConfig(443)}, Clients: clients, Duration: 30 * time.Second}
 }
 
+// turnServers are ICE servers with the node's TURN credentials for user, as
+// an app hands its own (or LiveKit's rtc.turn_servers adds): LiveKit's node
+// itself hands out TURN/UDP and TURN/TLS on 443 only.
+func turnServers(user string, urls ...string) []webrtc.ICEServer {
+	name, pass := relay.RESTCredentials("devsecret", user, time.Now().Add(24*time.Hour))
+	return []webrtc.ICEServer{{URLs: urls, Username: name, Credential: pass}}
+}
+
 func run(spec harness.Spec) harness.Result {
 	res := harness.RunT(suiteT, spec, harness.WithCA(ca))
 	Expect(res.Err).To(BeEmpty())
@@ -167,10 +175,19 @@ var _ = Describe("a corporate firewall that lets only TCP 443 out", func() {
 		Expect(res.Client("alice").Selected.Local.RelayProtocol).To(Equal("tls"))
 	})
 
-	It("fails when TURN/TLS is on 5349, naming the blocked port", func() {
+	It("fails when TURN/TLS is on 5349 with no load balancer on 443: LiveKit hands out port 443", func() {
 		res := run(corporate(5349))
 		Expect(res).NotTo(Connect().For("alice"))
 		Expect(res.Client("alice").Signalling).To(BeTrue(), "signalling on 443 passes the firewall")
+		Expect(res).To(FailWithReason("certificate is valid for rtc.icelab.test, not turn.example.com").For("alice"))
+		Expect(res).To(FailWithReason("LiveKit hands out turns:turn.example.com:443 whatever turn.tls_port is (5349 here, and no load balancer)").For("alice"))
+	})
+
+	It("fails when an app's own TURN/TLS server is on 5349, naming the blocked port", func() {
+		spec := corporate(443)
+		spec.Clients[0].ICEServers = turnServers("alice", "turns:turn.example.com:5349?transport=tcp")
+		res := run(spec)
+		Expect(res).NotTo(Connect().For("alice"))
 		Expect(res).To(FailWithReason("TCP to port 5349 dropped by firewall corp rule 4 (drop-all)").For("alice"))
 	})
 })
@@ -389,6 +406,11 @@ var _ = DescribeTable("a relay-only client on the virtual network, over each TUR
 	func(relay string, want harness.Transport) {
 		spec := call("relay only", harness.ClientSpec{Name: "alice", Fallback: harness.Fallback{Policy: harness.ForceRelay},
 			Relays: []string{relay}, Publish: harness.Publish{Audio: true, Video: true}})
+		if relay == "tcp" {
+			// LiveKit hands out no TURN/TCP; icelab's relay serves it on
+			// udp_port, as an app's own TURN server list can name it.
+			spec.Clients[0].ICEServers = turnServers("alice", "turn:turn.example.com:3478?transport=tcp")
+		}
 		spec.Duration = 20 * time.Second
 		res := run(spec)
 		Expect(res).To(UseTransport(want))

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/icelab/icelab/harness/sfu"
@@ -98,10 +97,6 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 			backends = append(backends, netip.AddrPortFrom(host.Addr(), uint16(nodeCfg.TURN.TLSPort)))
 		}
 		turnURLHost, byName := cfg.TURN.Domain, r.spec.Node.TURNByName
-		tlsPort := cfg.TURN.TLSPort
-		if r.spec.Node.LoadBalancer != nil {
-			tlsPort = r.spec.Node.LoadBalancer.Port
-		}
 		ttl := r.spec.Node.CredentialTTL
 		if ttl == 0 {
 			ttl = credentialTTL
@@ -114,11 +109,7 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 			Renomination: renominate, Loggers: r.o.loggers,
 			Participants: participants, Meter: r.rs.meter, Observer: r.rs,
 			ICEServers: func(client string, tlsOnly bool) []webrtc.ICEServer {
-				servers := clientICEServers(nodeCfg, external, turnURLHost, byName, tlsPort, client, secret, expiry)
-				if tlsOnly {
-					servers = serversWhere(servers, func(u string) bool { return strings.HasPrefix(u, "turns:") })
-				}
-				return servers
+				return clientICEServers(nodeCfg, external, turnURLHost, byName, client, secret, expiry, tlsOnly)
 			},
 			IsRelay: func(addr string) bool { return addr == external.String() || addr == host.Addr().String() },
 			Ladder:  ladderConfig(nodeCfg),

@@ -149,7 +149,7 @@ type standalone struct {
 // with credentials minted now.
 func (s *standalone) iceServers(user string) []webrtc.ICEServer {
 	expiry := func() time.Time { return time.Now().Add(credentialTTL) }
-	return clientICEServers(s.cfg, s.external, s.cfg.TURN.Domain, false, s.cfg.TURN.TLSPort, user, s.secret, expiry)
+	return operatorICEServers(s.cfg, s.external, user, s.secret, expiry)
 }
 
 // buildServers starts the spec's standalone relays, each on a host of its

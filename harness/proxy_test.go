@@ -59,8 +59,10 @@ var _ = Describe("an explicit proxy on a corporate LAN that lets only the proxy 
 		Expect(res).To(Connect().For("bob"))
 	})
 
-	It("fails TURN/TLS on 5349 with the proxy's 403 when it allows CONNECT only to 443", func() {
-		res := run(behindProxy(squid, 5349, true))
+	It("fails an app's TURN/TLS on 5349 with the proxy's 403 when it allows CONNECT only to 443", func() {
+		spec := behindProxy(squid, 443, true)
+		spec.Clients[0].ICEServers = turnServers("alice", "turns:turn.example.com:5349?transport=tcp")
+		res := run(spec)
 		Expect(res.Client("alice").Signalling).To(BeTrue(), "signalling on 443 is allowed")
 		Expect(res).NotTo(Connect().For("alice"))
 		Expect(res).To(FailWithReason("403 Forbidden").For("alice"))
@@ -128,7 +130,7 @@ var _ = Describe("an explicit proxy on a corporate LAN that lets only the proxy 
 
 	It("carries TURN/TCP through a SOCKS5 proxy that allows the TURN port", func() {
 		spec := behindProxy(harness.ProxySpec{Name: "socks", Kind: middlebox.SOCKS5, AllowPorts: []int{443, 3478}}, 443, true)
-		spec.Clients[0].Relays = []string{"tcp"}
+		spec.Clients[0].ICEServers = turnServers("alice", "turn:turn.example.com:3478?transport=tcp")
 		res := run(spec)
 		Expect(res).To(UseTransport(harness.TURNTCP).For("alice"))
 		Expect(res).To(FlowMediaToTheEnd())

@@ -55,8 +55,9 @@ func TestAuditBadInput(t *testing.T) {
 
 // TestAuditBaseline proves the command's verdicts on fake-clock cells: the
 // single-domain set-up audited against itself exits 0; moving TURN/TLS to
-// a dedicated 5349 exits 1 naming corporate-443-only a regression with
-// port 5349 in the reason, and writes the three reports with the change.
+// a dedicated 5349 exits 1 naming corporate-443-only a regression whose
+// reason says LiveKit hands out TURN/TLS on 443 (the load balancer listens
+// on 5349), and writes the three reports with the change.
 func TestAuditBaseline(t *testing.T) {
 	out := t.TempDir()
 	o := &auditOptions{trust: &testTrust, out: out, duration: 35 * time.Second,
@@ -88,8 +89,8 @@ func TestAuditBaseline(t *testing.T) {
 			line = l
 		}
 	}
-	if !strings.Contains(line, "port 5349") {
-		t.Errorf("the regression's reason does not name port 5349: %q", line)
+	if !strings.Contains(line, "LiveKit hands out turns:turn.example.com:443") {
+		t.Errorf("the regression's reason does not say LiveKit hands out port 443: %q", line)
 	}
 	var rep struct {
 		Changes []audit.Change `json:"changes"`

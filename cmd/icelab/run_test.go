@@ -65,7 +65,7 @@ func TestValidate(t *testing.T) {
 	if code := validate(&out, &errOut, []string{bad}); code != exitBadInput {
 		t.Fatalf("exit %d, want %d", code, exitBadInput)
 	}
-	want := bad + `:4: clients[0].fallback.policy: unknown policy "tcp"; want none, ice-restart, transport, renomination, force-relay`
+	want := bad + `:4: clients[0].fallback.policy: unknown policy "tcp"; want livekit, none, ice-restart, transport, renomination, force-relay`
 	if !strings.Contains(errOut.String(), want) {
 		t.Errorf("stderr:\n%s\nwant %q", errOut.String(), want)
 	}
