@@ -17,6 +17,7 @@ import (
 	"github.com/icelab/icelab/harness/media"
 	"github.com/icelab/icelab/vnet"
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -156,9 +157,14 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node %s: external address: %w", cfg.Name, err)
 		}
 	}
+	var m webrtc.MediaEngine
+	var ir interceptor.Registry
+	if err := media.Interceptors(&m, &ir); err != nil {
+		return nil, fmt.Errorf("node %s: interceptors: %w", cfg.Name, err)
+	}
 	n := &Node{
 		cfg:          cfg,
-		api:          webrtc.NewAPI(webrtc.WithSettingEngine(se)),
+		api:          webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&m), webrtc.WithInterceptorRegistry(&ir)),
 		publications: map[string]*publication{},
 		byName:       map[string]Participant{},
 		participants: map[string]*participant{},

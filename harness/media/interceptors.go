@@ -1,0 +1,28 @@
+package media
+
+import (
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/webrtc/v4"
+)
+
+// NACKHistory is how many packets a sender keeps per stream to answer NACKs
+// from: pion's default is 1024, some 1.5 MB a stream once full, which a
+// media node pays once per subscription. libwebrtc keeps what it sent in
+// the last max(1 s, 3 × RTT) (modules/rtp_rtcp/source/rtp_packet_history,
+// kMinPacketDurationMs and kMinPacketDurationRtt); 256 packets are 1.4 s of
+// the harness's 1.5 Mbit/s video, 3 × RTT for round trips up to 470 ms. A
+// retransmission asked for later than that would arrive too late to play.
+const NACKHistory = 256
+
+// Interceptors registers pion's default codecs and interceptors (NACK
+// generator and responder, RTCP reports, simulcast header extensions,
+// stats, the transport-wide congestion control header) with a NACK history
+// of NACKHistory packets.
+func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return err
+	}
+	return webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
+		webrtc.WithNackResponderOptions(nack.ResponderSize(NACKHistory)))
+}

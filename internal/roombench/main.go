@@ -1,0 +1,155 @@
+// Command roombench measures what a room costs icelab: a call of N clients
+// through the media node, each publishing Opus-sized audio and 1.5 Mbit/s
+// video and subscribing to everyone else, run on the fake clock. It prints,
+// per room, the wall time, the CPU time per media packet delivered (each
+// packet counted once where it arrived: at the node, and at each
+// subscriber) and the peak resident memory per subscription, beside the
+// same figures for a two-client call, the baseline a room's cost grows
+// from. One room per process, so that the peak memory is that room's:
+//
+//	go run ./internal/roombench -clients 16 -duration 30s
+//
+// It knows harness specs and results; `make bench` runs it for a few sizes.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/icelab/icelab/harness"
+	"github.com/icelab/icelab/harness/fakeclock"
+	"github.com/icelab/icelab/relay"
+	"github.com/icelab/icelab/relay/pki"
+)
+
+func main() {
+	clients := flag.Int("clients", 8, "participants in the room")
+	duration := flag.Duration("duration", 30*time.Second, "the call's length, on the fake clock")
+	video := flag.Bool("video", true, "every client publishes video as well as audio")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := flag.String("memprofile", "", "write a heap profile at the end of the call to this file")
+	flag.Parse()
+	profiles = struct{ cpu, mem string }{*cpuProfile, *memProfile}
+	fakeclock.Main(func(r *fakeclock.Runner) int {
+		if err := run(r, *clients, *duration, *video); err != nil {
+			fmt.Fprintln(os.Stderr, "roombench:", err)
+			return 1
+		}
+		return 0
+	})
+}
+
+// room is a call of n clients on the open internet, all publishing.
+func room(n int, d time.Duration, video bool) (harness.Spec, error) {
+	ca, err := pki.NewCA("roombench CA")
+	if err != nil {
+		return harness.Spec{}, err
+	}
+	leaf, err := ca.Valid("turn.example.com")
+	if err != nil {
+		return harness.Spec{}, err
+	}
+	cfg := relay.DefaultConfig()
+	cfg.TURN.Domain, cfg.TURN.TLSPort, cfg.TURN.Certificate = "turn.example.com", 443, &leaf.Certificate
+	cfg.Keys = map[string]string{"devkey": "devsecret"}
+	spec := harness.Spec{Name: fmt.Sprintf("room of %d", n), Node: harness.NodeSpec{Config: cfg}, Duration: d}
+	for i := range n {
+		spec.Clients = append(spec.Clients, harness.ClientSpec{Name: "c" + strconv.Itoa(i),
+			Publish: harness.Publish{Audio: true, Video: video}})
+	}
+	return spec, nil
+}
+
+func run(r *fakeclock.Runner, n int, d time.Duration, video bool) error {
+	spec, err := room(n, d, video)
+	if err != nil {
+		return err
+	}
+	if profiles.cpu != "" {
+		f, err := os.Create(profiles.cpu)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	before := cpu()
+	start := time.Now()
+	var res harness.Result
+	r.Run([]harness.Spec{spec}, 1, nil, func(_ int, got harness.Result) { res = got })
+	wall := time.Since(start)
+	used := cpu() - before
+	if profiles.mem != "" {
+		if err := writeHeap(profiles.mem); err != nil {
+			return err
+		}
+	}
+	if res.Err != "" {
+		return fmt.Errorf("%s: %s", spec.Name, res.Err)
+	}
+	var packets uint64
+	subs := 0
+	for _, c := range res.Clients {
+		for _, m := range c.Media {
+			if m.Quality != nil {
+				packets += m.Packets
+			}
+			if m.Direction == "received" && m.Kind != "data" {
+				subs++
+			}
+		}
+	}
+	rss := peakRSS()
+	perSub := 0.0
+	if subs > 0 {
+		perSub = float64(rss) / float64(subs)
+	}
+	fmt.Printf("clients %d, %v of call (video %t): wall %v, CPU %v, %d media packets delivered, %.2f µs CPU per packet, peak RSS %.0f MB, %d subscriptions, %.2f MB per subscription\n",
+		n, d, video, wall.Round(10*time.Millisecond), used.Round(10*time.Millisecond), packets,
+		float64(used.Microseconds())/float64(max(packets, 1)), float64(rss)/1e6, subs, perSub/1e6)
+	return nil
+}
+
+// profiles are the profiles to write, if any.
+var profiles struct{ cpu, mem string }
+
+// writeHeap writes a heap profile, with what the call allocated.
+func writeHeap(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
+}
+
+// cpu is the process's user and system time so far.
+func cpu() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakRSS is the process's peak resident set, in bytes (VmHWM).
+func peakRSS() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
