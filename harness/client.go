@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/icelab/icelab/harness/internal/pcclose"
 	"net"
 	"net/http"
 	"slices"
@@ -279,7 +280,7 @@ func (c *client) newAttempt(ctx context.Context, plan attemptPlan, events chan<-
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
-		_ = pc.GracefulClose()
+		_ = pcclose.Close(pc, true)
 		return nil, nil, errClosing
 	}
 	old, oldStop := c.pc, c.stop
@@ -301,7 +302,7 @@ func (c *client) newAttempt(ctx context.Context, plan attemptPlan, events chan<-
 		// pion's Close waits for the old agent's gathering, and a TURN
 		// allocation that gets no answer retries for some 25 s: the new
 		// attempt does not wait for it, as an application does not.
-		c.spawn(func() { _ = old.Close() })
+		c.spawn(func() { _ = pcclose.Close(old, false) })
 	}
 	c.observe(pc, gen, tr, events)
 	if err := c.addMedia(mediaCtx, pc); err != nil {
@@ -455,7 +456,7 @@ func (c *client) leave() {
 	var ok struct{}
 	_ = c.post(ctx, c.signal, sfu.PathLeave, sfu.LeaveRequest{Client: c.spec.Name}, &ok)
 	for _, pc := range pcs {
-		_ = pc.GracefulClose()
+		_ = pcclose.Close(pc, true)
 	}
 }
 
@@ -473,7 +474,7 @@ func (c *client) close() {
 		stop()
 	}
 	for _, pc := range pcs {
-		_ = pc.GracefulClose()
+		_ = pcclose.Close(pc, true)
 	}
 	c.wg.Wait()
 	c.http.CloseIdleConnections()

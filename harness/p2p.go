@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/icelab/icelab/harness/internal/pcclose"
 	"sync"
 	"sync/atomic"
 
@@ -107,7 +108,7 @@ func (e *peerEnd) newPC(ctx context.Context) (*webrtc.PeerConnection, error) {
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
-		_ = pc.GracefulClose()
+		_ = pcclose.Close(pc, true)
 		return nil, errClosing
 	}
 	e.pc = pc
@@ -420,7 +421,7 @@ func (e *peerEnd) close() {
 	pcs := e.pcs
 	e.mu.Unlock()
 	for _, pc := range pcs {
-		_ = pc.GracefulClose()
+		_ = pcclose.Close(pc, true)
 	}
 	e.wg.Wait()
 }
@@ -442,7 +443,7 @@ func (e *peerEnd) leave() {
 	e.mu.Unlock()
 	e.obs.left()
 	for _, pc := range pcs {
-		_ = pc.GracefulClose()
+		_ = pcclose.Close(pc, true)
 	}
 }
 

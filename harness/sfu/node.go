@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"github.com/icelab/icelab/harness/internal/pcclose"
 	"io"
 	"log"
 	"net"
@@ -312,7 +313,7 @@ func (n *Node) Close() {
 		_ = c.CloseNow()
 	}
 	for _, pc := range all {
-		_ = pc.GracefulClose()
+		_ = pcclose.Close(pc, true)
 	}
 	n.wg.Wait()
 }

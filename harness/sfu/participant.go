@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/icelab/icelab/harness/internal/pcclose"
 	"strings"
 	"sync"
 	"time"
@@ -238,7 +239,7 @@ func (p *participant) close() {
 	if pc != nil {
 		// pion's Close waits for the agent's gathering (a TURN
 		// allocation retrying, say): nothing the node does waits for it.
-		p.n.spawn(func() { _ = pc.Close() })
+		p.n.spawn(func() { _ = pcclose.Close(pc, false) })
 	}
 }
 
@@ -260,7 +261,7 @@ func (p *participant) answer(ctx context.Context, offer webrtc.SessionDescriptio
 			return webrtc.SessionDescription{}, err
 		}
 		if !p.n.adopt(pc) {
-			_ = pc.GracefulClose()
+			_ = pcclose.Close(pc, true)
 			return webrtc.SessionDescription{}, errors.New("node closing")
 		}
 	}
@@ -269,7 +270,7 @@ func (p *participant) answer(ctx context.Context, offer webrtc.SessionDescriptio
 		old := p.pc
 		p.pc, p.firstStarted, p.firstConnected, p.conn, p.failed = pc, time.Time{}, time.Time{}, connUnknown, nil
 		if old != nil {
-			p.n.spawn(func() { _ = old.Close() })
+			p.n.spawn(func() { _ = pcclose.Close(old, false) })
 		}
 	}
 	if u := iceUfrag(offer.SDP); u != p.ufrag {
