@@ -111,6 +111,13 @@ func (a *authenticator) failure(username string) string {
 	return "wrong TURN REST password (no keys: secret matches)"
 }
 
+// forget drops the key of a request the relay answered itself.
+func (a *authenticator) forget(id [stun.TransactionIDSize]byte) {
+	a.mu.Lock()
+	delete(a.txKeys, id)
+	a.mu.Unlock()
+}
+
 // handler is pion's AuthHandler.
 func (a *authenticator) handler(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
 	username, realm := ra.Username, ra.Realm
@@ -131,19 +138,20 @@ func (a *authenticator) handler(ra *turn.RequestAttributes) (userID string, key 
 
 // check inspects one TURN frame from src. It lets through everything except an
 // authenticated request whose credentials fail, for which it returns a 401
-// response to send back.
-func (a *authenticator) check(frame []byte, src net.Addr) (reply []byte, pass bool) {
+// response to send back. For a request it verified, it also returns the
+// decoded request and the key that verified it.
+func (a *authenticator) check(frame []byte, src net.Addr) (reply []byte, pass bool, req *stun.Message, key []byte) {
 	if !stun.IsMessage(frame) {
-		return nil, true
+		return nil, true, nil, nil
 	}
 	m := &stun.Message{Raw: append([]byte(nil), frame...)}
 	if m.Decode() != nil || m.Type.Class != stun.ClassRequest || !m.Contains(stun.AttrMessageIntegrity) {
-		return nil, true // pion drops the malformed and answers 401 to the unauthenticated
+		return nil, true, nil, nil // pion drops the malformed and answers 401 to the unauthenticated
 	}
 	var user stun.Username
 	var realm stun.Realm
 	if user.GetFrom(m) != nil || realm.GetFrom(m) != nil {
-		return nil, true // pion answers 400
+		return nil, true, nil, nil // pion answers 400
 	}
 	for _, key := range a.keys(user.String(), realm.String()) {
 		if stun.MessageIntegrity(key).Check(m) == nil {
@@ -157,7 +165,7 @@ func (a *authenticator) check(frame []byte, src net.Addr) (reply []byte, pass bo
 			a.verified[verifiedKey(src, user.String(), realm.String())] = key
 			a.txKeys[m.TransactionID] = key
 			a.mu.Unlock()
-			return nil, true
+			return nil, true, m, key
 		}
 	}
 	a.stats.authFailed(user.String(), src, a.failure(user.String()))
@@ -172,7 +180,7 @@ func (a *authenticator) check(frame []byte, src net.Addr) (reply []byte, pass bo
 		stun.Fingerprint,
 	)
 	if err != nil {
-		return nil, false
+		return nil, false, nil, nil
 	}
-	return resp.Raw, false
+	return resp.Raw, false, nil, nil
 }

@@ -108,7 +108,7 @@ func TestBringYourOwnRelay(t *testing.T) {
 	t.Parallel()
 	t.Run("built-in", func(t *testing.T) {
 		t.Parallel()
-		s, err := New(testConfig(), WithBindIP(loopback), WithLoggerFactory(quietLogs()))
+		s, err := New(testConfig(), WithBindIP(loopback), WithEphemeralPorts(), WithLoggerFactory(quietLogs()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,26 +6,26 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
+	"time"
 )
 
 // Config is a relay configuration in the shape of a LiveKit livekit.yaml file.
 //
-// The file keys are LiveKit's (turn: and rtc: blocks, keys: map) plus a few
-// icelab extensions under turn: that a production relay needs and LiveKit
-// keeps elsewhere:
+// The file keys are LiveKit's (turn: and rtc: blocks, keys: map, development:),
+// read as LiveKit's server reads them, plus a few icelab extensions under turn:
+// that a production relay needs and LiveKit keeps elsewhere. Citations are to
+// livekit/livekit at 788d4c3 (v1.13.5-42) and livekit/mediatransportutil at
+// 77f742a, whose pkg/rtcconfig holds LiveKit's rtc: block.
 //
 //	keys:                      # LiveKit: api_key -> secret. Each secret is also a
 //	  devkey: devsecret        # TURN REST shared secret (see RESTCredentials).
+//	development: false         # LiveKit's dev mode: other port defaults (below)
 //	turn:
-//	  enabled: true            # default true
+//	  enabled: true            # default true (LiveKit's is false)
 //	  domain: turn.example.com # default "localhost"; also the TURN realm
-//	  udp_port: 3478           # default 3478; TURN/UDP, STUN and TURN/TCP. 0 picks a free port
-//	  tls_port: 5349           # default 5349; TURN/TLS (or plain TCP when external_tls)
+//	  udp_port: 3478           # TURN/UDP and STUN, and icelab's TURN/TCP; 0 = none
+//	  tls_port: 5349           # TURN/TLS (plain TCP behind external_tls); 0 = none
 //	  cert_file: turn.crt      # relative paths are relative to the config file
 //	  key_file: turn.key
 //	  relay_range_start: 30000 # default 30000
@@ -38,32 +38,53 @@ import (
 //	  allowed_peer_cidrs: [127.0.0.0/8]   # icelab: prefixes always allowed as peers
 //	  listener_socket_buffer: 4194304     # icelab: UDP listener receive/send buffer, bytes
 //	  relay_socket_buffer: 1048576        # icelab: each relay socket's buffers, bytes
+//	  tls_handshake_timeout: 10s          # icelab: a TLS client must finish its handshake in this
+//	  first_frame_timeout: 10s            # icelab: a TCP/TLS client must send a whole STUN message in this
+//	  unallocated_timeout: 60s            # icelab: a TCP/TLS connection without an allocation closes after this
+//	  max_connections_per_source: 1000    # icelab: open TCP/TLS connections per client IP, 0 = unlimited
 //	rtc:
-//	  use_external_ip: false   # advertise node_ip as the relay address
-//	  node_ip: 203.0.113.10    # LiveKit's external address of the node
-//	  tcp_port: 7881
-//	  port_range_start: 50000
+//	  udp_port: 7882           # one ICE/UDP port for all media (or 7882-7892), instead of the range
+//	  tcp_port: 7881           # ICE/TCP port; 0 = no ICE/TCP
+//	  port_range_start: 50000  # ICE/UDP port per peer connection; takes precedence over udp_port
 //	  port_range_end: 60000
+//	  use_external_ip: false   # advertise the node's external address (LiveKit finds it by STUN)
+//	  node_ip: 203.0.113.10    # LiveKit's address of the node: an IPv4, an IPv6, or "v4,v6"
+//	  allow_tcp_fallback: true          # LiveKit: on ICE failure, move to ICE/TCP then TURN/TLS
+//	  tcp_fallback_rtt_threshold: 0     # LiveKit: milliseconds; ICE/TCP only below this signalling RTT
+//	  allow_udp_unstable_fallback: false # LiveKit: lossy UDP counts as a failure (needs the threshold)
 //
-// The TLS listener exists when cert_file/key_file are set or external_tls is true; a
-// tls_port set in the file without either is an error. A tls_port of 0 picks a free port.
+// What each key means to LiveKit, and where that comes from, is in ConfigKeys.
+// In short: TURN/UDP exists only when turn.udp_port is above 0 and TURN/TLS
+// only when turn.tls_port is (pkg/service/turn.go:69-79, :164-217), TURN/TLS
+// needs cert_file/key_file unless external_tls, and clients are handed
+// "turns:DOMAIN:443" whatever tls_port is (pkg/service/roommanager.go:1068-1070).
+// icelab also serves TURN/TCP on udp_port, as coturn does; LiveKit has no TURN/TCP.
 type Config struct {
 	// Source names the file the configuration came from ("" for DefaultConfig).
 	Source string
 	// TURN is the turn: block.
 	TURN TURNConfig
-	// RTC is the subset of the rtc: block that decides which address the relay advertises.
+	// RTC is the part of the rtc: block that decides which transports clients get.
 	RTC RTCConfig
 	// Keys maps API keys to secrets (LiveKit's keys: block). Every secret is
 	// accepted as a TURN REST shared secret.
 	Keys map[string]string
+	// Development is LiveKit's development: flag. It changes defaults only:
+	// rtc.udp_port 7882 instead of the port range when neither is set, and a
+	// relay range of 30000-30002 (mediatransportutil rtcconfig/config.go:89-97,
+	// livekit pkg/config/config.go:644-653).
+	Development bool
 }
 
 // TURNConfig is the turn: block of a livekit.yaml file plus icelab's extensions.
 type TURNConfig struct {
-	Enabled         bool
-	Domain          string
-	UDPPort         int
+	Enabled bool
+	Domain  string
+	// UDPPort serves TURN/UDP and STUN (and icelab's TURN/TCP); 0 means none,
+	// as in LiveKit (pkg/service/turn.go:200).
+	UDPPort int
+	// TLSPort serves TURN/TLS, or plain TCP when ExternalTLS; 0 means none
+	// (pkg/service/turn.go:164).
 	TLSPort         int
 	CertFile        string
 	KeyFile         string
@@ -72,8 +93,8 @@ type TURNConfig struct {
 	ExternalTLS     bool
 
 	// Certificate is the key pair loaded from CertFile/KeyFile by ParseConfig, or set
-	// directly by code that builds a Config without files. A non-nil Certificate
-	// enables the TLS listener.
+	// directly by code that builds a Config without files. With a TLSPort, a
+	// non-nil Certificate enables the TLS listener.
 	Certificate *tls.Certificate
 
 	// Users maps static usernames to passwords (long-term credentials).
@@ -92,24 +113,136 @@ type TURNConfig struct {
 	ListenerSocketBuffer int
 	// RelaySocketBuffer sizes each relay socket's buffers the same way.
 	RelaySocketBuffer int
+
+	// TLSHandshakeTimeout closes a TLS connection whose handshake has not
+	// finished this long after it was accepted; 0 means no deadline.
+	TLSHandshakeTimeout time.Duration
+	// FirstFrameTimeout closes a TCP or TLS connection that has not sent one
+	// whole STUN message this long after it was accepted; 0 means no deadline.
+	FirstFrameTimeout time.Duration
+	// UnallocatedTimeout closes a TCP or TLS connection that holds no
+	// allocation (and is no RFC 6062 data connection) this long after it was
+	// accepted, as coturn's --max-allocate-timeout does (60 s by default,
+	// coturn src/server/ns_turn_server.c TURN_MAX_ALLOCATE_TIMEOUT); 0 means none.
+	UnallocatedTimeout time.Duration
+	// MaxConnectionsPerSource caps the TCP and TLS connections open at once
+	// from one client IP address; further ones are closed as they are
+	// accepted. 0 means unlimited.
+	MaxConnectionsPerSource int
 }
 
-// RTCConfig is the part of LiveKit's rtc: block the relay reads.
+// RTCConfig is the part of LiveKit's rtc: block that decides which transports
+// clients get. The relay itself reads only UseExternalIP and NodeIP; the
+// rest is for the media node that runs beside it.
 type RTCConfig struct {
-	UseExternalIP  bool
-	NodeIP         netip.Addr
-	TCPPort        int
-	PortRangeStart int
-	PortRangeEnd   int
+	// UDPPort and UDPPortEnd are rtc.udp_port: one port ("7882") or a range
+	// ("7882-7892", UDPPortEnd 0 for one port) on which LiveKit muxes every
+	// peer connection's ICE/UDP, one mux per port up to the number of CPUs
+	// (webrtc_config.go:130-170). It applies only without a port range
+	// (see UDPMux). 0 means not set.
+	UDPPort, UDPPortEnd int
+	// TCPPort is rtc.tcp_port, the ICE/TCP listener shared by every peer
+	// connection (default 7881); 0 means no ICE/TCP candidates at all
+	// (webrtc_config.go:177-198).
+	TCPPort int
+	// PortRangeStart and PortRangeEnd give each peer connection its own
+	// ICE/UDP port from the range when both are set (webrtc_config.go:126-129).
+	// When the file sets neither them nor udp_port, LiveKit uses 50000-60000
+	// (rtcconfig/config.go:89-97).
+	PortRangeStart, PortRangeEnd int
+	// UseExternalIP makes LiveKit discover the node's external address by
+	// STUN, advertise it in ICE and as the relay address; it overrides an
+	// IPv4 node_ip (rtcconfig/config.go:99-110, webrtc_config.go:91-110). The
+	// relay takes that discovered address from WithExternalIP.
+	UseExternalIP bool
+	// NodeIP and NodeIPv6 are rtc.node_ip ("v4", "v6" or "v4,v6"): the
+	// addresses LiveKit advertises for the node, in ICE host candidates and
+	// as the TURN relay address (pkg/service/turn.go:111-127). Zero when not set.
+	NodeIP, NodeIPv6 netip.Addr
+	// AllowTCPFallback is rtc.allow_tcp_fallback: on an ICE failure the
+	// server moves the participant's transports down its ladder, ICE/TCP then
+	// TURN/TLS (pkg/rtc/transportmanager.go:782-860). Default true
+	// (pkg/service/roommanager.go:451-455).
+	AllowTCPFallback bool
+	// TCPFallbackRTTThreshold is rtc.tcp_fallback_rtt_threshold, written in
+	// milliseconds: ICE/TCP is tried only while the signalling round trip is
+	// below it, else the ladder goes straight to TURN/TLS; 0 (the default)
+	// turns the check off (transportmanager.go:1055-1057, config.go:148-153).
+	TCPFallbackRTTThreshold time.Duration
+	// AllowUDPUnstableFallback is rtc.allow_udp_unstable_fallback: UDP that
+	// loses at least 25% in 20 of the last 32 receiver reports counts as a
+	// failure; it needs a non-zero TCPFallbackRTTThreshold
+	// (transportmanager.go:980-1000). Default false.
+	AllowUDPUnstableFallback bool
 }
 
-// TLSEnabled reports whether the relay serves a TLS (or external_tls plain TCP) listener.
+// TLSEnabled reports whether the relay serves a TLS (or external_tls plain
+// TCP) listener: a tls_port, and a certificate or a load balancer that
+// terminates TLS (pkg/service/turn.go:164-181).
 func (c TURNConfig) TLSEnabled() bool {
-	return c.ExternalTLS || c.Certificate != nil
+	return c.TLSPort != 0 && (c.ExternalTLS || c.Certificate != nil)
 }
 
-// DefaultConfig returns the configuration LiveKit documents as defaults. It has
-// no credentials and no TLS listener.
+// UDPEnabled reports whether the relay serves TURN/UDP and STUN (and icelab's
+// TURN/TCP): TURN on and a udp_port (pkg/service/turn.go:200).
+func (c TURNConfig) UDPEnabled() bool {
+	return c.Enabled && c.UDPPort != 0
+}
+
+// AdvertisedTLSPort is the TURN/TLS port LiveKit puts in the ICE servers it
+// hands clients: "turns:DOMAIN:443?transport=tcp" whenever tls_port is set,
+// whatever its value, because LiveKit expects tls_port to be 443 or to sit
+// behind a load balancer on 443 (pkg/service/roommanager.go:1068-1070,
+// config-sample.yaml "if not using a load balancer, this must be set to
+// 443"). 0 when TURN/TLS is off.
+func (c TURNConfig) AdvertisedTLSPort() int {
+	if !c.Enabled || c.TLSPort == 0 {
+		return 0
+	}
+	return 443
+}
+
+// TURNSEnabled is LiveKit's IsTURNSEnabled for the embedded relay: TURN on
+// with a tls_port (pkg/config/config.go:684-693). It decides whether the
+// fallback ladder has a TURN/TLS step.
+func (c Config) TURNSEnabled() bool {
+	return c.TURN.Enabled && c.TURN.TLSPort != 0
+}
+
+// UDPMux reports whether LiveKit serves all ICE/UDP on rtc.udp_port: set, and
+// the port range not (webrtc_config.go:126-130).
+func (r RTCConfig) UDPMux() bool {
+	return r.UDPPort != 0 && (r.PortRangeStart == 0 || r.PortRangeEnd == 0)
+}
+
+// ICETCP reports whether LiveKit offers ICE/TCP candidates (rtc.tcp_port not 0).
+func (r RTCConfig) ICETCP() bool { return r.TCPPort != 0 }
+
+// The icelab defaults for the stream deadlines and limits.
+const (
+	// DefaultTLSHandshakeTimeout is pion/turn's own handshake bound
+	// (turn v5.1.3 server.go:182), which the relay's gate would otherwise bypass.
+	DefaultTLSHandshakeTimeout = 10 * time.Second
+	// DefaultFirstFrameTimeout gives a client on a slow link as long for its
+	// first request as for its TLS handshake.
+	DefaultFirstFrameTimeout = 10 * time.Second
+	// DefaultUnallocatedTimeout is coturn's --max-allocate-timeout default.
+	DefaultUnallocatedTimeout = 60 * time.Second
+	// DefaultMaxConnectionsPerSource lets a large office behind one NAT
+	// address (two TURN/TLS connections per LiveKit client, one per peer
+	// connection) call at once while one host cannot hold every descriptor.
+	DefaultMaxConnectionsPerSource = 1000
+)
+
+// DefaultConfig returns the relay's defaults: LiveKit's documented ones
+// (config-sample.yaml: udp_port 3478, tls_port 5349, relay range 30000-40000;
+// rtc tcp_port 7881, port range 50000-60000, allow_tcp_fallback true) with
+// TURN enabled, and icelab's for its own keys. It has no credentials and no
+// TLS listener.
+//
+// LiveKit's code has no default TURN ports: a turn: block without udp_port
+// has no TURN/UDP there. icelab keeps config-sample.yaml's documented ports,
+// so that a scenario that sets only turn.domain has the relay it describes.
 func DefaultConfig() Config {
 	return Config{
 		TURN: TURNConfig{
@@ -123,11 +256,17 @@ func DefaultConfig() Config {
 
 			ListenerSocketBuffer: 4 << 20,
 			RelaySocketBuffer:    1 << 20,
+
+			TLSHandshakeTimeout:     DefaultTLSHandshakeTimeout,
+			FirstFrameTimeout:       DefaultFirstFrameTimeout,
+			UnallocatedTimeout:      DefaultUnallocatedTimeout,
+			MaxConnectionsPerSource: DefaultMaxConnectionsPerSource,
 		},
 		RTC: RTCConfig{
-			TCPPort:        7881,
-			PortRangeStart: 50000,
-			PortRangeEnd:   60000,
+			TCPPort:          7881,
+			PortRangeStart:   50000,
+			PortRangeEnd:     60000,
+			AllowTCPFallback: true,
 		},
 	}
 }
@@ -142,23 +281,31 @@ type ConfigIssue struct {
 	Msg  string
 	// Unknown marks a key the relay does not know. LiveKit's own loader
 	// rejects unknown keys unless started with --disable-strict-config
-	// (strict YAML decoding); ParseConfig returns them as warnings and leaves
-	// the choice to the caller.
+	// (strict YAML decoding, pkg/config/config.go:617-623); ParseConfig
+	// returns them as warnings and leaves the choice to the caller.
 	Unknown bool
 }
 
 func (e *ConfigIssue) Error() string {
 	var b strings.Builder
+	b.WriteString(e.Where())
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Where is the issue's location: "file:line: key" (without line or key
+// when unknown).
+func (e *ConfigIssue) Where() string {
+	var b strings.Builder
 	b.WriteString(e.File)
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
 	}
-	b.WriteString(": ")
 	if e.Key != "" {
-		b.WriteString(e.Key)
 		b.WriteString(": ")
+		b.WriteString(e.Key)
 	}
-	b.WriteString(e.Msg)
 	return b.String()
 }
 
@@ -187,365 +334,4 @@ func ParseConfig(name string, data []byte) (Config, []*ConfigIssue, error) {
 		return Config{}, p.warns, errors.Join(errs...)
 	}
 	return p.cfg, p.warns, nil
-}
-
-// livekitIgnored lists top-level LiveKit keys the relay accepts silently.
-var livekitIgnored = []string{
-	"port", "bind_addresses", "log_level", "logging", "redis", "room", "webhook",
-	"region", "limit", "development", "prometheus_port", "prometheus", "audio", "video",
-	"ingress", "signal_relay", "psrp", "node_selector", "sip", "keys_file",
-}
-
-// rtcIgnored lists rtc: keys of LiveKit that the relay accepts silently.
-var rtcIgnored = []string{
-	"udp_port", "stun_servers", "turn_servers", "use_ice_lite", "interfaces", "ips",
-	"enable_loopback_candidate", "use_mdns", "strict_acks", "congestion_control",
-	"allow_tcp_fallback", "packet_buffer_size", "batch_io", "reconnect_on_publication_error",
-	"reconnect_on_subscription_error", "reconnect_on_data_channel_error", "pli_throttle",
-	"force_tcp", "allow_pause", "min_playout_delay", "max_playout_delay",
-}
-
-type parser struct {
-	file  string
-	cfg   Config
-	errs  []*ConfigIssue
-	warns []*ConfigIssue
-	// set records the dotted keys present in the file.
-	set map[string]*yaml.Node
-}
-
-func (p *parser) errorf(n *yaml.Node, key, format string, args ...any) {
-	p.errs = append(p.errs, &ConfigIssue{File: p.file, Line: line(n), Key: key, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (p *parser) warnf(n *yaml.Node, key, format string, args ...any) {
-	p.warns = append(p.warns, &ConfigIssue{File: p.file, Line: line(n), Key: key, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (p *parser) unknown(n *yaml.Node, key string) {
-	p.warns = append(p.warns, &ConfigIssue{File: p.file, Line: line(n), Key: key, Msg: "unknown key, ignored", Unknown: true})
-}
-
-func line(n *yaml.Node) int {
-	if n == nil {
-		return 0
-	}
-	return n.Line
-}
-
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 8; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-func (p *parser) parse(data []byte) {
-	p.set = map[string]*yaml.Node{}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		ln, msg := yamlMsg(err)
-		p.errs = append(p.errs, &ConfigIssue{File: p.file, Line: ln, Msg: msg})
-		return
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		p.validate()
-		return // empty file: defaults
-	}
-	root := deref(doc.Content[0])
-	if root.Kind != yaml.MappingNode {
-		p.errorf(root, "", "want a mapping of keys at the top level, got %s", kindName(root))
-		return
-	}
-	p.mapping(root, "", func(key string, k, v *yaml.Node) {
-		switch key {
-		case "turn":
-			p.turnBlock(v)
-		case "rtc":
-			p.rtcBlock(v)
-		case "keys":
-			p.cfg.Keys = p.stringMap(v, "keys")
-		case "key_file":
-			p.warnf(k, key, "not read by the relay; put the api_key: secret pairs under keys:")
-		default:
-			if !slices.Contains(livekitIgnored, key) {
-				p.unknown(k, key)
-			}
-		}
-	})
-	p.validate()
-}
-
-// yamlMsg moves yaml.v3's "line N: " prefix into the issue's location.
-func yamlMsg(err error) (int, string) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	var ln int
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, after, ok := strings.Cut(rest, ": "); ok {
-			if v, err := strconv.Atoi(num); err == nil {
-				ln, msg = v, after
-			}
-		}
-	}
-	return ln, "invalid YAML: " + msg
-}
-
-// mapping walks a mapping node, reporting duplicate and non-string keys.
-func (p *parser) mapping(n *yaml.Node, prefix string, each func(key string, k, v *yaml.Node)) {
-	n = deref(n)
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, strings.TrimSuffix(prefix, "."), "want a mapping, got %s", kindName(n))
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
-		if k == nil || v == nil || k.Kind != yaml.ScalarNode {
-			p.errorf(n.Content[i], strings.TrimSuffix(prefix, "."), "keys must be plain strings")
-			continue
-		}
-		full := prefix + k.Value
-		if seen[k.Value] {
-			p.errorf(k, full, "duplicate key")
-			continue
-		}
-		seen[k.Value] = true
-		p.set[full] = v
-		each(k.Value, k, v)
-	}
-}
-
-func kindName(n *yaml.Node) string {
-	if n == nil {
-		return "nothing"
-	}
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	default:
-		return "an unsupported node"
-	}
-}
-
-func (p *parser) scalar(n *yaml.Node, key, want string) bool {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.errorf(n, key, "want %s, got %s", want, kindName(n))
-		return false
-	}
-	return true
-}
-
-func (p *parser) boolean(n *yaml.Node, key string, dst *bool) {
-	if !p.scalar(n, key, "true or false") {
-		return
-	}
-	var b bool
-	if err := n.Decode(&b); err != nil {
-		p.errorf(n, key, "want true or false, got %q", n.Value)
-		return
-	}
-	*dst = b
-}
-
-func (p *parser) integer(n *yaml.Node, key string, dst *int) bool {
-	if !p.scalar(n, key, "an integer") {
-		return false
-	}
-	var v int64
-	if n.Tag != "!!int" || n.Decode(&v) != nil {
-		p.errorf(n, key, "want an integer, got %q", n.Value)
-		return false
-	}
-	if v < -1<<31 || v > 1<<31 {
-		p.errorf(n, key, "%s is out of range", n.Value)
-		return false
-	}
-	*dst = int(v)
-	return true
-}
-
-// port parses a port; 0 is allowed only when zeroOK (it means "pick a free port").
-func (p *parser) port(n *yaml.Node, key string, dst *int, zeroOK bool) {
-	var v int
-	if !p.integer(n, key, &v) {
-		return
-	}
-	lo := 1
-	if zeroOK {
-		lo = 0
-	}
-	if v < lo || v > 65535 {
-		if zeroOK {
-			p.errorf(n, key, "%d is out of range 1..65535 (0 picks a free port)", v)
-		} else {
-			p.errorf(n, key, "%d is out of range 1..65535", v)
-		}
-		return
-	}
-	*dst = v
-}
-
-func (p *parser) str(n *yaml.Node, key string, dst *string) {
-	if !p.scalar(n, key, "a string") {
-		return
-	}
-	*dst = n.Value
-}
-
-func (p *parser) stringMap(n *yaml.Node, key string) map[string]string {
-	out := map[string]string{}
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return out
-	}
-	p.mapping(n, key+".", func(k string, kn, v *yaml.Node) {
-		full := key + "." + k
-		if k == "" {
-			p.errorf(kn, key, "empty name")
-			return
-		}
-		var s string
-		if !p.scalar(v, full, "a string") {
-			return
-		}
-		s = v.Value
-		if s == "" {
-			p.errorf(v, full, "empty secret")
-			return
-		}
-		out[k] = s
-	})
-	return out
-}
-
-func (p *parser) turnBlock(n *yaml.Node) {
-	t := &p.cfg.TURN
-	p.mapping(n, "turn.", func(key string, k, v *yaml.Node) {
-		full := "turn." + key
-		switch key {
-		case "enabled":
-			p.boolean(v, full, &t.Enabled)
-		case "domain":
-			p.str(v, full, &t.Domain)
-			if t.Domain == "" {
-				p.errorf(v, full, "must not be empty")
-			}
-		case "udp_port":
-			p.port(v, full, &t.UDPPort, true)
-		case "tls_port":
-			p.port(v, full, &t.TLSPort, true)
-		case "cert_file":
-			p.str(v, full, &t.CertFile)
-		case "key_file":
-			p.str(v, full, &t.KeyFile)
-		case "relay_range_start":
-			p.port(v, full, &t.RelayRangeStart, false)
-		case "relay_range_end":
-			p.port(v, full, &t.RelayRangeEnd, false)
-		case "external_tls":
-			p.boolean(v, full, &t.ExternalTLS)
-		case "users":
-			t.Users = p.stringMap(v, full)
-		case "user_quota":
-			var q int
-			if p.integer(v, full, &q) {
-				if q < 0 {
-					p.errorf(v, full, "%d is negative (0 means unlimited)", q)
-				} else {
-					t.UserQuota = q
-				}
-			}
-		case "allow_private_peers":
-			p.boolean(v, full, &t.AllowPrivatePeers)
-		case "allowed_peer_cidrs":
-			t.AllowedPeers = p.prefixes(v, full)
-		case "listener_socket_buffer":
-			p.bufferSize(v, full, &t.ListenerSocketBuffer)
-		case "relay_socket_buffer":
-			p.bufferSize(v, full, &t.RelaySocketBuffer)
-		default:
-			p.unknown(k, full)
-		}
-	})
-}
-
-// bufferSize parses a socket buffer size: 0 (system default) to 1 GiB.
-func (p *parser) bufferSize(n *yaml.Node, key string, dst *int) {
-	var v int
-	if !p.integer(n, key, &v) {
-		return
-	}
-	if v < 0 || v > 1<<30 {
-		p.errorf(n, key, "%d is out of range 0..%d bytes (0 keeps the system default)", v, 1<<30)
-		return
-	}
-	*dst = v
-}
-
-func (p *parser) prefixes(n *yaml.Node, key string) []netip.Prefix {
-	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, key, "want a list of CIDR prefixes, got %s", kindName(n))
-		return nil
-	}
-	var out []netip.Prefix
-	for _, item := range n.Content {
-		item = deref(item)
-		if !p.scalar(item, key, "a CIDR prefix") {
-			continue
-		}
-		pfx, err := netip.ParsePrefix(item.Value)
-		if err != nil {
-			if a, aerr := netip.ParseAddr(item.Value); aerr == nil {
-				pfx = netip.PrefixFrom(a, a.BitLen())
-			} else {
-				p.errorf(item, key, "%q is not a CIDR prefix like 10.0.0.0/8", item.Value)
-				continue
-			}
-		}
-		out = append(out, pfx.Masked())
-	}
-	return out
-}
-
-func (p *parser) rtcBlock(n *yaml.Node) {
-	r := &p.cfg.RTC
-	p.mapping(n, "rtc.", func(key string, k, v *yaml.Node) {
-		full := "rtc." + key
-		switch key {
-		case "use_external_ip":
-			p.boolean(v, full, &r.UseExternalIP)
-		case "node_ip":
-			var s string
-			p.str(v, full, &s)
-			if s == "" {
-				return
-			}
-			a, err := netip.ParseAddr(s)
-			if err != nil || a.Zone() != "" {
-				p.errorf(v, full, "%q is not an IP address", s)
-				return
-			}
-			if a.IsUnspecified() || a.IsMulticast() {
-				p.errorf(v, full, "%s cannot be a node address", a)
-				return
-			}
-			r.NodeIP = a.Unmap()
-		case "tcp_port":
-			p.port(v, full, &r.TCPPort, false)
-		case "port_range_start":
-			p.port(v, full, &r.PortRangeStart, false)
-		case "port_range_end":
-			p.port(v, full, &r.PortRangeEnd, false)
-		default:
-			if !slices.Contains(rtcIgnored, key) {
-				p.unknown(k, full)
-			}
-		}
-	})
 }

@@ -46,13 +46,12 @@ func quietLogs() logging.LoggerFactory {
 	return f
 }
 
-// testConfig is a relay on loopback with free ports, a static user, a REST
-// secret and loopback peers allowed.
+// testConfig is a relay with the default listeners (which the tests bind on
+// free ports of loopback, WithEphemeralPorts), a static user, a REST secret
+// and loopback peers allowed.
 func testConfig() Config {
 	c := DefaultConfig()
 	c.TURN.Domain = testDomain
-	c.TURN.UDPPort = 0
-	c.TURN.TLSPort = 0
 	c.TURN.RelayRangeStart, c.TURN.RelayRangeEnd = 42000, 42999
 	c.TURN.Users = map[string]string{testUser: testPass, "bob": "bob-password"}
 	c.TURN.AllowedPeers = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
@@ -63,7 +62,7 @@ func testConfig() Config {
 // startServer starts a relay on loopback and closes it at cleanup.
 func startServer(t testing.TB, cfg Config, opts ...Option) *Server {
 	t.Helper()
-	opts = append([]Option{WithBindIP(loopback), WithLoggerFactory(quietLogs()), WithName(t.Name())}, opts...)
+	opts = append([]Option{WithBindIP(loopback), WithEphemeralPorts(), WithLoggerFactory(quietLogs()), WithName(t.Name())}, opts...)
 	s, err := New(cfg, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
 
@@ -30,6 +29,8 @@ type options struct {
 	log        *slog.Logger
 	closeWait  time.Duration
 	listeners  int
+	ephemeral  bool
+	release    func()
 }
 
 // WithName names the relay in errors ("relay NAME: ..."); default "turn".
@@ -62,6 +63,19 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // On a virtual network there is always one.
 func WithUDPListeners(n int) Option { return func(o *options) { o.listeners = n } }
 
+// WithEphemeralPorts binds each listener the configuration turns on to a
+// port the kernel picks instead of turn.udp_port and turn.tls_port, so that
+// tests can run relays side by side; Addrs names the ports. A listener the
+// configuration turns off (port 0) stays off.
+func WithEphemeralPorts() Option { return func(o *options) { o.ephemeral = true } }
+
+// WithReleaseMemory sets what the relay calls once a burst of TCP and TLS
+// connections has drained (open connections fell to a quarter of a peak of
+// at least 1000): relay serve passes runtime/debug.FreeOSMemory, so that the
+// memory a flood of half-open connections took goes back to the system at
+// once instead of over the runtime's gradual scavenging. Default: nothing.
+func WithReleaseMemory(f func()) Option { return func(o *options) { o.release = f } }
+
 // Server is the built-in Relay: a pion/turn server with icelab's defaults.
 type Server struct {
 	cfg  Config
@@ -71,9 +85,12 @@ type Server struct {
 
 	mu        sync.Mutex
 	state     int // 0 new, 1 started, 2 closed
+	screen    *screen
+	pairs     *pairs
+	guard     *streamGuard
 	turn      *turn.Server
 	addrs     []ListenAddr
-	udp       net.PacketConn
+	udp       net.PacketConn // the first UDP listener socket, for ListenerBuffers
 	closers   []func() error // listeners opened before pion took them over
 	stopCtx   func() bool
 	track     *tracker
@@ -122,19 +139,32 @@ func checkConfig(cfg Config) error {
 		return fmt.Errorf("turn.relay_range_start..relay_range_end %d..%d is not a port range", t.RelayRangeStart, t.RelayRangeEnd)
 	case t.UDPPort < 0 || t.UDPPort > 65535 || t.TLSPort < 0 || t.TLSPort > 65535:
 		return fmt.Errorf("turn.udp_port %d or turn.tls_port %d is out of range", t.UDPPort, t.TLSPort)
+	case t.UDPPort == 0 && !t.TLSEnabled():
+		return errors.New("no TURN listener: turn.udp_port is 0 and there is no TURN/TLS (a tls_port with a certificate or external_tls)")
 	case t.UserQuota < 0:
 		return fmt.Errorf("turn.user_quota %d is negative", t.UserQuota)
-	case t.TLSEnabled() && t.TLSPort != 0 && t.TLSPort == t.UDPPort:
+	case t.MaxConnectionsPerSource < 0:
+		return fmt.Errorf("turn.max_connections_per_source %d is negative", t.MaxConnectionsPerSource)
+	case t.TLSHandshakeTimeout < 0 || t.FirstFrameTimeout < 0 || t.UnallocatedTimeout < 0:
+		return errors.New("turn.tls_handshake_timeout, first_frame_timeout and unallocated_timeout must not be negative")
+	case t.TLSEnabled() && t.TLSPort == t.UDPPort:
 		return fmt.Errorf("turn.tls_port %d is also udp_port", t.TLSPort)
 	}
 	return nil
 }
 
 // addresses decides the bind address and the advertised relay address.
+//
+// LiveKit advertises rtc.node_ip as the relay address (pkg/service/turn.go:
+// 111-127): the node_ip from the file, the address STUN discovers when
+// use_external_ip is true (rtcconfig/config.go:99-110), or the node's first
+// address. The relay takes the discovered address from WithExternalIP and
+// falls back to node_ip. It binds WithBindIP, else node_ip when that is an
+// address of n, else n's first non-loopback IPv4 address; never 0.0.0.0.
 func (s *Server) addresses(n transport.Net) (bind, relay netip.Addr, err error) {
 	rtc := s.cfg.RTC
 	bind = s.o.bindIP
-	if !bind.IsValid() && !rtc.UseExternalIP && rtc.NodeIP.IsValid() {
+	if !bind.IsValid() && rtc.NodeIP.IsValid() && !rtc.UseExternalIP && hasAddr(n, rtc.NodeIP) {
 		bind = rtc.NodeIP
 	}
 	if !bind.IsValid() {
@@ -147,25 +177,37 @@ func (s *Server) addresses(n transport.Net) (bind, relay netip.Addr, err error) 
 		return bind, relay, fmt.Errorf("bind address %s: want a specific IPv4 address", bind)
 	}
 	relay = bind
+	if rtc.NodeIP.IsValid() {
+		relay = rtc.NodeIP
+	}
 	if rtc.UseExternalIP {
-		relay = s.o.externalIP
-		if !relay.IsValid() {
-			relay = rtc.NodeIP
-		}
-		if !relay.IsValid() {
+		if s.o.externalIP.IsValid() {
+			relay = s.o.externalIP
+		} else if !rtc.NodeIP.IsValid() {
 			return bind, relay, errors.New("rtc.use_external_ip is true but neither rtc.node_ip nor WithExternalIP gives the external address")
 		}
 	}
 	return bind, relay.Unmap(), nil
 }
 
-func firstIPv4(n transport.Net) (netip.Addr, error) {
+// hasAddr reports whether ip is an address of one of n's interfaces.
+func hasAddr(n transport.Net, ip netip.Addr) bool {
+	found := false
+	eachAddr(n, func(a netip.Addr) bool {
+		found = a == ip
+		return found
+	})
+	return found
+}
+
+// eachAddr calls f with every address of n's up interfaces until f returns true.
+func eachAddr(n transport.Net, f func(netip.Addr) bool) {
 	ifs, err := n.Interfaces()
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("list interfaces: %w", err)
+		return
 	}
 	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+		if ifc.Flags&net.FlagUp == 0 {
 			continue
 		}
 		addrs, err := ifc.Addrs()
@@ -180,19 +222,47 @@ func firstIPv4(n transport.Net) (netip.Addr, error) {
 			case *net.IPAddr:
 				ip = v.IP
 			}
-			if a, ok := netip.AddrFromSlice(ip); ok && a.Unmap().Is4() && !a.IsLoopback() && !a.IsUnspecified() {
-				return a.Unmap(), nil
+			if a, ok := netip.AddrFromSlice(ip); ok && f(a.Unmap()) {
+				return
 			}
 		}
 	}
-	return netip.Addr{}, errors.New("no IPv4 interface address to bind; use WithBindIP")
 }
 
+func firstIPv4(n transport.Net) (netip.Addr, error) {
+	var found netip.Addr
+	eachAddr(n, func(a netip.Addr) bool {
+		if a.Is4() && !a.IsLoopback() && !a.IsUnspecified() {
+			found = a
+		}
+		return found.IsValid()
+	})
+	if !found.IsValid() {
+		return found, errors.New("no IPv4 interface address to bind; use WithBindIP")
+	}
+	return found, nil
+}
+
+// ListenError is a listener the relay could not bind: the key whose port it
+// is, the address, and why (the port in use, held by another process, or
+// the address not the host's).
+type ListenError struct {
+	// Key names the configuration key and its value ("turn.udp_port 3478").
+	Key string
+	// Addr is the address the relay tried ("udp 127.0.0.1:3478").
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string { return fmt.Sprintf("%s: listen %s: %v", e.Key, e.Addr, e.Err) }
+
+func (e *ListenError) Unwrap() error { return e.Err }
+
 // Start binds the listeners on n and starts serving: TURN/UDP (and STUN) and
-// TURN/TCP on udp_port, and TURN/TLS on tls_port when a certificate is
-// configured (plain TCP there when external_tls). Relay sockets come from
-// relay_range_start..relay_range_end on the bind address and are advertised on the
-// relay address. The relay closes when ctx is done.
+// TURN/TCP on udp_port when it is not 0, and TURN/TLS on tls_port when a
+// certificate is configured (plain TCP there when external_tls). Relay
+// sockets come from relay_range_start..relay_range_end on the bind address
+// and are advertised on the relay address. The relay closes when ctx is done.
 func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -212,28 +282,14 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 				_ = c()
 			}
 			s.closers = nil
+			if s.pairs != nil {
+				s.pairs.close()
+			}
 		}
 	}()
 
-	udp, tcp, err := s.listenUDPAndTCP(n, bind)
-	if err != nil {
-		return err
-	}
-	s.track = newTracker()
-	s.track.add(2)
-	gUDP := &gatedPacketConn{PacketConn: udp, auth: s.auth, t: s.track}
-	more, err := s.moreUDP(n, udp.LocalAddr())
-	if err != nil {
-		return err
-	}
-	gTCP := &gatedListener{Listener: tcp, auth: s.auth, t: s.track}
-	s.udp = udp
-	s.addrs = []ListenAddr{{UDP, udp.LocalAddr()}, {TCP, tcp.Addr()}}
-	s.st.addListener(udp.LocalAddr(), UDP)
-	s.st.addListener(tcp.Addr(), TCP)
-
 	t := s.cfg.TURN
-	gen := &countingGenerator{c: s.st, buffer: t.RelaySocketBuffer, inner: &turn.RelayAddressGeneratorPortRange{
+	s.pairs = newPairs(&turn.RelayAddressGeneratorPortRange{
 		RelayAddress: net.IP(relayIP.AsSlice()),
 		Address:      bind.String(),
 		MinPort:      uint16(t.RelayRangeStart), //nolint:gosec // checked by checkConfig
@@ -241,36 +297,74 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 		MaxRetries:   t.RelayRangeEnd - t.RelayRangeStart + 1,
 		Rand:         newCyclicRand(),
 		Net:          n,
-	}}
-	listeners := []turn.ListenerConfig{{Listener: gTCP, RelayAddressGenerator: gen, PermissionHandler: s.st.permission}}
+	}, s.st.notify)
+	s.st.reserved = s.pairs.inUse
+	s.screen = &screen{auth: s.auth, pairs: s.pairs, st: s.st}
+	s.guard = newStreamGuard(t, s.st)
+	s.guard.release = s.o.release
+	gen := &countingGenerator{pairs: s.pairs, c: s.st, buffer: t.RelaySocketBuffer}
+	s.track = newTracker()
 
-	if t.TLSEnabled() {
-		l, err := n.ListenTCP("tcp4", &net.TCPAddr{IP: bind.AsSlice(), Port: t.TLSPort})
+	var packets []turn.PacketConnConfig
+	var listeners []turn.ListenerConfig
+	if t.UDPPort != 0 {
+		udp, tcp, err := s.listenUDPAndTCP(n, bind)
 		if err != nil {
-			return fmt.Errorf("relay %s: turn.tls_port %d: listen tcp %s: %w", s.o.name, t.TLSPort, netip.AddrPortFrom(bind, uint16(t.TLSPort)), err) //nolint:gosec
+			return err
+		}
+		s.udp = udp[0]
+		for _, c := range udp {
+			lg := &loopGenerator{countingGenerator: gen}
+			s.track.add(1)
+			packets = append(packets, turn.PacketConnConfig{
+				PacketConn:            &gatedPacketConn{PacketConn: c, screen: s.screen, gen: lg, t: s.track},
+				RelayAddressGenerator: lg, PermissionHandler: s.st.permission,
+			})
+		}
+		gl, err := s.gateStream(tcp, nil)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, turn.ListenerConfig{Listener: gl, RelayAddressGenerator: gen, PermissionHandler: s.st.permission})
+		s.addrs = append(s.addrs, ListenAddr{UDP, udp[0].LocalAddr()}, ListenAddr{TCP, tcp.Addr()})
+		s.st.addListener(udp[0].LocalAddr(), UDP)
+		s.st.addListener(tcp.Addr(), TCP)
+	}
+	if t.TLSEnabled() {
+		port := t.TLSPort
+		if s.o.ephemeral {
+			port = 0
+		}
+		l, err := n.ListenTCP("tcp4", &net.TCPAddr{IP: bind.AsSlice(), Port: port})
+		if err != nil {
+			return fmt.Errorf("relay %s: %w", s.o.name, &ListenError{
+				Key: fmt.Sprintf("turn.tls_port %d", t.TLSPort), Addr: "tcp " + netip.AddrPortFrom(bind, uint16(port)).String(), Err: err}) //nolint:gosec // checked
 		}
 		s.closers = append(s.closers, l.Close)
-		var ln net.Listener = l
+		var tlsCfg *tls.Config
 		tr := TCP
 		if !t.ExternalTLS {
-			ln = tls.NewListener(l, &tls.Config{
+			tlsCfg = &tls.Config{
 				Certificates: []tls.Certificate{*t.Certificate},
 				MinVersion:   tls.VersionTLS12,
 				Time:         s.o.now,
-			})
+			}
 			tr = TLS
 		}
-		s.track.add(1)
-		listeners = append(listeners, turn.ListenerConfig{
-			Listener:              &gatedListener{Listener: ln, auth: s.auth, t: s.track},
-			RelayAddressGenerator: gen, PermissionHandler: s.st.permission,
-		})
+		gl, err := s.gateStream(l, tlsCfg)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, turn.ListenerConfig{Listener: gl, RelayAddressGenerator: gen, PermissionHandler: s.st.permission})
 		s.addrs = append(s.addrs, ListenAddr{tr, l.Addr()})
 		s.st.addListener(l.Addr(), tr)
 	}
+	if len(packets) == 0 && len(listeners) == 0 {
+		return fmt.Errorf("relay %s: no listener: turn.udp_port is 0 and there is no TURN/TLS", s.o.name)
+	}
 
 	srv, err := turn.NewServer(turn.ServerConfig{
-		PacketConnConfigs: udpConfigs(append([]net.PacketConn{gUDP}, more...), gen, s.st.permission),
+		PacketConnConfigs: packets,
 		ListenerConfigs:   listeners,
 		LoggerFactory:     s.o.logger,
 		Realm:             t.Domain,
@@ -289,59 +383,71 @@ func (s *Server) Start(ctx context.Context, n transport.Net) (err error) {
 	return nil
 }
 
-// moreUDP binds the further UDP sockets that share udp_port (see
-// WithUDPListeners), gated like the first.
-func (s *Server) moreUDP(n transport.Net, addr net.Addr) ([]net.PacketConn, error) {
-	var out []net.PacketConn
-	for range udpListeners(n, s.o.listeners) - 1 {
-		c, err := listenUDP(n, addr.String(), s.o.listeners)
-		if err != nil {
-			return nil, fmt.Errorf("relay %s: turn.udp_port: listen udp %s again (SO_REUSEPORT): %w", s.o.name, addr, err)
-		}
-		s.closers = append(s.closers, c.Close)
-		if err := sizeBuffers(c, s.cfg.TURN.ListenerSocketBuffer); err != nil {
-			return nil, fmt.Errorf("relay %s: turn.listener_socket_buffer: udp %s: %w", s.o.name, addr, err)
-		}
-		s.track.add(1)
-		out = append(out, &gatedPacketConn{PacketConn: c, auth: s.auth, t: s.track})
+// gateStream puts a TCP listener behind the gate: with a lobby on the
+// machine's network, TLS (tlsCfg, nil for plain TCP) started by the gate
+// there and by tls.NewListener on a virtual network.
+func (s *Server) gateStream(l net.Listener, tlsCfg *tls.Config) (*gatedListener, error) {
+	lb, err := newLobby(l, tlsCfg != nil, s.guard)
+	if err != nil {
+		return nil, fmt.Errorf("relay %s: listener %s: %w", s.o.name, l.Addr(), err)
 	}
-	return out, nil
+	gl := &gatedListener{Listener: l, screen: s.screen, guard: s.guard, t: s.track, lobby: lb, tlsConfig: tlsCfg}
+	if lb != nil {
+		s.closers = append(s.closers, func() error { lb.close(); return nil })
+	} else if tlsCfg != nil {
+		gl.Listener, gl.tlsConfig = tls.NewListener(l, tlsCfg), nil
+	}
+	s.track.add(1)
+	return gl, nil
 }
 
-func udpConfigs(conns []net.PacketConn, gen turn.RelayAddressGenerator, perm turn.PermissionHandler) []turn.PacketConnConfig {
-	out := make([]turn.PacketConnConfig, len(conns))
-	for i, c := range conns {
-		out[i] = turn.PacketConnConfig{PacketConn: c, RelayAddressGenerator: gen, PermissionHandler: perm}
-	}
-	return out
-}
-
-// listenUDPAndTCP binds udp_port for UDP and the same port for TCP. With
-// udp_port 0 it retries until it finds a port free for both.
-func (s *Server) listenUDPAndTCP(n transport.Net, bind netip.Addr) (net.PacketConn, transport.TCPListener, error) {
+// listenUDPAndTCP binds udp_port for UDP, with as many sockets as
+// WithUDPListeners asks on the machine's network (SO_REUSEPORT), and the same
+// port for TCP. With WithEphemeralPorts it retries until it finds a port
+// free for both. The UDP sockets must be the only ones on the port: another
+// process's SO_REUSEPORT socket would silently share the clients.
+func (s *Server) listenUDPAndTCP(n transport.Net, bind netip.Addr) ([]net.PacketConn, transport.TCPListener, error) {
 	port := s.cfg.TURN.UDPPort
+	if s.o.ephemeral {
+		port = 0
+	}
+	key := fmt.Sprintf("turn.udp_port %d", s.cfg.TURN.UDPPort)
+	count := udpListeners(n, s.o.listeners)
 	var lastErr error
 	for range 16 {
-		udp, err := listenUDP(n, net.JoinHostPort(bind.String(), strconv.Itoa(port)), udpListeners(n, s.o.listeners))
+		udp, err := listenUDPGroup(n, netip.AddrPortFrom(bind, uint16(port)), count) //nolint:gosec // checked
 		if err != nil {
-			return nil, nil, fmt.Errorf("relay %s: turn.udp_port %d: listen udp %s: %w", s.o.name, port, netip.AddrPortFrom(bind, uint16(port)), err) //nolint:gosec
+			return nil, nil, fmt.Errorf("relay %s: %w", s.o.name, &ListenError{Key: key, Addr: "udp " + netip.AddrPortFrom(bind, uint16(port)).String(), Err: err}) //nolint:gosec
 		}
-		ua, ok := udp.LocalAddr().(*net.UDPAddr)
-		if !ok {
-			_ = udp.Close()
-			return nil, nil, fmt.Errorf("relay %s: listen udp: local address %v is not UDP", s.o.name, udp.LocalAddr())
+		closeAll := func() {
+			for _, c := range udp {
+				_ = c.Close()
+			}
 		}
-		if err := sizeBuffers(udp, s.cfg.TURN.ListenerSocketBuffer); err != nil {
-			_ = udp.Close()
-			return nil, nil, fmt.Errorf("relay %s: turn.listener_socket_buffer: udp %s: %w", s.o.name, ua, err)
+		ua := udp[0].LocalAddr().(*net.UDPAddr) //nolint:forcetypeassert // listenUDPGroup checked it
+		for _, c := range udp {
+			if err := sizeBuffers(c, s.cfg.TURN.ListenerSocketBuffer); err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("relay %s: turn.listener_socket_buffer: udp %s: %w", s.o.name, ua, err)
+			}
+		}
+		if want := s.cfg.TURN.ListenerSocketBuffer; want > 0 {
+			if rcv, snd, ok := SocketBuffers(udp[0]); ok && (rcv < want || snd < want) {
+				s.o.log.Warn("listener socket buffer capped by the kernel", "turn.listener_socket_buffer", want,
+					"read_buffer_bytes", rcv, "write_buffer_bytes", snd, "raise", "sysctl net.core.rmem_max and net.core.wmem_max")
+			}
 		}
 		tcp, err := n.ListenTCP("tcp4", &net.TCPAddr{IP: bind.AsSlice(), Port: ua.Port})
 		if err == nil {
-			s.closers = append(s.closers, udp.Close, tcp.Close)
+			for _, c := range udp {
+				s.closers = append(s.closers, c.Close)
+			}
+			s.closers = append(s.closers, tcp.Close)
 			return udp, tcp, nil
 		}
-		_ = udp.Close()
-		lastErr = fmt.Errorf("relay %s: turn.udp_port %d: listen tcp %s (TURN/TCP shares udp_port): %w", s.o.name, port, netip.AddrPortFrom(bind, uint16(ua.Port)), err) //nolint:gosec
+		closeAll()
+		lastErr = fmt.Errorf("relay %s: %w", s.o.name, &ListenError{Key: key + " (TURN/TCP shares udp_port)",
+			Addr: "tcp " + netip.AddrPortFrom(bind, uint16(ua.Port)).String(), Err: err}) //nolint:gosec
 		if port != 0 {
 			break
 		}
@@ -404,6 +510,7 @@ func (s *Server) Close() error {
 	if err := srv.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	s.pairs.close()
 	track.closeConns()
 	done := make(chan struct{})
 	go func() {

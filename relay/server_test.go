@@ -462,7 +462,7 @@ func TestExternalIPIsAdvertised(t *testing.T) {
 		t.Errorf("relayed address %s, want 198.51.100.1", ip)
 	}
 	cfg.RTC.NodeIP = netip.Addr{}
-	s3, err := New(cfg, WithBindIP(loopback))
+	s3, err := New(cfg, WithBindIP(loopback), WithEphemeralPorts())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +544,7 @@ func TestCloseReleasesEverything(t *testing.T) {
 	ca := newCA(t)
 	cfg := testConfig()
 	cfg.TURN.Certificate = leafCert(t)(ca.Valid(testDomain))
-	s, err := New(cfg, WithBindIP(loopback), WithLoggerFactory(quietLogs()))
+	s, err := New(cfg, WithBindIP(loopback), WithEphemeralPorts(), WithLoggerFactory(quietLogs()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -603,7 +603,7 @@ func TestNewRejectsUnusableConfig(t *testing.T) {
 			t.Errorf("%s: New succeeded", name)
 		}
 	}
-	s, err := New(testConfig(), WithBindIP(netip.MustParseAddr("0.0.0.0")))
+	s, err := New(testConfig(), WithBindIP(netip.MustParseAddr("0.0.0.0")), WithEphemeralPorts())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,9 +30,12 @@ func sizeBuffers(c any, size int) error {
 	return nil
 }
 
-// SocketBuffers reports the kernel receive and send buffer sizes of a real
-// socket (as SO_RCVBUF/SO_SNDBUF report them, which on Linux is twice what
-// was asked); ok is false for sockets that have none, such as virtual ones.
+// SocketBuffers reports the receive and send buffer sizes of a real socket
+// in bytes, as turn.listener_socket_buffer and relay_socket_buffer set them
+// (after the kernel's cap, net.core.rmem_max and wmem_max). Linux's
+// SO_RCVBUF/SO_SNDBUF report twice that, the other half being the kernel's
+// bookkeeping (socket(7)); SocketBuffers reports the half. ok is false for
+// sockets that have none, such as virtual ones.
 func SocketBuffers(c any) (rcv, snd int, ok bool) {
 	return socketBuffers(c)
 }

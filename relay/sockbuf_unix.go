@@ -2,7 +2,10 @@
 
 package relay
 
-import "syscall"
+import (
+	"runtime"
+	"syscall"
+)
 
 func socketBuffers(c any) (rcv, snd int, ok bool) {
 	sc, isSys := c.(syscall.Conn)
@@ -19,6 +22,9 @@ func socketBuffers(c any) (rcv, snd int, ok bool) {
 		snd, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
 	}); err != nil || rerr != nil || serr != nil {
 		return 0, 0, false
+	}
+	if runtime.GOOS == "linux" {
+		rcv, snd = rcv/2, snd/2
 	}
 	return rcv, snd, true
 }

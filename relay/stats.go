@@ -37,8 +37,32 @@ type Stats struct {
 	// QuotaRejections counts Allocate requests refused with 486 (user_quota);
 	// a client's retransmission of a refused request counts again.
 	QuotaRejections uint64
-	// CapacityFailures counts allocations refused with 508 (relay range exhausted).
+	// CapacityFailures counts Allocate requests refused with 508 Insufficient
+	// Capacity: relay range exhausted, no free pair for EVEN-PORT, a
+	// RESERVATION-TOKEN unknown or expired, or its port taken.
 	CapacityFailures uint64
+	// FamilyRefusals counts Allocate requests refused with 440 Address Family
+	// not Supported (an IPv6 relayed address asked of an IPv4-only relay).
+	FamilyRefusals uint64
+	// ReservedPorts counts relay sockets held for a port pair: the port above
+	// an EVEN-PORT allocation waiting for its RESERVATION-TOKEN.
+	ReservedPorts int
+	// Streams describes the TCP and TLS client connections.
+	Streams StreamStats
+}
+
+// StreamStats counts TCP and TLS client connections and why the relay
+// closed the ones it closed.
+type StreamStats struct {
+	// Open counts connections open now.
+	Open int
+	// Refused counts connections closed as they were accepted, over
+	// turn.max_connections_per_source.
+	Refused uint64
+	// HandshakeTimeouts, FirstFrameTimeouts and UnallocatedTimeouts count
+	// connections closed at turn.tls_handshake_timeout, first_frame_timeout
+	// and unallocated_timeout.
+	HandshakeTimeouts, FirstFrameTimeouts, UnallocatedTimeouts uint64
 }
 
 // Traffic is what went through an allocation in both directions.
@@ -153,7 +177,11 @@ type collector struct {
 	zero      chan struct{} // closed when relays becomes empty
 	changed   chan struct{} // closed and replaced on every allocation or permission change
 
-	authFailures, peersDenied, quotaRejections, capacityFailures atomic.Uint64
+	authFailures, peersDenied, quotaRejections, capacityFailures, familyRefusals atomic.Uint64
+	streamsRefused, handshakeTimeouts, firstFrameTimeouts, unallocatedTimeouts   atomic.Uint64
+	streamsOpen                                                                  atomic.Int64
+	// reserved reports the held pair sockets; nil until the relay starts.
+	reserved func() int
 }
 
 func newCollector(now func() time.Time, portsTotal, quota int, policy PeerPolicy, log *slog.Logger) *collector {
@@ -185,6 +213,13 @@ func addrString(a net.Addr) string {
 	return a.Network() + ":" + a.String()
 }
 
+// notify wakes waiters.
+func (c *collector) notify() {
+	c.mu.Lock()
+	c.notifyLocked()
+	c.mu.Unlock()
+}
+
 // notifyLocked wakes waiters; c.mu must be held.
 func (c *collector) notifyLocked() {
 	close(c.changed)
@@ -214,6 +249,13 @@ func (c *collector) addListener(a net.Addr, t Transport) {
 	c.mu.Lock()
 	c.listeners[addrKey(a)] = t
 	c.mu.Unlock()
+}
+
+// familyRefused counts and logs an Allocate refused with 440.
+func (c *collector) familyRefused(src net.Addr) {
+	c.familyRefusals.Add(1)
+	c.log.Warn("allocation refused", "client", addrString(src), "code", 440,
+		"reason", "IPv6 relayed address requested; the relay has IPv4 only (RFC 6156 §4.2)")
 }
 
 // permission is pion's PermissionHandler.
@@ -382,6 +424,17 @@ func (c *collector) snapshot() Stats {
 		PeersDenied:      c.peersDenied.Load(),
 		QuotaRejections:  c.quotaRejections.Load(),
 		CapacityFailures: c.capacityFailures.Load(),
+		FamilyRefusals:   c.familyRefusals.Load(),
+		Streams: StreamStats{
+			Open:                int(c.streamsOpen.Load()),
+			Refused:             c.streamsRefused.Load(),
+			HandshakeTimeouts:   c.handshakeTimeouts.Load(),
+			FirstFrameTimeouts:  c.firstFrameTimeouts.Load(),
+			UnallocatedTimeouts: c.unallocatedTimeouts.Load(),
+		},
+	}
+	if c.reserved != nil {
+		s.ReservedPorts = c.reserved()
 	}
 	for _, e := range c.relays {
 		if !e.allocated || e.released {
@@ -412,23 +465,32 @@ func (c *collector) snapshot() Stats {
 	return s
 }
 
-// countingGenerator wraps pion's relay address generator so that every relay
-// socket is counted.
+// countingGenerator is the relay address generator pion calls: it keeps
+// port pairs (see pairs) and counts every relay socket it hands out.
 type countingGenerator struct {
-	inner turn.RelayAddressGenerator
+	pairs *pairs
 	c     *collector
 	// buffer sizes each relay socket's kernel buffers (turn.relay_socket_buffer).
 	buffer int
 }
 
-func (g *countingGenerator) Validate() error { return g.inner.Validate() }
+func (g *countingGenerator) Validate() error { return g.pairs.inner.Validate() }
 
 func (g *countingGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
-	conn, addr, err := g.inner.AllocatePacketConn(conf)
+	conn, addr, err := g.pairs.allocate(conf)
 	if err != nil {
-		g.c.capacityFailures.Add(1)
-		g.c.log.Warn("relay range exhausted", "relay_ports", g.c.portsTotal, "error", err.Error())
-		return nil, nil, fmt.Errorf("relay range exhausted: %w", err)
+		reason := "relay range exhausted"
+		switch {
+		case errors.Is(err, errNoEvenPair):
+			reason = "no free even port with a free port above it (EVEN-PORT)"
+		case conf.RequestedPort != 0:
+			reason = fmt.Sprintf("requested relay port %d is taken", conf.RequestedPort)
+		}
+		g.c.log.Warn("relay port refused", "reason", reason, "relay_ports", g.c.portsTotal, "error", err.Error())
+		return nil, nil, fmt.Errorf("%s: %w", reason, err)
+	}
+	if _, probe := conn.(*parkingConn); probe {
+		return conn, addr, nil // pion closes it at once; it is counted when allocated
 	}
 	if err := sizeBuffers(conn, g.buffer); err != nil {
 		g.c.log.Warn("relay socket buffer not set", "relay", addr.String(), "error", err.Error())
@@ -437,11 +499,11 @@ func (g *countingGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig)
 }
 
 func (g *countingGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
-	return g.inner.AllocateListener(conf)
+	return g.pairs.inner.AllocateListener(conf)
 }
 
 func (g *countingGenerator) AllocateConn(conf turn.AllocateConnConfig) (net.Conn, error) {
-	return g.inner.AllocateConn(conf)
+	return g.pairs.inner.AllocateConn(conf)
 }
 
 // relayConn is a relay socket that counts what it carries. Writes go to peers
@@ -461,9 +523,7 @@ func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			r.e.p2c.add(n)
 		} else {
 			r.e.drop.add(n) // rare: wake waiters
-			r.c.mu.Lock()
-			r.c.notifyLocked()
-			r.c.mu.Unlock()
+			r.c.notify()
 		}
 	}
 	return n, addr, err

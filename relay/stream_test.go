@@ -73,7 +73,8 @@ func channelHeader(length int) []byte {
 func TestStreamFramingEveryLength(t *testing.T) {
 	t.Parallel()
 	auth := newAuthenticator(testDomain, map[string]string{testUser: testPass}, nil, time.Now, newCollector(time.Now, 1, 0, PeerPolicy{}, slog.New(slog.DiscardHandler)))
-	l := &gatedListener{auth: auth, t: newTracker()}
+	st := newCollector(time.Now, 1, 0, PeerPolicy{}, slog.New(slog.DiscardHandler))
+	l := &gatedListener{screen: &screen{auth: auth, st: st}, guard: newStreamGuard(TURNConfig{}, st), t: newTracker()}
 	chunks := []int{1, 3, 7, 1400, 16384, 65536}
 	for length := range 65536 {
 		for _, kind := range []string{"stun", "channel"} {
@@ -91,7 +92,7 @@ func TestStreamFramingEveryLength(t *testing.T) {
 			chunk := chunks[length%len(chunks)]
 			z := &zeroStream{header: header, total: size, chunk: chunk}
 			l.t.add(1)
-			g := &gatedConn{Conn: z, l: l, buf: make([]byte, maxStreamFrame), started: started}
+			g := &gatedConn{Conn: z, l: l, started: started}
 			// Reads needed: the frame in chunks, one more for a header split
 			// across chunks, one for the end of the stream.
 			maxReads := (size+chunk-1)/chunk + 2

@@ -25,12 +25,12 @@ func TestRelayServeKeepsAcceptingAfterEMFILE(t *testing.T) {
 	}
 	dir := t.TempDir()
 	path := dir + "/livekit.yaml"
-	cfg := "turn:\n  enabled: true\n  domain: turn.icelab.test\n  udp_port: 0\n" +
+	cfg := "turn:\n  enabled: true\n  domain: turn.icelab.test\n" +
 		"  relay_range_start: 45000\n  relay_range_end: 45999\n  users:\n    alice: secret\n"
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	serve := startServe(t, "--config", path, "--addr", "127.0.0.1")
+	serve := startServe(t, "--config", path, "--addr", "127.0.0.1", "--ephemeral-ports")
 	pid := serve.cmd.Process.Pid
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {

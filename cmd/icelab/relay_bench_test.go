@@ -62,12 +62,12 @@ type loadRelay struct {
 func startIcelabRelay(b *testing.B) loadRelay {
 	dir := b.TempDir()
 	path := filepath.Join(dir, "livekit.yaml")
-	cfg := "turn:\n  domain: turn.icelab.test\n  udp_port: 0\n  relay_range_start: 47000\n  relay_range_end: 47999\n" +
+	cfg := "turn:\n  domain: turn.icelab.test\n  relay_range_start: 47000\n  relay_range_end: 47999\n" +
 		"  users: {alice: secret}\n  user_quota: 0\n  allowed_peer_cidrs: [127.0.0.0/8]\n"
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	p := startServe(b, "--config", path, "--log-level", "warn")
+	p := startServe(b, "--config", path, "--log-level", "warn", "--ephemeral-ports")
 	b.Cleanup(func() { p.interrupt(b) })
 	return loadRelay{pid: p.cmd.Process.Pid, addr: p.addrs["udp"]}
 }

@@ -33,13 +33,13 @@ func TestRelayServeSurvivesHostileLengths(t *testing.T) {
 	dir := t.TempDir()
 	ca := turnCert(t, dir, "cmd hostile CA")
 	path := filepath.Join(dir, "livekit.yaml")
-	cfg := "turn:\n  enabled: true\n  domain: turn.icelab.test\n  udp_port: 0\n  tls_port: 0\n" +
+	cfg := "turn:\n  enabled: true\n  domain: turn.icelab.test\n" +
 		"  cert_file: turn.crt\n  key_file: turn.key\n  relay_range_start: 44000\n  relay_range_end: 44999\n" +
 		"  users:\n    alice: secret\n"
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	serve := startServe(t, "--config", path, "--addr", "127.0.0.1")
+	serve := startServe(t, "--config", path, "--addr", "127.0.0.1", "--ephemeral-ports")
 
 	tlsCfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "turn.icelab.test", MinVersion: tls.VersionTLS12}
 	for _, tr := range []string{"tcp", "tls"} {
@@ -105,12 +105,26 @@ type serveProc struct {
 // for its "ready" line.
 func startServe(t testing.TB, args ...string) *serveProc {
 	t.Helper()
+	return startServeEnv(t, nil, args...)
+}
+
+// startServeEnv is startServe with env added to the process's environment
+// (such as GOMAXPROCS=8).
+func startServeEnv(t testing.TB, env []string, args ...string) *serveProc {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServeExe(t, exe, env, args...)
+}
+
+// startServeExe runs exe (this test binary, or a built icelab) as
+// `icelab relay serve args...` with env added, and waits for "ready".
+func startServeExe(t testing.TB, exe string, env []string, args ...string) *serveProc {
+	t.Helper()
 	cmd := exec.Command(exe, append([]string{"relay", "serve"}, args...)...)
-	cmd.Env = append(os.Environ(), runAsIcelab+"=1")
+	cmd.Env = append(append(os.Environ(), runAsIcelab+"=1"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

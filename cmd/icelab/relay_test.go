@@ -10,12 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pion/logging"
 	"github.com/pion/turn/v5"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/relay/pki"
@@ -64,8 +66,6 @@ func TestRelayServe(t *testing.T) {
 	cfg := `turn:
   enabled: true
   domain: turn.icelab.test
-  udp_port: 0
-  tls_port: 0
   cert_file: turn.crt
   key_file: turn.key
   relay_range_start: 43000
@@ -87,7 +87,7 @@ keys:
 	outR, outW := io.Pipe()
 	var errBuf strings.Builder
 	root := newRootCmd(&testTrust)
-	root.SetArgs([]string{"relay", "serve", "--config", path, "--addr", "127.0.0.1", "--disable-strict-config"})
+	root.SetArgs([]string{"relay", "serve", "--config", path, "--addr", "127.0.0.1", "--disable-strict-config", "--ephemeral-ports"})
 	root.SetOut(outW)
 	root.SetErr(&errBuf)
 	done := make(chan error, 1)
@@ -185,6 +185,17 @@ keys:
 	}
 }
 
+// runServe runs `icelab relay serve args...` in this process as main does and
+// returns its exit status and what it wrote to stderr.
+func runServe(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var errOut strings.Builder
+	status := execute(context.Background(), append([]string{"relay", "serve"}, args...), &testTrust, nil, io.Discard, &errOut)
+	return status, errOut.String()
+}
+
+// TestRelayServeRefusesBadInput checks that bad flags and a missing config
+// exit with status 2, as --help says, with a message naming what is wrong.
 func TestRelayServeRefusesBadInput(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "livekit.yaml")
@@ -195,19 +206,33 @@ func TestRelayServeRefusesBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"relay", "serve", "--config", bad}, "livekit.yaml:3: turn.relay_range_end: 29000 is below relay_range_start 30000"},
-		{[]string{"relay", "serve", "--config", bad, "--addr", "nowhere"}, `--addr "nowhere"`},
-		{[]string{"relay", "serve"}, "--config is required"},
+		{[]string{"--config", bad}, "livekit.yaml:3: turn.relay_range_end: 29000 is below relay_range_start 30000"},
+		{[]string{"--config", bad, "--addr", "nowhere"}, `--addr "nowhere"`},
+		{[]string{"--config", bad, "--addr", "0.0.0.0"}, "--addr 0.0.0.0: want a specific IPv4 address"},
+		{[]string{"--config", bad, "--log-level", "loud"}, `--log-level "loud"`},
+		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, "no such file or directory"},
+		{nil, "--config is required"},
+		{[]string{"--config", bad, "--no-such-flag"}, "unknown flag: --no-such-flag"},
 	} {
-		root := newRootCmd(&testTrust)
-		root.SetArgs(tc.args)
-		root.SetOut(io.Discard)
-		root.SetErr(io.Discard)
-		err := root.ExecuteContext(context.Background())
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		status, stderr := runServe(t, tc.args...)
+		if status != exitBadInput || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: status %d, stderr %q; want %d and %q", tc.args, status, stderr, exitBadInput, tc.want)
 		}
 	}
+}
+
+// reusePortListener binds with SO_REUSEPORT, as another program sharing a
+// port would.
+func reusePortListener() *net.ListenConfig {
+	return &net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
 }
 
 // writeConfig writes a livekit.yaml into dir and returns its path.
@@ -220,9 +245,12 @@ func writeConfig(t *testing.T, dir, body string) string {
 	return path
 }
 
-// TestRelayServeConfigErrors checks that every refusal names the config file,
-// that unknown keys are refused as LiveKit refuses them (unless
-// --disable-strict-config), and that a port already in use names its key.
+// TestRelayServeConfigErrors checks that every refusal names the config file
+// and exits with status 2: unknown keys are refused as LiveKit refuses them
+// (unless --disable-strict-config, and without calling them "ignored"), a
+// config with no TURN listener, and a port in use or held by another
+// socket with SO_REUSEPORT, which would share the relay's clients, name
+// their key.
 func TestRelayServeConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	busyUDP, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -230,6 +258,11 @@ func TestRelayServeConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busyUDP.Close()
+	sharedUDP, err := reusePortListener().ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sharedUDP.Close()
 	busyTCP, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -241,32 +274,34 @@ func TestRelayServeConfigErrors(t *testing.T) {
 		name, body string
 		want       []string
 	}{
-		{"unknown key", base + "  mystery: 1\n", []string{"livekit.yaml:6: turn.mystery: unknown key", "--disable-strict-config"}},
+		{"unknown key", base + "  mystery: 1\n", []string{"livekit.yaml:6: turn.mystery: unknown key\n", "--disable-strict-config"}},
 		{"disabled", "turn:\n  enabled: false\n  users: {alice: secret}\n", []string{"livekit.yaml: relay localhost: turn.enabled is false"}},
-		{"no credentials", "turn:\n  udp_port: 0\n", []string{"livekit.yaml: relay localhost: no credentials"}},
+		{"no credentials", "turn:\n  domain: turn.icelab.test\n", []string{"livekit.yaml: relay turn.icelab.test: no credentials"}},
+		{"no TURN listener", base + "  udp_port: 0\n", []string{"livekit.yaml:6: turn.udp_port: no TURN listener"}},
 		{"udp port in use", base + fmt.Sprintf("  udp_port: %d\n", busyUDP.LocalAddr().(*net.UDPAddr).Port),
 			[]string{"livekit.yaml: relay turn.icelab.test: turn.udp_port", "address already in use"}},
+		{"udp port shared by SO_REUSEPORT", base + fmt.Sprintf("  udp_port: %d\n", sharedUDP.LocalAddr().(*net.UDPAddr).Port),
+			[]string{"livekit.yaml: relay turn.icelab.test: turn.udp_port", "udp 127.0.0.1:"}},
 		{"tls port in use", base + fmt.Sprintf("  udp_port: 0\n  cert_file: turn.crt\n  key_file: turn.key\n  tls_port: %d\n", busyTCP.Addr().(*net.TCPAddr).Port),
 			[]string{"livekit.yaml: relay turn.icelab.test: turn.tls_port", "address already in use"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := strings.NewReplacer("turn.crt", filepath.Join(dir, "turn.crt"), "turn.key", filepath.Join(dir, "turn.key")).Replace(tc.body)
 			path := writeConfig(t, t.TempDir(), body)
-			root := newRootCmd(&testTrust)
-			root.SetArgs([]string{"relay", "serve", "--config", path})
-			root.SetOut(io.Discard)
-			root.SetErr(io.Discard)
-			err := root.ExecuteContext(context.Background())
-			if err == nil {
-				t.Fatal("serve accepted the config")
+			status, stderr := runServe(t, "--config", path)
+			if status != exitBadInput {
+				t.Errorf("status %d, want %d; stderr %q", status, exitBadInput, stderr)
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), strings.ReplaceAll(w, "livekit.yaml", path)) {
-					t.Errorf("error %q lacks %q", err, w)
+				if !strings.Contains(stderr, strings.ReplaceAll(w, "livekit.yaml", path)) {
+					t.Errorf("stderr %q lacks %q", stderr, w)
 				}
 			}
-			if !strings.Contains(err.Error(), path) {
-				t.Errorf("error %q does not name the config file %s", err, path)
+			if !strings.Contains(stderr, path) {
+				t.Errorf("stderr %q does not name the config file %s", stderr, path)
+			}
+			if strings.Contains(stderr, "ignored") {
+				t.Errorf("stderr %q calls a refused key ignored", stderr)
 			}
 		})
 	}
@@ -343,14 +378,14 @@ func (w *lineWatch) wait(t *testing.T, parts ...string) string {
 func TestRelayServeLogs(t *testing.T) {
 	dir := t.TempDir()
 	turnCert(t, dir, "cmd log CA")
-	path := writeConfig(t, dir, "turn:\n  domain: turn.icelab.test\n  udp_port: 0\n  tls_port: 0\n  cert_file: turn.crt\n  key_file: turn.key\n"+
+	path := writeConfig(t, dir, "turn:\n  domain: turn.icelab.test\n  cert_file: turn.crt\n  key_file: turn.key\n"+
 		"  relay_range_start: 46000\n  relay_range_end: 46999\n  users: {alice: secret}\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	outR, outW := io.Pipe()
 	errR, errW := io.Pipe()
 	root := newRootCmd(&testTrust)
-	root.SetArgs([]string{"relay", "serve", "--config", path})
+	root.SetArgs([]string{"relay", "serve", "--config", path, "--ephemeral-ports"})
 	root.SetOut(outW)
 	root.SetErr(errW)
 	done := make(chan error, 1)
@@ -368,8 +403,12 @@ func TestRelayServeLogs(t *testing.T) {
 		addrs[tr] = strings.Fields(l[strings.Index(l, "addr="):])[0][len("addr="):]
 		switch tr {
 		case "udp":
-			if !strings.Contains(l, `url="turn:127.0.0.1:`) || !strings.Contains(l, "read_buffer=") {
-				t.Errorf("udp listener line %q lacks the loopback URL or its buffers", l)
+			// The buffer the config asks for (4 MiB), or the kernel's cap;
+			// never Linux's doubled figure.
+			var rcv int
+			_, err := fmt.Sscanf(l[strings.Index(l, "read_buffer_bytes="):], "read_buffer_bytes=%d", &rcv)
+			if !strings.Contains(l, `url="turn:127.0.0.1:`) || err != nil || rcv <= 0 || rcv > 4<<20 {
+				t.Errorf("udp listener line %q lacks the loopback URL or its buffers (%d, %v)", l, rcv, err)
 			}
 		case "tls":
 			if !strings.Contains(l, `url="turns:127.0.0.1:`) || !strings.Contains(l, `domain_url="turns:turn.icelab.test:`) {
