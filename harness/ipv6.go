@@ -73,7 +73,7 @@ func ipv6Note(c *endpoint, servers []webrtc.ICEServer, cr ClientResult) string {
 		return ""
 	}
 	var notes []string
-	if slices.ContainsFunc(cr.GatherErrors, func(e string) bool { return strings.Contains(e, "error 508") }) {
+	if slices.ContainsFunc(cr.GatherErrors, func(e string) bool { return strings.Contains(e, "error 440") || strings.Contains(e, "error 508") }) {
 		notes = append(notes, "pion's TURN client asked for an IPv6 relayed address (REQUESTED-ADDRESS-FAMILY, from its IPv6 socket), which an IPv4-only relay cannot give")
 	}
 	var literals []string

@@ -78,7 +78,7 @@ var _ = Describe("IPv6", func() {
 		res := run(spec)
 		phone := res.Client("phone")
 		Expect(phone.Connected).To(BeFalse())
-		Expect(phone.Failure).To(ContainSubstring("508: Insufficient Capacity"))
+		Expect(phone.Failure).To(ContainSubstring("440: Address Family not Supported"))
 		Expect(phone.Failure).To(ContainSubstring("asked for an IPv6 relayed address"))
 		Expect(phone.Failure).To(ContainSubstring("filtered (address-and-port-dependent)"))
 		Expect(phone.Failure).NotTo(ContainSubstring("IPv4 literals"))

@@ -405,6 +405,17 @@ func (c *client) lkResume(ctx context.Context, old *lkSignal, nodeName, why stri
 		return sig, rejoinError("no peer connection to resume")
 	}
 	conf := pc.GetConfiguration()
+	if conf.ICETransportPolicy != plan.policy {
+		// A browser applies a new iceTransportPolicy to the ICE restart of
+		// the same connection; pion cannot: its SetConfiguration hands the
+		// agent the new servers but keeps the candidate types it was made
+		// with (webrtc v4.2.26 ICEGatherer.updateServers), so a restart
+		// would gather host candidates again. The client rejoins instead,
+		// with a new peer connection under the node's policy (the join
+		// response carries it too), which is what the browser's restart
+		// achieves.
+		return sig, rejoinError("the node asks for ICE transport policy %s, which pion cannot apply to an existing peer connection: rejoining", plan.policy)
+	}
 	conf.ICEServers, conf.ICETransportPolicy = plan.servers, plan.policy
 	if err := pc.SetConfiguration(conf); err != nil {
 		return sig, rejoinError("set configuration: %v", err)

@@ -105,7 +105,7 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 		ncfg := sfu.Config{
 			Name: name, Host: host, External: external,
 			PortMin: uint16(cfg.RTC.PortRangeStart), PortMax: uint16(cfg.RTC.PortRangeEnd),
-			SinglePort: r.spec.Node.SinglePort, UseExternalIP: cfg.RTC.UseExternalIP,
+			SinglePort: singlePort(r.spec.Node, cfg), UseExternalIP: cfg.RTC.UseExternalIP,
 			Renomination: renominate, Loggers: r.o.loggers,
 			Participants: participants, Meter: r.rs.meter, Observer: r.rs,
 			ICEServers: func(client string, tlsOnly bool) []webrtc.ICEServer {
@@ -173,7 +173,22 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 // whether the deployment serves TURN/TLS.
 func ladderConfig(cfg relay.Config) sfu.LadderConfig {
 	return sfu.LadderConfig{
-		AllowTCPFallback: true,
-		TURNTLSEnabled:   cfg.TURN.Enabled && cfg.TURN.TLSEnabled(),
+		AllowTCPFallback:         cfg.RTC.AllowTCPFallback,
+		TCPFallbackRTTThreshold:  cfg.RTC.TCPFallbackRTTThreshold,
+		AllowUDPUnstableFallback: cfg.RTC.AllowUDPUnstableFallback,
+		TURNTLSEnabled:           cfg.TURN.Enabled && cfg.TURN.TLSEnabled(),
 	}
+}
+
+// singlePort is the one UDP port the node muxes media on: the spec's, or
+// rtc.udp_port when the livekit.yaml sets it without a port range (LiveKit
+// muxes a udp_port range, one port per CPU; the node takes its first).
+func singlePort(n NodeSpec, cfg relay.Config) int {
+	if n.SinglePort > 0 {
+		return n.SinglePort
+	}
+	if cfg.RTC.UDPMux() {
+		return cfg.RTC.UDPPort
+	}
+	return 0
 }

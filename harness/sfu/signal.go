@@ -33,7 +33,8 @@ type SentICEConfig struct {
 	Why        string // "join", "resume"
 	Preference string
 	ForceRelay bool `json:",omitempty"`
-	URLs       []string
+	// Servers are the ICE server URLs sent.
+	Servers []string
 }
 
 // signal serves the signal WebSocket: a join, or a resume with
@@ -88,7 +89,7 @@ func (n *Node) join(name, sdk string, protocol int, conn *websocket.Conn) *parti
 	p.ld.configure(cached, true)
 	n.admit(p)
 	urls, servers := n.iceServers(name, cached)
-	n.cfg.Observer.ICEConfig(name, SentICEConfig{Why: "join", Preference: cached.String(), ForceRelay: cached == PreferTLS, URLs: urls})
+	n.cfg.Observer.ICEConfig(name, SentICEConfig{Why: "join", Preference: cached.String(), ForceRelay: cached == PreferTLS, Servers: urls})
 	n.send(conn, SignalResponse{Join: &JoinResponse{ICEServers: servers, Subscribe: n.subscriptions(name),
 		ClientConfiguration: ClientConfiguration{ForceRelay: cached == PreferTLS},
 		PingInterval:        int(pingInterval / time.Second), PingTimeout: int(pingTimeout / time.Second)}})
@@ -129,7 +130,7 @@ func (n *Node) resume(p *participant, conn *websocket.Conn, reason string) {
 		n.cfg.Observer.Ladder(p.name, *ev)
 	}
 	urls, servers := n.iceServers(p.name, cached)
-	n.cfg.Observer.ICEConfig(p.name, SentICEConfig{Why: "resume (" + reason + ")", Preference: cached.String(), ForceRelay: cached == PreferTLS, URLs: urls})
+	n.cfg.Observer.ICEConfig(p.name, SentICEConfig{Why: "resume (" + reason + ")", Preference: cached.String(), ForceRelay: cached == PreferTLS, Servers: urls})
 	n.send(conn, SignalResponse{Reconnect: &ReconnectResponse{ICEServers: servers, ClientConfiguration: ClientConfiguration{ForceRelay: cached == PreferTLS}}})
 	p.mu.Lock()
 	if p.ld.configure(cached, true) {
