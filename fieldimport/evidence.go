@@ -1,0 +1,807 @@
+package fieldimport
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pion/stun/v4"
+)
+
+// Candidate is an ICE candidate as a dump shows it.
+type Candidate struct {
+	ID            string
+	Local         bool
+	Type          string // host, srflx, prflx, relay
+	Protocol      string // udp, tcp
+	Address       string // an IP, an mDNS name, or "" when hidden
+	Port          int
+	RelayProtocol string // udp, tcp, tls: how a local relay candidate reaches its server
+	URL           string // the STUN or TURN server it came from (Chromium)
+	TCPType       string // active, passive, so (ICE-TCP)
+	RelatedPort   int
+	// Signalled: known from the update log only (no stats object).
+	Signalled bool
+}
+
+// Class is what the candidate's address says about its host.
+func (c *Candidate) Class() AddrClass {
+	cl, _ := classify(c.Address)
+	return cl
+}
+
+// IPv6 says whether the candidate's address is IPv6.
+func (c *Candidate) IPv6() bool {
+	_, a := classify(c.Address)
+	return a.Is6()
+}
+
+// Pair is a candidate pair ICE formed and how far it got.
+type Pair struct {
+	ID                string
+	Local, Remote     *Candidate
+	State             string // frozen, waiting, in-progress, failed, succeeded
+	Nominated         bool
+	BytesSent         float64
+	BytesReceived     float64
+	RequestsSent      float64
+	ResponsesReceived float64
+	// LastReceived is the last report in which bytesReceived grew; zero
+	// when the dump holds no series to tell.
+	LastReceived time.Time
+}
+
+// ICEServer is one configured STUN or TURN URL.
+type ICEServer struct {
+	URL       string
+	Scheme    string // stun, stuns, turn, turns
+	Host      string
+	Port      int
+	Transport string // udp, tcp
+}
+
+// relayProtocol is how a TURN URL reaches its server: udp, tcp or tls
+// ("" for STUN).
+func (s ICEServer) relayProtocol() string {
+	switch {
+	case s.Scheme == "turns":
+		return "tls"
+	case s.Scheme == "turn" && s.Transport == "tcp":
+		return "tcp"
+	case s.Scheme == "turn":
+		return "udp"
+	}
+	return ""
+}
+
+// StateChange is a state and when the dump saw it (zero when unknown).
+type StateChange struct {
+	At    time.Time
+	State string
+}
+
+// CandidateError is an icecandidateerror: a STUN or TURN server that
+// failed to give a candidate.
+type CandidateError struct {
+	At   time.Time
+	URL  string
+	Code int
+	Text string
+}
+
+// Evidence is what a dump shows about one peer connection.
+type Evidence struct {
+	File      string
+	Format    Format
+	UserAgent string
+	// Connection is the connection's id in the dump and Connections how
+	// many the dump holds.
+	Connection  string
+	Connections int
+	// ConfigKnown: the dump holds the configuration (ICE servers and
+	// policy); otherwise ICEServers are only those some candidate names.
+	ConfigKnown bool
+	ICEServers  []ICEServer
+	// ServersGuessed: neither the configuration nor the candidates name
+	// the servers (pion's stats carry no URLs); ICEServers are read from
+	// the relay and server-reflexive candidates, on default ports.
+	ServersGuessed bool
+	Policy         string // all, relay
+	// PolicyInferred: the dump does not hold the policy; it is read from
+	// the candidates gathered.
+	PolicyInferred bool
+	Local, Remote  []*Candidate
+	Pairs          []*Pair
+	// Selected is the pair that carried the call last (the transport's
+	// selected pair, or the nominated pair that moved the most bytes);
+	// nil when none was selected.
+	Selected *Pair
+	// States are the peer connection's states in order; ICEStates and
+	// DTLSStates the ICE and DTLS transport's.
+	States, ICEStates, DTLSStates []StateChange
+	// StatesDerived: the dump logs no state changes; States are read
+	// from the stats (transport and pair states).
+	StatesDerived   bool
+	CandidateErrors []CandidateError
+	ICERestarts     int
+	// Sends lists the media the endpoint sent: audio, video, data.
+	Sends []string
+	// Start and End are the first and last moments the dump covers.
+	Start, End time.Time
+	// Snapshots is how many getStats() reports the dump holds.
+	Snapshots int
+}
+
+// Since is how long after the dump's start t was; false when either is
+// unknown.
+func (e *Evidence) Since(t time.Time) (time.Duration, bool) {
+	if t.IsZero() || e.Start.IsZero() || t.Before(e.Start) {
+		return 0, false
+	}
+	return t.Sub(e.Start), true
+}
+
+// Gather reads the evidence of one peer connection of d: id, or when id
+// is "" the connection that shows the most (candidates, pairs, events).
+func Gather(d *Dump, id string) (*Evidence, error) {
+	c, err := pick(d, id)
+	if err != nil {
+		return nil, err
+	}
+	e := &Evidence{File: d.File, Format: d.Format, UserAgent: d.UserAgent, Connection: c.ID,
+		Connections: len(d.Connections), Snapshots: c.Snapshots}
+	e.config(c)
+	e.candidates(c)
+	if len(e.Local) == 0 && len(e.Remote) == 0 {
+		where := "its stats hold no local-candidate or remote-candidate objects"
+		if d.Format == WebRTCInternals {
+			where += " and its update log no icecandidate or addIceCandidate entries"
+		}
+		field := ""
+		if c.ID != "" {
+			field = fmt.Sprintf("PeerConnections[%q]", c.ID)
+		}
+		return nil, &Error{File: d.File, Field: field, Msg: "no ICE candidates: " + where + "; was the dump taken before ICE started?"}
+	}
+	e.pairs(c)
+	e.selected(c)
+	e.states(c)
+	e.events(c)
+	e.media(c)
+	e.span(c)
+	if e.Policy == "" {
+		e.inferPolicy()
+	}
+	return e, nil
+}
+
+// pick chooses the connection to import.
+func pick(d *Dump, id string) (*Connection, error) {
+	if id != "" {
+		var ids []string
+		for _, c := range d.Connections {
+			if c.ID == id {
+				return c, nil
+			}
+			ids = append(ids, strconv.Quote(c.ID))
+		}
+		return nil, &Error{File: d.File, Field: "PeerConnections", Msg: fmt.Sprintf("no peer connection %q; the dump holds %s", id, strings.Join(ids, ", "))}
+	}
+	var best *Connection
+	score := -1
+	for _, c := range d.Connections {
+		s := len(c.Events)
+		for _, o := range c.Objects {
+			switch o.Type {
+			case "local-candidate", "remote-candidate", "candidate-pair":
+				s += 10
+			}
+		}
+		for _, ev := range c.Events {
+			if ev.Type == "icecandidate" || ev.Type == "addIceCandidate" {
+				s += 10
+			}
+		}
+		if s > score {
+			best, score = c, s
+		}
+	}
+	if best == nil {
+		return nil, &Error{File: d.File, Msg: "the dump holds no peer connection"}
+	}
+	return best, nil
+}
+
+func (e *Evidence) config(c *Connection) {
+	if c.Config == nil {
+		return
+	}
+	e.ConfigKnown = true
+	e.Policy = c.Config.Policy
+	if e.Policy == "" {
+		e.Policy = "all" // Chromium logs the policy only when it is not the default
+	}
+	for _, u := range c.Config.ICEServers {
+		if s, ok := parseICEURL(u); ok {
+			e.ICEServers = append(e.ICEServers, s)
+		}
+	}
+}
+
+// parseICEURL reads a stun:, stuns:, turn: or turns: URL.
+func parseICEURL(u string) (ICEServer, bool) {
+	uri, err := stun.ParseURI(strings.TrimSpace(u))
+	if err != nil || uri.Host == "" {
+		return ICEServer{}, false
+	}
+	s := ICEServer{URL: u, Scheme: uri.Scheme.String(), Host: uri.Host, Port: uri.Port}
+	switch uri.Proto {
+	case stun.ProtoTypeTCP:
+		s.Transport = "tcp"
+	case stun.ProtoTypeUDP:
+		s.Transport = "udp"
+	}
+	if s.Scheme == "turns" || s.Scheme == "stuns" {
+		s.Transport = "tcp"
+	}
+	if s.Transport == "" {
+		s.Transport = "udp"
+	}
+	return s, true
+}
+
+// candidates reads the candidates of the stats, then adds those only the
+// update log names.
+func (e *Evidence) candidates(c *Connection) {
+	for _, id := range sortedIDs(c) {
+		o := c.Objects[id]
+		if o.Type != "local-candidate" && o.Type != "remote-candidate" {
+			continue
+		}
+		cand := &Candidate{ID: id, Local: o.Type == "local-candidate",
+			Type:          strings.ToLower(o.lastStr("candidateType")),
+			Protocol:      strings.ToLower(o.lastStr("protocol")),
+			Address:       o.lastStr("address"),
+			RelayProtocol: strings.ToLower(o.lastStr("relayProtocol")),
+			URL:           o.lastStr("url"),
+			TCPType:       o.lastStr("tcpType"),
+		}
+		if cand.Address == "" {
+			cand.Address = o.lastStr("ip") // pion; Chromium before M80
+		}
+		if p, ok := o.lastNum("port"); ok && p >= 0 && p < 65536 {
+			cand.Port = int(p)
+		}
+		if p, ok := o.lastNum("relatedPort"); ok && p >= 0 && p < 65536 {
+			cand.RelatedPort = int(p)
+		}
+		cand.Type = normType(cand.Type)
+		e.add(cand)
+	}
+	for _, ev := range c.Events {
+		var local bool
+		switch ev.Type {
+		case "icecandidate":
+			local = true
+		case "addIceCandidate":
+		default:
+			continue
+		}
+		cand, ok := parseCandidateEvent(ev.Value)
+		if !ok {
+			continue
+		}
+		cand.Local, cand.Signalled = local, true
+		if !e.has(cand) {
+			e.add(cand)
+		}
+	}
+	if e.ConfigKnown {
+		return
+	}
+	if u := e.candidateURLs(); len(u) > 0 {
+		e.ICEServers = u
+		return
+	}
+	e.guessServers()
+}
+
+// unknownSTUN stands for a STUN server whose address no candidate shows.
+const unknownSTUN = "stun server"
+
+// guessServers reads the servers from the candidates when nothing names
+// them: a relay candidate's address is its TURN server's (pion/turn,
+// coturn and LiveKit allocate on the server's own address), reached over
+// its relay protocol on LiveKit's default ports (3478, TLS 5349); a
+// server-reflexive candidate means a STUN server, the TURN server's when
+// there is one.
+func (e *Evidence) guessServers() {
+	var out []ICEServer
+	add := func(u string) {
+		if s, ok := parseICEURL(u); ok && !slices.ContainsFunc(out, func(o ICEServer) bool { return o.URL == s.URL }) {
+			out = append(out, s)
+		}
+	}
+	stunHost := ""
+	for _, c := range e.Local {
+		if c.Type != "relay" || c.Class() == ClassHidden || c.Class() == ClassMDNS {
+			continue
+		}
+		h := c.Address
+		if strings.Contains(h, ":") {
+			h = "[" + h + "]"
+		}
+		if stunHost == "" {
+			stunHost = h
+		}
+		switch relayProtocolOf(c) {
+		case "tls":
+			add("turns:" + h + ":5349?transport=tcp")
+		case "tcp":
+			add("turn:" + h + ":3478?transport=tcp")
+		default:
+			add("turn:" + h + ":3478?transport=udp")
+		}
+	}
+	if slices.ContainsFunc(e.Local, func(c *Candidate) bool { return c.Type == "srflx" }) {
+		if stunHost == "" {
+			out = append(out, ICEServer{URL: "stun:" + unknownSTUN + ":3478", Scheme: "stun", Host: unknownSTUN, Port: 3478, Transport: "udp"})
+		} else {
+			add("stun:" + stunHost + ":3478")
+		}
+	}
+	e.ICEServers, e.ServersGuessed = out, len(out) > 0
+}
+
+// normType maps pion's and older spellings of candidate types.
+func normType(t string) string {
+	switch t {
+	case "serverreflexive", "server-reflexive", "stun":
+		return "srflx"
+	case "peerreflexive", "peer-reflexive":
+		return "prflx"
+	case "relayed", "relay":
+		return "relay"
+	case "local":
+		return "host"
+	}
+	return t
+}
+
+func (e *Evidence) add(c *Candidate) {
+	if c.Local {
+		e.Local = append(e.Local, c)
+	} else {
+		e.Remote = append(e.Remote, c)
+	}
+}
+
+// has says whether a signalled candidate is already known from the stats.
+func (e *Evidence) has(c *Candidate) bool {
+	list := e.Remote
+	if c.Local {
+		list = e.Local
+	}
+	return slices.ContainsFunc(list, func(o *Candidate) bool {
+		return o.Type == c.Type && o.Protocol == c.Protocol && o.Port == c.Port &&
+			(o.Address == c.Address || o.Class() == ClassHidden || c.Class() == ClassMDNS)
+	})
+}
+
+// candidateURLs lists the servers the local candidates name, for a dump
+// without the configuration.
+func (e *Evidence) candidateURLs() []ICEServer {
+	var out []ICEServer
+	for _, c := range e.Local {
+		if c.URL == "" {
+			continue
+		}
+		s, ok := parseICEURL(c.URL)
+		if ok && !slices.ContainsFunc(out, func(o ICEServer) bool { return o.URL == s.URL }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// parseCandidateEvent reads the value of an icecandidate or
+// addIceCandidate entry: JSON {"candidate": "candidate:...", "url":
+// ..., "relayProtocol": ...} in newer Chromium, "sdpMid: 0,
+// sdpMLineIndex: 0, candidate: candidate:..., url: ..." in older.
+func parseCandidateEvent(v string) (*Candidate, bool) {
+	var line, url, relay string
+	if j, err := decodeJSON([]byte(v)); err == nil && j.kind == jObject {
+		line, url, relay = j.get("candidate").str(), j.get("url").str(), j.get("relayProtocol").str()
+	} else {
+		i := strings.Index(v, "candidate: ")
+		if i < 0 {
+			return nil, false
+		}
+		line = v[i+len("candidate: "):]
+		for _, tail := range []string{", url: ", ", relayProtocol: "} {
+			if j := strings.Index(line, tail); j >= 0 {
+				rest := line[j+len(tail):]
+				if k := strings.Index(rest, ", "); k >= 0 {
+					rest = rest[:k]
+				}
+				if tail == ", url: " {
+					url = rest
+				} else {
+					relay = rest
+				}
+				line = line[:j]
+			}
+		}
+	}
+	c, ok := parseCandidateLine(line)
+	if !ok {
+		return nil, false
+	}
+	c.URL, c.RelayProtocol = url, strings.ToLower(relay)
+	return c, true
+}
+
+// parseCandidateLine reads an SDP candidate attribute (RFC 8839 §5.1):
+// "candidate:FOUNDATION COMPONENT PROTOCOL PRIORITY ADDRESS PORT typ TYPE
+// [raddr A rport P] [tcptype T] ...".
+func parseCandidateLine(s string) (*Candidate, bool) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "a=")
+	s = strings.TrimPrefix(s, "candidate:")
+	f := strings.Fields(s)
+	if len(f) < 8 || f[6] != "typ" {
+		return nil, false
+	}
+	port, err := strconv.Atoi(f[5])
+	if err != nil || port < 0 || port > 65535 {
+		return nil, false
+	}
+	c := &Candidate{Protocol: strings.ToLower(f[2]), Address: f[4], Port: port, Type: normType(strings.ToLower(f[7]))}
+	for i := 8; i+1 < len(f); i += 2 {
+		switch f[i] {
+		case "rport":
+			c.RelatedPort, _ = strconv.Atoi(f[i+1])
+		case "tcptype":
+			c.TCPType = f[i+1]
+		}
+	}
+	return c, true
+}
+
+// pairs reads the candidate pairs, joined with their candidates.
+func (e *Evidence) pairs(c *Connection) {
+	byID := map[string]*Candidate{}
+	for _, cand := range slices.Concat(e.Local, e.Remote) {
+		if cand.ID != "" {
+			byID[cand.ID] = cand
+		}
+	}
+	for _, id := range sortedIDs(c) {
+		o := c.Objects[id]
+		if o.Type != "candidate-pair" {
+			continue
+		}
+		p := &Pair{ID: id, State: o.lastStr("state"), Local: byID[o.lastStr("localCandidateId")], Remote: byID[o.lastStr("remoteCandidateId")]}
+		p.Nominated, _ = o.last("nominated").boolean()
+		p.BytesSent, _ = o.lastNum("bytesSent")
+		p.BytesReceived, _ = o.lastNum("bytesReceived")
+		p.RequestsSent, _ = o.lastNum("requestsSent")
+		p.ResponsesReceived, _ = o.lastNum("responsesReceived")
+		p.LastReceived = lastGrowth(o.Attrs["bytesReceived"])
+		e.Pairs = append(e.Pairs, p)
+	}
+}
+
+// lastGrowth is when a counter last grew over its series; zero when it
+// never did within the series.
+func lastGrowth(ps []Point) time.Time {
+	var at time.Time
+	for i := 1; i < len(ps); i++ {
+		a, _ := ps[i-1].V.num()
+		b, _ := ps[i].V.num()
+		if b > a {
+			at = ps[i].At
+		}
+	}
+	return at
+}
+
+// selected finds the pair that carried the call last: the transport's
+// selectedCandidatePairId (its newest non-empty value), Firefox's
+// "selected", or for pion (which reports no selection) the nominated,
+// succeeded pair that received the most.
+func (e *Evidence) selected(c *Connection) {
+	byID := map[string]*Pair{}
+	for _, p := range e.Pairs {
+		byID[p.ID] = p
+	}
+	for _, id := range sortedIDs(c) {
+		o := c.Objects[id]
+		if o.Type != "transport" {
+			continue
+		}
+		ps := o.Attrs["selectedCandidatePairId"]
+		for i := len(ps) - 1; i >= 0; i-- {
+			if p := byID[ps[i].V.str()]; p != nil {
+				e.Selected = p
+				return
+			}
+		}
+	}
+	for _, id := range sortedIDs(c) {
+		if o := c.Objects[id]; o.Type == "candidate-pair" {
+			if sel, _ := o.last("selected").boolean(); sel && byID[id] != nil {
+				e.Selected = byID[id]
+				return
+			}
+		}
+	}
+	for _, p := range e.Pairs {
+		if p.State == "succeeded" && p.Nominated && (e.Selected == nil || p.BytesReceived > e.Selected.BytesReceived) {
+			e.Selected = p
+		}
+	}
+}
+
+// iceToPC maps ICE connection states to the peer connection states that
+// follow from them, for dumps that log only the former.
+var iceToPC = map[string]string{"new": "new", "checking": "connecting", "connected": "connected", "completed": "connected",
+	"disconnected": "disconnected", "failed": "failed", "closed": "closed"}
+
+// states reads the state changes: from the update log when it has them,
+// else from the transport's iceState and dtlsState series, else (pion)
+// from the DTLS state and the pairs.
+func (e *Evidence) states(c *Connection) {
+	for _, ev := range c.Events {
+		switch ev.Type {
+		case "connectionstatechange":
+			e.States = appendState(e.States, ev.At, ev.Value)
+		case "iceconnectionstatechange":
+			e.ICEStates = appendState(e.ICEStates, ev.At, legacyICEState(ev.Value))
+		}
+	}
+	for _, id := range sortedIDs(c) {
+		o := c.Objects[id]
+		if o.Type != "transport" {
+			continue
+		}
+		for _, p := range o.Attrs["dtlsState"] {
+			e.DTLSStates = appendState(e.DTLSStates, p.At, p.V.str())
+		}
+		if len(e.ICEStates) == 0 {
+			for _, p := range o.Attrs["iceState"] {
+				if _, known := iceToPC[p.V.str()]; known { // pion reports "unknown"
+					e.ICEStates = appendState(e.ICEStates, p.At, p.V.str())
+				}
+			}
+		}
+		break
+	}
+	if len(e.States) > 0 {
+		return
+	}
+	e.StatesDerived = true
+	if len(e.ICEStates) > 0 && len(c.Events) > 0 {
+		for _, s := range e.ICEStates {
+			e.States = appendState(e.States, s.At, iceToPC[s.State])
+		}
+		return
+	}
+	e.States = derivedStates(c)
+}
+
+// derivedStates reads the peer connection's states from the stats
+// alone, report by report: the transport's ICE and DTLS states where it
+// has them (Chromium), else (pion, which reports no ICE state) the DTLS
+// state and the candidate pairs. pion drops its candidates once ICE has
+// failed, so a report without pairs after a connection is a failure.
+func derivedStates(c *Connection) []StateChange {
+	var transport *Object
+	var pairs []*Object
+	for _, id := range sortedIDs(c) {
+		switch o := c.Objects[id]; o.Type {
+		case "transport":
+			if transport == nil {
+				transport = o
+			}
+		case "candidate-pair":
+			pairs = append(pairs, o)
+		}
+	}
+	var out []StateChange
+	connected := false
+	for k := range max(c.Snapshots, 1) {
+		var at time.Time
+		ice, dtls := "", ""
+		if transport != nil {
+			if ms, ok := transport.at("timestamp", k).num(); ok {
+				at = epochMillis(ms)
+			}
+			if s := transport.at("iceState", k).str(); iceToPC[s] != "" {
+				ice = s
+			}
+			dtls = transport.at("dtlsState", k).str()
+		}
+		present, failed, succeeded := 0, 0, false
+		for _, p := range pairs {
+			switch p.at("state", k).str() {
+			case "":
+				continue
+			case "succeeded":
+				succeeded = true
+			case "failed":
+				failed++
+			}
+			present++
+		}
+		var st string
+		switch {
+		case ice != "":
+			st = iceToPC[ice]
+			if st == "connected" && dtls != "connected" {
+				st = "connecting"
+				if dtls == "failed" || dtls == "closed" {
+					st = "failed"
+				}
+			}
+		case dtls == "failed":
+			st = "failed"
+		case present == 0 && connected:
+			st = "failed"
+		case dtls == "connected" && succeeded:
+			st = "connected"
+		case present > 0 && failed == present:
+			st = "failed"
+		default:
+			st = "connecting"
+		}
+		connected = connected || st == "connected"
+		out = appendState(out, at, st)
+	}
+	return out
+}
+
+// legacyICEState maps the ICE state names of old dumps
+// ("ICEConnectionStateConnected", "kICEConnectionStateConnected").
+func legacyICEState(s string) string {
+	s = strings.TrimPrefix(s, "k")
+	s = strings.TrimPrefix(s, "ICEConnectionState")
+	return strings.ToLower(s)
+}
+
+func appendState(list []StateChange, at time.Time, s string) []StateChange {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" || (len(list) > 0 && list[len(list)-1].State == s) {
+		return list
+	}
+	return append(list, StateChange{At: at, State: s})
+}
+
+// events reads candidate errors and ICE restarts from the update log.
+func (e *Evidence) events(c *Connection) {
+	for _, ev := range c.Events {
+		switch ev.Type {
+		case "icecandidateerror":
+			e.CandidateErrors = append(e.CandidateErrors, parseCandidateError(ev))
+		case "createOffer":
+			v := strings.ReplaceAll(ev.Value, " ", "")
+			if strings.Contains(v, "iceRestart:true") || strings.Contains(v, `"iceRestart":true`) {
+				e.ICERestarts++
+			}
+		case "restartIce":
+			e.ICERestarts++
+		}
+	}
+}
+
+// parseCandidateError reads an icecandidateerror value: "url: U\naddress:
+// A\nport: P\nhost_candidate: H\nerror_text: T\nerror_code: C" (Chromium's
+// peer_connection_tracker.cc), or a JSON object with the event's
+// attributes.
+func parseCandidateError(ev Event) CandidateError {
+	ce := CandidateError{At: ev.At}
+	if j, err := decodeJSON([]byte(ev.Value)); err == nil && j.kind == jObject {
+		ce.URL = j.get("url").str()
+		ce.Text = j.get("errorText").str()
+		if n, ok := j.get("errorCode").num(); ok {
+			ce.Code = int(n)
+		}
+		return ce
+	}
+	for _, line := range strings.Split(ev.Value, "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "url":
+			ce.URL = v
+		case "error_text":
+			ce.Text = v
+		case "error_code":
+			ce.Code, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return ce
+}
+
+// media reads what the endpoint sent: outbound RTP by kind, data
+// channels.
+func (e *Evidence) media(c *Connection) {
+	add := func(k string) {
+		if !slices.Contains(e.Sends, k) {
+			e.Sends = append(e.Sends, k)
+		}
+	}
+	for _, id := range sortedIDs(c) {
+		o := c.Objects[id]
+		switch o.Type {
+		case "outbound-rtp":
+			k := o.lastStr("kind")
+			if k == "" {
+				k = o.lastStr("mediaType")
+			}
+			if k == "audio" || k == "video" {
+				add(k)
+			}
+		case "data-channel":
+			add("data")
+		}
+	}
+	for _, ev := range c.Events {
+		if ev.Type == "createDataChannel" || ev.Type == "datachannel" {
+			add("data")
+		}
+	}
+	sort.Slice(e.Sends, func(i, j int) bool { return mediaOrder(e.Sends[i]) < mediaOrder(e.Sends[j]) })
+}
+
+func mediaOrder(k string) int { return slices.Index([]string{"audio", "video", "data"}, k) }
+
+// span finds the first and last moments the dump covers.
+func (e *Evidence) span(c *Connection) {
+	see := func(t time.Time) {
+		if t.IsZero() {
+			return
+		}
+		if e.Start.IsZero() || t.Before(e.Start) {
+			e.Start = t
+		}
+		if t.After(e.End) {
+			e.End = t
+		}
+	}
+	for _, ev := range c.Events {
+		see(ev.At)
+	}
+	for _, o := range c.Objects {
+		for _, ps := range o.Attrs {
+			for _, p := range ps {
+				see(p.At)
+			}
+		}
+	}
+}
+
+// inferPolicy reads the ICE transport policy from the candidates when
+// the dump does not hold it: a relay-only endpoint gathers nothing but
+// relay candidates (RFC 8445 §5.1.1, iceTransportPolicy "relay").
+func (e *Evidence) inferPolicy() {
+	e.PolicyInferred = true
+	e.Policy = "all"
+	gathered := func(c *Candidate) bool { return c.Type == "host" || c.Type == "srflx" }
+	if slices.ContainsFunc(e.Local, func(c *Candidate) bool { return c.Type == "relay" }) && !slices.ContainsFunc(e.Local, gathered) {
+		e.Policy = "relay"
+	}
+}
+
+func sortedIDs(c *Connection) []string {
+	ids := make([]string, 0, len(c.Objects))
+	for id := range c.Objects {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
