@@ -25,11 +25,7 @@ func RunOutcome(c *harness.ClientResult) Outcome {
 		o.Stage = StageICE
 	}
 	if c.Connected {
-		t := c.CarriedBy
-		if t == "" || t == harness.NoTransport {
-			t = c.Transport
-		}
-		o.Transports = []harness.Transport{t}
+		o.Transports = []harness.Transport{c.Transport}
 		if c.Selected != nil {
 			o.Local, o.Remote = c.Selected.Local.Type, c.Selected.Remote.Type
 			o.Pair = c.Selected.String()
@@ -67,6 +63,10 @@ func (im *Import) Compare(c *harness.ClientResult) Verdict {
 	f, r := v.Field, v.Run
 	if f.Stage != r.Stage {
 		differ(AspectStage, "stage: the field %s, icelab %s", f.Stage, r.Stage)
+		if f.Connected() != r.Connected() {
+			// Whether a call connects at all rests on what could carry it.
+			aspects = append(aspects, AspectTransport)
+		}
 	}
 	if f.Connected() && r.Connected() {
 		if !slices.Contains(f.Transports, r.Transports[0]) {

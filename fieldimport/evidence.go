@@ -421,20 +421,21 @@ func parseCandidateEvent(v string) (*Candidate, bool) {
 			return nil, false
 		}
 		line = v[i+len("candidate: "):]
-		for _, tail := range []string{", url: ", ", relayProtocol: "} {
-			if j := strings.Index(line, tail); j >= 0 {
-				rest := line[j+len(tail):]
-				if k := strings.Index(rest, ", "); k >= 0 {
-					rest = rest[:k]
-				}
-				if tail == ", url: " {
-					url = rest
-				} else {
-					relay = rest
-				}
-				line = line[:j]
+		end := len(line)
+		field := func(key string) string {
+			j := strings.Index(line, ", "+key+": ")
+			if j < 0 {
+				return ""
 			}
+			end = min(end, j)
+			val := line[j+len(key)+4:]
+			if k := strings.Index(val, ", "); k >= 0 {
+				val = val[:k]
+			}
+			return val
 		}
+		url, relay = field("url"), field("relayProtocol")
+		line = line[:end]
 	}
 	c, ok := parseCandidateLine(line)
 	if !ok {

@@ -40,8 +40,11 @@ func (im *importer) expectation() {
 			x.remote = append(x.remote, "host")
 		}
 	}
-	switch o.FinalState {
-	case "connected", "disconnected", "failed":
+	switch {
+	case o.Stage == StageDTLS && o.FinalState != "":
+		x.why = append(x.why, im.infer(Inferred, "final_state is not expected",
+			"after ICE connects and DTLS does not, the state depends on the implementation's DTLS timers (browsers give up, pion's DTLS has no deadline and stays connecting), not on the network", nil))
+	case o.FinalState == "connected" || o.FinalState == "disconnected" || o.FinalState == "failed":
 		x.finalState = o.FinalState
 	default:
 		if o.FinalState != "" {
@@ -70,8 +73,9 @@ func (im *importer) outcomeEvidence() string {
 	e, o := im.e, im.o
 	var parts []string
 	var states []string
+	timed := !e.StatesDerived || e.Snapshots > 1
 	for _, s := range e.States {
-		if d, ok := e.Since(s.At); ok {
+		if d, ok := e.Since(s.At); ok && timed {
 			states = append(states, fmt.Sprintf("%s at %.1f s", s.State, d.Seconds()))
 		} else {
 			states = append(states, s.State)
@@ -94,7 +98,7 @@ func (im *importer) outcomeEvidence() string {
 			tried = append(tried, p.State)
 		}
 		if len(tried) > 0 {
-			parts = append(parts, fmt.Sprintf("%d candidate pairs, %s", len(tried), countStates(tried)))
+			parts = append(parts, fmt.Sprintf("%s, %s", plural(len(tried), "candidate pair"), countStates(tried)))
 		}
 	}
 	return strings.Join(parts, "; ")
@@ -115,4 +119,12 @@ func countStates(states []string) string {
 		out[i] = fmt.Sprintf("%d %s", n[s], s)
 	}
 	return strings.Join(out, ", ")
+}
+
+// plural renders "1 candidate pair", "3 candidate pairs".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

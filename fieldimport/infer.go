@@ -17,6 +17,9 @@ type Options struct {
 	// Name is the scenario's name; default "field-" and the dump's base
 	// name.
 	Name string
+	// File is where the scenario will be written, against which its
+	// relative paths (ConfigFile) resolve; "" for the working directory.
+	File string
 	// Connection picks the peer connection to import by its id in the
 	// dump; "" picks the one that shows the most.
 	Connection string
@@ -123,7 +126,7 @@ func (im *importer) build() {
 	if im.p.name == "" {
 		im.p.name = scenarioName(e.File)
 	}
-	im.p.source = im.source()
+	im.p.source = im.source() + "; imported by icelab import"
 	im.p.report = im.opt.Report
 	if im.p.report == "" {
 		im.p.report = "In the field: " + im.fieldSentence()
@@ -164,10 +167,13 @@ func (im *importer) source() string {
 	if e.UserAgent != "" {
 		s += " (" + browserOf(e.UserAgent) + ")"
 	}
-	if e.Connection != "" {
+	switch {
+	case e.Connections > 1:
 		s += fmt.Sprintf(", peer connection %s of %d", e.Connection, e.Connections)
+	case e.Connection != "":
+		s += ", peer connection " + e.Connection
 	}
-	return s + "; imported by icelab import"
+	return s
 }
 
 func formatName(f Format) string {
@@ -213,8 +219,7 @@ func (im *importer) fieldSentence() string {
 // addresses (ICE-lite, as LiveKit's SFU); a peer behind a NAT offers
 // server-reflexive or relay candidates, or private host addresses.
 func (im *importer) farEnd() bool {
-	var peerish []string
-	var public []string
+	var peerish, private, public []string
 	for _, c := range im.e.Remote {
 		if c.Type == "prflx" {
 			continue
@@ -222,20 +227,28 @@ func (im *importer) farEnd() bool {
 		switch {
 		case c.Type == "srflx" || c.Type == "relay":
 			peerish = append(peerish, c.Type+" "+im.an.hostPort(c.Address, c.Port, sideRemote, "the far end's "+c.Type+" candidate"))
-		case c.Class() == ClassPrivate || c.Class() == ClassCGNAT || c.Class() == ClassMDNS:
-			peerish = append(peerish, "host "+im.an.hostPort(c.Address, c.Port, sideRemote, "the far end's host candidate"))
+		case c.Class() == ClassMDNS:
+			peerish = append(peerish, "host "+c.Protocol+" on an mDNS name (only browsers hide their addresses so)")
+		case c.Class() == ClassPrivate || c.Class() == ClassCGNAT:
+			private = append(private, "host "+im.an.hostPort(c.Address, c.Port, sideRemote, "the far end's host candidate"))
 		case c.Class() == ClassPublic:
 			public = append(public, c.Protocol+" "+im.an.hostPort(c.Address, c.Port, sideRemote, "the far end's host candidate"))
 		}
 	}
+	if len(public) == 0 {
+		peerish = append(peerish, private...)
+	}
 	if len(peerish) > 0 {
 		in := im.infer(Inferred, "the far end is a peer (peers:), not a media server",
-			"it offered candidates only an endpoint behind a NAT or with a relay offers: "+listOf(peerish, 4),
+			"it offered candidates only an endpoint behind a NAT, with a relay or in a browser offers: "+listOf(peerish, 4),
 			[]string{"a media server that relays or sits behind a NAT (clients: and node:)"}, AspectTransport, AspectCandidates)
 		im.p.peer = &endpointPlan{name: peerName, why: []*Inference{in}}
 		return true
 	}
 	because := "it offered only host candidates on public addresses (" + listOf(public, 4) + "), as a media server (an SFU such as LiveKit's) does"
+	if len(private) > 0 {
+		because = "it offered host candidates on public addresses (" + listOf(public, 4) + ") beside private ones, and no reflexive or relay candidate, as a media server (an SFU such as LiveKit's) does"
+	}
 	c := Inferred
 	if len(public) == 0 {
 		c, because = Assumed, "the dump holds no candidate of the far end but peer-reflexive ones learnt from its checks"
@@ -359,10 +372,11 @@ func publicAddr(cs []*Candidate) (a netip.Addr) {
 	return
 }
 
+// privateAddr returns a private address of the candidates, IPv4 first.
 func privateAddr(cs []*Candidate) (a netip.Addr) {
 	for _, c := range cs {
-		if cl, x := classify(c.Address); cl == ClassPrivate {
-			return x
+		if cl, x := classify(c.Address); cl == ClassPrivate && (!a.IsValid() || x.Is4() && a.Is6()) {
+			a = x
 		}
 	}
 	return
@@ -502,10 +516,11 @@ func (im *importer) firewall(lan *lanPlan, hosts, srflx, relays []*Candidate) {
 				seen = append(seen, im.describeCandidate(c, sideLocal))
 			}
 		}
+		because := "UDP candidates came back from servers: " + listOf(seen, 3)
 		if len(seen) == 0 {
-			seen = append(seen, "a UDP candidate pair that succeeded")
+			because = "a UDP candidate pair succeeded"
 		}
-		im.p.client.why = append(im.p.client.why, im.infer(Observed, "UDP leaves alice's network", listOf(seen, 3), nil, AspectTransport))
+		im.p.client.why = append(im.p.client.why, im.infer(Observed, "UDP leaves alice's network", because, nil, AspectTransport))
 	case len(udpTried) > 0 || udpChecks:
 		because := "no server-reflexive or UDP relay candidate came back"
 		if len(udpTried) > 0 {

@@ -84,9 +84,9 @@ func (im *importer) servers() {
 	}
 	if im.p.node != nil && im.opt.Config != nil {
 		im.p.node.configFile = im.opt.ConfigFile
-		in := im.infer(Observed, "the media node runs the deployment's livekit.yaml ("+im.opt.ConfigFile+") and hands alice its own STUN and TURN servers",
-			"it was given with --config; the dump's servers were "+listOf(im.urlList(e.ICEServers), 5),
-			[]string{"the servers of the dump, if the deployment handed out others"}, AspectTransport)
+		in := im.infer(Assumed, "the media node runs the deployment's livekit.yaml ("+im.opt.ConfigFile+") and hands alice its own STUN and TURN servers",
+			"it was given with --config, and the dump cannot show a server's configuration; the dump's servers were "+listOf(im.urlList(e.ICEServers), 5),
+			[]string{"the deployment as it was when the dump was taken, if it has changed since", "the servers of the dump, if the deployment handed out others"}, AspectTransport, AspectStage)
 		im.p.node.why = append(im.p.node.why, in)
 		return
 	}
@@ -96,7 +96,6 @@ func (im *importer) servers() {
 		im.p.client.iceServers = []iceServerPlan{}
 		if im.p.node != nil {
 			im.p.node.turn = &turnPlan{enabled: false}
-			im.p.node.why = append(im.p.node.why, why)
 		}
 		return
 	}
@@ -106,7 +105,10 @@ func (im *importer) servers() {
 		serverAlternatives(e), AspectTransport)
 	im.p.client.serversWhy = []*Inference{mapping}
 	for i, g := range groups {
-		tp := turnPlan{enabled: true, domain: rename[i], users: map[string]string{turnUser: turnSecret}}
+		tp := turnPlan{enabled: true, domain: rename[i]}
+		if g.hasTURN() {
+			tp.users = map[string]string{turnUser: turnSecret}
+		}
 		var stunURLs, turnURLs []string
 		for _, s := range g.urls {
 			u := im.rewriteURL(s)
@@ -139,7 +141,7 @@ func (im *importer) servers() {
 				[]string{"a TURN server apart from the media server (servers:)"}, AspectTransport))
 			continue
 		}
-		im.p.servers = append(im.p.servers, serverPlan{name: hostName(rename[i]), turn: tp, why: []*Inference{mapping}})
+		im.p.servers = append(im.p.servers, serverPlan{name: hostName(rename[i]), turn: tp})
 	}
 	if im.p.node != nil && im.p.node.turn == nil {
 		im.p.node.turn = &turnPlan{enabled: false}
@@ -203,7 +205,8 @@ func (im *importer) endpoint() {
 	ep.publish = slices.Clone(e.Sends)
 	if len(ep.publish) == 0 {
 		ep.publish = []string{"audio", "data"}
-		ep.publishWhy = []*Inference{im.infer(Assumed, "alice publishes audio and data", "the dump shows no outbound media", nil)}
+		ep.publishWhy = []*Inference{im.infer(Assumed, "alice publishes audio and data", "the dump shows no outbound media",
+			[]string{"video too (about 1.5 Mbit/s more, which matters only on a slow or lossy link)"})}
 	} else {
 		ep.publishWhy = []*Inference{im.infer(Observed, "alice publishes "+strings.Join(ep.publish, ", "), "the dump holds her outbound RTP or data channels", nil)}
 	}
@@ -266,7 +269,8 @@ func (im *importer) peerEndpoint() {
 	}
 	im.p.lans = append(im.p.lans, lan)
 	bob.lan = lan.name
-	bob.serversWhy = []*Inference{im.infer(Assumed, "bob is handed every server's STUN and TURN", "his configuration is not in alice's dump", nil, AspectTransport)}
+	bob.serversWhy = []*Inference{im.infer(Assumed, "bob is handed every server's STUN and TURN", "his configuration is not in alice's dump",
+		[]string{"fewer servers (only STUN, or TURN over UDP only), which would leave him without a relay where his network needs one"}, AspectTransport)}
 }
 
 // duration sets the call's length: long enough to see the outcome the
@@ -282,7 +286,8 @@ func (im *importer) duration() {
 	var because string
 	switch o.Stage {
 	case StageConnected:
-		because = "the call connected; 20 s shows which transport carries it"
+		d = 15 * time.Second
+		because = "the call connected; 15 s shows which transport carries it"
 	case StageDTLS:
 		because = "ICE connected and DTLS did not; 30 s leaves no doubt it never will"
 		d = 30 * time.Second
@@ -317,7 +322,7 @@ func (im *importer) duration() {
 func (im *importer) header() {
 	e := im.e
 	h := []string{
-		"Imported by icelab import from " + im.p.source + ".",
+		"Imported by icelab import from " + im.source() + ".",
 		"Field outcome: " + im.o.Summary() + ".",
 		"Each [N] comment is one inference: observed (the dump shows it), inferred (it follows from what the dump shows) or assumed (the dump cannot show it: the conservative choice, with its alternatives). `icelab import --run` names the ones to revisit when icelab does not reproduce the field outcome.",
 	}

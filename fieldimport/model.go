@@ -124,8 +124,7 @@ type turnPlan struct {
 
 type serverPlan struct {
 	name string
-	why  []*Inference
-	turn turnPlan
+	turn turnPlan // its reason is alice's ice_servers'
 }
 
 type endpointPlan struct {

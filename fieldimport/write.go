@@ -27,7 +27,11 @@ func (im *importer) write() ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	s, err := scenarios.Parse(im.p.name+".yaml", data)
+	file := im.opt.File
+	if file == "" {
+		file = im.p.name + ".yaml"
+	}
+	s, err := scenarios.Parse(file, data)
 	if err != nil {
 		return nil, "", fmt.Errorf("the scenario icelab wrote from %s does not load (a bug in icelab import): %w\n%s", im.e.File, err, data)
 	}
@@ -117,7 +121,7 @@ func (im *importer) render() ([]byte, error) {
 			}
 			list = append(list, m)
 		}
-		add(root, "servers", uniqueWhy(p.servers), seq(list...))
+		add(root, "servers", nil, seq(list...))
 	}
 	endpoints := []*yaml.Node{renderEndpoint(&p.client, p.peer != nil)}
 	if p.peer != nil {
@@ -153,18 +157,6 @@ func (im *importer) render() ([]byte, error) {
 		return nil, fmt.Errorf("write scenario: %w", err)
 	}
 	return b.Bytes(), nil
-}
-
-func uniqueWhy(ss []serverPlan) []*Inference {
-	var out []*Inference
-	for _, s := range ss {
-		for _, in := range s.why {
-			if !slices.Contains(out, in) {
-				out = append(out, in)
-			}
-		}
-	}
-	return out
 }
 
 func renderLAN(l lanPlan) *yaml.Node {

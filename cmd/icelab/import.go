@@ -73,7 +73,7 @@ func (o *importOptions) importDump(ctx context.Context, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "--clock %q: want fake or real\n", o.clock)
 		return exitBadInput
 	}
-	opt := fieldimport.Options{Connection: o.connection, Report: o.report}
+	opt := fieldimport.Options{Connection: o.connection, Report: o.report, File: o.out}
 	if o.config != "" {
 		cfg, issues, err := relay.LoadConfig(o.config)
 		for _, is := range issues {
