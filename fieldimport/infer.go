@@ -77,6 +77,7 @@ type importer struct {
 	udpBlocked  bool
 	p2p         bool
 	serverNames map[string]string // dump host → scenario name (domain)
+	nodeDomain  string            // the media node's TURN domain, when it serves one
 }
 
 // infer records an inference and returns it.

@@ -33,13 +33,27 @@ func (g hostGroup) hasTURN() bool {
 }
 
 // nameServers names the dump's server hosts as the scenario does: the
-// first TURN host is the media node's embedded TURN (turn.example.com)
-// in a call to a media node; the others standalone servers.
+// first TURN host is the media node's embedded TURN in a call to a media
+// node; the others standalone servers. Names come from the RFC 2606
+// example domains, none the dump itself uses.
 func (im *importer) nameServers() {
+	used := map[string]bool{}
+	for _, s := range im.e.ICEServers {
+		used[strings.ToLower(s.Host)] = true
+	}
+	free := func(name string) string {
+		for i := 2; used[name]; i++ {
+			label, rest, _ := strings.Cut(name, ".")
+			name = fmt.Sprintf("%s%d.%s", strings.TrimRight(label, "0123456789"), i, rest)
+		}
+		used[name] = true
+		return name
+	}
 	n := 0
 	for _, g := range im.groups() {
-		if im.p.node != nil && g.hasTURN() && !slices.Contains(mapValues(im.serverNames), nodeDomain) {
-			im.serverNames[g.host] = nodeDomain
+		if im.p.node != nil && g.hasTURN() && im.nodeDomain == "" {
+			im.nodeDomain = free(nodeDomain)
+			im.serverNames[g.host] = im.nodeDomain
 			continue
 		}
 		n++
@@ -47,16 +61,8 @@ func (im *importer) nameServers() {
 		if g.hasTURN() {
 			kind = "turn"
 		}
-		im.serverNames[g.host] = fmt.Sprintf("%s%d.example.net", kind, n)
+		im.serverNames[g.host] = free(fmt.Sprintf("%s%d.example.net", kind, n))
 	}
-}
-
-func mapValues(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }
 
 // hostName is a standalone server's host name: its domain's first label.
@@ -134,9 +140,9 @@ func (im *importer) servers() {
 		if len(turnURLs) > 0 {
 			im.p.client.iceServers = append(im.p.client.iceServers, iceServerPlan{urls: turnURLs, username: turnUser, password: turnSecret})
 		}
-		if rename[i] == nodeDomain && im.p.node != nil {
+		if rename[i] == im.nodeDomain && im.p.node != nil {
 			im.p.node.turn = &tp
-			im.p.node.why = append(im.p.node.why, im.infer(Inferred, "the media node's embedded TURN serves "+nodeDomain,
+			im.p.node.why = append(im.p.node.why, im.infer(Inferred, "the media node's embedded TURN serves "+im.nodeDomain,
 				"a LiveKit node hands out its own TURN server; its ports and TLS are those of the dump's URLs",
 				[]string{"a TURN server apart from the media server (servers:)"}, AspectTransport))
 			continue
@@ -292,8 +298,12 @@ func (im *importer) duration() {
 		because = "ICE connected and DTLS did not; 30 s leaves no doubt it never will"
 		d = 30 * time.Second
 	case StageICE:
-		d = 40 * time.Second
-		because = "the call never connected; pion gives up after 30 s of checks (ICE failed)"
+		d = 20 * time.Second
+		because = "the call never connected and the dump ends before it failed; 20 s of checks show it does not"
+		if o.FinalState == "failed" {
+			d = 40 * time.Second
+			because = "the call never connected and failed; pion gives up after 30 s of checks (ICE failed)"
+		}
 	case StageLost:
 		// The run follows the dump from the cut on: as long after it,
 		// but long enough for pion to reach the state the field ended in

@@ -221,6 +221,9 @@ func (im *importer) firewall(lan *lanPlan, hosts, srflx, relays []*Candidate) {
 		return p.Local != nil && p.Local.Type == "host" && p.Local.Protocol == "udp" && p.RequestsSent > 0
 	})
 	errs := im.candidateErrors("udp")
+	// A media server on a public address is reachable from behind any
+	// NAT: a call to one that never connected met a firewall.
+	unreachable := im.o.Stage == StageICE && im.p.node != nil && slices.ContainsFunc(e.Remote, func(c *Candidate) bool { return c.Class() == ClassPublic })
 	switch {
 	case im.udpOut:
 		var seen []string
@@ -237,8 +240,11 @@ func (im *importer) firewall(lan *lanPlan, hosts, srflx, relays []*Candidate) {
 			because = "a UDP candidate pair succeeded"
 		}
 		im.p.client.why = append(im.p.client.why, im.infer(Observed, "UDP leaves alice's network", because, nil, AspectTransport))
-	case len(udpTried) > 0 || udpChecks:
+	case len(udpTried) > 0 || udpChecks || unreachable:
 		because := "no server-reflexive or UDP relay candidate came back"
+		if unreachable {
+			because = "the call never connected to a media server that offered public addresses, which any NAT lets a client reach, and " + because
+		}
 		if len(udpTried) > 0 {
 			because += " although she was configured with " + listOf(udpTried, 3)
 		}
@@ -283,60 +289,79 @@ func (im *importer) candidateErrors(transport string) []string {
 }
 
 // tcpRestricted adds an only-tcp-out rule when the evidence shows TCP is
-// let out only to some ports: a TURN/TCP URL or ICE-TCP that failed
-// where TURN/TLS worked. It reports whether it did.
+// let out only to some ports: TURN over TCP, TURN/TLS or ICE-TCP that
+// failed, while what worked (TURN/TLS to its port) or the page's own
+// connection (web ports) shows TCP is not blocked altogether. It reports
+// whether it did.
 func (im *importer) tcpRestricted(lan *lanPlan, udp *Inference) bool {
 	e := im.e
-	relays := im.candidatesOf("relay")
 	tlsPorts := map[int]bool{}
-	tcpTURN := false
-	for _, c := range relays {
+	for _, c := range im.candidatesOf("relay") {
 		switch relayProtocolOf(c) {
 		case "tls":
+			port := 0
 			if s, ok := parseICEURL(c.URL); ok {
-				tlsPorts[s.Port] = true
+				port = s.Port
 			}
+			tlsPorts[port] = true
 		case "tcp":
-			tcpTURN = true
+			return false // TURN over plain TCP worked: only UDP is blocked
 		}
 	}
-	if tcpTURN {
-		return false // TURN over plain TCP worked: only UDP is blocked
+	if slices.ContainsFunc(e.Pairs, func(p *Pair) bool {
+		return p.Local != nil && p.Local.Protocol == "tcp" && p.Local.Type != "relay" && p.State == "succeeded"
+	}) {
+		return false // ICE-TCP worked
 	}
 	var failed []string
+	var failedTLS []int
 	for _, s := range e.ICEServers {
-		if s.Scheme == "turn" && s.Transport == "tcp" {
+		switch {
+		case s.Scheme == "turn" && s.Transport == "tcp":
 			failed = append(failed, fmt.Sprintf("turn:%s:%d?transport=tcp gave no relay", im.serverDomain(s.Host), s.Port))
+		case s.Scheme == "turns" && !tlsPorts[s.Port] && !tlsPorts[0]:
+			failed = append(failed, fmt.Sprintf("turns:%s:%d gave no relay", im.serverDomain(s.Host), s.Port))
+			failedTLS = append(failedTLS, s.Port)
 		}
 	}
-	iceTCP := slices.ContainsFunc(e.Pairs, func(p *Pair) bool {
-		return p.Local != nil && p.Local.Protocol == "tcp" && p.Local.Type != "relay" && p.State != "succeeded" && p.RequestsSent > 0
-	})
 	hasTCPHost := slices.ContainsFunc(im.candidatesOf("host"), func(c *Candidate) bool { return c.Protocol == "tcp" })
 	remoteTCP := slices.ContainsFunc(e.Remote, func(c *Candidate) bool { return c.Protocol == "tcp" })
-	if iceTCP || (hasTCPHost && remoteTCP && !slices.ContainsFunc(e.Pairs, func(p *Pair) bool {
-		return p.Local != nil && p.Local.Protocol == "tcp" && p.State == "succeeded"
-	})) {
+	if hasTCPHost && remoteTCP {
 		failed = append(failed, "her ICE-TCP candidates never connected to the far end's TCP candidates")
 	}
-	if len(tlsPorts) == 0 || len(failed) == 0 {
+	if len(failed) == 0 {
 		return false
 	}
-	ports := []int{80, 443}
-	for p := range tlsPorts {
-		if !slices.Contains(ports, p) {
+	var ports []int
+	for _, p := range []int{80, 443} {
+		if !slices.Contains(failedTLS, p) {
 			ports = append(ports, p)
 		}
 	}
-	slices.Sort(ports)
-	var tls []string
-	for p := range tlsPorts {
-		tls = append(tls, fmt.Sprint(p))
+	what := fmt.Sprintf("alice's firewall lets out only TCP to %s", joinInts(ports))
+	because := "every TCP path failed as well: " + strings.Join(failed, "; ") + "; the web ports are taken to be open, as the page loaded"
+	alts := []string{"all TCP blocked, the page coming through a proxy (then the proxy would carry TURN/TLS too)"}
+	if len(tlsPorts) > 0 {
+		var tls []string
+		for p := range tlsPorts {
+			if p != 0 && !slices.Contains(ports, p) {
+				ports = append(ports, p)
+			}
+			if p != 0 {
+				tls = append(tls, fmt.Sprint(p))
+			}
+		}
+		slices.Sort(ports)
+		slices.Sort(tls)
+		what = fmt.Sprintf("alice's firewall lets out only TCP to %s (web ports and the TURN/TLS port)", joinInts(ports))
+		because = "TURN/TLS"
+		if len(tls) > 0 {
+			because += " to port " + strings.Join(tls, ", ")
+		}
+		because += " gave a relay candidate while " + strings.Join(failed, "; ")
+		alts = []string{"UDP blocked with TCP open but the TURN server not listening on TCP and no ICE-TCP (then only block-udp)"}
 	}
-	slices.Sort(tls)
-	in := im.infer(Inferred, fmt.Sprintf("alice's firewall lets out only TCP to %s (web ports and the TURN/TLS port)", joinInts(ports)),
-		"TURN/TLS to port "+strings.Join(tls, ", ")+" gave a relay candidate while "+strings.Join(failed, "; "),
-		[]string{"UDP blocked with TCP open but the TURN server not listening on TCP (then only block-udp)"}, AspectTransport)
+	in := im.infer(Inferred, what, because, alts, AspectTransport, AspectStage)
 	lan.firewall = append(lan.firewall, rulePlan{preset: "only-tcp-out", ports: ports, why: []*Inference{udp, in}})
 	return true
 }

@@ -32,19 +32,23 @@ const (
 
 var ca *pki.CA
 
-func TestMain(m *testing.M) {
+// setup makes the CA the generators' relays use and has the process trust
+// it (pion's TURN/TLS client verifies against the system roots); it
+// returns the status to exit with when it fails.
+func setup() (int, bool) {
 	flag.Parse()
-	if *generate {
-		var err error
-		if ca, err = pki.NewCA("fixturegen CA"); err == nil {
-			err = pki.TrustForProcess(ca)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
+	if !*generate {
+		return 0, true
 	}
-	os.Exit(m.Run())
+	var err error
+	if ca, err = pki.NewCA("fixturegen CA"); err == nil {
+		err = pki.TrustForProcess(ca)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2, false
+	}
+	return 0, true
 }
 
 // side is where an endpoint sits: behind a router with a NAT and a
