@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/icelab/icelab/scenarios"
 )
 
 // Format is a kind of field dump.
@@ -131,28 +133,10 @@ func (o *Object) lastStr(attr string) string { return o.last(attr).str() }
 func (o *Object) lastNum(attr string) (float64, bool) { return o.last(attr).num() }
 
 // Error is a problem with a dump: its file, the line (1-based, 0 when
-// unknown), the JSON field it is about and what is wrong.
-type Error struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+// unknown), the JSON field it is about ("PeerConnections[\"12-1\"].stats")
+// and what is wrong, located and printed as a scenario file's problems
+// are.
+type Error = scenarios.Error
 
 // reader carries a document being read, to place errors.
 type reader struct {

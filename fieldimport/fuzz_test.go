@@ -53,14 +53,14 @@ func fuzzImport(f *testing.F, format Format, seeds ...string) {
 // dumps.
 func FuzzInternals(f *testing.F) {
 	f.Add([]byte(`{"PeerConnections":{"1-1":{"updateLog":[{"type":"onicecandidate","value":"{\"candidate\":\"candidate:1 1 udp 1 10.0.0.2 5000 typ host\"}","timestamp":1}]}}}`))
-	fuzzImport(f, WebRTCInternals, "testdata/chrome-internals-*.json")
+	fuzzImport(f, WebRTCInternals, "testdata/chrome-internals-*.json", "testdata/chromium-symmetric-internals.json")
 }
 
 // FuzzGetStats fuzzes the getStats() report reader from the fixtures'
 // reports (an array, a map, reports over time).
 func FuzzGetStats(f *testing.F) {
 	f.Add([]byte(`[["I1",{"type":"local-candidate","candidateType":"host","address":"10.0.0.2","port":1}]]`))
-	fuzzImport(f, GetStats, "testdata/chrome-getstats-*.json")
+	fuzzImport(f, GetStats, "testdata/chrome-getstats-*.json", "testdata/chromium-*-getstats.json")
 }
 
 // FuzzPionGetStats fuzzes the reader of pion's GetStats() JSON from the

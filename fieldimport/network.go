@@ -66,7 +66,7 @@ func (im *importer) clientNetwork() {
 			"her host candidates carry "+describeClass(ClassPrivate, privateAddr(hosts))+": "+listOf(shown, 3),
 			[]string{"two NATs in a row (a home router behind a carrier NAT), which a dump from one end cannot tell from one"}, AspectCandidates, AspectTransport))
 	default:
-		because := "her host candidates are hidden (" + describeClass(ClassMDNS, publicAddr(nil)) + ")"
+		because := "her host candidates are hidden behind mDNS names (Chromium hides a page's host addresses unless it holds camera or microphone permission)"
 		if len(hosts) == 0 {
 			because = "she gathered no host candidates (relay-only policy), so the dump shows nothing of her own address"
 		}

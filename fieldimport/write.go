@@ -33,7 +33,9 @@ func (im *importer) write() ([]byte, string, error) {
 	}
 	s, err := scenarios.Parse(file, data)
 	if err != nil {
-		return nil, "", fmt.Errorf("the scenario icelab wrote from %s does not load (a bug in icelab import): %w\n%s", im.e.File, err, data)
+		// Not wrapped: this is not the user's input, whatever the
+		// loader's error says.
+		return nil, "", fmt.Errorf("the scenario icelab wrote from %s does not load (a bug in icelab import): %v\n%s", im.e.File, err, data)
 	}
 	n, ok := matchArchetype(s, clientName)
 	if !ok {
