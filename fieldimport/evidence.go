@@ -154,7 +154,9 @@ func Gather(d *Dump, id string) (*Evidence, error) {
 	e := &Evidence{File: d.File, Format: d.Format, UserAgent: d.UserAgent, Connection: c.ID,
 		Connections: len(d.Connections), Snapshots: c.Snapshots}
 	e.config(c)
-	e.candidates(c)
+	if err := e.candidates(c); err != nil {
+		return nil, err
+	}
 	if len(e.Local) == 0 && len(e.Remote) == 0 {
 		where := "its stats hold no local-candidate or remote-candidate objects"
 		if d.Format == WebRTCInternals {
@@ -253,9 +255,14 @@ func parseICEURL(u string) (ICEServer, bool) {
 	return s, true
 }
 
+// candidateTypes are the candidate types of RFC 8445 §5.1.1, as
+// webrtc-stats spells them.
+var candidateTypes = []string{"host", "srflx", "prflx", "relay"}
+
 // candidates reads the candidates of the stats, then adds those only the
-// update log names.
-func (e *Evidence) candidates(c *Connection) {
+// update log names (one of an unknown type there is skipped: the log is
+// text a page may have shaped).
+func (e *Evidence) candidates(c *Connection) error {
 	for _, id := range sortedIDs(c) {
 		o := c.Objects[id]
 		if o.Type != "local-candidate" && o.Type != "remote-candidate" {
@@ -279,6 +286,13 @@ func (e *Evidence) candidates(c *Connection) {
 			cand.RelatedPort = int(p)
 		}
 		cand.Type = normType(cand.Type)
+		if !slices.Contains(candidateTypes, cand.Type) {
+			field := fmt.Sprintf("stats[%q].candidateType", id)
+			if c.ID != "" {
+				field = fmt.Sprintf("PeerConnections[%q].", c.ID) + field
+			}
+			return &Error{File: e.File, Field: field, Msg: fmt.Sprintf("%q is not a candidate type; want one of %s", cand.Type, strings.Join(candidateTypes, ", "))}
+		}
 		e.add(cand)
 	}
 	for _, ev := range c.Events {
@@ -291,7 +305,7 @@ func (e *Evidence) candidates(c *Connection) {
 			continue
 		}
 		cand, ok := parseCandidateEvent(ev.Value)
-		if !ok {
+		if !ok || !slices.Contains(candidateTypes, cand.Type) {
 			continue
 		}
 		cand.Local, cand.Signalled = local, true
@@ -300,13 +314,14 @@ func (e *Evidence) candidates(c *Connection) {
 		}
 	}
 	if e.ConfigKnown {
-		return
+		return nil
 	}
 	if u := e.candidateURLs(); len(u) > 0 {
 		e.ICEServers = u
-		return
+		return nil
 	}
 	e.guessServers()
+	return nil
 }
 
 // unknownSTUN stands for a STUN server whose address no candidate shows.

@@ -74,7 +74,6 @@ type importer struct {
 	// what the evidence says about the client's network
 	hostClass   AddrClass
 	udpOut      bool // UDP left the client's network
-	udpBlocked  bool
 	p2p         bool
 	serverNames map[string]string // dump host → scenario name (domain)
 	nodeDomain  string            // the media node's TURN domain, when it serves one

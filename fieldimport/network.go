@@ -254,7 +254,6 @@ func (im *importer) firewall(lan *lanPlan, hosts, srflx, relays []*Candidate) {
 		if len(errs) > 0 {
 			because += "; " + listOf(errs, 2)
 		}
-		im.udpBlocked = true
 		in := im.infer(Inferred, "alice's network drops UDP", because,
 			[]string{"UDP allowed but the STUN/TURN servers down (then TURN over TCP or TLS would fail too)"}, AspectTransport, AspectStage)
 		if !im.tcpRestricted(lan, in) {

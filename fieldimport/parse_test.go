@@ -41,6 +41,8 @@ func TestBadInputIsNamed(t *testing.T) {
 		{"legacy goog stats in a report", `[{"id": "Conn-audio-1-0", "type": "googCandidatePair", "googActiveConnection": "true"}]`, 1, "this report holds legacy goog* stats"},
 		{"stats object without type", "[{\"id\": \"T01\", \"type\": \"transport\"},\n {\"id\": \"x\"}]", 2, "[1].type: missing; every stats object has a type"},
 		{"report entry of the wrong size", "[[\"T01\", {\"type\": \"transport\"}],\n [\"x\"]]", 2, "[1]: want an [id, stats] entry, found an array of 1 items"},
+		{"unknown candidate type", `[{"id": "I1", "type": "local-candidate", "candidateType": "h20t", "address": "10.0.0.2", "port": 1}]`, 0,
+			`stats["I1"].candidateType: "h20t" is not a candidate type; want one of host, srflx, prflx, relay`},
 		{"rtcstats dump", "RTCStatsDump\n{\"fileFormat\":3}\n", 1, "this is an rtcstats dump"},
 		{"deeply nested", strings.Repeat("[", 300) + strings.Repeat("]", 300), 1, "nested more than 200 levels deep"},
 	}
