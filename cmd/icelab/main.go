@@ -87,6 +87,6 @@ func newRootCmdWith(tr *trust, runner specRunner) *cobra.Command {
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
-	root.AddCommand(newRelayCmd(), newRunCmd(tr, runner), newValidateCmd(), newAuditCmd(tr, runner))
+	root.AddCommand(newRelayCmd(), newRunCmd(tr, runner), newValidateCmd(), newAuditCmd(tr, runner), newImportCmd(tr, runner))
 	return root
 }
