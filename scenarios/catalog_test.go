@@ -1,8 +1,10 @@
 package scenarios_test
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/icelab/icelab/harness"
 	"github.com/icelab/icelab/scenarios"
@@ -18,9 +20,11 @@ const catalogDir = "catalog"
 // that `icelab run` shows the gap.
 var missing = map[string]string{}
 
-// Each catalog file is one spec: load it, run it with harness.RunT (a
-// synctest bubble of its own unless it needs the real clock) and compare
-// the result with the file's expectations. Specs are labelled with their
+// Each fake-clock catalog file is one spec: load it, run it with
+// harness.RunT in a synctest bubble of its own, and compare the result with
+// the file's expectations. The real-clock files (client ICE-TCP) cost their
+// call's length in wall time, so they run together in one spec, each on its
+// own goroutine, as icelab run runs them. Specs are labelled with their
 // clock so that `ginkgo --label-filter='!real-clock'` runs only the fast
 // ones.
 var _ = Describe("the scenario catalog", func() {
@@ -30,27 +34,45 @@ var _ = Describe("the scenario catalog", func() {
 		Expect(files).NotTo(BeEmpty())
 	})
 	loader := &scenarios.Loader{CA: testCA}
+	var real []*scenarios.Scenario
 	for _, file := range files {
 		s, loadErr := loader.Load(file)
-		clock := "fake-clock"
-		if s != nil && s.RealClock {
-			clock = "real-clock"
-		}
 		name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-		It(name, Label(clock), func() {
+		if loadErr == nil && s.RealClock {
+			real = append(real, s)
+			continue
+		}
+		It(name, Label("fake-clock"), func() {
 			Expect(loadErr).NotTo(HaveOccurred())
 			if why, ok := missing[filepath.Base(file)]; ok {
 				Skip(why)
 			}
-			res := harness.RunT(suiteT, s.Spec, harness.WithCA(testCA))
-			Expect(res.Err).To(BeEmpty(), "the run itself failed")
-			// A result per client, or per end of each peer-to-peer connection.
-			peers := len(s.Spec.Peers)
-			Expect(res.Clients).To(HaveLen(len(s.Spec.Clients) + peers*(peers-1)))
-			Expect(mismatches(s.Check(res))).To(BeEmpty(), "%s\n%s", s.Report, timelines(res))
+			checkCatalogRun(s, harness.RunT(suiteT, s.Spec, harness.WithCA(testCA)))
 		})
 	}
+	It("runs the real-clock files together", Label("real-clock"), func() {
+		results := make([]harness.Result, len(real))
+		var wg sync.WaitGroup
+		for i, s := range real {
+			wg.Go(func() { results[i] = harness.Run(context.Background(), s.Spec, harness.WithCA(testCA)) })
+		}
+		wg.Wait()
+		for i, s := range real {
+			By(s.Name)
+			checkCatalogRun(s, results[i])
+		}
+	})
 })
+
+// checkCatalogRun compares a catalog file's run with its expectations.
+func checkCatalogRun(s *scenarios.Scenario, res harness.Result) {
+	GinkgoHelper()
+	Expect(res.Err).To(BeEmpty(), "%s: the run itself failed", s.Name)
+	// A result per client, or per end of each peer-to-peer connection.
+	peers := len(s.Spec.Peers)
+	Expect(res.Clients).To(HaveLen(len(s.Spec.Clients) + peers*(peers-1)))
+	Expect(mismatches(s.Check(res))).To(BeEmpty(), "%s: %s\n%s", s.Name, s.Report, timelines(res))
+}
 
 // mismatches renders each mismatch as one line: client, field, expected
 // and observed.
