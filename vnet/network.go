@@ -127,7 +127,15 @@ func (n *Network) Internet() *Router { return n.internet }
 // Tap calls fn for every packet event until the returned function is
 // called. fn runs on the goroutine that moves the packet: it must be quick
 // and must not send on the network.
-func (n *Network) Tap(fn func(Event)) (remove func()) { return n.taps.add(fn) }
+func (n *Network) Tap(fn func(Event)) (remove func()) { return n.taps.add(AllVerdicts, fn) }
+
+// TapVerdicts is Tap for the events whose verdict is in want only, such
+// as VerdictsOf(Dropped, Rejected). Events no tap wants are never built,
+// so a network watched for drops only forwards at the cost of an
+// unwatched one.
+func (n *Network) TapVerdicts(want Verdicts, fn func(Event)) (remove func()) {
+	return n.taps.add(want, fn)
+}
 
 // AddName makes name resolve to addrs on every host: IPv4 addresses are
 // its A records, IPv6 ones its AAAA records. A host on a NAT64's LAN also

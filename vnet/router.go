@@ -502,7 +502,7 @@ func (r *Router) refuse(pkt *packet, act Action, why string) {
 }
 
 func (r *Router) emitTranslated(pkt *packet, oldSrc, oldDst netip.AddrPort) {
-	if !r.net.taps.active.Load() {
+	if !r.net.taps.wants(Translated) {
 		return
 	}
 	r.net.taps.emitEvent(Event{
