@@ -133,6 +133,8 @@ func TestSchemaCoversEveryField(t *testing.T) {
 		{lan("firewall: [zzz]"), "network.lans[0].firewall[0]", "#/definitions/ruleEntry/anyOf/1", unknownPreset},
 		{lan("firewall: [{only-tcp-out: {zzz: 1}}]"), "network.lans[0].firewall[0].only-tcp-out.zzz", "#/definitions/ruleEntry/anyOf/1/properties/only-tcp-out/oneOf/2", unknownField},
 		{lan("link: {zzz: 1}"), "network.lans[0].link.zzz", "#/definitions/impairment", unknownField},
+		{lan("link: {codel: {zzz: 1}}"), "network.lans[0].link.codel.zzz", "#/definitions/impairment/properties/codel", unknownField},
+		{lan("link: {schedule: [{at: 1s, zzz: 1}]}"), "network.lans[0].link.schedule[0].zzz", "#/definitions/linkStep", unknownField},
 		{lan("mtu: {size: 1280, zzz: 1}"), "network.lans[0].mtu.zzz", "#/definitions/mtu/oneOf/1", unknownField},
 		{base + "network: {lans: [{name: a}], proxies: [{name: p, lan: a, kind: http, zzz: 1}]}\n", "network.proxies[0].zzz", "#/definitions/proxy", unknownField},
 		{base + "node: {zzz: 1}\n", "node.zzz", "#/definitions/node", unknownField},
