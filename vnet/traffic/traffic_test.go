@@ -102,6 +102,21 @@ func probe(t *testing.T, h home, d time.Duration) map[time.Duration]time.Duratio
 	return delays
 }
 
+// after starts a generator after d on the clock, and stops it when ctx
+// ends.
+func after[G interface{ Stop() error }](t *testing.T, ctx context.Context, d time.Duration, start func() (G, error)) {
+	go func() {
+		time.Sleep(d)
+		g, err := start()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		<-ctx.Done()
+		_ = g.Stop()
+	}()
+}
+
 // median returns the median of the delays of probes sent in [from, to).
 func median(delays map[time.Duration]time.Duration, from, to time.Duration) time.Duration {
 	var ds []time.Duration
@@ -227,16 +242,9 @@ func TestDownloadBesideACall(t *testing.T) {
 				h := newHome(t, tc.im)
 				ctx, cancel := context.WithCancel(t.Context())
 				defer cancel()
-				go func() {
-					time.Sleep(5 * time.Second)
-					b, err := StartBulk(ctx, BulkConfig{Server: h.server, Client: h.laptop})
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					<-ctx.Done()
-					_ = b.Stop()
-				}()
+				after(t, ctx, 5*time.Second, func() (*Bulk, error) {
+					return StartBulk(ctx, BulkConfig{Server: h.server, Client: h.laptop})
+				})
 				delays := probe(t, h, 20*time.Second)
 				cancel()
 				quiet, loaded := median(delays, 0, 5*time.Second), median(delays, 10*time.Second, 20*time.Second)
@@ -257,16 +265,9 @@ func TestDownloadBesideACall(t *testing.T) {
 			// in on periods and drains in off ones.
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			go func() {
-				time.Sleep(time.Second)
-				f, err := StartOnOff(ctx, OnOffConfig{From: h.server, To: h.laptop, Rate: 3_000_000, On: 2 * time.Second, Off: 2 * time.Second})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				<-ctx.Done()
-				_ = f.Stop()
-			}()
+			after(t, ctx, time.Second, func() (*OnOff, error) {
+				return StartOnOff(ctx, OnOffConfig{From: h.server, To: h.laptop, Rate: 3_000_000, On: 2 * time.Second, Off: 2 * time.Second})
+			})
 			delays := probe(t, h, 13*time.Second)
 			cancel()
 			on, off := median(delays, 9500*time.Millisecond, 11*time.Second), median(delays, 11500*time.Millisecond, 13*time.Second)
