@@ -71,7 +71,11 @@
 //	                                    # changes the link at times after it is set (the
 //	                                    # run's start; a fault's time): each step, in time
 //	                                    # order, gives what changes (bandwidth: unlimited
-//	                                    # lifts a cap) and keeps the rest
+//	                                    # lifts a cap) and keeps the rest. down: {...} is
+//	                                    # the down direction (to the LAN or host) where it
+//	                                    # differs, e.g. {bandwidth: 20Mbps}: the fields
+//	                                    # outside it are then the up direction's; a
+//	                                    # schedule belongs to the direction holding it
 //	      mtu: 1280                     # the uplink's MTU in bytes, 576 (1280 on a LAN with
 //	                                    # IPv6) to 65535; default: none (any size passes).
 //	                                    # Or {size: 1280, fragment:

@@ -19,23 +19,42 @@ const maxTraceFile = 64 << 20
 var disciplines = []string{"drop-tail", "codel"}
 
 // impairment reads a link: {latency, jitter, loss, loss_burst, reorder,
-// reorder_delay, bandwidth, trace, queue, discipline, codel, schedule}.
+// reorder_delay, bandwidth, trace, queue, discipline, codel, schedule,
+// down}. down gives the down direction's fields where they differ from
+// the link's; a schedule belongs to the direction whose fields hold it.
 func (p *parser) impairment(path string, v *yaml.Node) vnet.Impairment {
-	var im vnet.Impairment
+	var downNode *yaml.Node
+	im, ok := p.linkDirection(path, v, vnet.Impairment{}, map[string]field{
+		"down": func(_ string, v *yaml.Node) { downNode = v },
+	})
+	if ok && downNode != nil {
+		base := im
+		base.Schedule = nil
+		if down, ok := p.linkDirection(join(path, "down"), downNode, base, nil); ok {
+			im.Down = &down
+		}
+	}
+	return im
+}
+
+// linkDirection reads one direction's link fields over base, with extra
+// fields, and reports whether they are sound.
+func (p *parser) linkDirection(path string, v *yaml.Node, base vnet.Impairment, extra map[string]field) (vnet.Impairment, bool) {
+	im := base
 	at := map[string]*yaml.Node{}
 	fields := p.linkFields(&im, at)
 	var schedNode *yaml.Node
 	fields["schedule"] = func(_ string, v *yaml.Node) { schedNode = v }
-	if !p.fields(v, path, fields) {
-		return im
+	for k, f := range extra {
+		fields[k] = f
 	}
-	if !p.checkLink(path, v, im, at) {
-		return im
+	if !p.fields(v, path, fields) || !p.checkLink(path, v, im, at) {
+		return im, false
 	}
 	if schedNode != nil {
 		im.Schedule = p.schedule(join(path, "schedule"), schedNode, im)
 	}
-	return im
+	return im, true
 }
 
 // linkFields are the handlers of a link's fields but its schedule: each

@@ -60,7 +60,10 @@ network:
 clients:
   - name: phone
     lan: hotel
-    link: {trace: traces/lte.trace, queue: 30000}
+    link:
+      trace: traces/lte.trace
+      queue: 30000
+      down: {latency: 30ms, trace: traces/lte.trace, queue: 20 packets, schedule: [{at: 3s, loss: 5%}]}
 faults:
   - kind: impair
     target: phone
@@ -92,8 +95,12 @@ duration: 30s
 		t.Errorf("step 3: %v, want the trace with a queue of 100 packets", st)
 	}
 	phone := s.Spec.Clients[0].Link
-	if phone.Trace != steps[2].Impairment.Trace || phone.QueueBytes != 30000 {
+	if phone.Trace != steps[2].Impairment.Trace || phone.QueueBytes != 30000 || phone.Latency != 0 {
 		t.Errorf("phone link %v, want the same trace read once, a 30000-byte queue", phone)
+	}
+	if d := phone.Down; d == nil || d.Latency != 30*time.Millisecond || d.Trace != phone.Trace || d.QueuePackets != 20 || d.QueueBytes != 0 ||
+		d.Schedule == nil || d.Schedule.Steps[0].Impairment.Loss != 0.05 || d.Schedule.Steps[0].Impairment.Latency != 30*time.Millisecond {
+		t.Errorf("phone link down %v, want the up fields with 30ms, a 20-packet queue and its own schedule", d)
 	}
 	f := s.Spec.Faults[0].Impairment
 	if f.QueuePackets != 64 || f.Schedule == nil || f.Schedule.Steps[0].Impairment.Loss != 0.1 || f.Schedule.Steps[0].Impairment.Bandwidth != 1_000_000 {
@@ -138,6 +145,8 @@ func TestLinkErrors(t *testing.T) {
 		{link("{schedule: [{at: 1m, loss: 1%}]}"), `x.yaml:5: network.lans[0].link.schedule[0].at: 1m0s is after the run's end at 30s`},
 		{link("{schedule: [{at: 1s, queue: 10 packets}]}"), `x.yaml:5: network.lans[0].link.schedule[0].queue: a queue applies only with a bandwidth or a trace`},
 		{link("{schedule: [{at: 1s, schedule: []}]}"), `x.yaml:5: network.lans[0].link.schedule[0].schedule: unknown field "schedule"`},
+		{link("{down: {down: {}}}"), `x.yaml:5: network.lans[0].link.down.down: unknown field "down"`},
+		{link("{bandwidth: 1Mbps, down: {loss_burst: 2}}"), `x.yaml:5: network.lans[0].link.down.loss_burst: a loss burst length needs a loss rate`},
 	} {
 		_, err := scenarios.Parse(file, []byte(tc.doc))
 		switch {

@@ -135,6 +135,7 @@ func TestSchemaCoversEveryField(t *testing.T) {
 		{lan("link: {zzz: 1}"), "network.lans[0].link.zzz", "#/definitions/impairment", unknownField},
 		{lan("link: {codel: {zzz: 1}}"), "network.lans[0].link.codel.zzz", "#/definitions/impairment/properties/codel", unknownField},
 		{lan("link: {schedule: [{at: 1s, zzz: 1}]}"), "network.lans[0].link.schedule[0].zzz", "#/definitions/linkStep", unknownField},
+		{lan("link: {down: {zzz: 1}}"), "network.lans[0].link.down.zzz", "#/definitions/linkDown", unknownField},
 		{lan("mtu: {size: 1280, zzz: 1}"), "network.lans[0].mtu.zzz", "#/definitions/mtu/oneOf/1", unknownField},
 		{base + "network: {lans: [{name: a}], proxies: [{name: p, lan: a, kind: http, zzz: 1}]}\n", "network.proxies[0].zzz", "#/definitions/proxy", unknownField},
 		{base + "node: {zzz: 1}\n", "node.zzz", "#/definitions/node", unknownField},

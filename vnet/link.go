@@ -1,6 +1,7 @@
 package vnet
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -89,6 +90,12 @@ type Impairment struct {
 	// each step the link takes the step's impairment whole. The queue's
 	// packets stay queued across steps.
 	Schedule *Schedule
+	// Down, when set on an impairment given to Link.Impair (and so to a
+	// router's uplink or a host's link), is the down direction's
+	// impairment, towards the host or the LAN; the fields above are then
+	// the up direction's only. Access links are rarely symmetric: a cable
+	// or cellular link downloads several times faster than it uploads.
+	Down *Impairment
 }
 
 // DefaultReorderDelay is how long a reordered packet is held back when
@@ -137,7 +144,17 @@ func (im Impairment) Validate() error {
 		return err
 	}
 	if im.Schedule != nil {
-		return im.Schedule.validate()
+		if err := im.Schedule.validate(); err != nil {
+			return err
+		}
+	}
+	if im.Down != nil {
+		if im.Down.Down != nil {
+			return errors.New("the down direction's impairment has a down direction of its own")
+		}
+		if err := im.Down.Validate(); err != nil {
+			return fmt.Errorf("down: %w", err)
+		}
 	}
 	return nil
 }
@@ -222,10 +239,14 @@ func (im Impairment) String() string {
 	if im.Schedule != nil {
 		add("schedule of %d steps", len(im.Schedule.Steps))
 	}
-	if len(parts) == 0 {
-		return "none"
+	s := "none"
+	if len(parts) > 0 {
+		s = strings.Join(parts, ", ")
 	}
-	return strings.Join(parts, ", ")
+	if im.Down != nil {
+		s = "up " + s + "; down " + im.Down.String()
+	}
+	return s
 }
 
 func percent(f float64) string { return fmt.Sprintf("%g%%", math.Round(f*1e6)/1e4) }
@@ -269,18 +290,30 @@ func newLink(n *Network, name string) *Link {
 // Name returns the link's name, such as "alice-eth0" or "office-wan".
 func (l *Link) Name() string { return l.name }
 
-// Impair sets the impairment of both directions.
+// Impair sets the impairment of both directions: im, or, when im.Down is
+// set, im's own fields up and im.Down down.
 func (l *Link) Impair(im Impairment) error {
-	if err := l.ImpairDirection(Up, im); err != nil {
-		return err
+	if err := im.Validate(); err != nil {
+		return fmt.Errorf("link %s: %w", l.name, err)
 	}
-	return l.ImpairDirection(Down, im)
+	up := im
+	up.Down = nil
+	down := up
+	if im.Down != nil {
+		down = *im.Down
+	}
+	l.dirs[Up].impair(up)
+	l.dirs[Down].impair(down)
+	return nil
 }
 
 // ImpairDirection sets the impairment of one direction. Packets already
 // queued or in flight keep the times they were given; a schedule's steps
 // count from now.
 func (l *Link) ImpairDirection(d Direction, im Impairment) error {
+	if im.Down != nil {
+		return fmt.Errorf("link %s: an impairment with a down direction is set on both directions at once (Impair)", l.name)
+	}
 	if err := im.Validate(); err != nil {
 		return fmt.Errorf("link %s: %w", l.name, err)
 	}

@@ -619,6 +619,37 @@ func TestLinkLossIsPerLink(t *testing.T) {
 	}
 }
 
+// TestLinkDirections checks an impairment with a down direction of its
+// own: an asymmetric access link.
+func TestLinkDirections(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, a, _, ca, cb := pair(t)
+		im := Impairment{Latency: 10 * time.Millisecond, Down: &Impairment{Latency: 50 * time.Millisecond}}
+		if err := a.Link().Impair(im); err != nil {
+			t.Fatal(err)
+		}
+		if up, down := a.Link().Impairment(Up), a.Link().Impairment(Down); up.Latency != 10*time.Millisecond || up.Down != nil || down.Latency != 50*time.Millisecond {
+			t.Fatalf("up %v, down %v", up, down)
+		}
+		start := time.Now()
+		send(t, ca, "up", addrOf(cb))
+		if _, _, ok := recvFrom(t, cb, time.Second); !ok || time.Since(start) != 10*time.Millisecond {
+			t.Fatalf("up took %v (arrived %t), want 10ms", time.Since(start), ok)
+		}
+		start = time.Now()
+		send(t, cb, "down", addrOf(ca))
+		if _, _, ok := recvFrom(t, ca, time.Second); !ok || time.Since(start) != 50*time.Millisecond {
+			t.Fatalf("down took %v (arrived %t), want 50ms", time.Since(start), ok)
+		}
+		if err := a.Link().ImpairDirection(Up, im); err == nil {
+			t.Error("ImpairDirection took an impairment with a down direction")
+		}
+		if got := im.String(); got != "up latency 10ms; down latency 50ms" {
+			t.Errorf("String() = %q", got)
+		}
+	})
+}
+
 func TestImpairmentValidation(t *testing.T) {
 	tr := mustTrace(t, "1\n2\n")
 	for _, tc := range []struct {
@@ -635,6 +666,8 @@ func TestImpairmentValidation(t *testing.T) {
 		{Impairment{Schedule: &Schedule{Steps: []Step{{At: 2 * time.Second}, {At: time.Second}}}}, "in time order"},
 		{Impairment{Schedule: &Schedule{Steps: []Step{{At: time.Second, Impairment: Impairment{Loss: 3}}}}}, "step 1 at 1s: loss 3"},
 		{Impairment{Schedule: &Schedule{Steps: []Step{{Impairment: Impairment{Schedule: &Schedule{}}}}}}, "schedule of its own"},
+		{Impairment{Down: &Impairment{Loss: 2}}, "down: loss 2"},
+		{Impairment{Down: &Impairment{Down: &Impairment{}}}, "down direction of its own"},
 	} {
 		if err := tc.im.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want one containing %q", tc.im, err, tc.want)

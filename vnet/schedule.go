@@ -34,6 +34,8 @@ func (s *Schedule) validate() error {
 			return fmt.Errorf("schedule step %d at %v comes before step %d at %v: steps must be in time order", i+1, st.At, i, s.Steps[i-1].At)
 		case st.Impairment.Schedule != nil:
 			return fmt.Errorf("schedule step %d at %v has a schedule of its own", i+1, st.At)
+		case st.Impairment.Down != nil:
+			return fmt.Errorf("schedule step %d at %v has a down direction; a direction's schedule belongs to that direction", i+1, st.At)
 		}
 		if err := st.Impairment.validateStep(); err != nil {
 			return fmt.Errorf("schedule step %d at %v: %w", i+1, st.At, err)
