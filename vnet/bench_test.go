@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +33,9 @@ func BenchmarkUDPForward(b *testing.B) {
 		{"loopback", buildLoopback}, // the kernel's UDP on 127.0.0.1
 		{"pion", buildPion},
 		{"icelab", buildIcelab},
-		{"icelab-mtu1500", buildIcelabMTU}, // what an MTU check costs
+		{"icelab-mtu1500", buildIcelabMTU},                          // what an MTU check costs
+		{"icelab-tap-all", tapped(AllVerdicts)},                     // a tap that takes every event
+		{"icelab-tap-drops", tapped(VerdictsOf(Dropped, Rejected))}, // one that takes drops only
 		{"icelab-ipv6", buildIcelabIPv6},
 	} {
 		for _, hop := range []struct {
@@ -171,6 +174,17 @@ func buildIcelab(b *testing.B, natHop bool) (transport.Net, transport.Net, netip
 		parent = mustRouter(b, parent, "lan", FullCone())
 	}
 	return mustHost(b, parent, "sender"), recv, recv.Addr()
+}
+
+// tapped is buildIcelab with a tap that wants the given verdicts, as the
+// harness taps its networks: what building events costs.
+func tapped(want Verdicts) func(b *testing.B, natHop bool) (transport.Net, transport.Net, netip.Addr) {
+	return func(b *testing.B, natHop bool) (transport.Net, transport.Net, netip.Addr) {
+		sender, recv, dst := buildIcelab(b, natHop)
+		var seen atomic.Int64
+		b.Cleanup(sender.(*Host).Network().TapVerdicts(want, func(e Event) { seen.Add(int64(e.Size)) }))
+		return sender, recv, dst
+	}
 }
 
 // buildIcelabMTU is buildIcelab with an Ethernet MTU on every link.
