@@ -53,8 +53,29 @@
 //	                                    # remote and local take IPv6 prefixes too; a prefix
 //	                                    # matches its family only
 //	      link: {latency: 30ms, jitter: 5ms, loss: 1%, bandwidth: 2Mbps, queue: 65536}
-//	                                    # the LAN's uplink; default: no impairment. queue
-//	                                    # (bytes) needs bandwidth
+//	                                    # the LAN's uplink, each way; default: no impairment.
+//	                                    # Every link (a host's, a fault's impairment) takes:
+//	                                    # loss_burst: 3, losses in bursts of that mean length
+//	                                    # (Gilbert-Elliott; loss stays the long-run rate);
+//	                                    # reorder: 1%, that share of packets held back by
+//	                                    # reorder_delay (default 10ms), overtaken by later
+//	                                    # ones. A capacity, bandwidth or trace: FILE (a
+//	                                    # Mahimahi trace, relative to this file: one line
+//	                                    # per millisecond at which a packet of up to 1504
+//	                                    # bytes may leave; it repeats), queues packets:
+//	                                    # queue is bytes (65536, the default), "100 packets"
+//	                                    # or the time at the capacity ("1s": a bufferbloated
+//	                                    # modem); discipline: drop-tail (default) or codel
+//	                                    # (RFC 8289), codel: {target: 5ms, interval: 100ms}.
+//	                                    # schedule: [{at: 10s, bandwidth: 500kbps}, ...]
+//	                                    # changes the link at times after it is set (the
+//	                                    # run's start; a fault's time): each step, in time
+//	                                    # order, gives what changes (bandwidth: unlimited
+//	                                    # lifts a cap) and keeps the rest. down: {...} is
+//	                                    # the down direction (to the LAN or host) where it
+//	                                    # differs, e.g. {bandwidth: 20Mbps}: the fields
+//	                                    # outside it are then the up direction's; a
+//	                                    # schedule belongs to the direction holding it
 //	      mtu: 1280                     # the uplink's MTU in bytes, 576 (1280 on a LAN with
 //	                                    # IPv6) to 65535; default: none (any size passes).
 //	                                    # Or {size: 1280, fragment:

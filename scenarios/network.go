@@ -268,27 +268,3 @@ func (p *parser) portRange(v *yaml.Node, path string) (vnet.PortRange, bool) {
 	}
 	return vnet.PortRange{}, false
 }
-
-// impairment reads {latency, jitter, loss, bandwidth, queue}.
-func (p *parser) impairment(path string, v *yaml.Node) vnet.Impairment {
-	var im vnet.Impairment
-	p.fields(v, path, map[string]field{
-		"latency":   func(path string, v *yaml.Node) { p.duration(v, path, true, &im.Latency) },
-		"jitter":    func(path string, v *yaml.Node) { p.duration(v, path, true, &im.Jitter) },
-		"loss":      func(path string, v *yaml.Node) { p.fraction(v, path, &im.Loss) },
-		"bandwidth": func(path string, v *yaml.Node) { p.bitrate(v, path, &im.Bandwidth) },
-		"queue": func(path string, v *yaml.Node) {
-			var n int64
-			if p.integer(v, path, 1, 1<<30, &n) {
-				im.QueueBytes = int(n)
-			}
-		},
-	})
-	if im.Latency > time.Minute || im.Jitter > time.Minute {
-		p.errorf(v, path, "latency and jitter above a minute are not a network, they are an outage; use a cut fault")
-	}
-	if im.QueueBytes > 0 && im.Bandwidth == 0 {
-		p.errorf(v, join(path, "queue"), "a queue applies only with a bandwidth cap")
-	}
-	return im
-}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/icelab/icelab/harness"
+	"github.com/icelab/icelab/vnet"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -35,6 +36,8 @@ type parser struct {
 	parentNodes map[string]*yaml.Node
 	prefixNodes map[string]*yaml.Node
 	lansNode    *yaml.Node
+	// traces are the link traces read, by path (link.go).
+	traces map[string]*vnet.Trace
 }
 
 // top holds the top-level fields, read first so that sections can refer

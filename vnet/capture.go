@@ -95,26 +95,49 @@ func (e Event) String() string {
 	return s
 }
 
-// taps is the set of functions that observe every packet. Emitting costs one
-// atomic load when nobody listens.
-type taps struct {
-	active atomic.Bool
-	ids    atomic.Uint64 // the last packet number handed out
-	mu     sync.Mutex
-	next   int
-	fns    map[int]func(Event)
-	list   atomic.Pointer[[]func(Event)]
+// Verdicts is a set of verdicts, for a tap that wants only some events.
+type Verdicts uint8
+
+// VerdictsOf returns the set of the given verdicts.
+func VerdictsOf(vs ...Verdict) Verdicts {
+	var set Verdicts
+	for _, v := range vs {
+		set |= 1 << v
+	}
+	return set
 }
 
-func (t *taps) add(fn func(Event)) (remove func()) {
+// AllVerdicts is every verdict: what Network.Tap observes.
+const AllVerdicts = Verdicts(1<<Forwarded | 1<<Translated | 1<<Delivered | 1<<Dropped | 1<<Rejected)
+
+// Has reports whether v is in the set.
+func (s Verdicts) Has(v Verdict) bool { return s&(1<<v) != 0 }
+
+// taps is the set of functions that observe packets. Emitting an event no
+// tap wants costs one atomic load: the event is not built.
+type taps struct {
+	want atomic.Uint32 // the union of the taps' Verdicts
+	ids  atomic.Uint64 // the last packet number handed out
+	mu   sync.Mutex
+	next int
+	fns  map[int]tap
+	list atomic.Pointer[[]tap]
+}
+
+type tap struct {
+	want Verdicts
+	fn   func(Event)
+}
+
+func (t *taps) add(want Verdicts, fn func(Event)) (remove func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.fns == nil {
-		t.fns = make(map[int]func(Event))
+		t.fns = make(map[int]tap)
 	}
 	id := t.next
 	t.next++
-	t.fns[id] = fn
+	t.fns[id] = tap{want, fn}
 	t.publish()
 	return func() {
 		t.mu.Lock()
@@ -125,17 +148,22 @@ func (t *taps) add(fn func(Event)) (remove func()) {
 }
 
 func (t *taps) publish() {
-	list := make([]func(Event), 0, len(t.fns))
-	for _, fn := range t.fns {
-		list = append(list, fn)
+	list := make([]tap, 0, len(t.fns))
+	var want Verdicts
+	for _, tp := range t.fns {
+		list = append(list, tp)
+		want |= tp.want
 	}
 	t.list.Store(&list)
-	t.active.Store(len(list) > 0)
+	t.want.Store(uint32(want))
 }
 
-// emit reports an event about pkt to every tap.
+// wants reports whether some tap wants events of verdict v.
+func (t *taps) wants(v Verdict) bool { return Verdicts(t.want.Load()).Has(v) }
+
+// emit reports an event about pkt to every tap that wants its verdict.
 func (t *taps) emit(where string, pkt *packet, v Verdict, reason string) {
-	if !t.active.Load() {
+	if !t.wants(v) {
 		return
 	}
 	t.emitEvent(Event{
@@ -156,7 +184,9 @@ func (t *taps) number(pkt *packet) uint64 {
 }
 
 func (t *taps) emitEvent(ev Event) {
-	for _, fn := range *t.list.Load() {
-		fn(ev)
+	for _, tp := range *t.list.Load() {
+		if tp.want.Has(ev.Verdict) {
+			tp.fn(ev)
+		}
 	}
 }

@@ -4,8 +4,12 @@
 // A [Network] is a tree of routers. Its root is the internet, a public address
 // space; every other [Router] owns a LAN behind a NAT and a firewall and hangs
 // off its parent's LAN, so double NAT is a router behind a router. Hosts attach
-// to a router through a [Link] that carries the impairments: latency, jitter,
-// loss, a bandwidth cap with a bounded queue, and cuts. Each [Host] implements
+// to a router through a [Link] that carries the impairments ([Impairment]),
+// per direction, as the field's links have them: a capacity (a rate, or a
+// delivery-opportunity [Trace] in Mahimahi's format) behind a queue sized in
+// packets, bytes or time and run drop-tail or CoDel (RFC 8289); independent or
+// burst loss (Gilbert–Elliott); latency, jitter and reordering; a [Schedule]
+// of changes over a call; and cuts. Each [Host] implements
 // pion's transport.Net, so a peer connection, an ICE agent or a TURN server is
 // handed a host and uses it as it would use the operating system.
 //
@@ -20,9 +24,14 @@
 // are reassembled at the destination within [ReassemblyTimeout].
 //
 // Packets are forwarded on the sender's goroutine when no link on their path
-// delays them, and by the network's scheduler otherwise. Time is read from the
-// time package only, so a network built inside a testing/synctest bubble runs
-// on the bubble's fake clock; Close ends every goroutine the network started.
+// delays them; a link direction that delays packets hands them on from its own
+// goroutine, without an allocation per packet (linkdir.go). Time is read from
+// the time package only, so a network built inside a testing/synctest bubble
+// runs on the bubble's fake clock; Close ends every goroutine the network
+// started.
+//
+// Taps observe packets ([Network.Tap]); a tap may ask for some verdicts only
+// ([Network.TapVerdicts]), and an event no tap wants is never built.
 //
 // Hosts, routers and LANs carry IPv6 as well as IPv4 when asked: dual-stack
 // and IPv6-only LANs, "udp6" and "tcp6" sockets, dual-stack wildcard

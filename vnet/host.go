@@ -125,7 +125,7 @@ func (h *Host) Attach(r *Router, addr netip.Addr, link Impairment) (*Interface, 
 // is IPv6-only) and an IPv6 one (when the LAN carries IPv6 and, on the
 // internet, want6 asks for one).
 func (h *Host) attach(r *Router, addr, public, addr6 netip.Addr, want6 bool, im Impairment) error {
-	if err := im.validate(); err != nil {
+	if err := im.Validate(); err != nil {
 		return err
 	}
 	r.mu.Lock()

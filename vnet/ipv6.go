@@ -169,7 +169,7 @@ func (r *Router) fromLAN6(pkt *packet) {
 			return
 		}
 		r.emitTranslated(pkt, src, odst)
-		r.uplink.send(Up, pkt, r.parent.fromLAN)
+		r.uplink.send(Up, pkt, toLAN(r.parent))
 		return
 	}
 	if r.guard != nil {
@@ -178,7 +178,7 @@ func (r *Router) fromLAN6(pkt *packet) {
 			r.guard.confirm(k, Outbound, now)
 		}
 	}
-	r.uplink.send(Up, pkt, r.parent.fromLAN)
+	r.uplink.send(Up, pkt, toLAN(r.parent))
 }
 
 // fromWAN6 forwards an IPv6 packet from the parent to the LAN: the IPv6

@@ -92,7 +92,7 @@ func (l *Link) mtuSize() int {
 // checkMTU applies the link's MTU to a packet entering it. It reports
 // whether it took the packet: dropped it, or fragmented it and sent the
 // fragments on.
-func (l *Link) checkMTU(d Direction, pkt *packet, next func(*packet)) bool {
+func (l *Link) checkMTU(d Direction, pkt *packet, next hop) bool {
 	m := l.mtu.Load()
 	if m == nil {
 		return false
@@ -269,24 +269,24 @@ func (h *Host) egress(ifc *Interface, pkt *packet) {
 	mode := PMTUDiscovery(h.mtu.mode.Load())
 	if mode == PMTUDiscoveryDont {
 		pkt.df = false
-		ifc.link.send(Up, pkt, ifc.router.fromLAN)
+		ifc.link.send(Up, pkt, toLAN(ifc.router))
 		return
 	}
 	pkt.df = true
 	if pkt.proto == TCP || mode == PMTUDiscoveryDo {
-		ifc.link.send(Up, pkt, ifc.router.fromLAN)
+		ifc.link.send(Up, pkt, toLAN(ifc.router))
 		return
 	}
 	mtu := h.pathMTU(ifc, pkt.to)
 	if mtu == 0 || pkt.size() <= mtu {
-		ifc.link.send(Up, pkt, ifc.router.fromLAN)
+		ifc.link.send(Up, pkt, toLAN(ifc.router))
 		return
 	}
 	pkt.df = false
 	frags := fragmentPacket(h.net, pkt, mtu)
 	pkt.release()
 	for _, f := range frags {
-		ifc.link.send(Up, f, ifc.router.fromLAN)
+		ifc.link.send(Up, f, toLAN(ifc.router))
 	}
 }
 

@@ -3,12 +3,14 @@ package vnet
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Config configures a Network.
@@ -21,7 +23,10 @@ type Config struct {
 	// address when they ask for one (HostConfig.IPv6); LANs that carry
 	// IPv6 get /64s of it.
 	Internet6 netip.Prefix
-	// Seed seeds the random choices (loss, jitter), so a run repeats.
+	// Seed seeds the random choices (loss, jitter, reordering), so a run
+	// repeats. Each link direction draws from its own source, seeded from
+	// Seed and the link's name, so one link's traffic does not change
+	// another's losses.
 	Seed uint64
 	// HostAddrs are the addresses this machine has, which no virtual
 	// address may collide with; nil means the machine's own interface
@@ -42,8 +47,8 @@ type Network struct {
 
 	fragIDs atomic.Uint64 // IP identification of fragmented datagrams
 
-	rngMu sync.Mutex
-	rng   *rand.Rand
+	seed  uint64
+	epoch time.Time // the network's clock starts here (now)
 
 	mu       sync.Mutex
 	names    map[string]bool
@@ -51,6 +56,7 @@ type Network struct {
 	nextLAN  int
 	nextLAN6 int
 	hosts    []*Host
+	runners  []*linkDir // link directions whose goroutine runs
 	closed   bool
 }
 
@@ -60,7 +66,8 @@ func New(cfg Config) (*Network, error) {
 		cfg.Internet = netip.MustParsePrefix("203.0.113.0/24")
 	}
 	n := &Network{
-		rng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		seed:  cfg.Seed,
+		epoch: time.Now(),
 		names: make(map[string]bool),
 	}
 	n.dns.names = make(map[string][]netip.Addr)
@@ -127,7 +134,15 @@ func (n *Network) Internet() *Router { return n.internet }
 // Tap calls fn for every packet event until the returned function is
 // called. fn runs on the goroutine that moves the packet: it must be quick
 // and must not send on the network.
-func (n *Network) Tap(fn func(Event)) (remove func()) { return n.taps.add(fn) }
+func (n *Network) Tap(fn func(Event)) (remove func()) { return n.taps.add(AllVerdicts, fn) }
+
+// TapVerdicts is Tap for the events whose verdict is in want only, such
+// as VerdictsOf(Dropped, Rejected). Events no tap wants are never built,
+// so a network watched for drops only forwards at the cost of an
+// unwatched one.
+func (n *Network) TapVerdicts(want Verdicts, fn func(Event)) (remove func()) {
+	return n.taps.add(want, fn)
+}
 
 // AddName makes name resolve to addrs on every host: IPv4 addresses are
 // its A records, IPv6 ones its AAAA records. A host on a NAT64's LAN also
@@ -152,13 +167,29 @@ func (n *Network) Close() error {
 		return nil
 	}
 	n.closed = true
-	hosts := n.hosts
+	hosts, runners := n.hosts, n.runners
 	n.mu.Unlock()
 	for _, h := range hosts {
 		h.close()
 	}
+	for _, ld := range runners {
+		ld.stop()
+	}
 	n.sched.close()
 	return nil
+}
+
+// startRunner starts a link direction's goroutine, unless the network is
+// closed.
+func (n *Network) startRunner(ld *linkDir) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.runners = append(n.runners, ld)
+	go ld.loop()
+	return true
 }
 
 // claimName reserves a unique node name.
@@ -181,11 +212,18 @@ func (n *Network) claimName(name string) error {
 	return nil
 }
 
-// random returns a number in [0, 1) from the network's seeded source.
-func (n *Network) random() float64 {
-	n.rngMu.Lock()
-	defer n.rngMu.Unlock()
-	return n.rng.Float64()
+// now returns the time on the network's clock: how long since it was
+// created, read from the time package, so on a synctest bubble's fake clock
+// inside one.
+func (n *Network) now() time.Duration { return time.Since(n.epoch) }
+
+// linkRand returns the random source of one direction of the link named
+// name: seeded from the network's seed and the name, so that what a link
+// loses depends on its own traffic only.
+func (n *Network) linkRand(name string, d Direction) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return rand.New(rand.NewPCG(n.seed^h.Sum64(), 0x9e3779b97f4a7c15+uint64(d)))
 }
 
 // drop ends a packet's journey at where, for reason.

@@ -106,6 +106,11 @@ type Segment struct {
 	// MSS is the maximum segment size option of a SYN (RFC 9293 3.7.1);
 	// zero when absent.
 	MSS uint16
+	// SACKPermitted is a SYN's SACK-permitted option (RFC 2018 section 2).
+	SACKPermitted bool
+	// SACK holds an acknowledgement's SACK blocks, the first ones; the
+	// rest are zero (tcp_sack.go).
+	SACK [maxSACKBlocks]SACKBlock
 }
 
 // packet is one datagram or segment in flight. Packets are passed by pointer

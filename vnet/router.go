@@ -280,7 +280,7 @@ func (r *Router) AddRouter(cfg RouterConfig) (*Router, error) {
 	if err := cfg.NAT.validate(); err != nil {
 		return fail(err)
 	}
-	if err := cfg.Uplink.validate(); err != nil {
+	if err := cfg.Uplink.Validate(); err != nil {
 		return fail(err)
 	}
 	lan, err := n.claimLAN(cfg.LAN)
@@ -418,7 +418,7 @@ func (r *Router) fromLAN(pkt *packet) {
 		}
 		r.emitTranslated(pkt, src, pkt.dst)
 	}
-	r.uplink.send(Up, pkt, r.parent.fromLAN)
+	r.uplink.send(Up, pkt, toLAN(r.parent))
 }
 
 // fromWAN forwards a packet that arrived from the parent for one of this
@@ -479,10 +479,10 @@ func (r *Router) hairpin(pkt *packet) {
 
 func (r *Router) down(att *attachment, pkt *packet) {
 	if att.child != nil {
-		att.link.send(Down, pkt, att.child.fromWAN)
+		att.link.send(Down, pkt, toWAN(att.child))
 		return
 	}
-	att.link.send(Down, pkt, att.iface.host.deliver)
+	att.link.send(Down, pkt, toHost(att.iface.host))
 }
 
 // refuse ends a packet that a rule or the NAT stopped, telling the sender
@@ -502,7 +502,7 @@ func (r *Router) refuse(pkt *packet, act Action, why string) {
 }
 
 func (r *Router) emitTranslated(pkt *packet, oldSrc, oldDst netip.AddrPort) {
-	if !r.net.taps.active.Load() {
+	if !r.net.taps.wants(Translated) {
 		return
 	}
 	r.net.taps.emitEvent(Event{

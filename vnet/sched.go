@@ -1,14 +1,15 @@
 package vnet
 
 import (
-	"container/heap"
 	"sync"
 	"time"
 )
 
 // scheduler runs functions at given times on one goroutine, in order of
-// time and, for equal times, of scheduling. It starts its goroutine on first
-// use, so a network that never delays a packet runs none.
+// time and, for equal times, of scheduling: the timeouts of fragment
+// reassembly, which are rare. Packets are not scheduled here; each link
+// direction runs its own (linkdir.go). It starts its goroutine on first
+// use, so a network that never reassembles runs none.
 type scheduler struct {
 	mu      sync.Mutex
 	queue   eventQueue
@@ -26,24 +27,14 @@ type timedFunc struct {
 	fn  func()
 }
 
-type eventQueue []timedFunc
+// eventQueue is the scheduler's heap.
+type eventQueue = timeHeap[timedFunc]
 
-func (q eventQueue) Len() int { return len(q) }
-func (q eventQueue) Less(i, j int) bool {
-	if q[i].at.Equal(q[j].at) {
-		return q[i].seq < q[j].seq
+func (f timedFunc) before(o timedFunc) bool {
+	if f.at.Equal(o.at) {
+		return f.seq < o.seq
 	}
-	return q[i].at.Before(q[j].at)
-}
-func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *eventQueue) Push(x any)   { *q = append(*q, x.(timedFunc)) }
-func (q *eventQueue) Pop() any {
-	old := *q
-	n := len(old)
-	x := old[n-1]
-	old[n-1] = timedFunc{}
-	*q = old[:n-1]
-	return x
+	return f.at.Before(o.at)
 }
 
 // at schedules fn to run at t. After close, fn is dropped.
@@ -61,7 +52,7 @@ func (s *scheduler) at(t time.Time, fn func()) {
 		go s.run()
 	}
 	s.seq++
-	heap.Push(&s.queue, timedFunc{at: t, seq: s.seq, fn: fn})
+	s.queue.push(timedFunc{at: t, seq: s.seq, fn: fn})
 	first := s.queue[0].seq == s.seq
 	s.mu.Unlock()
 	if first {
@@ -82,7 +73,7 @@ func (s *scheduler) run() {
 		s.mu.Lock()
 		now := time.Now()
 		for len(s.queue) > 0 && !s.queue[0].at.After(now) {
-			due = append(due, heap.Pop(&s.queue).(timedFunc).fn)
+			due = append(due, s.queue.pop().fn)
 		}
 		wait := time.Duration(-1)
 		if len(s.queue) > 0 {

@@ -493,6 +493,7 @@ func (l *TCPListener) handleSYN(pkt *packet) bool {
 	c.state = stateSynRcvd
 	c.irs, c.rcvNxt = pkt.seg.Seq, pkt.seg.Seq+1
 	c.sndWnd = pkt.seg.Window
+	c.sackOK = pkt.seg.SACKPermitted
 	if err := h.registerTCP(c, false); err != nil {
 		return true // a racing SYN for the same endpoints won
 	}

@@ -187,6 +187,7 @@ func (c *TCPConn) inputSynSent(seg Segment, now time.Time) {
 	}
 	c.irs, c.rcvNxt = seg.Seq, seg.Seq+1
 	c.peerMSS(seg.MSS)
+	c.sackOK = seg.SACKPermitted
 	c.advRight = c.rcvNxt
 	c.sndUna = c.iss + 1
 	c.sndWnd = seg.Window
@@ -243,9 +244,18 @@ func (c *TCPConn) processAck(seg Segment, carries bool, now time.Time) {
 			c.rttActive = false
 			c.sampleRTT(now.Sub(c.rttStart))
 		}
-		if c.cwnd < c.ssthresh {
+		c.pruneSACK()
+		c.noteSACK(seg)
+		switch {
+		case c.inRecovery && seqLT(ack, c.recover):
+			// A partial acknowledgement: recovery goes on, the
+			// scoreboard says what to resend.
+		case c.inRecovery:
+			c.inRecovery = false // all that was outstanding arrived
+			c.cwnd = c.ssthresh
+		case c.cwnd < c.ssthresh:
 			c.cwnd += min(acked, c.cfg.MSS)
-		} else {
+		default:
 			c.cwnd += max(c.cfg.MSS*c.cfg.MSS/c.cwnd, 1)
 		}
 		c.cwnd = min(c.cwnd, 1<<26)
@@ -262,8 +272,15 @@ func (c *TCPConn) processAck(seg Segment, carries bool, now time.Time) {
 		c.restartTimer(now)
 		wake(&c.wrWake)
 	case ack == c.sndUna:
+		c.noteSACK(seg)
 		if c.sndMax != c.sndUna && !carries && seg.Window == c.sndWnd {
-			if c.dupAcks++; c.dupAcks == 3 {
+			c.dupAcks++
+			switch {
+			case c.sackOK && !c.inRecovery && seqLT(c.recover, ack) &&
+				(c.dupAcks >= dupThresh || c.sackedBytes() > (dupThresh-1)*c.cfg.MSS):
+				c.enterRecovery()
+			case !c.sackOK && c.dupAcks == dupThresh:
+				// Without SACK: fast retransmit of the head (RFC 5681).
 				flight := int(c.sndMax - c.sndUna)
 				c.ssthresh = max(flight/2, 2*c.cfg.MSS)
 				c.cwnd = c.ssthresh
@@ -303,7 +320,7 @@ func (c *TCPConn) receive(seq uint32, data []byte, fin bool) {
 		// Out of order: keep what fits in the window for later.
 		right := c.rcvNxt + c.rcvWindow()
 		if seqLE(seq+uint32(len(data)), right) && len(c.ooo) < 256 {
-			c.ooo = append(c.ooo, oooSegment{seq: seq, data: append([]byte(nil), data...), fin: fin})
+			c.insertOOO(oooSegment{seq: seq, data: append([]byte(nil), data...), fin: fin})
 		}
 		return
 	}

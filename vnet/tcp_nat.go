@@ -98,5 +98,5 @@ func (r *Router) rejectTCP(pkt *packet) {
 		rst.release()
 		return
 	}
-	r.uplink.send(Up, rst, r.parent.fromLAN)
+	r.uplink.send(Up, rst, toLAN(r.parent))
 }

@@ -33,6 +33,9 @@ func (c *TCPConn) segment(flags TCPFlags, seq uint32, n int, off int) *packet {
 	}
 	if flags&FlagSYN != 0 {
 		pkt.seg.MSS = uint16(min(c.advMSS, 65535))
+		pkt.seg.SACKPermitted = true
+	} else if flags&FlagACK != 0 {
+		c.sackBlocks(&pkt.seg)
 	}
 	return pkt
 }
@@ -99,9 +102,15 @@ func (c *TCPConn) collect(out []*packet) []*packet {
 			out = append(out, c.segment(FlagFIN|FlagACK, c.finSeq, 0, 0))
 		}
 		c.rttActive = false
+		if c.inRecovery {
+			c.highRxt = c.sndUna + uint32(n)
+		}
+	}
+	if c.inRecovery {
+		out = c.collectRecovery(out)
 	}
 	wnd := min(int(c.sndWnd), c.cwnd)
-	for len(out) < tcpMaxBurst {
+	for len(out) < tcpMaxBurst && !c.inRecovery {
 		flight := int(c.sndNxt - c.sndUna)
 		off := flight
 		avail := c.snd.n - off
@@ -273,6 +282,12 @@ func (c *TCPConn) onTimer() {
 	c.cwnd = c.cfg.MSS
 	c.rttActive = false
 	c.dupAcks = 0
+	c.timeouts++
+	// The scoreboard is forgotten, as the receiver may have dropped what
+	// it held (RFC 2018 section 8), and duplicates of what was sent before
+	// the timeout start no recovery (RFC 6582 section 3.2 step 4).
+	c.sacked = c.sacked[:0]
+	c.recover, c.inRecovery = c.sndMax, false
 	// Go back N: send everything again from the oldest unacknowledged
 	// byte; acknowledgements of what arrived after all skip ahead.
 	c.sndNxt = c.sndUna

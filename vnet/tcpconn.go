@@ -45,7 +45,8 @@ func seqLE(a, b uint32) bool { return int32(a-b) <= 0 }
 // firewalls treat them as they treat UDP. The model is a small RFC 9293
 // stack: a three-way handshake, cumulative acknowledgements, a receive
 // window for back-pressure, an out-of-order queue, slow start and fast
-// retransmit, retransmission with exponential back-off (RFC 6298, Linux's
+// retransmit, selective acknowledgements and SACK loss recovery (RFC 2018,
+// RFC 6675), retransmission with exponential back-off (RFC 6298, Linux's
 // 200 ms minimum and 1 s initial timeout), FIN and half-close, TIME-WAIT,
 // and resets where Linux sends them.
 // It needs no goroutine of its own: its timer runs only when it fires.
@@ -78,6 +79,14 @@ type TCPConn struct {
 	cwnd, ssthresh      int
 	dupAcks             int
 	rtxHead             bool // fast retransmit: resend the head segment
+	// SACK (tcp_sack.go): whether both ends use it, the scoreboard of
+	// blocks the peer holds above sndUna, and loss recovery, which lasts
+	// until recover is acknowledged, having resent up to highRxt.
+	sackOK           bool
+	sacked           []SACKBlock
+	inRecovery       bool
+	recover, highRxt uint32
+	timeouts         int // retransmission timeouts, for tests
 
 	// Retransmission.
 	srtt, rttvar, rto time.Duration
@@ -92,7 +101,8 @@ type TCPConn struct {
 	// Receive side.
 	irs, rcvNxt uint32
 	rcv         ring
-	ooo         []oooSegment
+	ooo         []oooSegment // sorted by seq
+	lastOOO     uint32       // seq of the latest to arrive
 	finRcvd     bool
 	advRight    uint32 // right edge of the window last advertised
 	ackOwed     bool
@@ -125,7 +135,7 @@ func newTCPConn(h *Host, laddr, raddr netip.AddrPort, cfg TCPConfig) *TCPConn {
 	iss := rand.Uint32()
 	c := &TCPConn{
 		host: h, laddr: laddr, raddr: raddr, cfg: cfg,
-		iss: iss, sndUna: iss, sndNxt: iss, sndMax: iss,
+		iss: iss, sndUna: iss, sndNxt: iss, sndMax: iss, recover: iss,
 		cwnd: min(10*cfg.MSS, max(2*cfg.MSS, 14600)), ssthresh: 1 << 30, // RFC 6928
 		rto: tcpInitialRTO, linger: -1,
 		rdWake: make(chan struct{}), wrWake: make(chan struct{}), writeLock: make(chan struct{}, 1),

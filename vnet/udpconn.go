@@ -114,7 +114,7 @@ func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
 			c.bytes -= len(pkt.payload)
 			c.mu.Unlock()
 			n := copy(b, pkt.payload)
-			from := net.UDPAddrFromAddrPort(pkt.src)
+			from := udpAddr(pkt.src)
 			pkt.release()
 			return n, from, nil
 		}
@@ -140,6 +140,27 @@ func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
 			return 0, nil, c.opError("read", nil, os.ErrDeadlineExceeded)
 		}
 	}
+}
+
+// udpAddr is net.UDPAddrFromAddrPort in one allocation instead of two: the
+// address's IP slice points into the same block.
+func udpAddr(ap netip.AddrPort) *net.UDPAddr {
+	a := &struct {
+		net.UDPAddr
+		ip [16]byte
+	}{}
+	ip := ap.Addr()
+	if ip.Is4() {
+		v4 := ip.As4()
+		copy(a.ip[:], v4[:])
+		a.IP = a.ip[:4:4]
+	} else {
+		a.ip = ip.As16()
+		a.IP = a.ip[:16:16]
+		a.Zone = ip.Zone()
+	}
+	a.Port = int(ap.Port())
+	return &a.UDPAddr
 }
 
 // ReadFrom reads one datagram.
