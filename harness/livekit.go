@@ -439,6 +439,13 @@ func (c *client) lkPlan(why string, servers []webrtc.ICEServer, cc sfu.ClientCon
 	if cc.ForceRelay {
 		policy = webrtc.ICETransportPolicyRelay
 	}
+	if policy == webrtc.ICETransportPolicyRelay {
+		// A browser under a relay policy uses relay candidates only. pion's
+		// agent dials ICE-TCP to every passive TCP candidate the node sends,
+		// relay policy or not (ice v4.4.9 agent.go:1320-1330), so the client
+		// stops gathering TCP; its relay candidates need UDP configured.
+		types = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	}
 	return attemptPlan{why: why, policy: policy, types: types, servers: servers, base: c.signal, node: nodeName}
 }
 

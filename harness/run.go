@@ -362,8 +362,12 @@ func (r *runner) watch() {
 	if r.spec.Capture.enabled() {
 		start := r.rs.start
 		r.captured = newCapturer(r.spec.Capture, func(t time.Time) time.Duration { return t.Sub(start) })
+		r.untap = r.topo.net.Tap(r.observePacket)
+		return
 	}
-	r.untap = r.topo.net.Tap(r.observePacket)
+	// Without a capture only drops are attributed: vnet builds no event
+	// for a packet no tap wants.
+	r.untap = r.topo.net.TapVerdicts(vnet.VerdictsOf(vnet.Dropped, vnet.Rejected), r.observePacket)
 }
 
 func nodeName(n NodeSpec) string {
