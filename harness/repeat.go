@@ -139,19 +139,19 @@ type Seen struct {
 }
 
 func (v Variation) String() string {
-	var b strings.Builder
-	if v.Client != "" {
-		b.WriteString(v.Client + " ")
-	}
-	b.WriteString(v.Field + ": ")
+	values := make([]string, len(v.Values))
 	for i, s := range v.Values {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s in %s", s.Value, runList(s.Runs))
+		values[i] = s.String()
 	}
-	return b.String()
+	field := v.Field
+	if v.Client != "" {
+		field = v.Client + " " + field
+	}
+	return field + ": " + strings.Join(values, ", ")
 }
+
+// String is the value and its runs: "TURN/TLS in runs 2, 5".
+func (s Seen) String() string { return s.Value + " in " + runList(s.Runs) }
 
 // runList names runs: "run 3", "runs 2, 5, 9", or "12 runs" when there
 // are more than five.
