@@ -187,3 +187,53 @@ func TestOneBadFileDoesNotStopTheOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRepeat proves --repeat N runs each scenario N times and reports,
+// per scenario once all its runs have ended, how many met its
+// expectations and that the outcome was the same every run; a scenario
+// whose runs did not all meet them fails the exit status; every report
+// carries the account.
+func TestRunRepeat(t *testing.T) {
+	dir := t.TempDir()
+	const call = "clients: [{name: alice, publish: [audio]}]\nduration: 2s\n"
+	writeScenario(t, dir, "good.yaml", "name: good\n"+call+"expect: {alice: {transport: ICE/UDP}}\n")
+	writeScenario(t, dir, "bad.yaml", "name: bad\n"+call+"expect: {alice: {transport: TURN/TLS}}\n")
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	o := &runOptions{out: out, clock: clockFake, trust: &testTrust, runner: testRunner{t}, repeat: 3}
+	if code := o.run(t.Context(), &stdout, &stderr, []string{dir}); code != exitNotMet {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitNotMet, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{
+		"running 2 scenarios 3 times each (6 runs), 6 at a time, on the fake clock",
+		"PASS  good  [alice=ICE/UDP]  fake clock, 2.0s of call, 3/3 runs met, the same outcome every run\n",
+		"FAIL  bad  [alice=ICE/UDP]  fake clock, 2.0s of call, 0/3 runs met, the same outcome every run\n",
+		"      not met: alice: transport: expected TURN/TLS, observed ICE/UDP in runs 1, 2, 3\n      shown: run 1 of 3\n",
+		"2 scenarios: 1 passed, 1 failed, 0 errors, 0 skipped, 3 of 6 runs met expectations, 0 with outcomes that differed between runs in",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if n := strings.Count(stdout.String(), "good"); n != 1 {
+		t.Errorf("good is named %d times; want one line for its three runs:\n%s", n, stdout.String())
+	}
+	for _, f := range []string{reports.JUnitFile, reports.JSONFile, reports.MarkdownFile, reports.HTMLFile} {
+		data, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), "3 of 6 runs met expectations") && !strings.Contains(string(data), `value="3"`) {
+			t.Errorf("%s does not say how the runs went", f)
+		}
+	}
+
+	for _, bad := range []string{"0", "-2", "many"} {
+		stdout.Reset()
+		stderr.Reset()
+		code := execute(t.Context(), []string{"run", "--repeat", bad, "--out", out, dir}, &testTrust, testRunner{t}, &stdout, &stderr)
+		if want := `invalid argument "` + bad + `" for "--repeat" flag: "` + bad + `": want a number of runs, 1 or more`; code != exitBadInput || !strings.Contains(stderr.String(), want) {
+			t.Errorf("--repeat %s: exit %d, stderr %q; want %d and %q", bad, code, stderr.String(), exitBadInput, want)
+		}
+	}
+}
