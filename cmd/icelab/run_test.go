@@ -237,3 +237,53 @@ func TestRunRepeat(t *testing.T) {
 		}
 	}
 }
+
+// repeatChecked are the catalog files make test runs more than once: the
+// ones whose outcome depends on a reconnect racing the rest of the call
+// (transport fallback, ICE restart, a roaming client, a second and third
+// client receiving a publisher that fell back), where a run-to-run
+// difference would show first. The whole catalog at --repeat 20 is the
+// full check (README).
+var repeatChecked = []string{
+	"three-clients-only-443-mid-call-transport-fallback",
+	"three-clients-only-443-mid-call-ice-restart",
+	"udp-whack-after-ice-connected-transport-fallback",
+	"roaming-wifi-to-cellular",
+}
+
+// repeatCheckRuns is how many times make test runs each of them.
+const repeatCheckRuns = 3
+
+// TestCatalogAnswersTheSameEveryTime runs the repeat-checked catalog files
+// as `icelab run --repeat 3` does: every run must meet its expectations,
+// with the same outcome every run.
+func TestCatalogAnswersTheSameEveryTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs catalog scenarios several times")
+	}
+	var files []string
+	for _, name := range repeatChecked {
+		files = append(files, filepath.Join("../../scenarios/catalog", name+".yaml"))
+	}
+	var stdout, stderr bytes.Buffer
+	o := &runOptions{out: t.TempDir(), clock: clockFake, trust: &testTrust, runner: testRunner{t}, repeat: repeatCheckRuns}
+	code := o.run(t.Context(), &stdout, &stderr, files)
+	if code != exitOK {
+		t.Errorf("exit %d, want %d", code, exitOK)
+	}
+	for _, name := range repeatChecked {
+		want := fmt.Sprintf("PASS  %s  ", name)
+		line := ""
+		for l := range strings.Lines(stdout.String()) {
+			if strings.HasPrefix(l, want) {
+				line = l
+			}
+		}
+		if same := fmt.Sprintf("%d/%d runs met, the same outcome every run\n", repeatCheckRuns, repeatCheckRuns); !strings.HasSuffix(line, same) {
+			t.Errorf("%s: want a PASS line ending %q", name, same)
+		}
+	}
+	if t.Failed() {
+		t.Logf("icelab run --repeat %d:\n%s%s", repeatCheckRuns, stdout.String(), stderr.String())
+	}
+}
