@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -266,7 +268,8 @@ func TestCatalogAnswersTheSameEveryTime(t *testing.T) {
 		files = append(files, filepath.Join("../../scenarios/catalog", name+".yaml"))
 	}
 	var stdout, stderr bytes.Buffer
-	o := &runOptions{out: t.TempDir(), clock: clockFake, trust: &testTrust, runner: testRunner{t}, repeat: repeatCheckRuns}
+	out := t.TempDir()
+	o := &runOptions{out: out, clock: clockFake, trust: &testTrust, runner: testRunner{t}, repeat: repeatCheckRuns}
 	code := o.run(t.Context(), &stdout, &stderr, files)
 	if code != exitOK {
 		t.Errorf("exit %d, want %d", code, exitOK)
@@ -286,4 +289,85 @@ func TestCatalogAnswersTheSameEveryTime(t *testing.T) {
 	if t.Failed() {
 		t.Logf("icelab run --repeat %d:\n%s%s", repeatCheckRuns, stdout.String(), stderr.String())
 	}
+	reportShowsResult(t, out, repeatChecked[0], "alice")
+}
+
+// reportShowsResult checks report.html in dir against results.json there,
+// for one client of one scenario: a table of pairs per attempt holding the
+// pairs that attempt tried, and a row per flow with what was sent and what
+// arrived.
+func reportShowsResult(t *testing.T, dir, scenario, client string) {
+	t.Helper()
+	var doc struct {
+		Runs []struct {
+			Scenario struct{ Name string }
+			Result   struct {
+				Clients []struct {
+					Name     string
+					Attempts []struct {
+						Checks []struct{ Local, Remote, State string }
+					}
+					Media []struct {
+						Track, Direction string
+						Sent, Packets    uint64
+					}
+				}
+			}
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, reports.JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, reports.HTMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	start := strings.Index(html, `id="scenario-`+scenario+`"`)
+	if start < 0 {
+		t.Fatalf("report.html has no section for %s", scenario)
+	}
+	html = html[start:]
+	html = html[strings.Index(html, `data-client="`+client+`"`):]
+	html = html[:strings.Index(html, "</div>")]
+	for _, r := range doc.Runs {
+		if r.Scenario.Name != scenario {
+			continue
+		}
+		for _, c := range r.Result.Clients {
+			if c.Name != client {
+				continue
+			}
+			if len(c.Attempts) < 2 {
+				t.Errorf("%s made %d attempts; the check wants a fallback", client, len(c.Attempts))
+			}
+			for i, a := range c.Attempts {
+				table := regexp.MustCompile(`(?s)<table class="pairs" data-attempt="` + strconv.Itoa(i+1) + `">(.*?)</table>`).FindStringSubmatch(html)
+				if table == nil {
+					t.Errorf("attempt %d: no table of the pairs it tried", i+1)
+					continue
+				}
+				if n := strings.Count(table[1], "<tr><td>"); n != len(a.Checks) {
+					t.Errorf("attempt %d: %d pairs shown, %d tried", i+1, n, len(a.Checks))
+				}
+				for _, p := range a.Checks {
+					if !strings.Contains(table[1], "<td>"+p.Local+"</td><td>"+p.Remote+"</td><td>"+p.State+"</td>") {
+						t.Errorf("attempt %d: the pair %s -> %s (%s) is not shown", i+1, p.Local, p.Remote, p.State)
+					}
+				}
+			}
+			for _, m := range c.Media {
+				row := fmt.Sprintf("<tr><td>%s %s</td><td>%d</td><td>%d</td>", m.Track, m.Direction, m.Sent, m.Packets)
+				if !strings.Contains(html, row) {
+					t.Errorf("no row %q: the flow as sent against received", row)
+				}
+			}
+			return
+		}
+	}
+	t.Errorf("results.json has no %s in %s", client, scenario)
 }
