@@ -98,7 +98,8 @@ func glance(expectCarolToFail bool) reports.Run {
 		}}
 	carol := harness.ClientResult{Name: "carol", Signalling: true, Transport: harness.NoTransport, FailedAt: 30 * time.Second,
 		Failure: carolFailure, GatherErrors: []string{carolGather, "failed to allocate on TURN client 203.0.113.3:3478"},
-		ICEStates: []harness.StateChange{{State: "checking"}, {At: 30 * time.Second, State: "failed"}}}
+		ICEStates: []harness.StateChange{{State: "checking"}, {At: 30 * time.Second, State: "failed"}},
+		Attempts:  []harness.Attempt{{At: 100 * time.Millisecond, Why: "initial", Policy: "policy all", Node: "media"}}}
 	expect := map[string]scenarios.Expectation{"alice": {Recovered: ptr(true)}, "carol": {Connected: ptr(!expectCarolToFail)}}
 	if expectCarolToFail {
 		expect["carol"] = scenarios.Expectation{Connected: ptr(false), FailureContains: "x509"}
@@ -266,6 +267,25 @@ func TestPairsPerAttempt(t *testing.T) {
 				t.Errorf("markdown lacks attempt %d's pair %s", i+1, c.Local)
 			}
 		}
+	}
+}
+
+// TestPairsNotRecorded checks that an attempt without pairs says why
+// rather than "none": pion forgets its pairs when ICE fails (carol), and
+// an ICE restart clears the record of the attempt before it.
+func TestPairsNotRecorded(t *testing.T) {
+	run := glance(true)
+	html, md, _ := writeAll(t, reports.Suite{Runs: []reports.Run{run}})
+	failed := "ot recorded: pion forgets its candidate pairs when ICE fails, before the end of the call, when they are read"
+	if !strings.Contains(section(t, html, "carol"), "<p class=\"no-pairs\">N"+failed+".</p>") || !strings.Contains(md, "- attempt 1 at 0.10s: initial [policy all]; pairs tried: n"+failed) {
+		t.Errorf("carol's attempt does not say why it lists no pairs")
+	}
+	restarted := run.Result.Client("alice")
+	restarted.Attempts[1].Why = "ice failed: ICE restart 1"
+	restarted.Attempts[0].Checks = nil
+	html, _, _ = writeAll(t, reports.Suite{Runs: []reports.Run{run}})
+	if !strings.Contains(section(t, html, "alice"), "Not recorded: the ICE restart that followed cleared pion&#39;s record of them.") {
+		t.Errorf("an attempt whose pairs an ICE restart cleared does not say so")
 	}
 }
 

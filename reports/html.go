@@ -23,6 +23,13 @@ var htmlFiles embed.FS
 var htmlTemplate = template.Must(template.New("html.tmpl").Funcs(template.FuncMap{
 	"seconds": func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) },
 	"lower":   strings.ToLower,
+	// capital starts a sentence: "not recorded: …" reads "Not recorded: …".
+	"capital": func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	},
 }).ParseFS(htmlFiles, "html.tmpl"))
 
 // WriteHTML writes runs as one self-contained HTML page: a summary grid of
@@ -100,10 +107,8 @@ type htmlAttempt struct {
 	N        int
 	Selected string
 	Checks   []harness.PairCheck
-	// Shared says that the next attempt restarted ICE on this attempt's
-	// peer connection, whose pairs are then listed under the last attempt
-	// on it.
-	Shared bool
+	// NoChecks says why an attempt lists no pairs (pairsNote).
+	NoChecks string
 }
 
 // htmlFlow is a row of the media table: a flow, or one of its streams.
@@ -140,9 +145,7 @@ func newHTMLRun(r Run) htmlRun {
 			hc.RemoteCandidates = append(hc.RemoteCandidates, l.candidate(cand))
 		}
 		for j, a := range c.Attempts {
-			ha := htmlAttempt{Attempt: a, N: j + 1, Selected: l.pair(a.Selected), Checks: l.checks(a.Checks)}
-			ha.Shared = len(a.Checks) == 0 && j+1 < len(c.Attempts) && strings.Contains(strings.ToLower(c.Attempts[j+1].Why), "restart")
-			hc.Attempts = append(hc.Attempts, ha)
+			hc.Attempts = append(hc.Attempts, htmlAttempt{Attempt: a, N: j + 1, Selected: l.pair(a.Selected), Checks: l.checks(a.Checks), NoChecks: pairsNote(c, j)})
 		}
 		h.Clients = append(h.Clients, hc)
 	}

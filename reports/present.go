@@ -144,6 +144,23 @@ func (l labels) checks(cs []harness.PairCheck) []harness.PairCheck {
 	return out
 }
 
+// pairsNote says why attempt i of c lists no candidate pairs: the harness
+// reads them from pion's stats, which an ICE restart clears and which pion
+// empties when ICE fails, so "none" would be a claim the result cannot
+// make. "" when the attempt lists pairs.
+func pairsNote(c *harness.ClientResult, i int) string {
+	if len(c.Attempts[i].Checks) > 0 {
+		return ""
+	}
+	if i+1 < len(c.Attempts) && strings.Contains(strings.ToLower(c.Attempts[i+1].Why), "restart") {
+		return "not recorded: the ICE restart that followed cleared pion's record of them"
+	}
+	if n := len(c.ICEStates); i+1 == len(c.Attempts) && n > 0 && c.ICEStates[n-1].State == "failed" {
+		return "not recorded: pion forgets its candidate pairs when ICE fails, before the end of the call, when they are read"
+	}
+	return "none"
+}
+
 // flowName names a flow: its track and where it was measured.
 func flowName(m harness.Media) string { return m.Track + " " + m.Direction }
 

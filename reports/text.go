@@ -109,6 +109,9 @@ func attemptLines(c *harness.ClientResult, l labels) []string {
 		if a.Selected != nil {
 			line += ", selected " + l.pair(a.Selected)
 		}
+		if note := pairsNote(c, i); note != "" {
+			line += "; pairs tried: " + note
+		}
 		out = append(out, line)
 		for _, p := range l.checks(a.Checks) {
 			nom := ""
