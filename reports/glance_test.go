@@ -233,6 +233,9 @@ func TestOneReasonOnce(t *testing.T) {
 		if !expect && !strings.Contains(html, "false (see carol&#39;s failure)") {
 			t.Errorf("the mismatch does not point to carol's failure")
 		}
+		if reasons := strings.Join(glance(expect).Reasons(), "\n"); strings.Count(reasons, carolFailure) != map[bool]int{true: 0, false: 1}[expect] {
+			t.Errorf("expect=%v: the terminal's reasons quote carol's failure %d times:\n%s", expect, strings.Count(reasons, carolFailure), reasons)
+		}
 	}
 }
 

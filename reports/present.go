@@ -84,6 +84,23 @@ func shownMismatches(r Run) []scenarios.Mismatch {
 	return out
 }
 
+// Reasons are why a run did not meet its expectations, one line each, as
+// a terminal shows them: each mismatch, then the failure of each client a
+// mismatch points to, once ("alice's failure: …").
+func (r Run) Reasons() []string {
+	var out, failures []string
+	seen := map[string]bool{}
+	for _, m := range shownMismatches(r) {
+		out = append(out, m.String())
+		c := r.Result.Client(m.Client)
+		if c != nil && c.Failure != "" && !seen[c.Name] && strings.Contains(m.Observed, c.Name+"'s failure") {
+			seen[c.Name] = true
+			failures = append(failures, c.Name+"'s failure: "+c.Failure)
+		}
+	}
+	return append(out, failures...)
+}
+
 // gatherNotInFailure are the gather errors the client's failure does not
 // already quote.
 func gatherNotInFailure(c *harness.ClientResult) []string {

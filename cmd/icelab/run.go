@@ -436,8 +436,8 @@ func printVerdict(w io.Writer, r reports.Run) {
 		}
 		return
 	}
-	for _, m := range r.Mismatches {
-		fmt.Fprintf(w, "      %s\n", m)
+	for _, line := range r.Reasons() {
+		fmt.Fprintf(w, "      %s\n", line)
 	}
 }
 
