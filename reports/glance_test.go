@@ -275,7 +275,8 @@ func TestPairsPerAttempt(t *testing.T) {
 
 // TestPairsNotRecorded checks that an attempt without pairs says why
 // rather than "none": pion forgets its pairs when ICE fails (carol), and
-// an ICE restart clears the record of the attempt before it.
+// an ICE restart, or a LiveKit resume, clears the record of the attempt
+// before it.
 func TestPairsNotRecorded(t *testing.T) {
 	run := glance(true)
 	html, md, _ := writeAll(t, reports.Suite{Runs: []reports.Run{run}})
@@ -289,6 +290,11 @@ func TestPairsNotRecorded(t *testing.T) {
 	html, _, _ = writeAll(t, reports.Suite{Runs: []reports.Run{run}})
 	if !strings.Contains(section(t, html, "alice"), "Not recorded: the ICE restart that followed cleared pion&#39;s record of them.") {
 		t.Errorf("an attempt whose pairs an ICE restart cleared does not say so")
+	}
+	restarted.Attempts[1].Why = "resume after: the node asked it to resume: its peer connection failed"
+	html, _, _ = writeAll(t, reports.Suite{Runs: []reports.Run{run}})
+	if !strings.Contains(section(t, html, "alice"), "Not recorded: the ICE restart that followed cleared pion&#39;s record of them.") {
+		t.Errorf("an attempt whose pairs a LiveKit resume (an ICE restart) cleared does not say so")
 	}
 }
 

@@ -169,13 +169,20 @@ func pairsNote(c *harness.ClientResult, i int) string {
 	if len(c.Attempts[i].Checks) > 0 {
 		return ""
 	}
-	if i+1 < len(c.Attempts) && strings.Contains(strings.ToLower(c.Attempts[i+1].Why), "restart") {
+	if i+1 < len(c.Attempts) && restartsICE(c.Attempts[i+1]) {
 		return "not recorded: the ICE restart that followed cleared pion's record of them"
 	}
 	if n := len(c.ICEStates); i+1 == len(c.Attempts) && n > 0 && c.ICEStates[n-1].State == "failed" {
 		return "not recorded: pion forgets its candidate pairs when ICE fails, before the end of the call, when they are read"
 	}
 	return "none"
+}
+
+// restartsICE reports whether an attempt restarts ICE on the peer
+// connection of the one before: an ICE restart ("ice failed: ICE restart
+// 1"), or a LiveKit client's resume ("resume after: …"), which is one.
+func restartsICE(a harness.Attempt) bool {
+	return strings.Contains(a.Why, "ICE restart") || strings.HasPrefix(a.Why, "resume")
 }
 
 // flowName names a flow: its track and where it was measured.
