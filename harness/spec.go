@@ -216,12 +216,13 @@ const (
 	// deadline, or the connection goes disconnected or failed, reconnect
 	// to the same node on a new peer connection preferring TCP, then
 	// relay-only over TURN/TLS. On the real clock "preferring TCP" gathers
-	// tcp4 beside udp4: ICE-TCP to the node, and TURN over TCP and TLS.
-	// On the fake clock there is no ICE-TCP (pion dials it through the
-	// operating system), so that attempt is relay-only over TURN/TCP and
-	// TURN/TLS: a call that only ICE-TCP could carry fails there, and
-	// needs a client with tcp4 in NetworkTypes, which runs on the real
-	// clock.
+	// tcp4 beside udp4: ICE-TCP to the node, and the client's TURN servers
+	// over TCP and TLS. On the fake clock there is no ICE-TCP (pion dials
+	// it through the operating system), so that attempt is relay-only over
+	// those TURN servers (the node hands out TURN/TLS; a client's own
+	// ICEServers may add TURN/TCP): a call that only ICE-TCP could carry
+	// fails there, and needs a client with tcp4 in NetworkTypes, which runs
+	// on the real clock.
 	TransportFallback FallbackPolicy = "transport"
 	// Renominate lets the selected pair move mid-call.
 	Renominate FallbackPolicy = "renomination"
