@@ -213,8 +213,16 @@ const (
 	// ICERestart restarts ICE when ICE fails.
 	ICERestart FallbackPolicy = "ice-restart"
 	// TransportFallback is LiveKit's: if ICE+DTLS has not connected by a
-	// deadline, or the connection fails, reconnect to the same node
-	// preferring TCP, then TURN/TLS relay-only.
+	// deadline, or the connection goes disconnected or failed, reconnect
+	// to the same node on a new peer connection preferring TCP, then
+	// relay-only over TURN/TLS. On the real clock "preferring TCP" gathers
+	// tcp4 beside udp4: ICE-TCP to the node, and the client's TURN servers
+	// over TCP and TLS. On the fake clock there is no ICE-TCP (pion dials
+	// it through the operating system), so that attempt is relay-only over
+	// those TURN servers (the node hands out TURN/TLS; a client's own
+	// ICEServers may add TURN/TCP): a call that only ICE-TCP could carry
+	// fails there, and needs a client with tcp4 in NetworkTypes, which runs
+	// on the real clock.
 	TransportFallback FallbackPolicy = "transport"
 	// Renominate lets the selected pair move mid-call.
 	Renominate FallbackPolicy = "renomination"

@@ -36,7 +36,7 @@ func TestColumnsTellTheTruth(t *testing.T) {
 	md := b.String()
 	for _, want := range []string{
 		"ICE/UDP, lost at 16.5 s",
-		"host 203.0.113.3:50000 ← prflx 203.0.113.9:40000",
+		"host/udp 203.0.113.3:50000 ← prflx/udp 203.0.113.9:40000",
 		"no; outages 10.0 s to the end (40.0 s)",
 		"| 16.50s |",
 		"yes, media back after 8.00s, connected again 2.00s after the failure was detected",

@@ -38,7 +38,11 @@ type jsonRun struct {
 	Invalid    any    `json:"invalid,omitempty"`
 	Mismatches any    `json:"mismatches"`
 	Expect     any    `json:"expect,omitempty"`
-	Result     any    `json:"result"`
+	// Repeats says how the runs of a scenario run more than once went:
+	// runs, met, the run shown (whose result and mismatches these are),
+	// what varied, what was not met, each run's verdict.
+	Repeats any `json:"repeats,omitempty"`
+	Result  any `json:"result"`
 }
 
 type jsonScenario struct {
@@ -53,8 +57,9 @@ type jsonScenario struct {
 }
 
 // WriteJSON writes the suite as one JSON document with each
-// harness.Result in full. Keys are snake_case and durations are in
-// seconds.
+// harness.Result in full (for a scenario run more than once, the result
+// of the run its repeats show, beside their account). Keys are snake_case
+// and durations are in seconds.
 func WriteJSON(w io.Writer, s Suite) error {
 	doc := jsonReport{Summary: Summary(s), Wall: s.Wall.Seconds(), Interrupted: s.Interrupted, Runs: make([]jsonRun, 0, len(s.Runs))}
 	for _, r := range s.Runs {
@@ -72,6 +77,9 @@ func WriteJSON(w io.Writer, s Suite) error {
 		}
 		if len(r.Invalid) > 0 {
 			jr.Invalid = snake(reflect.ValueOf(r.Invalid))
+		}
+		if r.Repeats != nil {
+			jr.Repeats = snake(reflect.ValueOf(r.Repeats))
 		}
 		if sc := r.Scenario; sc != nil {
 			clock := "fake"

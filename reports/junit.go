@@ -69,8 +69,11 @@ type junitCharData struct {
 // whose body holds each client's timeline. A file that could not be
 // loaded and an interrupted run are errors (types "invalid" and
 // "interrupted"); a scenario without expectations passes with the
-// property verdict=OBSERVED. Times are wall times in seconds: a case's is
-// its run's, the suite's the whole invocation's.
+// property verdict=OBSERVED. A scenario run more than once is one case,
+// with properties runs, runs_met and outcomes, failing when any run did
+// not meet its expectations, and the repeats' account in its body. Times
+// are wall times in seconds: a case's is its (shown) run's, the suite's
+// the whole invocation's.
 func WriteJUnit(w io.Writer, s Suite) error {
 	suite := junitSuite{Name: "icelab scenarios", Time: s.Wall.Seconds()}
 	for _, r := range s.Runs {
@@ -89,6 +92,14 @@ func WriteJUnit(w io.Writer, s Suite) error {
 				{"duration", r.Result.Duration.String()},
 				{"verdict", string(v)},
 			}}
+			if rep := r.Repeats; rep != nil {
+				outcomes := "the same every run"
+				if !rep.Stable() {
+					outcomes = "differed"
+				}
+				c.Properties.Props = append(c.Properties.Props, junitProp{"runs", fmt.Sprint(rep.Runs)},
+					junitProp{"runs_met", fmt.Sprint(rep.Met)}, junitProp{"outcomes", outcomes})
+			}
 		}
 		if len(r.Invalid) > 0 {
 			c.Line = r.Invalid[0].Line
@@ -111,6 +122,12 @@ func WriteJUnit(w io.Writer, s Suite) error {
 			msgs := make([]string, len(r.Mismatches))
 			for i, m := range r.Mismatches {
 				msgs[i] = m.String()
+			}
+			if rep := r.Repeats; rep != nil {
+				msgs = []string{fmt.Sprintf("%d of %d runs did not meet the expectations", rep.Runs-rep.Met, rep.Runs)}
+				for _, u := range rep.Unmet {
+					msgs = append(msgs, u.String())
+				}
 			}
 			c.Failure = &junitProblem{Message: strings.Join(msgs, "; "), Type: "expectation", Text: details(r)}
 			suite.Failures++

@@ -16,31 +16,37 @@ const reportWidth = 90
 // and what a client's row shows in it. A new column is one entry here.
 type clientColumn struct {
 	heading string
-	value   func(c *harness.ClientResult) string
+	value   func(c *harness.ClientResult, l labels) string
 }
 
 // clientColumns are the summary table's per-client columns, in order.
 var clientColumns = []clientColumn{
-	{"Client", func(c *harness.ClientResult) string { return cell(c.Name) }},
-	{"Transport", func(c *harness.ClientResult) string { return transportOf(c) }},
-	{"Candidates (local → remote)", candidates},
-	{"Node's (or remote peer's) side", func(c *harness.ClientResult) string { return cell(nodeSide(c)) }},
-	{"Connected", connected},
-	{"Media both ways", func(c *harness.ClientResult) string { return cell(mediaBothWays(c)) }},
-	{"Quality (worst flow)", quality},
-	{"Failure detected at", failedAt},
-	{"Recovered", recovered},
+	{"Client", func(c *harness.ClientResult, _ labels) string { return cell(c.Name) }},
+	{"Transport", func(c *harness.ClientResult, _ labels) string { return transportOf(c) }},
+	{"Candidates (local → remote)", func(c *harness.ClientResult, _ labels) string { return candidates(c) }},
+	{"Node's (or remote peer's) side", func(c *harness.ClientResult, l labels) string { return cell(nodeSide(c, l)) }},
+	{"Connected", func(c *harness.ClientResult, _ labels) string { return connected(c) }},
+	{"Media both ways", func(c *harness.ClientResult, _ labels) string { return cell(mediaBothWays(c)) }},
+	{"Quality (worst flow)", func(c *harness.ClientResult, _ labels) string { return cell(quality(c)) }},
+	{"Failure detected at", func(c *harness.ClientResult, _ labels) string { return failedAt(c) }},
+	{"Recovered", func(c *harness.ClientResult, _ labels) string { return recovered(c) }},
 }
 
 // WriteMarkdown writes the suite as a Markdown report: a summary table
-// with a row per client, then each scenario's mismatches, failure reasons
-// and timelines.
+// with a row per client (and, when scenarios ran more than once, the runs
+// that met their expectations), then each scenario's repeats, mismatches,
+// failure reasons (each once), attempts with the pairs they tried, media
+// per flow as sent against received, and timelines.
 func WriteMarkdown(w io.Writer, s Suite) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# icelab report\n\n%s.\n\n", Summary(s))
+	repeated := slices.ContainsFunc(s.Runs, func(r Run) bool { return r.Repeats != nil })
 	headings := []string{"Scenario", "Field report", "Clock"}
 	for _, col := range clientColumns {
 		headings = append(headings, col.heading)
+	}
+	if repeated {
+		headings = append(headings, "Runs met")
 	}
 	headings = append(headings, "Verdict")
 	row(&b, headings...)
@@ -51,23 +57,35 @@ func WriteMarkdown(w io.Writer, s Suite) error {
 			report = r.Scenario.Report
 		}
 		first := []string{link(r.name()), cell(clip(report, reportWidth)), string(r.Result.Clock)}
+		last := []string{string(r.Verdict())}
+		if repeated {
+			met := "–"
+			if r.Repeats != nil {
+				met = fmt.Sprintf("%d/%d", r.Repeats.Met, r.Repeats.Runs)
+				if !r.Repeats.Stable() {
+					met += ", outcomes differed"
+				}
+			}
+			last = append([]string{met}, last...)
+		}
 		if len(r.Result.Clients) == 0 {
 			// No client to show: the second column says why.
 			cols := make([]string, len(clientColumns))
 			cols[1] = cell(clip(r.Problem(), reportWidth))
-			row(&b, append(append(first, cols...), string(r.Verdict()))...)
+			row(&b, append(append(first, cols...), last...)...)
 			continue
 		}
+		l := newLabels(r.Result)
 		for i := range r.Result.Clients {
 			c := &r.Result.Clients[i]
-			cols, verdict := first, string(r.Verdict())
+			cols, end := first, last
 			if i > 0 {
-				cols, verdict = []string{"", "", ""}, ""
+				cols, end = []string{"", "", ""}, make([]string, len(last))
 			}
 			for _, col := range clientColumns {
-				cols = append(cols, col.value(c))
+				cols = append(cols, col.value(c, l))
 			}
-			row(&b, append(cols, verdict)...)
+			row(&b, append(cols, end...)...)
 		}
 	}
 	for _, r := range s.Runs {
@@ -102,6 +120,15 @@ func writeSection(b *strings.Builder, r Run) {
 		fmt.Fprintf(b, "\nSkipped: %s\n", r.Skipped)
 		return
 	}
+	if rep := r.Repeats; rep != nil {
+		fmt.Fprintf(b, "\n%s.\n", strings.ToUpper(rep.Tally()[:1])+rep.Tally()[1:])
+		if lines := rep.Lines(); len(lines) > 0 {
+			b.WriteString("\n")
+			for _, l := range lines {
+				fmt.Fprintf(b, "- %s\n", l)
+			}
+		}
+	}
 	if r.Result.Interrupted {
 		fmt.Fprintf(b, "\nInterrupted: %s.\n", r.interruptedNote())
 	}
@@ -113,7 +140,7 @@ func writeSection(b *strings.Builder, r Run) {
 	}
 	if len(r.Mismatches) > 0 {
 		b.WriteString("\nExpected vs observed:\n\n")
-		for _, m := range r.Mismatches {
+		for _, m := range shownMismatches(r) {
 			who := m.Client
 			if who == "" {
 				who = "run"
@@ -121,11 +148,33 @@ func writeSection(b *strings.Builder, r Run) {
 			fmt.Fprintf(b, "- **%s** `%s`: expected %s, observed %s\n", who, m.Field, m.Expected, m.Observed)
 		}
 	}
+	l := newLabels(r.Result)
 	for i := range r.Result.Clients {
 		c := &r.Result.Clients[i]
-		fmt.Fprintf(b, "\n### %s\n\n%s\n", c.Name, clientSummary(c))
+		fmt.Fprintf(b, "\n### %s\n\n%s\n", c.Name, clientSummary(c, l))
 		if c.Failure != "" {
-			fmt.Fprintf(b, "\nFailure: %s\n", c.Failure)
+			fmt.Fprintf(b, "\n%s: %s\n", reasonLabel(reasonKind(r, c.Name)), c.Failure)
+		}
+		if lines := attemptLines(c, l); len(lines) > 0 {
+			b.WriteString("\nAttempts and the candidate pairs each tried:\n\n")
+			for _, line := range lines {
+				if rest, ok := strings.CutPrefix(line, "  "); ok {
+					fmt.Fprintf(b, "  - `%s`\n", rest)
+				} else {
+					fmt.Fprintf(b, "- %s\n", line)
+				}
+			}
+		}
+		if len(c.Media) > 0 {
+			b.WriteString("\nMedia, sent against received:\n\n")
+			for _, m := range c.Media {
+				fmt.Fprintf(b, "- %s: %s\n", flowName(m), flowSummary(m))
+				if len(m.Streams) > 1 {
+					for j, st := range m.Streams {
+						fmt.Fprintf(b, "  - %s: %s\n", streamName(j, len(m.Streams), st), qualitySummary(&st.Quality))
+					}
+				}
+			}
 		}
 		if tl := c.Timeline(); tl != "" {
 			fmt.Fprintf(b, "\n```\n%s```\n", tl)
@@ -164,6 +213,18 @@ func Summary(s Suite) string {
 	}
 	if n := counts[Interrupted]; n > 0 {
 		parts = append(parts, fmt.Sprintf("%d interrupted", n))
+	}
+	runs, met, unstable := 0, 0, 0
+	for _, r := range s.Runs {
+		if r.Repeats != nil {
+			runs, met = runs+r.Repeats.Runs, met+r.Repeats.Met
+			if !r.Repeats.Stable() {
+				unstable++
+			}
+		}
+	}
+	if runs > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %s met expectations", met, Plural(runs, "run")), fmt.Sprintf("%d with outcomes that differed between runs", unstable))
 	}
 	sum := fmt.Sprintf("%s: %s in %s of wall time", Plural(len(s.Runs), "scenario"), strings.Join(parts, ", "), seconds(s.Wall))
 	if s.Interrupted {

@@ -37,6 +37,10 @@ type Run struct {
 	// field. Scenario is then nil.
 	File    string
 	Invalid []*scenarios.Error
+	// Repeats, when the scenario ran more than once, is how every run
+	// went; the Run's own Result and Mismatches are then those of the run
+	// Repeats.Shown (see Repeat).
+	Repeats *Repeats
 }
 
 // Verdict is a run's outcome.

@@ -10,11 +10,19 @@ import (
 	"github.com/icelab/icelab/harness"
 )
 
-// details renders a run for a person: verdict, mismatches, each client's
-// outcome, failure and timeline, the faults applied and the drops.
+// details renders a run for a person: verdict, the repeats' account,
+// mismatches, each client's outcome, failure (once), attempts with the
+// pairs each tried, media per flow and timeline, the faults applied and
+// the drops.
 func details(r Run) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s\n", r.name(), r.Verdict())
+	if rep := r.Repeats; rep != nil {
+		fmt.Fprintf(&b, "%s\n", rep.Tally())
+		for _, l := range rep.Lines() {
+			fmt.Fprintf(&b, "  %s\n", l)
+		}
+	}
 	if r.Scenario != nil && r.Scenario.Report != "" {
 		fmt.Fprintf(&b, "field report: %s\n", r.Scenario.Report)
 	}
@@ -40,19 +48,31 @@ func details(r Run) string {
 	}
 	if len(r.Mismatches) > 0 {
 		b.WriteString("\nexpected vs observed:\n")
-		for _, m := range r.Mismatches {
+		for _, m := range shownMismatches(r) {
 			fmt.Fprintf(&b, "  %s\n", m)
 		}
 	}
+	l := newLabels(r.Result)
 	for i := range r.Result.Clients {
 		c := &r.Result.Clients[i]
 		who := "client"
 		if c.Peer != "" {
 			who = "connection" // a peer's end of a peer-to-peer connection
 		}
-		fmt.Fprintf(&b, "\n%s %s: %s\n", who, c.Name, clientSummary(c))
+		fmt.Fprintf(&b, "\n%s %s: %s\n", who, c.Name, clientSummary(c, l))
 		if c.Failure != "" {
-			fmt.Fprintf(&b, "  failure: %s\n", c.Failure)
+			fmt.Fprintf(&b, "  %s: %s\n", strings.ToLower(reasonLabel(reasonKind(r, c.Name))), c.Failure)
+		}
+		for _, line := range attemptLines(c, l) {
+			fmt.Fprintf(&b, "  %s\n", line)
+		}
+		for _, m := range c.Media {
+			fmt.Fprintf(&b, "  media %s: %s\n", flowName(m), flowSummary(m))
+			if len(m.Streams) > 1 {
+				for j, st := range m.Streams {
+					fmt.Fprintf(&b, "    %s: %s\n", streamName(j, len(m.Streams), st), qualitySummary(&st.Quality))
+				}
+			}
 		}
 		if tl := c.Timeline(); tl != "" {
 			b.WriteString("  timeline:\n")
@@ -76,11 +96,39 @@ func details(r Run) string {
 	return b.String()
 }
 
+// attemptLines are the client's attempts, each with the candidate pairs it
+// tried: "attempt 2 at 8.10s: ice failed: reconnect preferring tcp
+// [policy …], connected, selected …" and a line per pair.
+func attemptLines(c *harness.ClientResult, l labels) []string {
+	var out []string
+	for i, a := range c.Attempts {
+		line := fmt.Sprintf("attempt %d at %s: %s [%s]", i+1, seconds(a.At), a.Why, a.Policy)
+		if a.Connected {
+			line += ", connected"
+		}
+		if a.Selected != nil {
+			line += ", selected " + l.pair(a.Selected)
+		}
+		if note := pairsNote(c, i); note != "" {
+			line += "; pairs tried: " + note
+		}
+		out = append(out, line)
+		for _, p := range l.checks(a.Checks) {
+			nom := ""
+			if p.Nominated {
+				nom = ", nominated"
+			}
+			out = append(out, fmt.Sprintf("  pair %s -> %s: %s%s", p.Local, p.Remote, p.State, nom))
+		}
+	}
+	return out
+}
+
 // clientSummary is one line: transport, pair, connect and recovery times.
-func clientSummary(c *harness.ClientResult) string {
+func clientSummary(c *harness.ClientResult, l labels) string {
 	parts := []string{"transport " + transportOf(c)}
 	if c.Selected != nil {
-		parts = append(parts, "pair "+c.Selected.String())
+		parts = append(parts, "pair "+l.pair(c.Selected))
 	}
 	if c.Connected {
 		parts = append(parts, "connected at "+seconds(c.ConnectedAt))
@@ -112,16 +160,18 @@ func transportOf(c *harness.ClientResult) string {
 }
 
 // nodeSide is the media node's end of the selected pair: its own candidate
-// and the client as it saw it, after any NAT.
-func nodeSide(c *harness.ClientResult) string {
+// and the client as it saw it, after any NAT, each labelled as everywhere
+// else.
+func nodeSide(c *harness.ClientResult, l labels) string {
 	if c.NodeSelected == nil {
 		return "–"
 	}
+	side := l.candidate(c.NodeSelected.Local) + " ← " + l.candidate(c.NodeSelected.Remote)
 	if c.Remote != "" {
 		// A peer-to-peer connection: the remote peer's end.
-		return c.Remote + ": " + c.NodeSelected.Local.Type + " " + c.NodeSelected.Local.Address + " ← " + c.NodeSelected.Remote.Type + " " + c.NodeSelected.Remote.Address
+		return c.Remote + ": " + side
 	}
-	return c.NodeSelected.Local.Type + " " + c.NodeSelected.Local.Address + " ← " + c.NodeSelected.Remote.Type + " " + c.NodeSelected.Remote.Address
+	return side
 }
 
 // mediaBothWays is the whole-call judgement with the outages on the way.
@@ -141,14 +191,20 @@ func mediaBothWays(c *harness.ClientResult) string {
 }
 
 // quality is the worst of the client's RTP flows: loss, mean round trip,
-// jitter and the longest freeze.
+// jitter and the longest freeze; a flow that received nothing has none of
+// these, and is named instead.
 func quality(c *harness.ClientResult) string {
 	var loss float64
 	var rtt, jitter, freeze time.Duration
+	var nothing []string
 	flows := 0
 	for _, m := range c.Media {
 		q := m.Quality
 		if q == nil {
+			continue
+		}
+		if q.NothingReceived {
+			nothing = append(nothing, fmt.Sprintf("%s (sent %d)", flowName(m), q.Sent))
 			continue
 		}
 		flows++
@@ -156,6 +212,9 @@ func quality(c *harness.ClientResult) string {
 		rtt = max(rtt, q.RTTMean)
 		jitter = max(jitter, q.Jitter)
 		freeze = max(freeze, q.LongestFreeze)
+	}
+	if len(nothing) > 0 {
+		return "nothing received on " + strings.Join(nothing, ", ")
 	}
 	if flows == 0 {
 		return "–"

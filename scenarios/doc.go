@@ -23,8 +23,11 @@
 //	      nat: port-restricted          # default: none, a routed LAN without translation.
 //	                                    # none, full-cone, address-restricted,
 //	                                    # port-restricted, symmetric, carrier-grade
-//	                                    # (RFC 6888: 512-port blocks, no hairpinning;
-//	                                    # give it a 100.64.0.0/10 prefix), one-to-one; or
+//	                                    # (RFC 6888: 512-port blocks, filtering by address
+//	                                    # and port, stricter than the endpoint-independent
+//	                                    # or address-dependent filtering RFC 4787 REQ-8
+//	                                    # recommends; no hairpinning; give it a
+//	                                    # 100.64.0.0/10 prefix), one-to-one; or
 //	                                    # {preset, mapping, filtering (endpoint-independent,
 //	                                    #  address-dependent, address-and-port-dependent),
 //	                                    #  hairpinning, port_preservation, inbound_refresh
@@ -38,7 +41,8 @@
 //	        - block-udp                 # presets: block-udp, block-inbound-tcp,
 //	        - only-tcp-out: [80, 443]   # dtls-filtered, only-tcp-out [ports] (default
 //	        - udp-whack: {after: 10s}   # [80, 443]), udp-whack {after}, throttle-udp RATE
-//	        - throttle-udp: 500kbps     # (drops the UDP above RATE, either way),
+//	        - throttle-udp: 500kbps     # (one budget for the UDP crossing both ways
+//	                                    # together: what is above RATE is dropped),
 //	        - drop-fragments            # drop-fragments (IP fragments, either way)
 //	        - {direction: inbound, proto: udp, remote: 203.0.113.0/24, local: 10.9.0.2,
 //	           ports: "50000-60000", local_ports: 3478, class: dtls, state: new,
@@ -108,11 +112,13 @@
 //	                                    # one synthesized in 64:ff9b::/96
 //	  proxies:                          # default: none. Explicit proxies on LANs
 //	    - name: squid                   # required; a host name, unique among hosts and LANs
-//	      lan: corp                     # required: a LAN (its firewall lets the proxy out)
+//	      lan: corp                     # required: a LAN, whose firewall applies to the
+//	                                    # proxy as to any host: let it out with a rule
 //	      addr: 10.9.0.100              # default: the next free address on the LAN; a
 //	                                    # firewall rule that lets only the proxy out names it
 //	      kind: http                    # required: http (CONNECT, RFC 9110 §9.3.6) or
-//	                                    # socks5 (RFC 1928, CONNECT only, no auth)
+//	                                    # socks5 (RFC 1928, CONNECT only; a login with
+//	                                    # users:, RFC 1929)
 //	      port: 3128                    # default 3128 (http) or 1080 (socks5)
 //	      allow_ports: [443]            # default: any. Destination ports it connects to;
 //	                                    # others get 403 (http, as Squid's SSL_ports ACL)

@@ -36,11 +36,16 @@ func main() {
 }
 
 // execute runs the command line args until ctx ends and returns the exit
-// status; tr is the process's one trusted authority.
+// status; tr is the process's one trusted authority. Nil args are no
+// arguments: the process's own never leak in (cobra reads os.Args[1:]
+// when handed nil, which in a test binary are the test flags).
 func execute(ctx context.Context, args []string, tr *trust, runner specRunner, stdout, stderr io.Writer) int {
 	var ran bool
 	root := newRootCmdWith(tr, runner)
 	documentExitStatus(root, &ran)
+	if args == nil {
+		args = []string{}
+	}
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

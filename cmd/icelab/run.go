@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,21 +51,24 @@ type runOptions struct {
 	captureSpec   harness.Capture // the above, checked
 	clock         string
 	shard         string
-	verbose       bool
-	trust         *trust
-	runner        specRunner
-	grace         time.Duration
+	// repeat is how many times each scenario runs; 0 is once.
+	repeat  runCount
+	verbose bool
+	trust   *trust
+	runner  specRunner
+	grace   time.Duration
 }
 
 func newRunCmd(tr *trust, runner specRunner) *cobra.Command {
-	o := &runOptions{trust: tr, runner: runner, grace: stopGrace}
+	o := &runOptions{trust: tr, runner: runner, grace: stopGrace, repeat: 1}
 	cmd := &cobra.Command{
-		Use:   "run [--out DIR] [--clock fake|real] [--parallel N] [--filter REGEX] [--shard K/N] PATH...",
+		Use:   "run [--out DIR] [--clock fake|real] [--parallel N] [--filter REGEX] [--shard K/N] [--repeat N] PATH...",
 		Short: "Run scenario files (or directories of them) and write reports",
 		Long: `Run loads the scenarios in each PATH (a file, or every *.yaml and *.yml file
 in a directory and its subdirectories), runs them concurrently, checks their
 expectations, prints a verdict per scenario as it finishes and writes JUnit,
-JSON and Markdown reports to --out, which is checked before anything runs.
+JSON, Markdown and HTML reports to --out, which is checked before anything
+runs.
 
 With --clock fake (the default) every scenario that can runs in a
 testing/synctest bubble, where pion's timers cost no wall time; scenarios
@@ -73,9 +77,18 @@ with client ICE-TCP need the real clock and run on it, alongside. With
 
 A file that cannot be loaded is reported as an ERROR with its file, line and
 field; the others still run. A scenario without expect: is reported as
-OBSERVED: what happened, judged against nothing. On SIGINT or SIGTERM the
-runs in flight end and are reported as INTERRUPTED, the others are not run,
-and the reports are still written.`,
+OBSERVED: what happened, judged against nothing.
+
+With --repeat N every scenario runs N times, and its line, once all N have
+ended, says how many met its expectations and every part of a client's
+outcome that differed between them (transport, candidate types, connected,
+recovered, failure stage, final state), with the runs that saw each value;
+the reports show the first run that did not meet the expectations (or the
+first run) and the same account. The exit status is 1 when any run did not
+meet its expectations.
+
+On SIGINT or SIGTERM the runs in flight end and are reported as
+INTERRUPTED, the others are not run, and the reports are still written.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStatus(o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args))
@@ -86,6 +99,7 @@ and the reports are still written.`,
 	cmd.Flags().IntVar(&o.parallel, "parallel", 0, "scenarios run at once (default: all of them, up to 16)")
 	cmd.Flags().StringVar(&o.filter, "filter", "", "run only scenarios whose name matches this regular expression")
 	cmd.Flags().StringVar(&o.shard, "shard", "", "run only shard K of N (K/N): every N-th file in name order, for a CI matrix")
+	cmd.Flags().Var(&o.repeat, "repeat", "run each scenario N times and report how many met expectations and which outcomes differed")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "also print a line as each scenario starts")
 	cmd.Flags().IntVar(&o.capture, "capture", 0, "keep the first N packets of each scenario and write them to SCENARIO.pcapng")
 	cmd.Flags().IntVar(&o.captureLast, "capture-last", 0, "keep the last N packets of each scenario (a ring buffer)")
@@ -172,29 +186,56 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, paths []
 	for _, s := range list {
 		s.Spec.Capture = o.captureSpec
 	}
+	// Each scenario's runs follow one another in jobs: run k of
+	// scenario i is jobs[i*repeat+k].
+	repeat := o.repeat.n()
+	jobs := make([]*scenarios.Scenario, 0, len(list)*repeat)
+	for _, s := range list {
+		for range repeat {
+			jobs = append(jobs, s)
+		}
+	}
 	parallel := o.parallel
 	if parallel == 0 {
-		parallel = min(max(len(list), 1), maxParallel)
+		parallel = min(max(len(jobs), 1), maxParallel)
 	}
 	if len(list) > 0 {
-		fmt.Fprintf(stdout, "running %s, %d at a time, %s\n", reports.Plural(len(list), "scenario"), parallel, o.clocks(list))
+		times := ""
+		if repeat > 1 {
+			times = fmt.Sprintf(" %d times each (%s)", repeat, reports.Plural(len(jobs), "run"))
+		}
+		fmt.Fprintf(stdout, "running %s%s, %d at a time, %s\n", reports.Plural(len(list), "scenario"), times, parallel, o.clocks(list))
 	} else if len(invalid) == 0 {
 		fmt.Fprintf(stdout, "shard %d/%d holds none of the %s\n", sh.k, sh.n, reports.Plural(len(files), "file"))
 	}
 	var mu sync.Mutex // one line at a time
-	started := func(s *scenarios.Scenario) {
+	started := func(i int, s *scenarios.Scenario) {
 		if o.verbose {
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintf(stdout, "start %s  %s clock\n", s.Name, o.clockOf(s))
+			run := ""
+			if repeat > 1 {
+				run = fmt.Sprintf(" (run %d of %d)", i%repeat+1, repeat)
+			}
+			fmt.Fprintf(stdout, "start %s%s  %s clock\n", s.Name, run, o.clockOf(s))
 		}
 	}
-	finished := func(r reports.Run) {
+	// A scenario's line is printed once all its runs have ended.
+	ended, left := make([]reports.Run, len(jobs)), make([]int, len(list))
+	finished := func(i int, r reports.Run) {
 		mu.Lock()
 		defer mu.Unlock()
-		printVerdict(stdout, r)
+		s := i / repeat
+		ended[i] = r
+		if left[s]++; left[s] == repeat {
+			printVerdict(stdout, reports.Repeat(ended[s*repeat:(s+1)*repeat]))
+		}
 	}
-	runs := o.runAll(ctx, list, parallel, []harness.Option{harness.WithCA(ca)}, started, finished)
+	all := o.runAll(ctx, jobs, parallel, []harness.Option{harness.WithCA(ca)}, started, finished)
+	runs := make([]reports.Run, len(list))
+	for i := range list {
+		runs[i] = reports.Repeat(all[i*repeat : (i+1)*repeat])
+	}
 	suite := reports.Suite{Runs: append(invalid, runs...), Wall: time.Since(start), Interrupted: ctx.Err() != nil}
 	if err := reports.Write(o.out, suite); err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
@@ -246,10 +287,11 @@ func (o *runOptions) clocks(list []*scenarios.Scenario) string {
 
 // runAll runs the scenarios with at most parallel at once, those needing
 // the real clock first, and returns their runs in the order of list; done
-// is called as each finishes. When ctx ends, the runs in flight end as
-// interrupted, those not started are skipped, and runAll returns once the
-// runs in flight have ended or o.grace has passed, whichever is first.
-func (o *runOptions) runAll(ctx context.Context, list []*scenarios.Scenario, parallel int, opts []harness.Option, start func(*scenarios.Scenario), done func(reports.Run)) []reports.Run {
+// is called as each finishes, with its index in list. When ctx ends, the
+// runs in flight end as interrupted, those not started are skipped, and
+// runAll returns once the runs in flight have ended or o.grace has passed,
+// whichever is first.
+func (o *runOptions) runAll(ctx context.Context, list []*scenarios.Scenario, parallel int, opts []harness.Option, start func(int, *scenarios.Scenario), done func(int, reports.Run)) []reports.Run {
 	var (
 		mu       sync.Mutex
 		runs     = make([]reports.Run, len(list))
@@ -264,7 +306,7 @@ func (o *runOptions) runAll(ctx context.Context, list []*scenarios.Scenario, par
 			return
 		}
 		finished[i], runs[i] = true, r
-		done(r)
+		done(i, r)
 		if left--; left == 0 {
 			close(allDone)
 		}
@@ -285,7 +327,7 @@ func (o *runOptions) runAll(ctx context.Context, list []*scenarios.Scenario, par
 				finish(i, reports.Run{Scenario: s, Skipped: "not run: interrupted before it started"})
 				continue
 			}
-			start(s)
+			start(i, s)
 			go func() {
 				defer func() { <-slots }()
 				finish(i, reports.NewRun(s, o.runOne(ctx, s, stop, opts)))
@@ -308,7 +350,7 @@ func (o *runOptions) runAll(ctx context.Context, list []*scenarios.Scenario, par
 			finished[i] = true
 			runs[i] = reports.Run{Scenario: s, Result: harness.Result{Name: s.Name, Interrupted: true},
 				Skipped: fmt.Sprintf("interrupted; the run did not end within %s of the signal, so nothing it observed is reported", o.grace)}
-			done(runs[i])
+			done(i, runs[i])
 		}
 	}
 	return runs
@@ -357,7 +399,9 @@ func printWarnings(w io.Writer, list []*scenarios.Scenario) {
 }
 
 // printVerdict prints one line per scenario: verdict, name, the transport
-// per client, the clock and times; then its problem or mismatches.
+// per client, the clock and times (for a repeated scenario, how many runs
+// met its expectations); then its problem and mismatches, or the repeats'
+// account: what differed and what was not met, in which runs.
 func printVerdict(w io.Writer, r reports.Run) {
 	v := r.Verdict()
 	if len(r.Invalid) > 0 {
@@ -376,17 +420,45 @@ func printVerdict(w io.Writer, r reports.Run) {
 		clients = append(clients, c.Name+"="+t)
 	}
 	when := ""
-	if r.Result.Clock != "" {
+	switch {
+	case r.Repeats != nil:
+		when = fmt.Sprintf("  %s clock, %.1fs of call, %s", r.Result.Clock, r.Result.Duration.Seconds(), r.Repeats.Tally())
+	case r.Result.Clock != "":
 		when = fmt.Sprintf("  %s clock, %.1fs of call in %.1fs", r.Result.Clock, r.Result.Duration.Seconds(), r.Result.Wall.Seconds())
 	}
 	fmt.Fprintf(w, "%-5s %s  [%s]%s\n", v, r.Scenario.Name, strings.Join(clients, " "), when)
 	if p := r.Problem(); p != "" {
 		fmt.Fprintf(w, "      %s\n", p)
 	}
-	for _, m := range r.Mismatches {
-		fmt.Fprintf(w, "      %s\n", m)
+	if r.Repeats != nil {
+		for _, l := range r.Repeats.Lines() {
+			fmt.Fprintf(w, "      %s\n", l)
+		}
+		return
+	}
+	for _, line := range r.Reasons() {
+		fmt.Fprintf(w, "      %s\n", line)
 	}
 }
+
+// runCount is how many times each scenario runs: a flag that takes 1 or
+// more; its zero value is once.
+type runCount int
+
+func (c *runCount) String() string { return strconv.Itoa(c.n()) }
+
+func (c *runCount) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return fmt.Errorf("%q: want a number of runs, 1 or more", s)
+	}
+	*c = runCount(n)
+	return nil
+}
+
+func (c *runCount) Type() string { return "N" }
+
+func (c runCount) n() int { return max(int(c), 1) }
 
 // parseWindow reads FROM-TO ("5s-15s"), or FROM- for the rest of the call;
 // "" is no window.

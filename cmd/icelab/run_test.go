@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -186,4 +188,186 @@ func TestOneBadFileDoesNotStopTheOthers(t *testing.T) {
 			t.Errorf("%s lacks %q:\n%s", f, loc, s)
 		}
 	}
+}
+
+// TestRunRepeat proves --repeat N runs each scenario N times and reports,
+// per scenario once all its runs have ended, how many met its
+// expectations and that the outcome was the same every run; a scenario
+// whose runs did not all meet them fails the exit status; every report
+// carries the account.
+func TestRunRepeat(t *testing.T) {
+	dir := t.TempDir()
+	const call = "clients: [{name: alice, publish: [audio]}]\nduration: 2s\n"
+	writeScenario(t, dir, "good.yaml", "name: good\n"+call+"expect: {alice: {transport: ICE/UDP}}\n")
+	writeScenario(t, dir, "bad.yaml", "name: bad\n"+call+"expect: {alice: {transport: TURN/TLS}}\n")
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	o := &runOptions{out: out, clock: clockFake, trust: &testTrust, runner: testRunner{t}, repeat: 3}
+	if code := o.run(t.Context(), &stdout, &stderr, []string{dir}); code != exitNotMet {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitNotMet, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{
+		"running 2 scenarios 3 times each (6 runs), 6 at a time, on the fake clock",
+		"PASS  good  [alice=ICE/UDP]  fake clock, 2.0s of call, 3/3 runs met, the same outcome every run\n",
+		"FAIL  bad  [alice=ICE/UDP]  fake clock, 2.0s of call, 0/3 runs met, the same outcome every run\n",
+		"      not met: alice: transport: expected TURN/TLS, observed ICE/UDP in runs 1, 2, 3\n      shown: run 1 of 3\n",
+		"2 scenarios: 1 passed, 1 failed, 0 errors, 0 skipped, 3 of 6 runs met expectations, 0 with outcomes that differed between runs in",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if n := strings.Count(stdout.String(), "good"); n != 1 {
+		t.Errorf("good is named %d times; want one line for its three runs:\n%s", n, stdout.String())
+	}
+	for _, f := range []string{reports.JUnitFile, reports.JSONFile, reports.MarkdownFile, reports.HTMLFile} {
+		data, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), "3 of 6 runs met expectations") && !strings.Contains(string(data), `value="3"`) {
+			t.Errorf("%s does not say how the runs went", f)
+		}
+	}
+
+	for _, bad := range []string{"0", "-2", "many"} {
+		stdout.Reset()
+		stderr.Reset()
+		code := execute(t.Context(), []string{"run", "--repeat", bad, "--out", out, dir}, &testTrust, testRunner{t}, &stdout, &stderr)
+		if want := `invalid argument "` + bad + `" for "--repeat" flag: "` + bad + `": want a number of runs, 1 or more`; code != exitBadInput || !strings.Contains(stderr.String(), want) {
+			t.Errorf("--repeat %s: exit %d, stderr %q; want %d and %q", bad, code, stderr.String(), exitBadInput, want)
+		}
+	}
+}
+
+// repeatChecked are the catalog files make test runs more than once: the
+// ones whose outcome depends on a reconnect racing the rest of the call
+// (transport fallback, ICE restart, a roaming client, a second and third
+// client receiving a publisher that fell back), where a run-to-run
+// difference would show first. The whole catalog at --repeat 20 is the
+// full check (README).
+var repeatChecked = []string{
+	"three-clients-only-443-mid-call-transport-fallback",
+	"three-clients-only-443-mid-call-ice-restart",
+	"udp-whack-after-ice-connected-transport-fallback",
+	"roaming-wifi-to-cellular",
+}
+
+// repeatCheckRuns is how many times make test runs each of them.
+const repeatCheckRuns = 3
+
+// TestCatalogAnswersTheSameEveryTime runs the repeat-checked catalog files
+// as `icelab run --repeat 3` does: every run must meet its expectations,
+// with the same outcome every run.
+func TestCatalogAnswersTheSameEveryTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs catalog scenarios several times")
+	}
+	var files []string
+	for _, name := range repeatChecked {
+		files = append(files, filepath.Join("../../scenarios/catalog", name+".yaml"))
+	}
+	var stdout, stderr bytes.Buffer
+	out := t.TempDir()
+	o := &runOptions{out: out, clock: clockFake, trust: &testTrust, runner: testRunner{t}, repeat: repeatCheckRuns}
+	code := o.run(t.Context(), &stdout, &stderr, files)
+	if code != exitOK {
+		t.Errorf("exit %d, want %d", code, exitOK)
+	}
+	for _, name := range repeatChecked {
+		want := fmt.Sprintf("PASS  %s  ", name)
+		line := ""
+		for l := range strings.Lines(stdout.String()) {
+			if strings.HasPrefix(l, want) {
+				line = l
+			}
+		}
+		if same := fmt.Sprintf("%d/%d runs met, the same outcome every run\n", repeatCheckRuns, repeatCheckRuns); !strings.HasSuffix(line, same) {
+			t.Errorf("%s: want a PASS line ending %q", name, same)
+		}
+	}
+	if t.Failed() {
+		t.Logf("icelab run --repeat %d:\n%s%s", repeatCheckRuns, stdout.String(), stderr.String())
+	}
+	reportShowsResult(t, out, repeatChecked[0], "alice")
+}
+
+// reportShowsResult checks report.html in dir against results.json there,
+// for one client of one scenario: a table of pairs per attempt holding the
+// pairs that attempt tried, and a row per flow with what was sent and what
+// arrived.
+func reportShowsResult(t *testing.T, dir, scenario, client string) {
+	t.Helper()
+	var doc struct {
+		Runs []struct {
+			Scenario struct{ Name string }
+			Result   struct {
+				Clients []struct {
+					Name     string
+					Attempts []struct {
+						Checks []struct{ Local, Remote, State string }
+					}
+					Media []struct {
+						Track, Direction string
+						Sent, Packets    uint64
+					}
+				}
+			}
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, reports.JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, reports.HTMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	start := strings.Index(html, `id="scenario-`+scenario+`"`)
+	if start < 0 {
+		t.Fatalf("report.html has no section for %s", scenario)
+	}
+	html = html[start:]
+	html = html[strings.Index(html, `data-client="`+client+`"`):]
+	html = html[:strings.Index(html, "</div>")]
+	for _, r := range doc.Runs {
+		if r.Scenario.Name != scenario {
+			continue
+		}
+		for _, c := range r.Result.Clients {
+			if c.Name != client {
+				continue
+			}
+			if len(c.Attempts) < 2 {
+				t.Errorf("%s made %d attempts; the check wants a fallback", client, len(c.Attempts))
+			}
+			for i, a := range c.Attempts {
+				table := regexp.MustCompile(`(?s)<table class="pairs" data-attempt="` + strconv.Itoa(i+1) + `">(.*?)</table>`).FindStringSubmatch(html)
+				if table == nil {
+					t.Errorf("attempt %d: no table of the pairs it tried", i+1)
+					continue
+				}
+				if n := strings.Count(table[1], "<tr><td>"); n != len(a.Checks) {
+					t.Errorf("attempt %d: %d pairs shown, %d tried", i+1, n, len(a.Checks))
+				}
+				for _, p := range a.Checks {
+					if !strings.Contains(table[1], "<td>"+p.Local+"</td><td>"+p.Remote+"</td><td>"+p.State+"</td>") {
+						t.Errorf("attempt %d: the pair %s -> %s (%s) is not shown", i+1, p.Local, p.Remote, p.State)
+					}
+				}
+			}
+			for _, m := range c.Media {
+				row := fmt.Sprintf("<tr><td>%s %s</td><td>%d</td><td>%d</td>", m.Track, m.Direction, m.Sent, m.Packets)
+				if !strings.Contains(html, row) {
+					t.Errorf("no row %q: the flow as sent against received", row)
+				}
+			}
+			return
+		}
+	}
+	t.Errorf("results.json has no %s in %s", client, scenario)
 }

@@ -6,10 +6,10 @@
 // # Trusting a test CA in pion clients
 //
 // pion's ICE agent dials TURN/TLS with tls.Config{ServerName, InsecureSkipVerify}
-// and nil RootCAs (ice/v4@v4.1.0 gather.go:959), so verification uses the process's
-// system roots; webrtc v4.2.1 exposes no per-connection RootCAs (its SettingEngine
-// does not even expose ICE's InsecureSkipVerify, which would in any case disable the
-// checks a test wants to observe). crypto/x509 loads the system roots once per
+// and nil RootCAs (ice/v4@v4.4.9 gather.go:1203), so verification uses the process's
+// system roots; webrtc v4.2.26 has no setting for the roots of that TLS client
+// (SetDTLSRootCAs is DTLS's) and does not even expose ICE's InsecureSkipVerify, which
+// would in any case disable the checks a test wants to observe. crypto/x509 loads the system roots once per
 // process, behind a sync.Once, from SSL_CERT_FILE/SSL_CERT_DIR when set. The ways
 // to make a pion client trust a test CA are therefore all process-wide:
 //
