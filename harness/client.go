@@ -9,7 +9,6 @@ import (
 	"github.com/icelab/icelab/harness/internal/pcclose"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,7 +130,7 @@ func (c *client) connect(ctx context.Context, nodeName, otherName string) {
 	if relays == nil {
 		relays = []string{"udp", "tls"}
 	}
-	c.iceServers = serversWhere(join.ICEServers, func(u string) bool { return slices.Contains(relays, relayOf(u)) })
+	c.iceServers = serversWhere(join.ICEServers, usesRelays(relays))
 	c.subscribe = join.Subscribe
 	if c.spec.ICEServers != nil {
 		c.iceServers = c.spec.ICEServers
@@ -341,6 +340,11 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, event
 			return
 		}
 		c.obs.iceState(s)
+		if s == webrtc.ICEConnectionStateDisconnected {
+			// The pairs tried, before pion forgets them at failure or a
+			// restart (off pion's callback goroutine).
+			c.spawn(func() { c.obs.checks(pc.GetStats(), true) })
+		}
 		send(pcEvent{gen: gen, ice: s})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {

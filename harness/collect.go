@@ -203,7 +203,11 @@ func (r *runner) explain(ep *endpoint, servers []webrtc.ICEServer, flows []flow,
 	case cr.LostAt > 0:
 		why = fmt.Sprintf("connected at %.1f s over %s, lost at %.1f s: peer connection %s", cr.ConnectedAt.Seconds(), cr.Transport, cr.LostAt.Seconds(), cr.FinalState())
 	default:
-		why = "media did not flow both ways: " + mediaProblems(flows, cr, end)
+		if cr.MediaBothWays {
+			why = "media stopped: " + mediaProblems(flows, cr, end)
+		} else {
+			why = "media did not flow both ways: " + mediaProblems(flows, cr, end)
+		}
 	}
 	if note := ipv6Note(ep, servers, cr); note != "" {
 		why += "; " + note // in ipv6.go

@@ -460,7 +460,7 @@ func (c *client) filterServers(servers []webrtc.ICEServer) []webrtc.ICEServer {
 	if relays == nil {
 		relays = []string{"udp", "tls"}
 	}
-	return serversWhere(servers, func(u string) bool { return containsString(relays, relayOf(u)) })
+	return serversWhere(servers, usesRelays(relays))
 }
 
 // lkWaitConnected waits settle, then up to the SDK's 15 s, for the peer
@@ -544,13 +544,4 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

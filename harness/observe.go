@@ -287,10 +287,13 @@ func (o *observer) checks(stats webrtc.StatsReport, final bool) {
 	if !final {
 		i--
 	}
-	if i >= 0 {
+	// pion forgets an agent's pairs when its ICE fails or restarts: a
+	// later snapshot with fewer pairs does not replace an earlier one (the
+	// one taken as ICE disconnected, say).
+	if i >= 0 && len(checks) >= len(o.res.Attempts[i].Checks) {
 		o.res.Attempts[i].Checks = checks
 	}
-	if final {
+	if final && len(checks) >= len(o.res.Checks) {
 		o.res.Checks = checks
 	}
 }

@@ -228,7 +228,7 @@ func (r *runner) peerServers(ps PeerSpec) []webrtc.ICEServer {
 		}
 		servers := sv.iceServers(ps.Name)
 		if ps.Relays != nil {
-			servers = serversWhere(servers, func(u string) bool { return slices.Contains(ps.Relays, relayOf(u)) })
+			servers = serversWhere(servers, usesRelays(ps.Relays))
 		}
 		out = append(out, servers...)
 	}

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pion/webrtc/v4"
@@ -86,12 +87,17 @@ func serversWhere(servers []webrtc.ICEServer, keep func(url string) bool) []webr
 	return out
 }
 
-// relayOf names the transport of an ICE server URL: "stun" servers are
-// always kept, TURN ones are "udp", "tcp" or "tls".
+// usesRelays returns whether an ICE server URL stays among a client's
+// servers when it uses the relay transports relays: STUN always does, TURN
+// when its transport is listed.
+func usesRelays(relays []string) func(url string) bool {
+	return func(u string) bool { return strings.HasPrefix(u, "stun:") || slices.Contains(relays, relayOf(u)) }
+}
+
+// relayOf names the transport of a TURN server URL: "udp", "tcp" or
+// "tls".
 func relayOf(u string) string {
 	switch {
-	case strings.HasPrefix(u, "stun:"):
-		return "udp"
 	case strings.HasPrefix(u, "turns:"):
 		return "tls"
 	case strings.Contains(u, "transport=tcp"):

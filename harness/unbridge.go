@@ -49,19 +49,23 @@ func (r *runner) unbridge(cr *ClientResult) {
 	for i := range cr.PairChanges {
 		cr.PairChanges[i].Pair = *pair(&cr.PairChanges[i].Pair)
 	}
+	checks := func(cs []PairCheck) []PairCheck {
+		out := cs[:0:0]
+		seen := map[PairCheck]bool{}
+		for _, c := range cs {
+			c.Local, c.Remote = hide(c.Local), hide(c.Remote)
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+		return out
+	}
 	for i := range cr.Attempts {
 		cr.Attempts[i].Selected = pair(cr.Attempts[i].Selected)
+		cr.Attempts[i].Checks = checks(cr.Attempts[i].Checks)
 	}
-	checks := cr.Checks[:0:0]
-	seen := map[PairCheck]bool{}
-	for _, c := range cr.Checks {
-		c.Local, c.Remote = hide(c.Local), hide(c.Remote)
-		if !seen[c] {
-			seen[c] = true
-			checks = append(checks, c)
-		}
-	}
-	cr.Checks = checks
+	cr.Checks = checks(cr.Checks)
 	var gather []string
 	for _, e := range cr.GatherErrors {
 		if !r.bridged(e) {

@@ -72,8 +72,9 @@ runs.
 
 With --clock fake (the default) every scenario that can runs in a
 testing/synctest bubble, where pion's timers cost no wall time; scenarios
-with client ICE-TCP need the real clock and run on it, alongside. With
---clock real every scenario runs on the machine's clock.
+with client ICE-TCP need the real clock and run on it, once the fake-clock
+ones have finished, so that they have the machine's cores to themselves.
+With --clock real every scenario runs on the machine's clock.
 
 A file that cannot be loaded is reported as an ERROR with its file, line and
 field; the others still run. A scenario without expect: is reported as
@@ -285,8 +286,9 @@ func (o *runOptions) clocks(list []*scenarios.Scenario) string {
 	return fmt.Sprintf("%d on the fake clock, %d on the real clock (client ICE-TCP needs it)", len(list)-real, real)
 }
 
-// runAll runs the scenarios with at most parallel at once, those needing
-// the real clock first, and returns their runs in the order of list; done
+// runAll runs the scenarios with at most parallel at once, those on the
+// fake clock first and those needing the real clock after them (see
+// launchGroups), and returns their runs in the order of list; done
 // is called as each finishes, with its index in list. When ctx ends, the
 // runs in flight end as interrupted, those not started are skipped, and
 // runAll returns once the runs in flight have ended or o.grace has passed,
@@ -317,21 +319,25 @@ func (o *runOptions) runAll(ctx context.Context, list []*scenarios.Scenario, par
 	stop := func() bool { return ctx.Err() != nil }
 	slots := make(chan struct{}, parallel)
 	go func() {
-		for _, i := range launchOrder(list) {
-			s := list[i]
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
+		for _, group := range launchGroups(list) {
+			var wg sync.WaitGroup
+			for _, i := range group {
+				s := list[i]
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+				}
+				if ctx.Err() != nil {
+					finish(i, reports.Run{Scenario: s, Skipped: "not run: interrupted before it started"})
+					continue
+				}
+				start(i, s)
+				wg.Go(func() {
+					defer func() { <-slots }()
+					finish(i, reports.NewRun(s, o.runOne(ctx, s, stop, opts)))
+				})
 			}
-			if ctx.Err() != nil {
-				finish(i, reports.Run{Scenario: s, Skipped: "not run: interrupted before it started"})
-				continue
-			}
-			start(i, s)
-			go func() {
-				defer func() { <-slots }()
-				finish(i, reports.NewRun(s, o.runOne(ctx, s, stop, opts)))
-			}()
+			wg.Wait()
 		}
 	}()
 	select {
@@ -375,19 +381,22 @@ func (o *runOptions) runOne(ctx context.Context, s *scenarios.Scenario, stop fun
 	return res
 }
 
-// launchOrder is the order in which runAll starts scenarios: those on the
-// real clock first, since they take their full duration of wall time,
-// then the others, each group in file order.
-func launchOrder(list []*scenarios.Scenario) []int {
-	var first, then []int
+// launchGroups are the groups runAll runs one after the other, each in
+// file order: the fake-clock scenarios, then those on the real clock. A
+// real-clock run's verdict depends on the machine keeping up with its
+// clock (a second without a packet is an outage), so it does not share
+// the cores with fake-clock runs, which take all they can get; it costs its
+// duration of wall time either way.
+func launchGroups(list []*scenarios.Scenario) [][]int {
+	var fake, real []int
 	for i, s := range list {
 		if s.RealClock {
-			first = append(first, i)
+			real = append(real, i)
 		} else {
-			then = append(then, i)
+			fake = append(fake, i)
 		}
 	}
-	return append(first, then...)
+	return [][]int{fake, real}
 }
 
 func printWarnings(w io.Writer, list []*scenarios.Scenario) {
