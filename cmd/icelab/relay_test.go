@@ -269,7 +269,9 @@ func TestRelayServeConfigErrors(t *testing.T) {
 	}
 	defer busyTCP.Close()
 	turnCert(t, dir, "cmd config CA")
-	base := "turn:\n  domain: turn.icelab.test\n  relay_range_start: 45000\n  relay_range_end: 45999\n  users: {alice: secret}\n"
+	// The relay range lies below the kernel's ephemeral ports (32768-60999),
+	// so that the busy ports the kernel picked above never fall inside it.
+	base := "turn:\n  domain: turn.icelab.test\n  relay_range_start: 20000\n  relay_range_end: 20999\n  users: {alice: secret}\n"
 	for _, tc := range []struct {
 		name, body string
 		want       []string
