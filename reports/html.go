@@ -91,8 +91,12 @@ type htmlClient struct {
 	ReasonKind  string
 	ReasonLabel string
 	// GatherOnly are the gather errors the failure does not quote.
-	GatherOnly       []string
-	Attempts         []htmlAttempt
+	GatherOnly []string
+	Attempts   []htmlAttempt
+	// LadderSteps and ConfigsSent are the media node's transport ladder
+	// for the client and the ICE configurations it sent.
+	LadderSteps      []ladderStep
+	ConfigsSent      []iceConfigSent
 	Checks           []harness.PairCheck // when the client recorded no attempts
 	LocalCandidates  []string
 	RemoteCandidates []string
@@ -137,7 +141,8 @@ func newHTMLRun(r Run) htmlRun {
 		kind := reasonKind(r, c.Name)
 		hc := htmlClient{ClientResult: c, Transport: transportOf(c), Media: mediaBothWays(c),
 			Headline: headline(c.Failure), ReasonKind: kind, ReasonLabel: reasonLabel(kind), GatherOnly: gatherNotInFailure(c),
-			Checks: l.checks(c.Checks), Flows: htmlFlows(c), Timeline: timeline(r.Result, c, l), Charts: flowCharts(r.Result, c)}
+			Checks: l.checks(c.Checks), Flows: htmlFlows(c), Timeline: timeline(r.Result, c, l), Charts: flowCharts(r.Result, c),
+			LadderSteps: ladderSteps(c), ConfigsSent: iceConfigsSent(c)}
 		for _, cand := range c.LocalCandidates {
 			hc.LocalCandidates = append(hc.LocalCandidates, l.candidate(cand))
 		}
@@ -167,7 +172,7 @@ const (
 	tlWidth  = 880 // the time axis
 	tlLane   = 22
 	tlTop    = 10
-	tlMarker = 3 // lanes of markers below the states
+	tlMarker = 3 // lanes of markers below the states, a fourth for a ladder
 )
 
 // timelineSVG is a client's timeline drawn as SVG: one lane per state
@@ -260,7 +265,11 @@ func timeline(res harness.Result, c *harness.ClientResult, l labels) timelineSVG
 		name   string
 		states []harness.StateChange
 	}{{"ICE", c.ICEStates}, {"DTLS", c.DTLSStates}, {"peer connection", c.PeerConnectionStates}}
-	t := timelineSVG{Width: tlLeft + tlWidth + 20, Height: tlTop + (len(machines)+tlMarker)*tlLane + 20}
+	markerLanes := []string{"attempts", "selected pair", "faults"}
+	if len(c.Ladder) > 0 {
+		markerLanes = append(markerLanes, "ladder")
+	}
+	t := timelineSVG{Width: tlLeft + tlWidth + 20, Height: tlTop + (len(machines)+len(markerLanes))*tlLane + 20}
 	for i, m := range machines {
 		l := lane{Name: m.name, Y: tlTop + i*tlLane}
 		for j, s := range m.states {
@@ -274,10 +283,10 @@ func timeline(res harness.Result, c *harness.ClientResult, l labels) timelineSVG
 		t.Lanes = append(t.Lanes, l)
 	}
 	base := tlTop + len(machines)*tlLane
-	for i, name := range []string{"attempts", "selected pair", "faults"} {
+	for i, name := range markerLanes {
 		t.MarkerLanes = append(t.MarkerLanes, lane{Name: name, Y: base + i*tlLane})
 	}
-	t.AxisLeft, t.AxisRight, t.AxisY = tlLeft, tlLeft+tlWidth, base+tlMarker*tlLane+2
+	t.AxisLeft, t.AxisRight, t.AxisY = tlLeft, tlLeft+tlWidth, base+len(markerLanes)*tlLane+2
 	for _, a := range c.Attempts {
 		t.Markers = append(t.Markers, marker{X: x(a.At), Y: base, Kind: "attempt", Label: fmt.Sprintf("%.2f s attempt: %s (%s)", a.At.Seconds(), a.Why, a.Policy)})
 	}
@@ -286,6 +295,9 @@ func timeline(res harness.Result, c *harness.ClientResult, l labels) timelineSVG
 	}
 	for _, f := range res.Faults {
 		t.Markers = append(t.Markers, marker{X: x(f.At), Y: base + 2*tlLane, Kind: "fault", Label: fmt.Sprintf("%.2f s fault %s: %s", f.At.Seconds(), f.Name, f.What)})
+	}
+	for _, s := range ladderSteps(c) {
+		t.Markers = append(t.Markers, marker{X: x(s.At), Y: base + 3*tlLane, Kind: "ladder", Label: "ladder " + s.String()})
 	}
 	for i := 0; i <= 10; i++ {
 		at := end * time.Duration(i) / 10

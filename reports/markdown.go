@@ -165,6 +165,18 @@ func writeSection(b *strings.Builder, r Run) {
 				}
 			}
 		}
+		if steps := ladderSteps(c); len(steps) > 0 {
+			b.WriteString("\nThe media node's transport ladder (LiveKit's):\n\n")
+			for _, s := range steps {
+				fmt.Fprintf(b, "- %s\n", s)
+			}
+		}
+		if sent := iceConfigsSent(c); len(sent) > 0 {
+			b.WriteString("\nICE configurations the node sent:\n\n")
+			for _, s := range sent {
+				fmt.Fprintf(b, "- %s\n", s)
+			}
+		}
 		if len(c.Media) > 0 {
 			b.WriteString("\nMedia, sent against received:\n\n")
 			for _, m := range c.Media {

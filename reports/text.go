@@ -66,6 +66,12 @@ func details(r Run) string {
 		for _, line := range attemptLines(c, l) {
 			fmt.Fprintf(&b, "  %s\n", line)
 		}
+		for _, s := range ladderSteps(c) {
+			fmt.Fprintf(&b, "  ladder %s\n", s)
+		}
+		for _, s := range iceConfigsSent(c) {
+			fmt.Fprintf(&b, "  ice config %s\n", s)
+		}
 		for _, m := range c.Media {
 			fmt.Fprintf(&b, "  media %s: %s\n", flowName(m), flowSummary(m))
 			if len(m.Streams) > 1 {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,4 +81,109 @@ func TestRunWritesWhatPeopleLookAt(t *testing.T) {
 			t.Errorf("tshark's TCP analysis flags segments of a lossless path:\n%.3000s", s)
 		}
 	})
+}
+
+// TestReportsShowTheLadder runs catalog files in which LiveKit's transport
+// ladder steps (and one in which a failure leaves it where it was) and
+// checks that report.html and report.md show each decision results.json
+// records, with when and why, and each ICE configuration the node sent.
+func TestReportsShowTheLadder(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	var stdout, stderr bytes.Buffer
+	o := &runOptions{out: out, clock: clockFake, trust: &testTrust, runner: testRunner{t}}
+	code := o.run(t.Context(), &stdout, &stderr, []string{
+		"../../scenarios/catalog/livekit-ladder-udp-whack-10s-to-turn-tls.yaml",
+		"../../scenarios/catalog/livekit-ladder-udp-unstable.yaml",
+		"../../scenarios/catalog/livekit-ladder-failure-while-signal-cut.yaml",
+	})
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	var doc struct {
+		Runs []struct {
+			Result struct {
+				Clients []struct {
+					Name   string
+					Ladder []struct {
+						At          float64
+						LadderEvent struct {
+							Trigger, From, To, Why string
+							Moved                  bool
+						} `json:"ladder_event"`
+					}
+					ICEConfigs []struct {
+						At            float64
+						SentICEConfig struct {
+							Why     string
+							Servers []string
+						} `json:"sent_ice_config"`
+					} `json:"ice_configs"`
+				}
+			}
+		}
+	}
+	readJSON(t, filepath.Join(out, reports.JSONFile), &doc)
+	html := readText(t, filepath.Join(out, reports.HTMLFile))
+	md := readText(t, filepath.Join(out, reports.MarkdownFile))
+	steps, moved := 0, 0
+	for _, r := range doc.Runs {
+		for _, c := range r.Result.Clients {
+			if len(c.ICEConfigs) == 0 {
+				t.Errorf("%s: results.json records no ICE configuration sent", c.Name)
+			}
+			for _, s := range c.Ladder {
+				e := s.LadderEvent
+				step := "no step"
+				if e.From != "" {
+					step = "stays at " + e.From
+				}
+				if e.Moved {
+					step = e.From + " → " + e.To
+					moved++
+				}
+				steps++
+				row := fmt.Sprintf("<tr><td>%.2f s</td><td>%s</td><td>%s</td><td>%s</td>", s.At, template.HTMLEscapeString(e.Trigger), template.HTMLEscapeString(step), template.HTMLEscapeString(e.Why))
+				if !strings.Contains(html, row) {
+					t.Errorf("report.html lacks the ladder row %s", row)
+				}
+				line := fmt.Sprintf("- %.2f s: %s: %s (%s", s.At, e.Trigger, step, e.Why)
+				if !strings.Contains(md, line) {
+					t.Errorf("report.md lacks the ladder line %q", line)
+				}
+			}
+			for _, s := range c.ICEConfigs {
+				if line := fmt.Sprintf("- %.2f s, %s: ", s.At, s.SentICEConfig.Why); !strings.Contains(md, line) {
+					t.Errorf("report.md lacks the ICE configuration %q", line)
+				}
+				for _, u := range s.SentICEConfig.Servers {
+					if !strings.Contains(html, template.HTMLEscapeString(u)) {
+						t.Errorf("report.html lacks the ICE server %s", u)
+					}
+				}
+			}
+		}
+	}
+	if moved < 2 || steps == moved {
+		t.Errorf("%d ladder decisions, %d of them steps: want a step in each of two files and a decision that left the ladder where it was", steps, moved)
+	}
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func readText(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

@@ -30,7 +30,7 @@ type LadderEvent struct {
 // SentICEConfig is the ICE configuration the node sent a participant: on
 // join, or in the answer to a resume.
 type SentICEConfig struct {
-	Why        string // "join", "resume"
+	Why        string // "join", "resume (the client's reason: publisher-failed)"
 	Preference string
 	ForceRelay bool `json:",omitempty"`
 	// Servers are the ICE server URLs sent.
@@ -130,7 +130,7 @@ func (n *Node) resume(p *participant, conn *websocket.Conn, reason string) {
 		n.cfg.Observer.Ladder(p.name, *ev)
 	}
 	urls, servers := n.iceServers(p.name, cached)
-	n.cfg.Observer.ICEConfig(p.name, SentICEConfig{Why: "resume (" + reason + ")", Preference: cached.String(), ForceRelay: cached == PreferTLS, Servers: urls})
+	n.cfg.Observer.ICEConfig(p.name, SentICEConfig{Why: "resume (the client's reason: " + reason + ")", Preference: cached.String(), ForceRelay: cached == PreferTLS, Servers: urls})
 	n.send(conn, SignalResponse{Reconnect: &ReconnectResponse{ICEServers: servers, ClientConfiguration: ClientConfiguration{ForceRelay: cached == PreferTLS}}})
 	p.mu.Lock()
 	if p.ld.configure(cached, true) {
