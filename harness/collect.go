@@ -222,8 +222,9 @@ func (r *runner) explain(ep *endpoint, servers []webrtc.ICEServer, flows []flow,
 		}
 	}
 	r.mu.Lock()
-	own := topDrops(r.drops[who], 3)
-	note := mtuNote(cr, r.drops[who])
+	byClient := r.drops.of(who)
+	own := topDrops(byClient, 3)
+	note := mtuNote(cr, byClient)
 	r.mu.Unlock()
 	if note != "" {
 		why += "; " + note

@@ -45,9 +45,7 @@ func (r *runner) placeEndpoint(kind string, cs ClientSpec) (endpoint, error) {
 		return endpoint{}, fmt.Errorf("%s %s: %w", kind, cs.Name, err)
 	}
 	host.SetPMTUDiscovery(cs.PMTUDiscovery)
-	for _, a := range knownAddrs(host) {
-		r.addrs[a] = cs.Name
-	}
+	r.drops.own(cs.Name, knownAddrs(host)...)
 	return endpoint{spec: cs, host: host, loggers: r.o.loggers}, nil
 }
 

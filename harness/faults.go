@@ -142,10 +142,7 @@ func (r *runner) move(f Fault) (string, error) {
 		return "", err
 	}
 	// Drops from the new addresses are the client's too.
-	r.addrs[addr] = f.Target
-	for _, a := range knownAddrs(h) {
-		r.addrs[a] = f.Target
-	}
+	r.drops.own(f.Target, append(knownAddrs(h), addr)...)
 	return fmt.Sprintf("moved %s from %s to %s on %s", f.Target, old, addr, to.Name()), nil
 }
 
@@ -168,15 +165,5 @@ func (r *runner) observePacket(e vnet.Event) {
 		reason = fmt.Sprintf("TCP to port %d %s by %s", e.Dst.Port(), e.Verdict, e.Reason)
 	}
 	r.rs.drop(reason)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, a := range []netip.Addr{e.Src.Addr(), e.Dst.Addr()} {
-		if c, ok := r.addrs[a]; ok {
-			if r.drops[c] == nil {
-				r.drops[c] = map[string]int{}
-			}
-			r.drops[c][reason]++
-			return
-		}
-	}
+	r.drops.count(reason, e.Src.Addr(), e.Dst.Addr())
 }

@@ -138,14 +138,7 @@ func (r *runner) startProxies(runCA *x509.Certificate) (map[string]*middlebox.Pr
 // refused, so that the client's failure reason says it.
 func (r *runner) proxyRefused(from netip.AddrPort, reason string) {
 	r.rs.drop(reason)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.addrs[from.Addr()]; ok {
-		if r.drops[c] == nil {
-			r.drops[c] = map[string]int{}
-		}
-		r.drops[c][reason]++
-	}
+	r.drops.count(reason, from.Addr())
 }
 
 // systemRootsPlus is the machine's roots, which pion's own TURN/TLS

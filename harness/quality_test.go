@@ -1,6 +1,7 @@
 package harness_test
 
 import (
+	"strings"
 	"time"
 
 	"github.com/icelab/icelab/harness"
@@ -67,6 +68,30 @@ var _ = Describe("media quality", func() {
 		clean := flow(res.Client("bob"), "bob/audio", "at-node").Quality
 		Expect(clean.Lost).To(BeZero(), "bob's own link loses nothing")
 		Expect(clean.Freezes).To(BeEmpty())
+	})
+
+	// A cut loses what the link held, at once, and the network reports
+	// each loss from inside the cut: the runner, which applies faults under
+	// its own lock, must not need that lock to count them (it did, and a
+	// cut of a link with a queue deadlocked the call).
+	It("counts what a cut link held as drops, and goes on", func() {
+		spec := call("cut-queue", harness.ClientSpec{Name: "alice", Publish: harness.Publish{Audio: true, Video: true},
+			Link: vnet.Impairment{Latency: 15 * time.Millisecond, Bandwidth: 1_000_000}},
+			harness.ClientSpec{Name: "bob", Publish: harness.Publish{Audio: true}})
+		spec.Faults = []harness.Fault{
+			{Name: "cut", When: harness.Trigger{Event: "connected", Client: "alice", After: 2 * time.Second}, Kind: harness.CutLink, Target: "alice"},
+			{Name: "restore", When: harness.Trigger{Event: "connected", Client: "alice", After: 3 * time.Second}, Kind: harness.Restore, Target: "alice"},
+		}
+		spec.Duration = 8 * time.Second
+		res := run(spec)
+		cut := 0
+		for reason, n := range res.Drops {
+			if strings.HasSuffix(reason, "by link cut") {
+				cut += n
+			}
+		}
+		Expect(cut).To(BeNumerically(">", 0), "the 1.5 Mbit/s video queued on a 1 Mbit/s link is lost by the cut: %v", res.Drops)
+		Expect(res.Client("alice").Outages).NotTo(BeEmpty())
 	})
 
 	It("counts freezes: a 3 s cut is one freeze of about 3 s", func() {

@@ -255,15 +255,14 @@ type runner struct {
 	cancel   context.CancelFunc // ends the clients' loops
 	timers   []*time.Timer
 	mu       sync.Mutex
-	drops    map[string]map[string]int // client → reason → count
+	drops    *dropLedger // what the network dropped, by client
 	captured *capturer                 // the packets to keep, when the spec asks
-	addrs    map[netip.Addr]string     // address → client
 	hidden   map[netip.Addr]netip.Addr // bridge loopback address → host's virtual address
 	closers  []func()
 }
 
 func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runner, err error) {
-	r := &runner{spec: spec, clock: clock, o: o, rs: newRunState(spec.Seed), drops: map[string]map[string]int{}, addrs: map[netip.Addr]string{}, hidden: map[netip.Addr]netip.Addr{}}
+	r := &runner{spec: spec, clock: clock, o: o, rs: newRunState(spec.Seed), drops: newDropLedger(), hidden: map[netip.Addr]netip.Addr{}}
 	defer func() {
 		if err != nil {
 			r.close()
