@@ -255,7 +255,7 @@ type runner struct {
 	cancel   context.CancelFunc // ends the clients' loops
 	timers   []*time.Timer
 	mu       sync.Mutex
-	drops    *dropLedger // what the network dropped, by client
+	drops    *dropLedger               // what the network dropped, by client
 	captured *capturer                 // the packets to keep, when the spec asks
 	hidden   map[netip.Addr]netip.Addr // bridge loopback address → host's virtual address
 	closers  []func()
