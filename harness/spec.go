@@ -168,8 +168,10 @@ type ClientSpec struct {
 	// latency each way, as real paths have.
 	Link vnet.Impairment
 	// ICEServers overrides the servers the node hands out. Nil means the
-	// node's: STUN and TURN/UDP on udp_port, TURN/TCP on udp_port, and
-	// TURN/TLS on tls_port (or the load balancer's) when TLS is enabled.
+	// node's, as LiveKit hands them out (servers.go, clientICEServers):
+	// TURN/UDP on the node's address and udp_port, and TURN/TLS at the TURN
+	// domain on port 443 whatever tls_port is, when TLS is enabled; no
+	// stun: URL and no TURN/TCP.
 	ICEServers []webrtc.ICEServer
 	// Relays are the TURN transports the client uses of those the node
 	// offers: "udp", "tcp" (TURN over TCP on udp_port), "tls". Nil means
