@@ -28,7 +28,7 @@ import (
 // The whole matrix is `icelab audit`'s, tested in cmd/icelab.
 
 var _ = Describe("auditing the seed's deployments", Ordered, func() {
-	const dir = "../scenarios/audit"
+	const dir = "../deployments"
 	var (
 		single, dedicated, minimum, maxCompat, noCert, expired, internalIP, externalIP audit.Matrix
 	)
@@ -120,7 +120,7 @@ var _ = Describe("auditing the seed's deployments", Ordered, func() {
 		c := minimum.Cell("vpn-udp-blocked", "browser")
 		Expect(c.Clock).To(Equal(harness.RealClock))
 		Expect(c.Works()).To(BeFalse(), "connected over %s", c.Transport)
-		Expect(c.Reason).To(ContainSubstring("not allowed in ../scenarios/audit/firewall-minimum.yaml"))
+		Expect(c.Reason).To(ContainSubstring("not allowed in ../deployments/firewall-minimum.yaml"))
 	})
 
 	It("connects the VPN-like network over ICE/TCP once 7881 is open (maximum compatibility)", func() {

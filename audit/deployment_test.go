@@ -24,7 +24,7 @@ func write(t *testing.T, dir, name, body string) string {
 // certificate path that is not on this machine is stood in for, with a
 // note; external_tls puts a load balancer on tls_port.
 func TestShippedDeployments(t *testing.T) {
-	d, err := audit.LoadDeployment("../scenarios/audit/single-domain-443.yaml", audit.Options{CA: testCA})
+	d, err := audit.LoadDeployment("../deployments/single-domain-443.yaml", audit.Options{CA: testCA})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,14 +34,14 @@ func TestShippedDeployments(t *testing.T) {
 	if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "/etc/bedrud/meet.example.com.crt is not on this machine") {
 		t.Errorf("notes %q", d.Notes)
 	}
-	d, err = audit.LoadDeployment("../scenarios/audit/dedicated-5349.yaml", audit.Options{CA: testCA})
+	d, err = audit.LoadDeployment("../deployments/dedicated-5349.yaml", audit.Options{CA: testCA})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.LoadBalancer == nil || d.LoadBalancer.Port != 5349 || !d.Config.TURN.ExternalTLS {
 		t.Errorf("dedicated-5349: lb %v, external_tls %t", d.LoadBalancer, d.Config.TURN.ExternalTLS)
 	}
-	fw, err := audit.LoadFirewall("../scenarios/audit/firewall-max-compat.yaml")
+	fw, err := audit.LoadFirewall("../deployments/firewall-max-compat.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

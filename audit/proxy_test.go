@@ -13,7 +13,7 @@ import (
 var _ = Describe("auditing an office behind a web proxy", func() {
 	It("reaches it over TURN/TLS through the proxy on 443, and names moving TURN/TLS to a load balancer on 5349 a regression: LiveKit hands out 443", func() {
 		audited := func(cfg string) audit.Matrix {
-			d, err := audit.LoadDeployment("../scenarios/audit/"+cfg, audit.Options{CA: testCA})
+			d, err := audit.LoadDeployment("../deployments/"+cfg, audit.Options{CA: testCA})
 			Expect(err).NotTo(HaveOccurred())
 			return audit.Run(audit.TestRunner{T: suiteT}, d, audit.Config{
 				Archetypes: []archetypes.Network{archetypes.WebProxyOnly()}, Profiles: []archetypes.Profile{archetypes.Pion()},

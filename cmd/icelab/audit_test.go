@@ -15,7 +15,7 @@ import (
 	"github.com/icelab/icelab/audit"
 )
 
-const auditDir = "../../scenarios/audit"
+const auditDir = "../../deployments"
 
 // TestAuditBadInput proves bad input exits 2 with the file, line and key,
 // or with the known names, and runs nothing.
