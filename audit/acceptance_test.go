@@ -17,8 +17,10 @@ import (
 // acceptance criterion is about, so that it costs `make test` about as
 // much as one real-clock call (the real-clock cells run side by side):
 //
-//   - corporate-443-only × {browser, pion} on single-domain-443 and on
-//     dedicated-5349 (the baseline diff);
+//   - corporate-443-only × pion on single-domain-443 against
+//     dedicated-5349, compared and every change confirmed (audit.Compare);
+//   - corporate-turn-allowed × pion on single-domain-443 against the same
+//     with turn.udp_port: 0 (no TURN/UDP);
 //   - vpn-udp-blocked × browser on tls-5349 behind the minimum and the
 //     maximum-compatibility firewall rules;
 //   - corporate-443-only × pion with no certificate and with an expired one;
@@ -27,17 +29,17 @@ import (
 //
 // The whole matrix is `icelab audit`'s, tested in cmd/icelab.
 
-var _ = Describe("auditing the seed's deployments", Ordered, func() {
+var _ = Describe("auditing the shipped deployments", Ordered, func() {
 	const dir = "../deployments"
 	var (
-		single, dedicated, minimum, maxCompat, noCert, expired, internalIP, externalIP audit.Matrix
+		single, minimum, maxCompat, noCert, expired, internalIP, externalIP audit.Matrix
+		moved, noTURNUDP                                                    audit.Comparison
 	)
 	BeforeAll(func() {
 		tmp := GinkgoT().TempDir()
 		corp := []archetypes.Network{archetypes.Corporate443Only()}
 		vpn := []archetypes.Network{archetypes.CorporateUDPBlocked()}
 		home := []archetypes.Network{archetypes.HomeRouter()}
-		both := archetypes.Profiles()
 		browser := []archetypes.Profile{archetypes.Browser()}
 		pion := []archetypes.Profile{archetypes.Pion()}
 
@@ -64,8 +66,6 @@ var _ = Describe("auditing the seed's deployments", Ordered, func() {
 			nets     []archetypes.Network
 			profiles []archetypes.Profile
 		}{
-			{&single, dir + "/single-domain-443.yaml", "", corp, both},
-			{&dedicated, dir + "/dedicated-5349.yaml", "", corp, both},
 			{&maxCompat, dir + "/tls-5349.yaml", dir + "/firewall-max-compat.yaml", vpn, browser},
 			{&noCert, noCertCfg, "", corp, pion},
 			{&expired, expiredCfg, "", corp, pion},
@@ -73,7 +73,27 @@ var _ = Describe("auditing the seed's deployments", Ordered, func() {
 			{&externalIP, externalCfg, cloud, home, pion},
 			{&minimum, dir + "/tls-5349.yaml", dir + "/firewall-minimum.yaml", vpn, browser},
 		}
+		load := func(cfg string) *audit.Deployment {
+			d, err := audit.LoadDeployment(cfg, audit.Options{CA: testCA})
+			Expect(err).NotTo(HaveOccurred(), cfg)
+			return d
+		}
+		cfg := func(nets []archetypes.Network, profiles []archetypes.Profile) audit.Config {
+			return audit.Config{Archetypes: nets, Profiles: profiles, Duration: 35 * time.Second,
+				Options: []harness.Option{harness.WithCA(testCA)}}
+		}
 		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			moved = audit.Compare(audit.TestRunner{T: suiteT}, load(dir+"/single-domain-443.yaml"), load(dir+"/dedicated-5349.yaml"), cfg(corp, pion), 3)
+			single = moved.Baseline
+		}()
+		go func() {
+			defer wg.Done()
+			noTURNUDP = audit.Compare(audit.TestRunner{T: suiteT}, load(dir+"/single-domain-443.yaml"), load(dir+"/single-domain-443-no-turn-udp.yaml"),
+				cfg([]archetypes.Network{archetypes.CorporateTURNAllowed()}, pion), 3)
+		}()
 		for _, j := range jobs {
 			d, err := audit.LoadDeployment(j.cfg, audit.Options{CA: testCA, Firewall: j.fw})
 			Expect(err).NotTo(HaveOccurred(), j.cfg)
@@ -102,18 +122,25 @@ var _ = Describe("auditing the seed's deployments", Ordered, func() {
 	// LiveKit hands clients TURN/TLS on port 443 whatever tls_port is
 	// (roommanager.go:1065): a load balancer that listens on 5349 is never
 	// reached, and the reason says so.
-	It("names corporate-443-only a regression (TURN/TLS → fails, LiveKit hands out 443) when TURN/TLS moves to a dedicated 5349", func() {
-		Expect(dedicated).NotTo(audit.NotRegressFrom(single))
-		regressions := audit.Regressions(audit.Diff(single, dedicated))
-		Expect(regressions).To(HaveLen(len(single.Cells)))
+	It("names corporate-443-only 'regressed 3/3' (TURN/TLS → fails, LiveKit hands out 443) when TURN/TLS moves to a dedicated 5349", func() {
+		regressions := moved.Confirmed(audit.Regressed)
+		Expect(regressions).To(HaveLen(len(single.Cells)), "%v", moved.Changes)
+		Expect(moved.Changes).To(HaveLen(len(single.Cells)))
 		for _, r := range regressions {
 			Expect(r.Archetype).To(Equal("corporate-443-only"))
 			Expect(r.Old.Transport).To(Equal(harness.TURNTLS))
 			Expect(r.New.Works()).To(BeFalse())
-			Expect(r.Why).To(HavePrefix("TURN/TLS → fails: "))
+			Expect(r.Confirmed.String()).To(Equal("regressed 3/3"))
+			Expect(r.Why).To(Equal("TURN/TLS → fails (nothing serves TURN/TLS on turn.example.com:443, where LiveKit sends clients (tls_port 5349))"))
 			Expect(r.New.Reason).To(ContainSubstring("LiveKit hands out turns:turn.example.com:443 whatever turn.tls_port is (5349 here, and the load balancer listens on 5349)"))
 		}
 		Expect(single).To(audit.NotRegressFrom(single))
+	})
+
+	It("shows the network that loses TURN/UDP when turn.udp_port is 0, and where it lands instead", func() {
+		Expect(noTURNUDP.Changes).To(HaveLen(1))
+		ch := noTURNUDP.Changes[0]
+		Expect(ch.String()).To(Equal("corporate-turn-allowed/pion regressed 3/3: TURN/UDP → TURN/TLS"))
 	})
 
 	It("fails the VPN-like network for browsers behind the minimum firewall rules", func() {

@@ -101,6 +101,9 @@ func LoadDeployment(path string, o Options) (*Deployment, error) {
 	if turn.tlsPort > 0 {
 		cfg.TURN.TLSPort = turn.tlsPort
 	}
+	if turn.udpOff {
+		cfg.TURN.UDPPort = 0
+	}
 	d.Config = cfg
 	if err := d.certificate(path, turn, o); err != nil {
 		return nil, err
@@ -127,6 +130,7 @@ type turnKeys struct {
 	tlsPort           int // set and neutralised, or 0
 	tlsLine           int
 	absent            bool // cert_file named a file that is not on this machine
+	udpOff            bool // udp_port: 0 hidden from the parser, see prepare
 }
 
 // prepare finds turn.cert_file and turn.tls_port before the relay's parser
@@ -167,6 +171,17 @@ func prepare(path string, data []byte) ([]byte, turnKeys, error) {
 				return nil, tk, err
 			}
 		}
+	}
+	// udp_port: 0 with TURN/TLS served from a certificate the audit stands
+	// in for: the parser, which no longer sees cert_file, would find no
+	// TURN listener at all. It sees a placeholder port instead; LoadDeployment
+	// puts the 0 back.
+	if udpN := field(turn, "udp_port"); tk.absent && udpN != nil && udpN.Kind == yaml.ScalarNode && udpN.Value == "0" &&
+		tlsN != nil && tlsN.Value != "0" {
+		if err := blank(udpN, "turn.udp_port", "1"); err != nil {
+			return nil, tk, err
+		}
+		tk.udpOff = true
 	}
 	noCert := tk.certFile == "" || tk.absent
 	if tlsN != nil && noCert && !external && tlsN.Kind == yaml.ScalarNode && tlsN.Tag == "!!int" {

@@ -25,6 +25,18 @@ type Matrix struct {
 	// Interrupted is set when the audit was stopped: its cells are not a
 	// verdict.
 	Interrupted bool `json:"interrupted,omitempty"`
+
+	// specs are the cells' calls, and run how they ran, for re-running
+	// a cell to confirm a change; a matrix built by hand has neither.
+	specs []harness.Spec
+	run   *runInfo
+}
+
+// runInfo is what re-running a matrix's cells needs.
+type runInfo struct {
+	r Runner
+	d *Deployment
+	c Config
 }
 
 // Cell is one archetype × profile: what a user of that network, with that
@@ -45,8 +57,12 @@ type Cell struct {
 	// it connected again with media both ways.
 	Faulted   bool `json:"faulted"`
 	Recovered bool `json:"recovered"`
-	// Reason explains a failure, for a person.
+	// Reason explains a failure, for a person: the harness's account,
+	// with random TURN user names taken out.
 	Reason string `json:"reason,omitempty"`
+	// Cause is the failure's deciding fact in a few words ("TCP 5349
+	// dropped by the corporate firewall"), or "" when it works.
+	Cause string `json:"cause,omitempty"`
 	// TLSDependent: the cell fails because of the certificate problem.
 	TLSDependent bool `json:"tls_dependent,omitempty"`
 	// Symptom names a row of the seed's troubleshooting table the cell
@@ -108,19 +124,44 @@ type Change struct {
 	Kind      ChangeKind `json:"kind"`
 	Old       Cell       `json:"old"`
 	New       Cell       `json:"new"`
-	// Why says what changed, in a line.
+	// Why says what changed, in a line: old → new.
 	Why string `json:"why"`
+	// Confirmed is the cell run again on both sides; nil when the
+	// matrices could not be re-run (see Compare).
+	Confirmed *Confirmation `json:"confirmed,omitempty"`
 }
 
+// Verdict is the confirmed verdict, or the kind's (Regressed, Improved)
+// when the change was not confirmed.
+func (c Change) Verdict() Verdict {
+	switch {
+	case c.Confirmed != nil:
+		return c.Confirmed.Verdict
+	case c.Kind == Regression:
+		return Regressed
+	case c.Kind == Improvement:
+		return Improved
+	}
+	return Unstable
+}
+
+// String reads "corporate-443-only/browser regressed 3/3: TURN/TLS → fails
+// (…)".
 func (c Change) String() string {
-	return fmt.Sprintf("%s %s/%s: %s", c.Kind, c.Archetype, c.Profile, c.Why)
+	v := string(c.Verdict()) + " (not confirmed)"
+	if c.Confirmed != nil {
+		v = c.Confirmed.String()
+	}
+	return fmt.Sprintf("%s/%s %s: %s", c.Archetype, c.Profile, v, c.Why)
 }
 
 // Diff compares a candidate matrix with its baseline, cell by cell. A
 // regression is a cell that connected and now fails, that lands on a
 // costlier transport (ICE/UDP < ICE/TCP < TURN/UDP < TURN/TCP < TURN/TLS),
 // or whose media no longer flows both ways; an improvement is the reverse.
-// Cells in only one matrix are not compared.
+// Cells in only one matrix, and cells that could not run, are not
+// compared. Diff runs nothing: its changes are unconfirmed (Compare
+// confirms them).
 func Diff(baseline, candidate Matrix) []Change {
 	var out []Change
 	for _, n := range candidate.Cells {
@@ -128,30 +169,21 @@ func Diff(baseline, candidate Matrix) []Change {
 		if o == nil || o.Error != "" || n.Error != "" {
 			continue
 		}
-		ch := Change{Archetype: n.Archetype, Profile: n.Profile, Old: *o, New: n}
-		from, to := o.Outcome(), n.Outcome()
-		switch {
-		case n.cost() > o.cost():
-			ch.Kind, ch.Why = Regression, from+" → "+to
-		case n.cost() < o.cost():
-			ch.Kind, ch.Why = Improvement, from+" → "+to
-		case o.MediaBothWays && !n.MediaBothWays:
-			ch.Kind, ch.Why = Regression, fmt.Sprintf("%s: media both ways → not (%s)", to, n.Reason)
-		case !o.MediaBothWays && n.MediaBothWays:
-			ch.Kind, ch.Why = Improvement, to+": media now flows both ways"
-		default:
+		kind, why := compareCells(*o, n)
+		if kind == "" {
 			continue
 		}
-		out = append(out, ch)
+		out = append(out, Change{Archetype: n.Archetype, Profile: n.Profile, Kind: kind, Old: *o, New: n, Why: why})
 	}
 	return out
 }
 
-// Regressions keeps the regressions of changes.
+// Regressions keeps the changes whose verdict is Regressed: confirmed
+// regressions, and unconfirmed ones.
 func Regressions(changes []Change) []Change {
 	var out []Change
 	for _, c := range changes {
-		if c.Kind == Regression {
+		if c.Verdict() == Regressed {
 			out = append(out, c)
 		}
 	}

@@ -26,6 +26,7 @@ var _ = Describe("auditing an office behind a web proxy", func() {
 		Expect(c.MediaBothWays).To(BeTrue())
 		regressions := audit.Regressions(audit.Diff(single, dedicated))
 		Expect(regressions).To(HaveLen(1))
+		Expect(regressions[0].New.Cause).To(Equal("nothing serves TURN/TLS on turn.example.com:443, where LiveKit sends clients (tls_port 5349)"))
 		Expect(regressions[0].New.Reason).To(ContainSubstring("LiveKit hands out turns:turn.example.com:443 whatever turn.tls_port is (5349 here, and the load balancer listens on 5349)"))
 	})
 })
