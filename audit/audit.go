@@ -209,8 +209,9 @@ func (c *Cell) fill(res harness.Result, d *Deployment) {
 	c.Symptom = symptom(cr, d.Config)
 }
 
-// symptom recognises the seed troubleshooting table's "relay candidates but
-// srflx expected" (likely cause: use_external_ip: false): the node offered
+// symptom recognises "relay candidates but srflx expected" (likely cause:
+// rtc.use_external_ip: false on a node behind a cloud's 1:1 NAT, which
+// LiveKit's config-sample.yaml says to set true there): the node offered
 // only private host candidates, so the call went through the relay (or
 // nowhere) where a direct path was to be expected.
 func symptom(cr harness.ClientResult, cfg relay.Config) string {

@@ -35,9 +35,13 @@ type Options struct {
 	// port on a public address.
 	Firewall string
 	// LoadBalancerPort puts a layer-4 load balancer that terminates TLS on
-	// this port in front of the node. Zero means one on turn.tls_port when
-	// turn.external_tls is true (the seed: external_tls is set exactly when
-	// a load balancer terminates TURN/TLS), none otherwise.
+	// this port in front of the node, forwarding to turn.tls_port. Zero
+	// means one on turn.tls_port itself when turn.external_tls is true
+	// (LiveKit's config-sample.yaml: external_tls is set when a load
+	// balancer terminates TURN/TLS), none otherwise. LiveKit hands clients
+	// turns:DOMAIN:443 whatever tls_port is, so an operator whose load
+	// balancer listens on 443 says so here (icelab audit
+	// --load-balancer-port 443); the file alone does not tell.
 	LoadBalancerPort int
 	// Now is when certificates are checked; zero means time.Now().
 	Now time.Time
@@ -135,7 +139,7 @@ type turnKeys struct {
 
 // prepare finds turn.cert_file and turn.tls_port before the relay's parser
 // sees them: a certificate file that is not on this machine (a production
-// path such as /etc/bedrud/turn.crt) and a tls_port without a certificate
+// path such as /etc/livekit/turn.crt) and a tls_port without a certificate
 // are what an audit is for, not errors. Both are blanked in place, so the
 // parser's line numbers stay right.
 func prepare(path string, data []byte) ([]byte, turnKeys, error) {

@@ -31,7 +31,7 @@ func TestShippedDeployments(t *testing.T) {
 	if d.Config.TURN.TLSPort != 443 || d.Config.TURN.Certificate == nil || d.TLSProblem != "" || d.LoadBalancer != nil {
 		t.Errorf("single-domain-443: tls_port %d, certificate %t, problem %q, lb %v", d.Config.TURN.TLSPort, d.Config.TURN.Certificate != nil, d.TLSProblem, d.LoadBalancer)
 	}
-	if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "/etc/bedrud/meet.example.com.crt is not on this machine") {
+	if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "/etc/livekit/meet.example.com.crt is not on this machine") {
 		t.Errorf("notes %q", d.Notes)
 	}
 	d, err = audit.LoadDeployment("../deployments/dedicated-5349.yaml", audit.Options{CA: testCA})

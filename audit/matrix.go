@@ -65,8 +65,9 @@ type Cell struct {
 	Cause string `json:"cause,omitempty"`
 	// TLSDependent: the cell fails because of the certificate problem.
 	TLSDependent bool `json:"tls_dependent,omitempty"`
-	// Symptom names a row of the seed's troubleshooting table the cell
-	// shows.
+	// Symptom names a known misconfiguration the cell shows, such as
+	// "relay candidates but srflx expected" (rtc.use_external_ip false
+	// behind a cloud's 1:1 NAT).
 	Symptom string        `json:"symptom,omitempty"`
 	Clock   harness.Clock `json:"clock"`
 	Wall    time.Duration `json:"wall_ns"`
@@ -85,7 +86,9 @@ func (c Cell) Outcome() string {
 	return "fails: " + c.Reason
 }
 
-// costOrder is the seeds' priority order of transports, cheapest first.
+// costOrder ranks transports, cheapest first: direct before relayed
+// (RFC 8445 §5.1.2.1 type preferences), UDP before TCP (RFC 6544), TURN/TLS
+// last (TLS over TCP, RFC 8656 §3.1).
 var costOrder = []harness.Transport{harness.ICEUDP, harness.ICETCP, harness.TURNUDP, harness.TURNTCP, harness.TURNTLS}
 
 // cost ranks a cell: its transport's place in costOrder, failing last.
