@@ -146,3 +146,34 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// TestTransportKeys proves the keys that decide which transports clients
+// get reach the cells as LiveKit reads them: turn.udp_port 0 is no
+// TURN/UDP (even when the certificate is one the audit stands in for),
+// rtc.tcp_port 0 no ICE/TCP, rtc.udp_port one muxed port, node_ip the
+// advertised address.
+func TestTransportKeys(t *testing.T) {
+	d, err := audit.LoadDeployment("../deployments/single-domain-443-no-turn-udp.yaml", audit.Options{CA: testCA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Config.TURN.UDPPort != 0 || d.Config.TURN.TLSPort != 443 || d.Config.TURN.Certificate == nil || d.Config.TURN.UDPEnabled() || !d.Config.TURN.TLSEnabled() {
+		t.Errorf("no-turn-udp: udp_port %d, tls_port %d, certificate %t", d.Config.TURN.UDPPort, d.Config.TURN.TLSPort, d.Config.TURN.Certificate != nil)
+	}
+	dir := t.TempDir()
+	cfg := write(t, dir, "rtc.yaml", "turn:\n  domain: turn.example.com\nrtc:\n  tcp_port: 0\n  udp_port: 7882\n  node_ip: 203.0.113.7\n")
+	d, err = audit.LoadDeployment(cfg, audit.Options{CA: testCA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := d.Config.RTC
+	if r.ICETCP() || !r.UDPMux() || r.UDPPort != 7882 || r.NodeIP.String() != "203.0.113.7" {
+		t.Errorf("rtc: ICE/TCP %t, mux %t on %d, node_ip %v", r.ICETCP(), r.UDPMux(), r.UDPPort, r.NodeIP)
+	}
+	// Both TURN listeners off is LiveKit's "invalid TURN ports": an
+	// error naming the file and line, not an audit of nothing.
+	cfg = write(t, dir, "none.yaml", "turn:\n  domain: turn.example.com\n  udp_port: 0\n  tls_port: 0\n")
+	if _, err := audit.LoadDeployment(cfg, audit.Options{CA: testCA}); err == nil || !strings.Contains(err.Error(), cfg+":3: turn.udp_port: no TURN listener") {
+		t.Errorf("error %v", err)
+	}
+}

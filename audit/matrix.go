@@ -19,7 +19,9 @@ type Matrix struct {
 	Notes []string `json:"notes,omitempty"`
 	Cells []Cell   `json:"cells"`
 	// FakeWall and RealWall are the wall time of the fake-clock and the
-	// real-clock cells; the two batches run side by side.
+	// real-clock cells, summed over the rounds (cells, certificate
+	// attribution, confirmation); each round runs its fake-clock cells
+	// first, then its real-clock cells.
 	FakeWall time.Duration `json:"fake_wall_ns"`
 	RealWall time.Duration `json:"real_wall_ns"`
 	// Interrupted is set when the audit was stopped: its cells are not a

@@ -182,7 +182,7 @@ func (o *auditOptions) prepare(stderr io.Writer, config string) (*auditPlan, int
 	return p, 0
 }
 
-// execute runs the audit (and the baseline's, side by side), prints the
+// execute runs the audit (with the baseline, audit.Compare), prints the
 // matrix and the changes, writes the reports and returns the exit status.
 func (p *auditPlan) execute(ctx context.Context, stdout, stderr io.Writer, r audit.Runner) int {
 	cfg := p.config
