@@ -199,6 +199,7 @@ func (c *Cell) fill(res harness.Result, d *Deployment) {
 	}
 	c.Faulted = cr.FailedAt > 0 || len(cr.Attempts) > 1
 	c.Recovered = cr.Recovered
+	c.LostAt = cr.LostAt
 	if cr.Selected != nil {
 		c.Candidates = cr.Selected.Local.Type + " → " + cr.Selected.Remote.Type
 	}

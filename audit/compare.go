@@ -209,6 +209,9 @@ func (c Cell) short() string {
 	if c.Works() {
 		return string(c.Transport)
 	}
+	if c.LostAt > 0 {
+		return fmt.Sprintf("lost (%s, then %s)", c.Transport, c.causeOr("no reason given"))
+	}
 	return "fails (" + c.causeOr("no reason given") + ")"
 }
 

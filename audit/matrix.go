@@ -59,6 +59,11 @@ type Cell struct {
 	// it connected again with media both ways.
 	Faulted   bool `json:"faulted"`
 	Recovered bool `json:"recovered"`
+	// LostAt is when a call that connected left the connected state for
+	// good, on its clock; zero when it ended connected or never connected.
+	// A lost call fails, whatever carried it before; Transport says what
+	// that was.
+	LostAt time.Duration `json:"lost_at_ns,omitempty"`
 	// Reason explains a failure, for a person: the harness's account,
 	// with random TURN user names taken out.
 	Reason string `json:"reason,omitempty"`
@@ -78,12 +83,18 @@ type Cell struct {
 }
 
 // Works reports whether the cell ended connected.
-func (c Cell) Works() bool { return c.Transport != harness.NoTransport && c.Transport != "" }
+func (c Cell) Works() bool {
+	return c.Transport != harness.NoTransport && c.Transport != "" && c.LostAt == 0
+}
 
-// Outcome is the cell's transport, or "fails: reason".
+// Outcome is the cell's transport, or "fails: reason" (with "lost at …
+// on TRANSPORT" for a call that connected and was lost for good).
 func (c Cell) Outcome() string {
 	if c.Works() {
 		return string(c.Transport)
+	}
+	if c.LostAt > 0 {
+		return fmt.Sprintf("fails: lost at %.1fs on %s: %s", c.LostAt.Seconds(), c.Transport, c.Reason)
 	}
 	return "fails: " + c.Reason
 }

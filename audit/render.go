@@ -70,7 +70,7 @@ var VerdictWords = []struct{ Word, Meaning string }{
 	{"ICE/UDP … TURN/TLS", "connected; the transport that carried the call when it ended, and the time to first connect. Cheapest first: ICE/UDP < ICE/TCP < TURN/UDP < TURN/TCP < TURN/TLS."},
 	{"fails", "not connected when the call ended: it never connected, or it was lost and not back; the cause is the deciding fact, the details below have the whole account."},
 	{"recovered", "the call broke (a fault, a failed attempt) and was connected again, media both ways, when it ended."},
-	{"lost", "the call connected, media flowed, then it broke and was not back when it ended (35 s after it began, on its clock)."},
+	{"lost at T on TRANSPORT", "a kind of fails: the call connected over TRANSPORT, then left the connected state at T and was not back when it ended (35 s after it began, on its clock). A call that broke and came back reads recovered instead."},
 	{"regressed K/K", "the cell is worse with the candidate (fails, or a costlier transport, or media no longer both ways) in each of K re-runs, each a baseline call and a candidate call started together. Fails the gate."},
 	{"improved K/K", "better with the candidate in each of K re-runs."},
 	{"unstable (n/K)", "the change showed in n of K re-runs only: the cell depends on timing or load as much as on the configuration. Fails the gate only with --fail-on unstable (or --strict)."},
@@ -83,11 +83,10 @@ func cellText(c Cell) string {
 		return "not run: " + c.Error
 	}
 	if !c.Works() {
-		s := "fails: " + c.causeOr("no reason given")
-		if c.MediaBothWays {
-			s += " (lost)"
+		if c.LostAt > 0 {
+			return fmt.Sprintf("fails: lost at %.1fs on %s: %s", c.LostAt.Seconds(), c.Transport, c.causeOr("no reason given"))
 		}
-		return s
+		return "fails: " + c.causeOr("no reason given")
 	}
 	s := string(c.Transport)
 	if c.ConnectTime > 0 {
