@@ -75,8 +75,11 @@ the machine's clock afterwards, alone, baseline and candidate interleaved,
 at most --real-parallel at once. Their deadlines are LiveKit's JS SDK's: 15 s
 for the signal connection, 15 s for a peer connection to connect after it,
 and LiveKit's server ladder. Measured on a 2-core machine beside two busy
-CPU hogs, browser cells connect in 0.5-3 s (11-12 s where a fallback is the
-answer), 5x or more inside those deadlines.
+CPU hogs, browser cells connect in 0.4-4.1 s (0.7-3.8 s unloaded), 3.6 times
+inside those deadlines; the two whose answer is a fallback connect at 11.4 s
+unloaded, 12.8 s at most loaded. A self-comparison takes 40-50 s there; a
+comparison with changes about 85 s (each round of real-clock cells is one
+35 s call plus teardown).
 
 Archetypes: ` + strings.Join(archetypes.Names(), ", ") + `.
 Profiles: ` + strings.Join(archetypes.ProfileNames(), ", ") + `.
