@@ -120,6 +120,7 @@ func LoadDeployment(path string, o Options) (*Deployment, error) {
 	switch {
 	case o.LoadBalancerPort > 0:
 		d.LoadBalancer = &harness.LoadBalancerSpec{Port: o.LoadBalancerPort}
+		d.Notes = append(d.Notes, fmt.Sprintf("a layer-4 load balancer on port %d, as the audit was told, terminates TURN/TLS and forwards it to turn.tls_port %d", o.LoadBalancerPort, cfg.TURN.TLSPort))
 	case cfg.TURN.ExternalTLS:
 		d.LoadBalancer = &harness.LoadBalancerSpec{Port: cfg.TURN.TLSPort}
 		d.Notes = append(d.Notes, fmt.Sprintf("turn.external_tls: a layer-4 load balancer terminates TURN/TLS on port %d", cfg.TURN.TLSPort))

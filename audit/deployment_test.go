@@ -41,6 +41,14 @@ func TestShippedDeployments(t *testing.T) {
 	if d.LoadBalancer == nil || d.LoadBalancer.Port != 5349 || !d.Config.TURN.ExternalTLS {
 		t.Errorf("dedicated-5349: lb %v, external_tls %t", d.LoadBalancer, d.Config.TURN.ExternalTLS)
 	}
+	// An operator's load balancer on 443, which the file cannot say.
+	d, err = audit.LoadDeployment("../deployments/dedicated-5349.yaml", audit.Options{CA: testCA, LoadBalancerPort: 443})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.LoadBalancer == nil || d.LoadBalancer.Port != 443 || !strings.Contains(strings.Join(d.Notes, "\n"), "load balancer on port 443, as the audit was told, terminates TURN/TLS and forwards it to turn.tls_port 5349") {
+		t.Errorf("dedicated-5349 with an LB on 443: lb %v, notes %q", d.LoadBalancer, d.Notes)
+	}
 	fw, err := audit.LoadFirewall("../deployments/firewall-max-compat.yaml")
 	if err != nil {
 		t.Fatal(err)
