@@ -45,6 +45,9 @@ type Config struct {
 	// Progress, if set, is called with each cell as it ends, outside any
 	// bubble, one call at a time.
 	Progress func(Cell)
+	// Confirming, if set, is called with the changes Compare is about to
+	// run again, before it does.
+	Confirming func([]Change)
 }
 
 // Run audits d: every archetype × profile, one call each. Failing cells of

@@ -103,6 +103,9 @@ func Compare(r Runner, baseline, candidate *Deployment, c Config, confirm int) C
 		return cmp
 	}
 	cmp.Changes = Diff(cmp.Baseline, cmp.Candidate)
+	if c.Confirming != nil && len(cmp.Changes) > 0 {
+		c.Confirming(cmp.Changes)
+	}
 	w = confirmChanges(r, &cmp.Baseline, &cmp.Candidate, cmp.Changes, c, confirm)
 	cmp.Baseline.addWall(w)
 	cmp.Candidate.addWall(w)

@@ -211,6 +211,13 @@ func (p *auditPlan) execute(ctx context.Context, stdout, stderr io.Writer, r aud
 		pending[c.Archetype+"/"+c.Profile]--
 		fmt.Fprintf(stderr, "[%d/%d] %s/%s: %s (%s clock, %.1fs)\n", done, total, c.Archetype, c.Profile, c.Summary(), c.Clock, c.Wall.Seconds())
 	}
+	cfg.Confirming = func(changes []audit.Change) {
+		var names []string
+		for _, ch := range changes {
+			names = append(names, ch.Archetype+"/"+ch.Profile)
+		}
+		fmt.Fprintf(stderr, "confirming %d changed cells, %d more runs on each side: %s\n", len(changes), p.o.confirm, strings.Join(names, ", "))
+	}
 	start := time.Now()
 	// A call whose teardown never ends (a harness bug, not a verdict)
 	// would hang the audit: say which cells, and stop. The audit runs in
