@@ -122,16 +122,19 @@ func (m *Matrix) addWall(w wall) {
 
 // finish attributes failures to the certificate, when it has a problem.
 func (d *Deployment) finish(r Runner, m *Matrix, c Config) {
-	if d.fixed != nil && !m.Interrupted {
-		d.attributeTLS(r, m, c)
+	if jobs := d.tlsJobs(m); len(jobs) > 0 {
+		c.Progress = nil
+		m.addWall(schedule(r, jobs, c))
 	}
 }
 
-// attributeTLS reruns the failing cells with a valid certificate; a cell
-// that then connects over TURN/TLS fails because of the certificate, and
-// its reason says so first.
-func (d *Deployment) attributeTLS(r Runner, m *Matrix, c Config) {
-	c.Progress = nil
+// tlsJobs rerun m's failing cells with a valid certificate, when d's has
+// a problem; a cell that then connects over TURN/TLS fails because of the
+// certificate, and its reason and cause say so first.
+func (d *Deployment) tlsJobs(m *Matrix) []job {
+	if d.fixed == nil || m.Interrupted {
+		return nil
+	}
 	var jobs []job
 	for i, cell := range m.Cells {
 		if cell.Works() || cell.Error != "" {
@@ -144,14 +147,14 @@ func (d *Deployment) attributeTLS(r Runner, m *Matrix, c Config) {
 			if res.Err != "" || len(res.Clients) == 0 || res.Interrupted {
 				return
 			}
-			if res.Clients[0].Transport == harness.TURNTLS {
+			if res.Clients[0].Transport == harness.TURNTLS && res.Clients[0].LostAt == 0 {
 				cell.TLSDependent = true
 				cell.Cause = "TURN/TLS certificate: " + shortTLSProblem(d.TLSProblem)
 				cell.Reason = "TURN/TLS unusable: " + d.TLSProblem + "; with a valid certificate this cell connects over TURN/TLS. Observed: " + cell.Reason
 			}
 		}})
 	}
-	m.addWall(schedule(r, jobs, c))
+	return jobs
 }
 
 // clientName is the name of the one client in each cell's call.

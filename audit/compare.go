@@ -97,8 +97,15 @@ func Compare(r Runner, baseline, candidate *Deployment, c Config, confirm int) C
 	w := schedule(r, jobs, c)
 	cmp.Baseline.addWall(w)
 	cmp.Candidate.addWall(w)
-	baseline.finish(r, &cmp.Baseline, c)
-	candidate.finish(r, &cmp.Candidate, c)
+	// Both certificates' attribution in one round, interleaved like the
+	// cells.
+	if tls := interleave(baseline.tlsJobs(&cmp.Baseline), candidate.tlsJobs(&cmp.Candidate)); len(tls) > 0 {
+		quiet := c
+		quiet.Progress = nil
+		w := schedule(r, tls, quiet)
+		cmp.Baseline.addWall(w)
+		cmp.Candidate.addWall(w)
+	}
 	if cmp.Interrupted() {
 		return cmp
 	}
@@ -178,6 +185,20 @@ func confirmChanges(r Runner, base, cand *Matrix, changes []Change, c Config, k 
 		changes[i].Confirmed = conf
 	}
 	return w
+}
+
+// interleave is a[0], b[0], a[1], b[1], …, then the longer's rest.
+func interleave(a, b []job) []job {
+	out := make([]job, 0, len(a)+len(b))
+	for i := 0; i < len(a) || i < len(b); i++ {
+		if i < len(a) {
+			out = append(out, a[i])
+		}
+		if i < len(b) {
+			out = append(out, b[i])
+		}
+	}
+	return out
 }
 
 // index is the position of the named cell in m, or -1.
