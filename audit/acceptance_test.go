@@ -17,10 +17,11 @@ import (
 // acceptance criterion is about, so that it costs `make test` about as
 // much as one real-clock call (the real-clock cells run side by side):
 //
-//   - corporate-443-only × pion on single-domain-443 against
-//     dedicated-5349, compared and every change confirmed once
-//     (audit.Compare; cmd/icelab confirms three times);
-//   - corporate-turn-allowed × pion on single-domain-443 against the same
+//   - corporate-443-only × pion on single-domain-443 and on dedicated-5349
+//     (the diff; re-running changed cells to confirm them is
+//     TestConfirmation's, and cmd/icelab's TestAuditBaseline does it for
+//     real: a confirmation round here would double the suite's time);
+//   - corporate-turn-allowed × pion on single-domain-443 and on the same
 //     with turn.udp_port: 0 (no TURN/UDP);
 //   - vpn-udp-blocked × browser on tls-5349 behind the minimum and the
 //     maximum-compatibility firewall rules;
@@ -33,8 +34,8 @@ import (
 var _ = Describe("auditing the shipped deployments", Ordered, func() {
 	const dir = "../deployments"
 	var (
-		single, minimum, maxCompat, noCert, expired, internalIP, externalIP audit.Matrix
-		moved, noTURNUDP                                                    audit.Comparison
+		single, dedicated, minimum, maxCompat, noCert, expired, internalIP, externalIP audit.Matrix
+		turnUDP, noTURNUDP                                                             audit.Matrix
 	)
 	BeforeAll(func() {
 		tmp := GinkgoT().TempDir()
@@ -67,6 +68,10 @@ var _ = Describe("auditing the shipped deployments", Ordered, func() {
 			nets     []archetypes.Network
 			profiles []archetypes.Profile
 		}{
+			{&single, dir + "/single-domain-443.yaml", "", corp, pion},
+			{&dedicated, dir + "/dedicated-5349.yaml", "", corp, pion},
+			{&turnUDP, dir + "/single-domain-443.yaml", "", []archetypes.Network{archetypes.CorporateTURNAllowed()}, pion},
+			{&noTURNUDP, dir + "/single-domain-443-no-turn-udp.yaml", "", []archetypes.Network{archetypes.CorporateTURNAllowed()}, pion},
 			{&maxCompat, dir + "/tls-5349.yaml", dir + "/firewall-max-compat.yaml", vpn, browser},
 			{&noCert, noCertCfg, "", corp, pion},
 			{&expired, expiredCfg, "", corp, pion},
@@ -74,27 +79,7 @@ var _ = Describe("auditing the shipped deployments", Ordered, func() {
 			{&externalIP, externalCfg, cloud, home, pion},
 			{&minimum, dir + "/tls-5349.yaml", dir + "/firewall-minimum.yaml", vpn, browser},
 		}
-		load := func(cfg string) *audit.Deployment {
-			d, err := audit.LoadDeployment(cfg, audit.Options{CA: testCA})
-			Expect(err).NotTo(HaveOccurred(), cfg)
-			return d
-		}
-		cfg := func(nets []archetypes.Network, profiles []archetypes.Profile) audit.Config {
-			return audit.Config{Archetypes: nets, Profiles: profiles, Duration: 35 * time.Second,
-				Options: []harness.Option{harness.WithCA(testCA)}}
-		}
 		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			moved = audit.Compare(audit.TestRunner{T: suiteT}, load(dir+"/single-domain-443.yaml"), load(dir+"/dedicated-5349.yaml"), cfg(corp, pion), 1)
-			single = moved.Baseline
-		}()
-		go func() {
-			defer wg.Done()
-			noTURNUDP = audit.Compare(audit.TestRunner{T: suiteT}, load(dir+"/single-domain-443.yaml"), load(dir+"/single-domain-443-no-turn-udp.yaml"),
-				cfg([]archetypes.Network{archetypes.CorporateTURNAllowed()}, pion), 1)
-		}()
 		for _, j := range jobs {
 			d, err := audit.LoadDeployment(j.cfg, audit.Options{CA: testCA, Firewall: j.fw})
 			Expect(err).NotTo(HaveOccurred(), j.cfg)
@@ -123,15 +108,14 @@ var _ = Describe("auditing the shipped deployments", Ordered, func() {
 	// LiveKit hands clients TURN/TLS on port 443 whatever tls_port is
 	// (roommanager.go:1065): a load balancer that listens on 5349 is never
 	// reached, and the reason says so.
-	It("names corporate-443-only 'regressed 3/3' (TURN/TLS → fails, LiveKit hands out 443) when TURN/TLS moves to a dedicated 5349", func() {
-		regressions := moved.Confirmed(audit.Regressed)
-		Expect(regressions).To(HaveLen(len(single.Cells)), "%v", moved.Changes)
-		Expect(moved.Changes).To(HaveLen(len(single.Cells)))
+	It("names corporate-443-only a regression (TURN/TLS → fails, LiveKit hands out 443) when TURN/TLS moves to a dedicated 5349", func() {
+		Expect(dedicated).NotTo(audit.NotRegressFrom(single, audit.ConfirmRuns(0)))
+		regressions := audit.Regressions(audit.Diff(single, dedicated))
+		Expect(regressions).To(HaveLen(len(single.Cells)))
 		for _, r := range regressions {
 			Expect(r.Archetype).To(Equal("corporate-443-only"))
 			Expect(r.Old.Transport).To(Equal(harness.TURNTLS))
 			Expect(r.New.Works()).To(BeFalse())
-			Expect(r.Confirmed.String()).To(Equal("regressed 1/1")) // 3/3 in cmd/icelab's TestAuditBaseline; one re-run keeps make test short
 			Expect(r.Why).To(Equal("TURN/TLS → fails (nothing serves TURN/TLS on turn.example.com:443, where LiveKit sends clients (tls_port 5349))"))
 			Expect(r.New.Reason).To(ContainSubstring("LiveKit hands out turns:turn.example.com:443 whatever turn.tls_port is (5349 here, and the load balancer listens on 5349)"))
 		}
@@ -139,9 +123,9 @@ var _ = Describe("auditing the shipped deployments", Ordered, func() {
 	})
 
 	It("shows the network that loses TURN/UDP when turn.udp_port is 0, and where it lands instead", func() {
-		Expect(noTURNUDP.Changes).To(HaveLen(1))
-		ch := noTURNUDP.Changes[0]
-		Expect(ch.String()).To(Equal("corporate-turn-allowed/pion regressed 1/1: TURN/UDP → TURN/TLS"))
+		changes := audit.Diff(turnUDP, noTURNUDP)
+		Expect(changes).To(HaveLen(1))
+		Expect(changes[0].String()).To(Equal("corporate-turn-allowed/pion regressed (not confirmed): TURN/UDP → TURN/TLS"))
 	})
 
 	It("fails the VPN-like network for browsers behind the minimum firewall rules", func() {

@@ -11,7 +11,8 @@ import (
 type MatchOption func(*regressionMatcher)
 
 // ConfirmRuns sets how many times each changed cell runs again on each
-// side (default DefaultConfirm).
+// side (default DefaultConfirm); 0 judges the matrices as they are, every
+// change counting as found.
 func ConfirmRuns(k int) MatchOption { return func(m *regressionMatcher) { m.confirm = k } }
 
 // Strict fails on unstable cells too, not only on confirmed regressions.
