@@ -234,6 +234,9 @@ func (p *auditPlan) execute(ctx context.Context, stdout, stderr io.Writer, r aud
 			}
 		}
 		sort.Strings(stuck)
+		if len(stuck) == 0 {
+			stuck = []string{"re-run for confirmation or certificate attribution"}
+		}
 		fmt.Fprintf(stderr, "icelab audit: cells %s have not ended %v after the audit began, long after their calls did: the harness did not finish tearing them down; no verdict\n",
 			strings.Join(stuck, ", "), limit)
 		os.Exit(exitNotMet) // a hung bubble cannot be ended from outside
@@ -246,9 +249,6 @@ func (p *auditPlan) execute(ctx context.Context, stdout, stderr io.Writer, r aud
 	} else {
 		rep.Matrix = audit.Run(r, p.candidate, cfg)
 	}
-	mu.Lock()
-	pending = nil // confirmation re-runs report no progress
-	mu.Unlock()
 	interrupted := ctx.Err() != nil || rep.Matrix.Interrupted || (rep.Comparison != nil && rep.Comparison.Interrupted())
 	if err := audit.Markdown(stdout, rep); err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
