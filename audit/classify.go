@@ -96,6 +96,9 @@ func classify(reason, tlsProblem string) string {
 	if len(d) > 0 {
 		return d[0]
 	}
+	if strings.Contains(reason, "failed to allocate on TURN client") && strings.Contains(reason, "all retransmissions failed") {
+		return "no relay candidate: TURN/UDP allocation unanswered"
+	}
 	if m := reSignal.FindStringSubmatch(reason); m != nil {
 		return "signalling failed: " + m[1]
 	}

@@ -22,6 +22,7 @@ func TestClassify(t *testing.T) {
 		{"ICE never connected; pion: proxy squid: CONNECT turn.example.com:5349 denied (403)", "", "web proxy refused CONNECT turn.example.com:5349 (403)"},
 		{"ICE never connected; x509: certificate signed by unknown authority (issuer \"Corp TLS Inspection CA\")", "", `certificate not trusted: issuer "Corp TLS Inspection CA" unknown to the client`},
 		{"signal connection: dial tcp 203.0.113.3:443: i/o timeout", "", "signalling failed: dial tcp 203.0.113.3:443: i/o timeout"},
+		{"ICE never connected; failed to allocate on TURN client 203.0.113.4:3478 all retransmissions failed", "", "no relay candidate: TURN/UDP allocation unanswered"},
 		{"media did not flow both ways", "", "media did not flow both ways"},
 	}
 	for _, c := range cases {
