@@ -145,7 +145,9 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("error %v\nwant %q", err, want)
 		}
 	}
-	for _, body := range []string{"", "[", "- a", "inbound: 3", "inbound: [{a: b}]", "turn: [1]", "turn:\n  cert_file: [x]\n"} {
+	for _, body := range []string{"", "[", "- a", "inbound: 3", "inbound: [{a: b}]", "turn: [1]", "turn:\n  cert_file: [x]\n",
+		"turn:\n  udp_port: 0\n  tls_port: [1]\n  cert_file: /nope.crt\n  key_file: /nope.key\n",
+		"turn:\n  udp_port: '0'\n  tls_port: 443\n  cert_file: /nope.crt\n  key_file: /nope.key\n"} {
 		_, _ = audit.ParseFirewall("odd.yaml", []byte(body))
 		p := write(t, dir, "odd.yaml", body)
 		_, _ = audit.LoadDeployment(p, audit.Options{CA: testCA})
