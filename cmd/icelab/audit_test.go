@@ -79,6 +79,7 @@ func TestAuditBadInput(t *testing.T) {
 // cause that LiveKit hands out TURN/TLS on 443 (the load balancer listens
 // on 5349), and writes the four reports with the change.
 func TestAuditBaseline(t *testing.T) {
+	t.Parallel() // with TestAuditCommand: CPU here (fake-clock cells), mostly waiting there (real-clock cells)
 	out := t.TempDir()
 	o := &auditOptions{trust: &testTrust, out: out, duration: 35 * time.Second,
 		archetypes: []string{"home-router", "corporate-443-only"}, profiles: []string{"pion"},
@@ -146,6 +147,7 @@ func TestAuditCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds icelab and runs a real-clock audit")
 	}
+	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "icelab")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
