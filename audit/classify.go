@@ -65,7 +65,15 @@ func classify(reason, tlsProblem string) string {
 		}
 	}
 	if m := reLK443.FindStringSubmatch(reason); m != nil {
-		return fmt.Sprintf("nothing serves TURN/TLS on %s:443, where LiveKit sends clients (tls_port %s)", m[1], m[2])
+		s := fmt.Sprintf("nothing serves TURN/TLS on %s:443, where LiveKit sends clients (tls_port %s)", m[1], m[2])
+		// The node's security group closing the other way in (ICE/TCP)
+		// is the deployment's too: both facts, or the reader fixes one.
+		for _, f := range drops(reason) {
+			if strings.Contains(f, "node's security group") {
+				return s + "; " + f
+			}
+		}
+		return s
 	}
 	if m := reWrongName.FindStringSubmatch(reason); m != nil {
 		return fmt.Sprintf("certificate does not name %s (it names %s)", m[2], m[1])

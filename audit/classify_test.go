@@ -22,6 +22,8 @@ func TestClassify(t *testing.T) {
 		{"ICE never connected; pion: proxy squid: CONNECT turn.example.com:5349 denied (403)", "", "web proxy refused CONNECT turn.example.com:5349 (403)"},
 		{"ICE never connected; x509: certificate signed by unknown authority (issuer \"Corp TLS Inspection CA\")", "", `certificate not trusted: issuer "Corp TLS Inspection CA" unknown to the client`},
 		{"signal connection: dial tcp 203.0.113.3:443: i/o timeout", "", "signalling failed: dial tcp 203.0.113.3:443: i/o timeout"},
+		{"initial: signal closed while connecting; LiveKit hands out turns:turn.example.com:443 whatever turn.tls_port is (5349 here, and no load balancer): nothing serves TURN/TLS on 443; TCP to port 7881 dropped by firewall node-net rule 5 (not allowed in deployments/firewall-minimum.yaml) (18)",
+			"", "nothing serves TURN/TLS on turn.example.com:443, where LiveKit sends clients (tls_port 5349); TCP 7881 dropped by the node's security group"},
 		{"ICE never connected; failed to allocate on TURN client 203.0.113.4:3478 all retransmissions failed", "", "no relay candidate: TURN/UDP allocation unanswered"},
 		{"media did not flow both ways", "", "media did not flow both ways"},
 	}
