@@ -101,8 +101,8 @@ cell could not run at all, 2 on bad input, 130 when interrupted.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.firewall, "node-firewall", "", "the node's inbound firewall (security group) file")
-	cmd.Flags().StringVar(&o.baseline, "baseline", "", "the livekit.yaml to compare with; regressions exit 1")
-	cmd.Flags().StringVar(&o.out, "out", "reports/out/audit", "directory for audit.md, audit.json and junit.xml")
+	cmd.Flags().StringVar(&o.baseline, "baseline", "", "the livekit.yaml to compare with; confirmed regressions exit 1")
+	cmd.Flags().StringVar(&o.out, "out", "reports/out/audit", "directory for audit.md, audit.html, audit.json and junit.xml")
 	cmd.Flags().StringSliceVar(&o.archetypes, "archetypes", nil, "audit only these archetypes (default: all)")
 	cmd.Flags().StringSliceVar(&o.profiles, "profiles", nil, "audit only these profiles (default: all)")
 	cmd.Flags().IntVar(&o.confirm, "confirm", audit.DefaultConfirm, "with --baseline: run every cell that changed this many times more on each side before reporting it")
