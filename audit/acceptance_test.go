@@ -17,8 +17,12 @@ import (
 // acceptance criterion is about, so that it costs `make test` about as
 // much as one real-clock call (the real-clock cells run side by side):
 //
-//   - corporate-443-only × {browser, pion} on single-domain-443 and on
-//     dedicated-5349 (the baseline diff);
+//   - corporate-443-only × pion on single-domain-443 and on dedicated-5349
+//     (the diff; re-running changed cells to confirm them is
+//     TestConfirmation's, and cmd/icelab's TestAuditBaseline does it for
+//     real: a confirmation round here would double the suite's time);
+//   - corporate-turn-allowed × pion on single-domain-443 and on the same
+//     with turn.udp_port: 0 (no TURN/UDP);
 //   - vpn-udp-blocked × browser on tls-5349 behind the minimum and the
 //     maximum-compatibility firewall rules;
 //   - corporate-443-only × pion with no certificate and with an expired one;
@@ -27,17 +31,17 @@ import (
 //
 // The whole matrix is `icelab audit`'s, tested in cmd/icelab.
 
-var _ = Describe("auditing the seed's deployments", Ordered, func() {
-	const dir = "../scenarios/audit"
+var _ = Describe("auditing the shipped deployments", Ordered, func() {
+	const dir = "../deployments"
 	var (
 		single, dedicated, minimum, maxCompat, noCert, expired, internalIP, externalIP audit.Matrix
+		turnUDP, noTURNUDP                                                             audit.Matrix
 	)
 	BeforeAll(func() {
 		tmp := GinkgoT().TempDir()
 		corp := []archetypes.Network{archetypes.Corporate443Only()}
 		vpn := []archetypes.Network{archetypes.CorporateUDPBlocked()}
 		home := []archetypes.Network{archetypes.HomeRouter()}
-		both := archetypes.Profiles()
 		browser := []archetypes.Profile{archetypes.Browser()}
 		pion := []archetypes.Profile{archetypes.Pion()}
 
@@ -64,8 +68,10 @@ var _ = Describe("auditing the seed's deployments", Ordered, func() {
 			nets     []archetypes.Network
 			profiles []archetypes.Profile
 		}{
-			{&single, dir + "/single-domain-443.yaml", "", corp, both},
-			{&dedicated, dir + "/dedicated-5349.yaml", "", corp, both},
+			{&single, dir + "/single-domain-443.yaml", "", corp, pion},
+			{&dedicated, dir + "/dedicated-5349.yaml", "", corp, pion},
+			{&turnUDP, dir + "/single-domain-443.yaml", "", []archetypes.Network{archetypes.CorporateTURNAllowed()}, pion},
+			{&noTURNUDP, dir + "/single-domain-443-no-turn-udp.yaml", "", []archetypes.Network{archetypes.CorporateTURNAllowed()}, pion},
 			{&maxCompat, dir + "/tls-5349.yaml", dir + "/firewall-max-compat.yaml", vpn, browser},
 			{&noCert, noCertCfg, "", corp, pion},
 			{&expired, expiredCfg, "", corp, pion},
@@ -103,24 +109,30 @@ var _ = Describe("auditing the seed's deployments", Ordered, func() {
 	// (roommanager.go:1065): a load balancer that listens on 5349 is never
 	// reached, and the reason says so.
 	It("names corporate-443-only a regression (TURN/TLS → fails, LiveKit hands out 443) when TURN/TLS moves to a dedicated 5349", func() {
-		Expect(dedicated).NotTo(audit.NotRegressFrom(single))
+		Expect(dedicated).NotTo(audit.NotRegressFrom(single, audit.ConfirmRuns(0)))
 		regressions := audit.Regressions(audit.Diff(single, dedicated))
 		Expect(regressions).To(HaveLen(len(single.Cells)))
 		for _, r := range regressions {
 			Expect(r.Archetype).To(Equal("corporate-443-only"))
 			Expect(r.Old.Transport).To(Equal(harness.TURNTLS))
 			Expect(r.New.Works()).To(BeFalse())
-			Expect(r.Why).To(HavePrefix("TURN/TLS → fails: "))
+			Expect(r.Why).To(Equal("TURN/TLS → fails (nothing serves TURN/TLS on turn.example.com:443, where LiveKit sends clients (tls_port 5349))"))
 			Expect(r.New.Reason).To(ContainSubstring("LiveKit hands out turns:turn.example.com:443 whatever turn.tls_port is (5349 here, and the load balancer listens on 5349)"))
 		}
 		Expect(single).To(audit.NotRegressFrom(single))
+	})
+
+	It("shows the network that loses TURN/UDP when turn.udp_port is 0, and where it lands instead", func() {
+		changes := audit.Diff(turnUDP, noTURNUDP)
+		Expect(changes).To(HaveLen(1))
+		Expect(changes[0].String()).To(Equal("corporate-turn-allowed/pion regressed (not confirmed): TURN/UDP → TURN/TLS"))
 	})
 
 	It("fails the VPN-like network for browsers behind the minimum firewall rules", func() {
 		c := minimum.Cell("vpn-udp-blocked", "browser")
 		Expect(c.Clock).To(Equal(harness.RealClock))
 		Expect(c.Works()).To(BeFalse(), "connected over %s", c.Transport)
-		Expect(c.Reason).To(ContainSubstring("not allowed in ../scenarios/audit/firewall-minimum.yaml"))
+		Expect(c.Reason).To(ContainSubstring("not allowed in ../deployments/firewall-minimum.yaml"))
 	})
 
 	It("connects the VPN-like network over ICE/TCP once 7881 is open (maximum compatibility)", func() {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/icelab/icelab/archetypes"
@@ -33,8 +32,12 @@ type Config struct {
 	// the harness waiting for a peer connection it started during teardown.
 	Duration time.Duration
 	// Parallel bounds the fake-clock cells run at once (they use the CPU,
-	// not the clock); zero means 4. Real-clock cells all run at once.
+	// not the clock); zero means 4.
 	Parallel int
+	// RealParallel bounds the real-clock cells run at once; zero means
+	// DefaultRealParallel. Real-clock cells never run beside fake-clock
+	// ones: an audit runs every fake-clock cell first.
+	RealParallel int
 	// Stop ends the audit early; it is polled.
 	Stop func() bool
 	// Options go to every run (harness.WithCA for the process's CA).
@@ -42,12 +45,28 @@ type Config struct {
 	// Progress, if set, is called with each cell as it ends, outside any
 	// bubble, one call at a time.
 	Progress func(Cell)
+	// Confirming, if set, is called with the changes Compare is about to
+	// run again, before it does.
+	Confirming func([]Change)
 }
 
 // Run audits d: every archetype × profile, one call each. Failing cells of
 // a deployment whose certificate has a problem run once more with a valid
 // certificate, to tell which failures are the certificate's.
 func Run(r Runner, d *Deployment, c Config) Matrix {
+	c = c.withDefaults()
+	m := d.newMatrix(r, c)
+	var jobs []job
+	for i := range m.Cells {
+		jobs = append(jobs, d.cellJob(&m, i, c))
+	}
+	m.addWall(schedule(r, jobs, c))
+	d.finish(r, &m, c)
+	return m
+}
+
+// withDefaults fills the zero fields of c.
+func (c Config) withDefaults() Config {
 	if c.Archetypes == nil {
 		c.Archetypes = archetypes.All()
 	}
@@ -60,102 +79,82 @@ func Run(r Runner, d *Deployment, c Config) Matrix {
 	if c.Parallel == 0 {
 		c.Parallel = 4
 	}
+	if c.RealParallel == 0 {
+		c.RealParallel = DefaultRealParallel
+	}
+	return c
+}
+
+// newMatrix is d's matrix with its cells named, not yet run.
+func (d *Deployment) newMatrix(r Runner, c Config) Matrix {
 	m := Matrix{Deployment: d.Source, TLSProblem: d.TLSProblem, Notes: d.Notes}
 	if d.Firewall != nil {
 		m.Firewall = d.Firewall.Source
 	}
-	var specs []harness.Spec
 	for _, n := range c.Archetypes {
 		for _, p := range c.Profiles {
-			specs = append(specs, d.spec(d.Config, n, p, c.Duration))
-			m.Cells = append(m.Cells, Cell{Archetype: n.Name, Profile: p.Name})
+			m.Cells = append(m.Cells, Cell{Archetype: n.Name, Profile: p.Name, Transport: harness.NoTransport,
+				Error: "interrupted", Reason: "interrupted before the call ran"})
+			m.specs = append(m.specs, d.spec(d.Config, n, p, c.Duration))
 		}
 	}
-	runSplit(r, specs, c, &m, func(i int, res harness.Result) {
+	m.run = &runInfo{r: r, d: d, c: c}
+	return m
+}
+
+// cellJob is the job that runs m's cell i and fills it.
+func (d *Deployment) cellJob(m *Matrix, i int, c Config) job {
+	return job{spec: m.specs[i], done: func(res harness.Result) {
+		m.Cells[i] = Cell{Archetype: m.Cells[i].Archetype, Profile: m.Cells[i].Profile}
 		m.Cells[i].fill(res, d)
 		if c.Progress != nil {
 			c.Progress(m.Cells[i])
 		}
-	})
-	if d.fixed != nil && !m.Interrupted {
-		d.attributeTLS(r, &m, specs, c)
-	}
-	return m
+	}}
 }
 
-// runSplit runs the fake-clock and real-clock specs side by side and
-// records each batch's wall time in m.
-func runSplit(r Runner, specs []harness.Spec, c Config, m *Matrix, each func(i int, res harness.Result)) {
-	var fake, real []int
-	for i, s := range specs {
-		if s.NeedsRealClock() {
-			real = append(real, i)
-		} else {
-			fake = append(fake, i)
-		}
-	}
-	var mu sync.Mutex
-	batch := func(idx []int, parallel int, wall *time.Duration) {
-		if len(idx) == 0 {
-			return
-		}
-		sub := make([]harness.Spec, len(idx))
-		for j, i := range idx {
-			sub[j] = specs[i]
-		}
-		start := time.Now()
-		r.Run(sub, parallel, c.Stop, func(j int, res harness.Result) {
-			mu.Lock()
-			defer mu.Unlock()
-			each(idx[j], res)
-			if res.Interrupted {
-				m.Interrupted = true
-			}
-		}, c.Options...)
-		mu.Lock()
-		*wall += time.Since(start)
-		mu.Unlock()
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); batch(real, len(real), &m.RealWall) }()
-	go func() { defer wg.Done(); batch(fake, c.Parallel, &m.FakeWall) }()
-	wg.Wait()
+// addWall adds a schedule's wall time to m.
+func (m *Matrix) addWall(w wall) {
+	m.FakeWall += w.fake
+	m.RealWall += w.real
+	m.Interrupted = m.Interrupted || w.interrupted
 }
 
-// attributeTLS reruns the failing cells with a valid certificate; a cell
-// that then connects over TURN/TLS fails because of the certificate, and
-// its reason says so first.
-func (d *Deployment) attributeTLS(r Runner, m *Matrix, specs []harness.Spec, c Config) {
-	var idx []int
-	var again []harness.Spec
+// finish attributes failures to the certificate, when it has a problem.
+func (d *Deployment) finish(r Runner, m *Matrix, c Config) {
+	if jobs := d.tlsJobs(m); len(jobs) > 0 {
+		c.Progress = nil
+		m.addWall(schedule(r, jobs, c))
+	}
+}
+
+// tlsJobs rerun m's failing cells with a valid certificate, when d's has
+// a problem; a cell that then connects over TURN/TLS fails because of the
+// certificate, and its reason and cause say so first.
+func (d *Deployment) tlsJobs(m *Matrix) []job {
+	if d.fixed == nil || m.Interrupted {
+		return nil
+	}
+	var jobs []job
 	for i, cell := range m.Cells {
 		if cell.Works() || cell.Error != "" {
 			continue
 		}
-		s := specs[i]
+		s := m.specs[i]
 		s.Node.Config = *d.fixed
-		idx = append(idx, i)
-		again = append(again, s)
+		jobs = append(jobs, job{spec: s, done: func(res harness.Result) {
+			cell := &m.Cells[i]
+			if res.Err != "" || len(res.Clients) == 0 || res.Interrupted {
+				return
+			}
+			if res.Clients[0].Transport == harness.TURNTLS && res.Clients[0].LostAt == 0 {
+				cell.TLSDependent = true
+				cell.Cause = "TURN/TLS certificate: " + shortTLSProblem(d.TLSProblem)
+				cell.Reason = "TURN/TLS unusable: " + d.TLSProblem + "; with a valid certificate this cell connects over TURN/TLS. Observed: " + cell.Reason
+			}
+		}})
 	}
-	if len(again) == 0 {
-		return
-	}
-	c.Progress = nil
-	var scratch Matrix
-	runSplit(r, again, c, &scratch, func(j int, res harness.Result) {
-		cell := &m.Cells[idx[j]]
-		if res.Err != "" || len(res.Clients) == 0 || res.Interrupted {
-			return
-		}
-		if res.Clients[0].Transport == harness.TURNTLS {
-			cell.TLSDependent = true
-			cell.Reason = "TURN/TLS unusable: " + d.TLSProblem + "; with a valid certificate this cell connects over TURN/TLS. Observed: " + cell.Reason
-		}
-	})
-	m.FakeWall += scratch.FakeWall
-	m.RealWall += scratch.RealWall
-	m.Interrupted = m.Interrupted || scratch.Interrupted
+	return jobs
 }
 
 // clientName is the name of the one client in each cell's call.
@@ -206,17 +205,20 @@ func (c *Cell) fill(res harness.Result, d *Deployment) {
 	}
 	c.Faulted = cr.FailedAt > 0 || len(cr.Attempts) > 1
 	c.Recovered = cr.Recovered
+	c.LostAt = cr.LostAt
 	if cr.Selected != nil {
 		c.Candidates = cr.Selected.Local.Type + " → " + cr.Selected.Remote.Type
 	}
 	if !c.Works() || !c.MediaBothWays {
-		c.Reason = cr.Failure
+		c.Reason = cleanReason(cr.Failure)
+		c.Cause = classify(c.Reason, d.TLSProblem)
 	}
 	c.Symptom = symptom(cr, d.Config)
 }
 
-// symptom recognises the seed troubleshooting table's "relay candidates but
-// srflx expected" (likely cause: use_external_ip: false): the node offered
+// symptom recognises "relay candidates but srflx expected" (likely cause:
+// rtc.use_external_ip: false on a node behind a cloud's 1:1 NAT, which
+// LiveKit's config-sample.yaml says to set true there): the node offered
 // only private host candidates, so the call went through the relay (or
 // nowhere) where a direct path was to be expected.
 func symptom(cr harness.ClientResult, cfg relay.Config) string {

@@ -35,9 +35,13 @@ type Options struct {
 	// port on a public address.
 	Firewall string
 	// LoadBalancerPort puts a layer-4 load balancer that terminates TLS on
-	// this port in front of the node. Zero means one on turn.tls_port when
-	// turn.external_tls is true (the seed: external_tls is set exactly when
-	// a load balancer terminates TURN/TLS), none otherwise.
+	// this port in front of the node, forwarding to turn.tls_port. Zero
+	// means one on turn.tls_port itself when turn.external_tls is true
+	// (LiveKit's config-sample.yaml: external_tls is set when a load
+	// balancer terminates TURN/TLS), none otherwise. LiveKit hands clients
+	// turns:DOMAIN:443 whatever tls_port is, so an operator whose load
+	// balancer listens on 443 says so here (icelab audit
+	// --load-balancer-port 443); the file alone does not tell.
 	LoadBalancerPort int
 	// Now is when certificates are checked; zero means time.Now().
 	Now time.Time
@@ -101,6 +105,9 @@ func LoadDeployment(path string, o Options) (*Deployment, error) {
 	if turn.tlsPort > 0 {
 		cfg.TURN.TLSPort = turn.tlsPort
 	}
+	if turn.udpOff {
+		cfg.TURN.UDPPort = 0
+	}
 	d.Config = cfg
 	if err := d.certificate(path, turn, o); err != nil {
 		return nil, err
@@ -113,6 +120,7 @@ func LoadDeployment(path string, o Options) (*Deployment, error) {
 	switch {
 	case o.LoadBalancerPort > 0:
 		d.LoadBalancer = &harness.LoadBalancerSpec{Port: o.LoadBalancerPort}
+		d.Notes = append(d.Notes, fmt.Sprintf("a layer-4 load balancer on port %d, as the audit was told, terminates TURN/TLS and forwards it to turn.tls_port %d", o.LoadBalancerPort, cfg.TURN.TLSPort))
 	case cfg.TURN.ExternalTLS:
 		d.LoadBalancer = &harness.LoadBalancerSpec{Port: cfg.TURN.TLSPort}
 		d.Notes = append(d.Notes, fmt.Sprintf("turn.external_tls: a layer-4 load balancer terminates TURN/TLS on port %d", cfg.TURN.TLSPort))
@@ -127,11 +135,12 @@ type turnKeys struct {
 	tlsPort           int // set and neutralised, or 0
 	tlsLine           int
 	absent            bool // cert_file named a file that is not on this machine
+	udpOff            bool // udp_port: 0 hidden from the parser, see prepare
 }
 
 // prepare finds turn.cert_file and turn.tls_port before the relay's parser
 // sees them: a certificate file that is not on this machine (a production
-// path such as /etc/bedrud/turn.crt) and a tls_port without a certificate
+// path such as /etc/livekit/turn.crt) and a tls_port without a certificate
 // are what an audit is for, not errors. Both are blanked in place, so the
 // parser's line numbers stay right.
 func prepare(path string, data []byte) ([]byte, turnKeys, error) {
@@ -167,6 +176,17 @@ func prepare(path string, data []byte) ([]byte, turnKeys, error) {
 				return nil, tk, err
 			}
 		}
+	}
+	// udp_port: 0 with TURN/TLS served from a certificate the audit stands
+	// in for: the parser, which no longer sees cert_file, would find no
+	// TURN listener at all. It sees a placeholder port instead; LoadDeployment
+	// puts the 0 back.
+	if udpN := field(turn, "udp_port"); tk.absent && udpN != nil && udpN.Kind == yaml.ScalarNode && udpN.Value == "0" &&
+		tlsN != nil && tlsN.Value != "0" {
+		if err := blank(udpN, "turn.udp_port", "1"); err != nil {
+			return nil, tk, err
+		}
+		tk.udpOff = true
 	}
 	noCert := tk.certFile == "" || tk.absent
 	if tlsN != nil && noCert && !external && tlsN.Kind == yaml.ScalarNode && tlsN.Tag == "!!int" {

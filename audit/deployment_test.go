@@ -24,24 +24,32 @@ func write(t *testing.T, dir, name, body string) string {
 // certificate path that is not on this machine is stood in for, with a
 // note; external_tls puts a load balancer on tls_port.
 func TestShippedDeployments(t *testing.T) {
-	d, err := audit.LoadDeployment("../scenarios/audit/single-domain-443.yaml", audit.Options{CA: testCA})
+	d, err := audit.LoadDeployment("../deployments/single-domain-443.yaml", audit.Options{CA: testCA})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.Config.TURN.TLSPort != 443 || d.Config.TURN.Certificate == nil || d.TLSProblem != "" || d.LoadBalancer != nil {
 		t.Errorf("single-domain-443: tls_port %d, certificate %t, problem %q, lb %v", d.Config.TURN.TLSPort, d.Config.TURN.Certificate != nil, d.TLSProblem, d.LoadBalancer)
 	}
-	if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "/etc/bedrud/meet.example.com.crt is not on this machine") {
+	if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "/etc/livekit/meet.example.com.crt is not on this machine") {
 		t.Errorf("notes %q", d.Notes)
 	}
-	d, err = audit.LoadDeployment("../scenarios/audit/dedicated-5349.yaml", audit.Options{CA: testCA})
+	d, err = audit.LoadDeployment("../deployments/dedicated-5349.yaml", audit.Options{CA: testCA})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.LoadBalancer == nil || d.LoadBalancer.Port != 5349 || !d.Config.TURN.ExternalTLS {
 		t.Errorf("dedicated-5349: lb %v, external_tls %t", d.LoadBalancer, d.Config.TURN.ExternalTLS)
 	}
-	fw, err := audit.LoadFirewall("../scenarios/audit/firewall-max-compat.yaml")
+	// An operator's load balancer on 443, which the file cannot say.
+	d, err = audit.LoadDeployment("../deployments/dedicated-5349.yaml", audit.Options{CA: testCA, LoadBalancerPort: 443})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.LoadBalancer == nil || d.LoadBalancer.Port != 443 || !strings.Contains(strings.Join(d.Notes, "\n"), "load balancer on port 443, as the audit was told, terminates TURN/TLS and forwards it to turn.tls_port 5349") {
+		t.Errorf("dedicated-5349 with an LB on 443: lb %v, notes %q", d.LoadBalancer, d.Notes)
+	}
+	fw, err := audit.LoadFirewall("../deployments/firewall-max-compat.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,12 +145,45 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("error %v\nwant %q", err, want)
 		}
 	}
-	for _, body := range []string{"", "[", "- a", "inbound: 3", "inbound: [{a: b}]", "turn: [1]", "turn:\n  cert_file: [x]\n"} {
+	for _, body := range []string{"", "[", "- a", "inbound: 3", "inbound: [{a: b}]", "turn: [1]", "turn:\n  cert_file: [x]\n",
+		"turn:\n  udp_port: 0\n  tls_port: [1]\n  cert_file: /nope.crt\n  key_file: /nope.key\n",
+		"turn:\n  udp_port: '0'\n  tls_port: 443\n  cert_file: /nope.crt\n  key_file: /nope.key\n"} {
 		_, _ = audit.ParseFirewall("odd.yaml", []byte(body))
 		p := write(t, dir, "odd.yaml", body)
 		_, _ = audit.LoadDeployment(p, audit.Options{CA: testCA})
 	}
 	if _, err := audit.LoadDeployment(filepath.Join(dir, "missing.yaml"), audit.Options{CA: testCA}); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestTransportKeys proves the keys that decide which transports clients
+// get reach the cells as LiveKit reads them: turn.udp_port 0 is no
+// TURN/UDP (even when the certificate is one the audit stands in for),
+// rtc.tcp_port 0 no ICE/TCP, rtc.udp_port one muxed port, node_ip the
+// advertised address.
+func TestTransportKeys(t *testing.T) {
+	d, err := audit.LoadDeployment("../deployments/single-domain-443-no-turn-udp.yaml", audit.Options{CA: testCA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Config.TURN.UDPPort != 0 || d.Config.TURN.TLSPort != 443 || d.Config.TURN.Certificate == nil || d.Config.TURN.UDPEnabled() || !d.Config.TURN.TLSEnabled() {
+		t.Errorf("no-turn-udp: udp_port %d, tls_port %d, certificate %t", d.Config.TURN.UDPPort, d.Config.TURN.TLSPort, d.Config.TURN.Certificate != nil)
+	}
+	dir := t.TempDir()
+	cfg := write(t, dir, "rtc.yaml", "turn:\n  domain: turn.example.com\nrtc:\n  tcp_port: 0\n  udp_port: 7882\n  node_ip: 203.0.113.7\n")
+	d, err = audit.LoadDeployment(cfg, audit.Options{CA: testCA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := d.Config.RTC
+	if r.ICETCP() || !r.UDPMux() || r.UDPPort != 7882 || r.NodeIP.String() != "203.0.113.7" {
+		t.Errorf("rtc: ICE/TCP %t, mux %t on %d, node_ip %v", r.ICETCP(), r.UDPMux(), r.UDPPort, r.NodeIP)
+	}
+	// Both TURN listeners off is LiveKit's "invalid TURN ports": an
+	// error naming the file and line, not an audit of nothing.
+	cfg = write(t, dir, "none.yaml", "turn:\n  domain: turn.example.com\n  udp_port: 0\n  tls_port: 0\n")
+	if _, err := audit.LoadDeployment(cfg, audit.Options{CA: testCA}); err == nil || !strings.Contains(err.Error(), cfg+":3: turn.udp_port: no TURN listener") {
+		t.Errorf("error %v", err)
 	}
 }

@@ -12,7 +12,8 @@ import (
 func cell(arch string, tr harness.Transport, media bool) audit.Cell {
 	c := audit.Cell{Archetype: arch, Profile: "browser", Transport: tr, MediaBothWays: media}
 	if tr == harness.NoTransport {
-		c.Reason = "TCP to port 5349 dropped by firewall"
+		c.Reason = "ICE never connected; TCP to port 5349 dropped by firewall"
+		c.Cause = "TCP 5349 dropped by the corporate firewall"
 	}
 	return c
 }
@@ -20,6 +21,7 @@ func cell(arch string, tr harness.Transport, media bool) audit.Cell {
 // TestDiff proves the cost order and the regression rules: connected →
 // fails and a costlier transport regress, the reverse improves, an
 // unchanged cell is not a change, and the matcher names the regressions.
+// Matrices built by hand cannot be re-run: their changes are unconfirmed.
 func TestDiff(t *testing.T) {
 	old := audit.Matrix{Deployment: "old.yaml", Cells: []audit.Cell{
 		cell("a", harness.TURNTLS, true), cell("b", harness.ICEUDP, true), cell("c", harness.TURNUDP, true),
@@ -35,10 +37,10 @@ func TestDiff(t *testing.T) {
 		got = append(got, c.String())
 	}
 	want := []string{
-		"regression a/browser: TURN/TLS → fails: TCP to port 5349 dropped by firewall",
-		"regression b/browser: ICE/UDP → TURN/UDP",
-		"improvement c/browser: TURN/UDP → ICE/UDP",
-		"regression e/browser: ICE/UDP: media both ways → not ()",
+		"a/browser regressed (not confirmed): TURN/TLS → fails (TCP 5349 dropped by the corporate firewall)",
+		"b/browser regressed (not confirmed): ICE/UDP → TURN/UDP",
+		"c/browser improved (not confirmed): TURN/UDP → ICE/UDP",
+		"e/browser regressed (not confirmed): ICE/UDP: media both ways → not (no reason given)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -49,7 +51,7 @@ func TestDiff(t *testing.T) {
 	ok, err := m.Match(cand)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(ok).To(BeFalse())
-	g.Expect(m.FailureMessage(cand)).To(ContainSubstring("regression a/browser: TURN/TLS → fails"))
+	g.Expect(m.FailureMessage(cand)).To(ContainSubstring("a/browser regressed (not confirmed): TURN/TLS → fails"))
 	_, err = m.Match(audit.Matrix{Interrupted: true, Cells: cand.Cells})
 	g.Expect(err).To(MatchError(ContainSubstring("interrupted")))
 }

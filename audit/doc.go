@@ -4,8 +4,8 @@
 //
 // A [Deployment] is a livekit.yaml (its rtc: and turn: blocks, with the TLS
 // certificate read and checked), an optional node firewall file (the
-// inbound ports of the node's security group, as in the seeds' port
-// reference) and an optional load balancer. [Run] runs every archetype ×
+// inbound ports of the node's security group, as LiveKit's "Ports and
+// firewall" documentation lists them) and an optional load balancer. [Run] runs every archetype ×
 // profile of package archetypes against it through the harness — real pion
 // peers, a real pion/turn relay, the virtual network — and returns a
 // [Matrix] of cells: transport or the reason it fails, time to connect,

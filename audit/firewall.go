@@ -19,7 +19,7 @@ import (
 // let in, everything else inbound is dropped, and the node may send
 // anywhere. A file reads
 //
-//	# the seed's minimum firewall rules
+//	# LiveKit's "Ports and firewall" minimum
 //	nat: one-to-one        # optional: the node is a VM behind 1:1 NAT
 //	inbound:
 //	  - tcp 443            # HTTPS + TURN/TLS
@@ -27,7 +27,7 @@ import (
 //	  - udp 50000-60000    # RTC media
 //
 // Each entry is "PROTO PORT" or "PROTO LOW-HIGH", optionally starting
-// with "allow", as in the seed's port reference.
+// with "allow", as cloud consoles and ufw write them.
 type NodeFirewall struct {
 	Source string
 	// OneToOne puts the node behind a cloud's 1:1 NAT (a VM with a private

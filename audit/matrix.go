@@ -19,12 +19,26 @@ type Matrix struct {
 	Notes []string `json:"notes,omitempty"`
 	Cells []Cell   `json:"cells"`
 	// FakeWall and RealWall are the wall time of the fake-clock and the
-	// real-clock cells; the two batches run side by side.
+	// real-clock cells, summed over the rounds (cells, certificate
+	// attribution, confirmation); each round runs its fake-clock cells
+	// first, then its real-clock cells.
 	FakeWall time.Duration `json:"fake_wall_ns"`
 	RealWall time.Duration `json:"real_wall_ns"`
 	// Interrupted is set when the audit was stopped: its cells are not a
 	// verdict.
 	Interrupted bool `json:"interrupted,omitempty"`
+
+	// specs are the cells' calls, and run how they ran, for re-running
+	// a cell to confirm a change; a matrix built by hand has neither.
+	specs []harness.Spec
+	run   *runInfo
+}
+
+// runInfo is what re-running a matrix's cells needs.
+type runInfo struct {
+	r Runner
+	d *Deployment
+	c Config
 }
 
 // Cell is one archetype × profile: what a user of that network, with that
@@ -45,12 +59,22 @@ type Cell struct {
 	// it connected again with media both ways.
 	Faulted   bool `json:"faulted"`
 	Recovered bool `json:"recovered"`
-	// Reason explains a failure, for a person.
+	// LostAt is when a call that connected left the connected state for
+	// good, on its clock; zero when it ended connected or never connected.
+	// A lost call fails, whatever carried it before; Transport says what
+	// that was.
+	LostAt time.Duration `json:"lost_at_ns,omitempty"`
+	// Reason explains a failure, for a person: the harness's account,
+	// with random TURN user names taken out.
 	Reason string `json:"reason,omitempty"`
+	// Cause is the failure's deciding fact in a few words ("TCP 5349
+	// dropped by the corporate firewall"), or "" when it works.
+	Cause string `json:"cause,omitempty"`
 	// TLSDependent: the cell fails because of the certificate problem.
 	TLSDependent bool `json:"tls_dependent,omitempty"`
-	// Symptom names a row of the seed's troubleshooting table the cell
-	// shows.
+	// Symptom names a known misconfiguration the cell shows, such as
+	// "relay candidates but srflx expected" (rtc.use_external_ip false
+	// behind a cloud's 1:1 NAT).
 	Symptom string        `json:"symptom,omitempty"`
 	Clock   harness.Clock `json:"clock"`
 	Wall    time.Duration `json:"wall_ns"`
@@ -59,17 +83,25 @@ type Cell struct {
 }
 
 // Works reports whether the cell ended connected.
-func (c Cell) Works() bool { return c.Transport != harness.NoTransport && c.Transport != "" }
+func (c Cell) Works() bool {
+	return c.Transport != harness.NoTransport && c.Transport != "" && c.LostAt == 0
+}
 
-// Outcome is the cell's transport, or "fails: reason".
+// Outcome is the cell's transport, or "fails: reason" (with "lost at …
+// on TRANSPORT" for a call that connected and was lost for good).
 func (c Cell) Outcome() string {
 	if c.Works() {
 		return string(c.Transport)
 	}
+	if c.LostAt > 0 {
+		return fmt.Sprintf("fails: lost at %.1fs on %s: %s", c.LostAt.Seconds(), c.Transport, c.Reason)
+	}
 	return "fails: " + c.Reason
 }
 
-// costOrder is the seeds' priority order of transports, cheapest first.
+// costOrder ranks transports, cheapest first: direct before relayed
+// (RFC 8445 §5.1.2.1 type preferences), UDP before TCP (RFC 6544), TURN/TLS
+// last (TLS over TCP, RFC 8656 §3.1).
 var costOrder = []harness.Transport{harness.ICEUDP, harness.ICETCP, harness.TURNUDP, harness.TURNTCP, harness.TURNTLS}
 
 // cost ranks a cell: its transport's place in costOrder, failing last.
@@ -108,19 +140,44 @@ type Change struct {
 	Kind      ChangeKind `json:"kind"`
 	Old       Cell       `json:"old"`
 	New       Cell       `json:"new"`
-	// Why says what changed, in a line.
+	// Why says what changed, in a line: old → new.
 	Why string `json:"why"`
+	// Confirmed is the cell run again on both sides; nil when the
+	// matrices could not be re-run (see Compare).
+	Confirmed *Confirmation `json:"confirmed,omitempty"`
 }
 
+// Verdict is the confirmed verdict, or the kind's (Regressed, Improved)
+// when the change was not confirmed.
+func (c Change) Verdict() Verdict {
+	switch {
+	case c.Confirmed != nil:
+		return c.Confirmed.Verdict
+	case c.Kind == Regression:
+		return Regressed
+	case c.Kind == Improvement:
+		return Improved
+	}
+	return Unstable
+}
+
+// String reads "corporate-443-only/browser regressed 3/3: TURN/TLS → fails
+// (…)".
 func (c Change) String() string {
-	return fmt.Sprintf("%s %s/%s: %s", c.Kind, c.Archetype, c.Profile, c.Why)
+	v := string(c.Verdict()) + " (not confirmed)"
+	if c.Confirmed != nil {
+		v = c.Confirmed.String()
+	}
+	return fmt.Sprintf("%s/%s %s: %s", c.Archetype, c.Profile, v, c.Why)
 }
 
 // Diff compares a candidate matrix with its baseline, cell by cell. A
 // regression is a cell that connected and now fails, that lands on a
 // costlier transport (ICE/UDP < ICE/TCP < TURN/UDP < TURN/TCP < TURN/TLS),
 // or whose media no longer flows both ways; an improvement is the reverse.
-// Cells in only one matrix are not compared.
+// Cells in only one matrix, and cells that could not run, are not
+// compared. Diff runs nothing: its changes are unconfirmed (Compare
+// confirms them).
 func Diff(baseline, candidate Matrix) []Change {
 	var out []Change
 	for _, n := range candidate.Cells {
@@ -128,30 +185,21 @@ func Diff(baseline, candidate Matrix) []Change {
 		if o == nil || o.Error != "" || n.Error != "" {
 			continue
 		}
-		ch := Change{Archetype: n.Archetype, Profile: n.Profile, Old: *o, New: n}
-		from, to := o.Outcome(), n.Outcome()
-		switch {
-		case n.cost() > o.cost():
-			ch.Kind, ch.Why = Regression, from+" → "+to
-		case n.cost() < o.cost():
-			ch.Kind, ch.Why = Improvement, from+" → "+to
-		case o.MediaBothWays && !n.MediaBothWays:
-			ch.Kind, ch.Why = Regression, fmt.Sprintf("%s: media both ways → not (%s)", to, n.Reason)
-		case !o.MediaBothWays && n.MediaBothWays:
-			ch.Kind, ch.Why = Improvement, to+": media now flows both ways"
-		default:
+		kind, why := compareCells(*o, n)
+		if kind == "" {
 			continue
 		}
-		out = append(out, ch)
+		out = append(out, Change{Archetype: n.Archetype, Profile: n.Profile, Kind: kind, Old: *o, New: n, Why: why})
 	}
 	return out
 }
 
-// Regressions keeps the regressions of changes.
+// Regressions keeps the changes whose verdict is Regressed: confirmed
+// regressions, and unconfirmed ones.
 func Regressions(changes []Change) []Change {
 	var out []Change
 	for _, c := range changes {
-		if c.Kind == Regression {
+		if c.Verdict() == Regressed {
 			out = append(out, c)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 var _ = Describe("auditing an office behind a web proxy", func() {
 	It("reaches it over TURN/TLS through the proxy on 443, and names moving TURN/TLS to a load balancer on 5349 a regression: LiveKit hands out 443", func() {
 		audited := func(cfg string) audit.Matrix {
-			d, err := audit.LoadDeployment("../scenarios/audit/"+cfg, audit.Options{CA: testCA})
+			d, err := audit.LoadDeployment("../deployments/"+cfg, audit.Options{CA: testCA})
 			Expect(err).NotTo(HaveOccurred())
 			return audit.Run(audit.TestRunner{T: suiteT}, d, audit.Config{
 				Archetypes: []archetypes.Network{archetypes.WebProxyOnly()}, Profiles: []archetypes.Profile{archetypes.Pion()},
@@ -26,6 +26,7 @@ var _ = Describe("auditing an office behind a web proxy", func() {
 		Expect(c.MediaBothWays).To(BeTrue())
 		regressions := audit.Regressions(audit.Diff(single, dedicated))
 		Expect(regressions).To(HaveLen(1))
+		Expect(regressions[0].New.Cause).To(Equal("nothing serves TURN/TLS on turn.example.com:443, where LiveKit sends clients (tls_port 5349)"))
 		Expect(regressions[0].New.Reason).To(ContainSubstring("LiveKit hands out turns:turn.example.com:443 whatever turn.tls_port is (5349 here, and the load balancer listens on 5349)"))
 	})
 })

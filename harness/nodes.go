@@ -72,11 +72,20 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 			netip.PrefixFrom(host.Addr(), 32), netip.PrefixFrom(host.ExternalAddr(), 32))
 		shared := nodeCfg.TURN.Certificate != nil && !nodeCfg.TURN.ExternalTLS && nodeCfg.TURN.TLSPort == sfu.SignalPort && r.spec.Node.LoadBalancer == nil
 		relayCfg := nodeCfg
+		turnStreams := cfg.TURN.UDPPort
 		if shared {
 			// One listener on 443 serves HTTPS and TURN/TLS: the relay
 			// keeps only UDP and TCP, and the node's TLS front end
 			// hands TURN streams to the relay's TCP port.
 			relayCfg.TURN.Certificate, relayCfg.TURN.CertFile, relayCfg.TURN.KeyFile = nil, "", ""
+			if cfg.TURN.UDPPort == 0 {
+				// No TURN/UDP (turn.udp_port: 0), so no TCP listener
+				// beside it: the relay takes the decrypted streams as
+				// plain TCP on an inner port, as behind a load balancer
+				// that terminates TLS.
+				relayCfg.TURN.ExternalTLS, relayCfg.TURN.TLSPort = true, sharedTURNInnerPort
+				turnStreams = sharedTURNInnerPort
+			}
 		}
 		if cfg.TURN.Enabled {
 			rl := r.spec.Node.Relay
@@ -139,7 +148,7 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 		var front net.Listener = l
 		certs := []tls.Certificate{sigLeaf.Certificate}
 		if shared {
-			d := newDemux(l, host, netip.AddrPortFrom(host.Addr(), uint16(cfg.TURN.UDPPort)), *nodeCfg.TURN.Certificate, sigLeaf.Certificate, domain)
+			d := newDemux(l, host, netip.AddrPortFrom(host.Addr(), uint16(turnStreams)), *nodeCfg.TURN.Certificate, sigLeaf.Certificate, domain)
 			r.closers = append(r.closers, d.close)
 			front = d.http
 			certs = nil
@@ -192,3 +201,8 @@ func singlePort(n NodeSpec, cfg relay.Config) int {
 	}
 	return 0
 }
+
+// sharedTURNInnerPort is where the relay of a node that serves TURN/TLS on
+// its HTTPS port, with no TURN/UDP, takes the streams the front end
+// decrypted (5349, TURN over TLS's own port, RFC 7350).
+const sharedTURNInnerPort = 5349

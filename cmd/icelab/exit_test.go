@@ -148,3 +148,17 @@ func TestPlurals(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateRepoScenarios proves `icelab validate scenarios` exits 0 on the
+// repository as shipped: every file under scenarios/ is a scenario (the
+// audit's livekit.yaml and firewall files live in deployments/, which
+// validate does not read).
+func TestValidateRepoScenarios(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := validate(&stdout, &stderr, []string{"../../scenarios"}); code != exitOK {
+		t.Fatalf("icelab validate scenarios: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	if strings.Contains(stdout.String(), "invalid") {
+		t.Errorf("some files are invalid:\n%s", stdout.String())
+	}
+}
