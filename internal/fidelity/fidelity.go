@@ -1,0 +1,184 @@
+// Package fidelity compares icelab with the real thing: each Case is a
+// topology built twice, once as Linux network namespaces with nftables
+// (internal/netlab: headless Chromium or a pion peer behind the kernel's
+// NAT and firewall, calling a pion peer, with icelab's relay on real
+// sockets) and once as an icelab scenario file run by the icelab command,
+// and the table says, per case, which transport and candidate types each
+// chose and how long each took to connect.
+//
+// It knows the cases and how to read both outcomes; it does not know how
+// namespaces are made (netlab) or how a call's ends run (netlab/call).
+package fidelity
+
+import (
+	"embed"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/icelab/icelab/internal/netlab"
+)
+
+// Kind says what the calling end (A) is.
+type Kind int
+
+// Kinds of case.
+const (
+	// Chromium is headless Chromium calling a pion media peer on a public
+	// address; icelab runs a client with the browser profile.
+	Chromium Kind = iota
+	// Pion is a pion peer calling another pion peer.
+	Pion
+)
+
+func (k Kind) String() string {
+	if k == Chromium {
+		return "chromium"
+	}
+	return "pion"
+}
+
+// Network is one end's access network, the router nearest the internet
+// first; none is a public address.
+type Network []netlab.RouterConfig
+
+// Case is one topology.
+type Case struct {
+	Name string
+	Kind Kind
+	// A is the caller's network; B the far end's (pion cases), empty for
+	// the public media peer of a Chromium case.
+	A, B Network
+	// Servers are the ICE servers both ends are given: "stun", "turn-udp",
+	// "turn-tcp", "turns" (TURN/TLS on the relay's 443).
+	Servers []string
+	// ICETCP gathers TCP candidates: the media peer listens for ICE-TCP
+	// (7881), and a pion caller dials it. Chromium always gathers them.
+	ICETCP bool
+	// Deadline bounds the wait for connected.
+	Deadline time.Duration
+	// Scenario is the icelab scenario file (in scenarios/ of this
+	// package) that models the case.
+	Scenario string
+	// Note says what the case shows.
+	Note string
+}
+
+//go:embed scenarios/*.yaml
+var scenarioFiles embed.FS
+
+// Rule sets of the cases' firewalls ("lan" is the inside interface).
+var (
+	homeRouter  = netlab.RouterConfig{NAT: netlab.Masquerade, DropWANInput: true}
+	bareMasq    = netlab.RouterConfig{NAT: netlab.Masquerade}
+	symmetric   = netlab.RouterConfig{NAT: netlab.MasqueradeRandom, DropWANInput: true}
+	udpBlocked  = []string{`iifname "lan" meta l4proto udp udp dport != 53 drop`}
+	only443     = []string{`iifname "lan" tcp dport != 443 drop`, `iifname "lan" meta l4proto != tcp drop`}
+	carrier     = netlab.RouterConfig{NAT: netlab.Masquerade, DropWANInput: true, LAN: mustPrefix("100.64.0.0/24")}
+	allServers  = []string{"stun", "turn-udp", "turns"}
+	pionServers = []string{"stun", "turn-udp", "turn-tcp"}
+)
+
+func with(c netlab.RouterConfig, forward []string) netlab.RouterConfig {
+	c.Forward = forward
+	return c
+}
+
+// Cases returns every case, Chromium's first.
+func Cases() []Case {
+	return []Case{
+		{Name: "chromium-public", Kind: Chromium, Servers: allServers, Deadline: 20 * time.Second,
+			Scenario: "chromium-public.yaml", Note: "Chromium on a public address"},
+		{Name: "chromium-home-router", Kind: Chromium, A: Network{homeRouter}, Servers: allServers, Deadline: 20 * time.Second,
+			Scenario: "chromium-home-router.yaml", Note: "masquerade, WAN input dropped (port-restricted)"},
+		{Name: "chromium-symmetric", Kind: Chromium, A: Network{symmetric}, Servers: allServers, Deadline: 20 * time.Second,
+			Scenario: "chromium-symmetric.yaml", Note: "masquerade random (a port per flow)"},
+		{Name: "chromium-udp-blocked-dns", Kind: Chromium, A: Network{with(homeRouter, udpBlocked)}, Servers: allServers, Deadline: 30 * time.Second,
+			Scenario: "chromium-udp-blocked-dns.yaml", Note: "UDP dropped except DNS; no ICE-TCP at the media peer"},
+		{Name: "chromium-udp-blocked-ice-tcp", Kind: Chromium, A: Network{with(homeRouter, udpBlocked)}, Servers: allServers, ICETCP: true, Deadline: 30 * time.Second,
+			Scenario: "chromium-udp-blocked-ice-tcp.yaml", Note: "UDP dropped; media peer listens for ICE-TCP"},
+		{Name: "chromium-tcp-443-only", Kind: Chromium, A: Network{with(homeRouter, only443)}, Servers: allServers, Deadline: 40 * time.Second,
+			Scenario: "chromium-tcp-443-only.yaml", Note: "only TCP 443 out; TURN/TLS on 443"},
+		{Name: "chromium-double-nat", Kind: Chromium, A: Network{homeRouter, homeRouter}, Servers: allServers, Deadline: 20 * time.Second,
+			Scenario: "chromium-double-nat.yaml", Note: "two port-restricted routers"},
+		{Name: "pion-public", Kind: Pion, Servers: pionServers, Deadline: 20 * time.Second,
+			Scenario: "pion-public.yaml", Note: "both public"},
+		{Name: "pion-home-to-home", Kind: Pion, A: Network{homeRouter}, B: Network{homeRouter}, Servers: pionServers, Deadline: 20 * time.Second,
+			Scenario: "pion-home-to-home.yaml", Note: "port-restricted both sides"},
+		{Name: "pion-symmetric-both", Kind: Pion, A: Network{symmetric}, B: Network{symmetric}, Servers: pionServers, Deadline: 20 * time.Second,
+			Scenario: "pion-symmetric-both.yaml", Note: "symmetric both sides"},
+		{Name: "pion-cgnat", Kind: Pion, A: Network{carrier, homeRouter}, B: Network{homeRouter}, Servers: pionServers, Deadline: 20 * time.Second,
+			Scenario: "pion-cgnat.yaml", Note: "home router behind a carrier NAT (100.64.0.0/24)"},
+		{Name: "pion-udp-blocked-turn-tcp", Kind: Pion, A: Network{with(homeRouter, udpBlocked)}, Servers: pionServers, Deadline: 30 * time.Second,
+			Scenario: "pion-udp-blocked-turn-tcp.yaml", Note: "UDP dropped, far end public"},
+		{Name: "pion-bare-masquerade", Kind: Pion, A: Network{bareMasq}, B: Network{bareMasq}, Servers: pionServers, Deadline: 20 * time.Second,
+			Scenario: "pion-bare-masquerade.yaml", Note: "bare masquerade both sides vs linux-masquerade"},
+		{Name: "pion-bare-masquerade-as-port-restricted", Kind: Pion, A: Network{bareMasq}, B: Network{bareMasq}, Servers: pionServers, Deadline: 20 * time.Second,
+			Scenario: "pion-home-to-home.yaml", Note: "the same kernel run vs icelab's port-restricted"},
+	}
+}
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// End is one side of an outcome, as the table shows it.
+type End struct {
+	Connected bool
+	Transport string
+	// Local and Remote are the candidate types of the calling end's
+	// selected pair.
+	Local, Remote string
+	// After is the calling end's time to connect.
+	After time.Duration
+	Err   error
+}
+
+func (e End) cells() []string {
+	if e.Err != nil {
+		msg := e.Err.Error()
+		if len(msg) > 60 {
+			msg = msg[:60] + "…"
+		}
+		return []string{"error: " + msg, "", ""}
+	}
+	if !e.Connected {
+		return []string{"none", "-", "-"}
+	}
+	return []string{e.Transport, e.Local + "/" + e.Remote, fmt.Sprintf("%.2fs", e.After.Seconds())}
+}
+
+// Outcome is a case run both ways.
+type Outcome struct {
+	Case         Case
+	Real, Icelab End
+}
+
+// Agrees reports whether transport and candidate types agree.
+func (o Outcome) Agrees() (transport, candidates bool) {
+	r, i := o.Real, o.Icelab
+	return r.Connected == i.Connected && r.Transport == i.Transport, r.Local == i.Local && r.Remote == i.Remote
+}
+
+// WriteTable writes the outcomes as a Markdown table.
+func WriteTable(w io.Writer, outs []Outcome) error {
+	var b strings.Builder
+	b.WriteString("| case | real transport | real local/remote | real connect | icelab transport | icelab local/remote | icelab connect | agree: transport, candidates |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, o := range outs {
+		t, c := o.Agrees()
+		cells := append([]string{o.Case.Name}, o.Real.cells()...)
+		cells = append(cells, o.Icelab.cells()...)
+		cells = append(cells, yesNo(t)+", "+yesNo(c))
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
