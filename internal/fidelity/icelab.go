@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -83,6 +84,11 @@ func RealEnd(r *RealResult, err error) End {
 		return End{Err: err}
 	}
 	a := r.A
-	return End{Connected: a.Connected, Transport: a.Transport(), Local: a.Local.Type, Remote: a.Remote.Type,
+	t := a.Transport()
+	if a.Connected && a.Local.Type != "relay" && a.Remote.Type == "relay" && r.B.Local.Type == "relay" {
+		// Relayed at the far end: its relay's protocol, as icelab says.
+		t = "TURN/" + strings.ToUpper(r.B.Local.RelayProtocol)
+	}
+	return End{Connected: a.Connected, Transport: t, Local: a.Local.Type, Remote: a.Remote.Type,
 		After: time.Duration(a.ConnectedAfter * float64(time.Second))}
 }

@@ -23,8 +23,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Available reports why a lab cannot be built here, or nil.
@@ -345,4 +348,42 @@ func (r *Router) Host(name string) (*NS, error) {
 		return nil, err
 	}
 	return ns, nil
+}
+
+// InternetNS returns the namespace that holds the internet's bridge
+// (203.0.113.1).
+func (l *Lab) InternetNS() *NS { return l.inet }
+
+// Do runs f on an OS thread switched into the namespace; sockets f opens
+// stay in it after f returns. The thread is switched back afterwards, or
+// discarded when that fails.
+func (n *NS) Do(f func() error) error {
+	target, err := os.Open("/run/netns/" + n.Name)
+	if err != nil {
+		return fmt.Errorf("netlab: namespace %s: %w", n.Name, err)
+	}
+	defer target.Close()
+	own, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+	if err != nil {
+		return fmt.Errorf("netlab: namespace %s: own namespace: %w", n.Name, err)
+	}
+	defer own.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netlab: namespace %s: setns: %w", n.Name, err)
+			return
+		}
+		ferr := f()
+		if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Leave the thread locked: it dies with this goroutine.
+			errc <- errors.Join(ferr, fmt.Errorf("netlab: namespace %s: switching back: %w", n.Name, err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
 }
