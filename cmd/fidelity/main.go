@@ -11,10 +11,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"syscall"
 
@@ -34,6 +36,7 @@ func main() {
 func run() int {
 	bin := flag.String("icelab", "./icelab", "the icelab command that runs the scenario files")
 	match := flag.String("run", "", "run only the cases whose names match this regular expression")
+	dump := flag.String("json", "", "write each case's real result (both ends' reports and stats) to DIR/CASE.json")
 	flag.Parse()
 	if err := netlab.Available(); err != nil {
 		fmt.Fprintln(os.Stderr, "fidelity: skipped:", err)
@@ -63,7 +66,13 @@ func run() int {
 			}
 		}
 		o := fidelity.Outcome{Case: c}
-		o.Real = fidelity.RealEnd(fidelity.RunReal(ctx, c, ca))
+		r, err := fidelity.RunReal(ctx, c, ca)
+		o.Real = fidelity.RealEnd(r, err)
+		if *dump != "" && r != nil {
+			if err := writeJSON(filepath.Join(*dump, c.Name+".json"), r); err != nil {
+				fmt.Fprintln(os.Stderr, "fidelity:", err)
+			}
+		}
 		o.Icelab = fidelity.RunIcelab(ctx, c, *bin)
 		outs = append(outs, o)
 		fmt.Fprintf(os.Stderr, "%s: real %s %s/%s %v%s; icelab %s %s/%s %v%s\n", c.Name,
@@ -78,6 +87,17 @@ func run() int {
 		return 1
 	}
 	return 0
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 func errNote(err error) string {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sort"
 	"strings"
 	"time"
 
@@ -54,6 +55,10 @@ type Case struct {
 	// Servers are the ICE servers both ends are given: "stun", "turn-udp",
 	// "turn-tcp", "turns" (TURN/TLS on the relay's 443).
 	Servers []string
+	// Media makes the far end a media server on a public address: it
+	// gathers no relays of its own (B is then empty). Chromium cases
+	// always have one.
+	Media bool
 	// ICETCP gathers TCP candidates: the media peer listens for ICE-TCP
 	// (7881), and a pion caller dials it. Chromium always gathers them.
 	ICETCP bool
@@ -75,6 +80,7 @@ var (
 	bareMasq    = netlab.RouterConfig{NAT: netlab.Masquerade}
 	symmetric   = netlab.RouterConfig{NAT: netlab.MasqueradeRandom, DropWANInput: true}
 	udpBlocked  = []string{`iifname "lan" meta l4proto udp udp dport != 53 drop`}
+	blockAll    = []string{`iifname "lan" udp dport 53 accept`, `iifname "lan" drop`}
 	only443     = []string{`iifname "lan" tcp dport != 443 drop`, `iifname "lan" meta l4proto != tcp drop`}
 	carrier     = netlab.RouterConfig{NAT: netlab.Masquerade, DropWANInput: true, LAN: mustPrefix("100.64.0.0/24")}
 	allServers  = []string{"stun", "turn-udp", "turns"}
@@ -103,6 +109,10 @@ func Cases() []Case {
 			Scenario: "chromium-tcp-443-only.yaml", Note: "only TCP 443 out; TURN/TLS on 443"},
 		{Name: "chromium-double-nat", Kind: Chromium, A: Network{homeRouter, homeRouter}, Servers: allServers, Deadline: 20 * time.Second,
 			Scenario: "chromium-double-nat.yaml", Note: "two port-restricted routers"},
+		{Name: "chromium-all-blocked", Kind: Chromium, A: Network{with(homeRouter, blockAll)}, Servers: allServers, Deadline: 40 * time.Second,
+			Scenario: "chromium-all-blocked.yaml", Note: "everything but DNS dropped: how long checking lasts"},
+		{Name: "pion-ice-tcp", Kind: Pion, Media: true, A: Network{with(homeRouter, udpBlocked)}, ICETCP: true, Deadline: 30 * time.Second,
+			Scenario: "pion-ice-tcp.yaml", Note: "UDP dropped; pion dials the media peer's ICE-TCP (7881)"},
 		{Name: "pion-public", Kind: Pion, Servers: pionServers, Deadline: 20 * time.Second,
 			Scenario: "pion-public.yaml", Note: "both public"},
 		{Name: "pion-home-to-home", Kind: Pion, A: Network{homeRouter}, B: Network{homeRouter}, Servers: pionServers, Deadline: 20 * time.Second,
@@ -122,6 +132,55 @@ func Cases() []Case {
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
+// candidate is a local candidate as both stats and results.json give it.
+type candidate struct {
+	Type          string `json:"type"`
+	CandidateType string `json:"candidateType"` // getStats() and pion's stats
+	Protocol      string `json:"protocol"`
+	RelayProtocol string `json:"relayProtocol"`
+	RelayProto    string `json:"relay_protocol"` // results.json
+	Address       string `json:"address"`
+	IP            string `json:"ip"` // pion's stats
+}
+
+// gathered summarises local candidates: each kind with its count, a host
+// candidate whose address is an mDNS name (or hidden) marked mdns.
+func gathered(cands []candidate) string {
+	counts := map[string]int{}
+	var order []string
+	for _, c := range cands {
+		kind := c.CandidateType
+		if kind == "" {
+			kind = c.Type
+		}
+		kind += "/" + c.Protocol
+		if rp := c.RelayProtocol + c.RelayProto; rp != "" {
+			kind += "(" + rp + ")"
+		}
+		addr := c.Address
+		if addr == "" {
+			addr = c.IP
+		}
+		if (c.CandidateType == "host" || c.Type == "host") && (addr == "" || strings.HasSuffix(strings.Split(addr, ":")[0], ".local")) {
+			kind += "[mdns]"
+		}
+		if counts[kind] == 0 {
+			order = append(order, kind)
+		}
+		counts[kind]++
+	}
+	sort.Strings(order)
+	parts := make([]string, 0, len(order))
+	for _, k := range order {
+		if counts[k] > 1 {
+			parts = append(parts, fmt.Sprintf("%s×%d", k, counts[k]))
+		} else {
+			parts = append(parts, k)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
 // End is one side of an outcome, as the table shows it.
 type End struct {
 	Connected bool
@@ -131,7 +190,13 @@ type End struct {
 	Local, Remote string
 	// After is the calling end's time to connect.
 	After time.Duration
-	Err   error
+	// State and Ended say, for an end that did not connect, its final
+	// state and when it reached it (failed, or the deadline).
+	State string
+	Ended time.Duration
+	// Gathered summarises the calling end's local candidates.
+	Gathered string
+	Err      error
 }
 
 func (e End) cells() []string {
@@ -143,7 +208,7 @@ func (e End) cells() []string {
 		return []string{"error: " + msg, "", ""}
 	}
 	if !e.Connected {
-		return []string{"none", "-", "-"}
+		return []string{"none", "-", fmt.Sprintf("%s at %.1fs", e.State, e.Ended.Seconds())}
 	}
 	return []string{e.Transport, e.Local + "/" + e.Remote, fmt.Sprintf("%.2fs", e.After.Seconds())}
 }
@@ -171,6 +236,10 @@ func WriteTable(w io.Writer, outs []Outcome) error {
 		cells = append(cells, o.Icelab.cells()...)
 		cells = append(cells, yesNo(t)+", "+yesNo(c))
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	b.WriteString("\nCandidates the calling end gathered (real; icelab):\n\n| case | real | icelab |\n|---|---|---|\n")
+	for _, o := range outs {
+		b.WriteString("| " + o.Case.Name + " | " + o.Real.Gathered + " | " + o.Icelab.Gathered + " |\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -55,8 +55,14 @@ func runIcelab(ctx context.Context, c Case, bin string) (End, error) {
 				Clients []struct {
 					Connected   bool    `json:"connected"`
 					ConnectedAt float64 `json:"connected_at"`
-					Transport   string  `json:"transport"`
-					Selected    struct {
+					FailedAt    float64 `json:"failed_at"`
+					States      []struct {
+						State string  `json:"state"`
+						At    float64 `json:"at"`
+					} `json:"peer_connection_states"`
+					Transport string      `json:"transport"`
+					Local     []candidate `json:"local_candidates"`
+					Selected  struct {
 						Local  struct{ Type string } `json:"local"`
 						Remote struct{ Type string } `json:"remote"`
 					} `json:"selected"`
@@ -74,8 +80,19 @@ func runIcelab(ctx context.Context, c Case, bin string) (End, error) {
 		return End{}, errors.New(e)
 	}
 	cl := r.Runs[0].Result.Clients[0]
+	e := End{State: "new", Ended: time.Duration(cl.FailedAt * float64(time.Second))}
+	if n := len(cl.States); n > 0 {
+		e.State = cl.States[n-1].State
+		if cl.FailedAt == 0 {
+			e.Ended = time.Duration(cl.States[n-1].At * float64(time.Second))
+		}
+	}
+	if !cl.Connected {
+		e.Gathered = gathered(cl.Local)
+		return e, nil
+	}
 	return End{Connected: cl.Connected, Transport: cl.Transport, Local: cl.Selected.Local.Type, Remote: cl.Selected.Remote.Type,
-		After: time.Duration(cl.ConnectedAt * float64(time.Second))}, nil
+		After: time.Duration(cl.ConnectedAt * float64(time.Second)), Gathered: gathered(cl.Local)}, nil
 }
 
 // RealEnd reads the calling end of a real run as the table shows it.
@@ -89,6 +106,27 @@ func RealEnd(r *RealResult, err error) End {
 		// Relayed at the far end: its relay's protocol, as icelab says.
 		t = "TURN/" + strings.ToUpper(r.B.Local.RelayProtocol)
 	}
+	var stats []json.RawMessage
+	if err := json.Unmarshal(a.Stats, &stats); err != nil {
+		// pion's GetStats marshals as an object keyed by id.
+		var byID map[string]json.RawMessage
+		if json.Unmarshal(a.Stats, &byID) == nil {
+			for _, v := range byID {
+				stats = append(stats, v)
+			}
+		}
+	}
+	var local []candidate
+	for _, raw := range stats {
+		var s struct {
+			Type string `json:"type"`
+			candidate
+		}
+		if json.Unmarshal(raw, &s) == nil && s.Type == "local-candidate" {
+			local = append(local, s.candidate)
+		}
+	}
 	return End{Connected: a.Connected, Transport: t, Local: a.Local.Type, Remote: a.Remote.Type,
-		After: time.Duration(a.ConnectedAfter * float64(time.Second))}
+		After: time.Duration(a.ConnectedAfter * float64(time.Second)), Gathered: gathered(local),
+		State: a.State, Ended: time.Duration(a.ReportedAfter * float64(time.Second))}
 }

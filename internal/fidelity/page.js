@@ -31,7 +31,7 @@ window.icelab = {
     for (const s of all) if (s.type === 'transport' && s.selectedCandidatePairId) pair = r.get(s.selectedCandidatePairId);
     const cand = (c) => c ? {type: c.candidateType, protocol: c.protocol, relay_protocol: c.relayProtocol || '',
       address: (c.address || '') + ':' + c.port} : {type: '', protocol: '', address: ''};
-    const res = {connected, connected_after: connected ? after : 0, state: this.pc.connectionState,
+    const res = {connected, connected_after: connected ? after : 0, reported_after: after, state: this.pc.connectionState,
       local: cand(pair && r.get(pair.localCandidateId)), remote: cand(pair && r.get(pair.remoteCandidateId)), stats: all};
     icelabSend(JSON.stringify({kind: 'result', result: res}));
   },

@@ -83,7 +83,7 @@ func RunReal(ctx context.Context, c Case, ca *pki.CA) (res *RealResult, err erro
 		return nil, err
 	}
 	bCfg := call.Config{Role: call.Peer, Name: "b", ICEServers: servers, ICETCP: c.ICETCP, Deadline: c.Deadline, TrustPEM: ca.PEM}
-	if c.Kind == Chromium {
+	if c.Kind == Chromium || c.Media {
 		// A media server gathers no relays of its own; it listens for
 		// ICE-TCP when the case says so.
 		bCfg.ICEServers = nil

@@ -93,7 +93,10 @@ type Result struct {
 	// ConnectedAfter is the time from the end's start to its peer
 	// connection's "connected", in seconds.
 	ConnectedAfter float64 `json:"connected_after"`
-	State          string  `json:"state"`
+	// ReportedAfter is the time from the end's start to its report: when
+	// it connected, failed, or reached its deadline.
+	ReportedAfter float64 `json:"reported_after"`
+	State         string  `json:"state"`
 	// Local and Remote are the selected pair's candidates.
 	Local  Candidate `json:"local"`
 	Remote Candidate `json:"remote"`

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/icelab/icelab/relay"
@@ -77,19 +78,41 @@ func runPeer(cfg Config, in <-chan Message, out *writer) error {
 	start := time.Now()
 	states := make(chan webrtc.PeerConnectionState, 16)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { states <- s })
+	// Candidates gathered before the description has gone out wait for
+	// it: the far end cannot add a candidate before its remote
+	// description.
+	var (
+		candMu  sync.Mutex
+		sdpSent bool
+		early   []Message
+	)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
 		}
 		raw, _ := json.Marshal(c.ToJSON())
-		out.send(Message{Kind: "candidate", Candidate: raw})
+		m := Message{Kind: "candidate", Candidate: raw}
+		candMu.Lock()
+		defer candMu.Unlock()
+		if !sdpSent {
+			early = append(early, m)
+			return
+		}
+		out.send(m)
 	})
 	sendSDP := func(d *webrtc.SessionDescription) error {
 		if err := pc.SetLocalDescription(*d); err != nil {
 			return fmt.Errorf("peer %s: set local %s: %w", cfg.Name, d.Type, err)
 		}
+		candMu.Lock()
+		defer candMu.Unlock()
 		raw, _ := json.Marshal(d)
 		out.send(Message{Kind: "sdp", SDP: raw})
+		sdpSent = true
+		for _, m := range early {
+			out.send(m)
+		}
+		early = nil
 		return nil
 	}
 	if cfg.Offer {
@@ -164,7 +187,7 @@ func runPeer(cfg Config, in <-chan Message, out *writer) error {
 
 // result reads the selected pair and the stats of pc.
 func result(pc *webrtc.PeerConnection, connected bool, after time.Duration) Result {
-	res := Result{Connected: connected, State: pc.ConnectionState().String()}
+	res := Result{Connected: connected, State: pc.ConnectionState().String(), ReportedAfter: after.Seconds()}
 	if connected {
 		res.ConnectedAfter = after.Seconds()
 	}
