@@ -194,7 +194,9 @@ type End struct {
 	// state and when it reached it (failed, or the deadline).
 	State string
 	Ended time.Duration
-	// Gathered summarises the calling end's local candidates.
+	// Gathered summarises the calling end's local candidates when it
+	// reported (connected, failed or reached its deadline): Chromium may
+	// gather more later.
 	Gathered string
 	Err      error
 }
@@ -222,7 +224,13 @@ type Outcome struct {
 // Agrees reports whether transport and candidate types agree.
 func (o Outcome) Agrees() (transport, candidates bool) {
 	r, i := o.Real, o.Icelab
-	return r.Connected == i.Connected && r.Transport == i.Transport, r.Local == i.Local && r.Remote == i.Remote
+	if r.Err != nil || i.Err != nil {
+		return false, false
+	}
+	if !r.Connected || !i.Connected {
+		return r.Connected == i.Connected, r.Connected == i.Connected
+	}
+	return r.Transport == i.Transport, r.Local == i.Local && r.Remote == i.Remote
 }
 
 // WriteTable writes the outcomes as a Markdown table.
