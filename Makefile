@@ -58,9 +58,10 @@ fuzz-short:
 ## a pion peer through icelab's relay, and as an icelab scenario file; prints
 ## a table, real against icelab. Needs root, iproute2, nftables, chromium
 ## (says why and skips without). Not part of test: about 4 minutes.
-## CASES=REGEXP runs some.
+## CASES=REGEXP runs some; COUNT=N runs each real side N times.
 CASES ?=
+COUNT ?= 1
 fidelity:
 	$(GO) build -o icelab ./cmd/icelab
 	$(GO) build -o fidelity.bin ./cmd/fidelity
-	./fidelity.bin -icelab ./icelab -run '$(CASES)'
+	./fidelity.bin -icelab ./icelab -run '$(CASES)' -count $(COUNT)

@@ -36,6 +36,7 @@ func main() {
 func run() int {
 	bin := flag.String("icelab", "./icelab", "the icelab command that runs the scenario files")
 	match := flag.String("run", "", "run only the cases whose names match this regular expression")
+	count := flag.Int("count", 1, "run each case's real side this many times")
 	dump := flag.String("json", "", "write each case's real result (both ends' reports and stats) to DIR/CASE.json")
 	flag.Parse()
 	if err := netlab.Available(); err != nil {
@@ -66,17 +67,24 @@ func run() int {
 			}
 		}
 		o := fidelity.Outcome{Case: c}
-		r, err := fidelity.RunReal(ctx, c, ca)
-		o.Real = fidelity.RealEnd(r, err)
-		if *dump != "" && r != nil {
-			if err := writeJSON(filepath.Join(*dump, c.Name+".json"), r); err != nil {
-				fmt.Fprintln(os.Stderr, "fidelity:", err)
+		for i := 0; i < *count && ctx.Err() == nil; i++ {
+			r, err := fidelity.RunReal(ctx, c, ca)
+			e := fidelity.RealEnd(r, err)
+			o.Real = append(o.Real, e)
+			fmt.Fprintf(os.Stderr, "%s: real %s %s/%s %v%s\n", c.Name, e.Transport, e.Local, e.Remote, e.After, errNote(e.Err))
+			if *dump != "" && r != nil {
+				name := c.Name
+				if i > 0 {
+					name = fmt.Sprintf("%s-%d", c.Name, i+1)
+				}
+				if err := writeJSON(filepath.Join(*dump, name+".json"), r); err != nil {
+					fmt.Fprintln(os.Stderr, "fidelity:", err)
+				}
 			}
 		}
 		o.Icelab = fidelity.RunIcelab(ctx, c, *bin)
 		outs = append(outs, o)
-		fmt.Fprintf(os.Stderr, "%s: real %s %s/%s %v%s; icelab %s %s/%s %v%s\n", c.Name,
-			o.Real.Transport, o.Real.Local, o.Real.Remote, o.Real.After, errNote(o.Real.Err),
+		fmt.Fprintf(os.Stderr, "%s: icelab %s %s/%s %v%s\n", c.Name,
 			o.Icelab.Transport, o.Icelab.Local, o.Icelab.Remote, o.Icelab.After, errNote(o.Icelab.Err))
 		if ctx.Err() != nil {
 			break

@@ -107,6 +107,8 @@ func Cases() []Case {
 			Scenario: "chromium-udp-blocked-ice-tcp.yaml", Note: "UDP dropped; media peer listens for ICE-TCP"},
 		{Name: "chromium-tcp-443-only", Kind: Chromium, A: Network{with(homeRouter, only443)}, Servers: allServers, Deadline: 40 * time.Second,
 			Scenario: "chromium-tcp-443-only.yaml", Note: "only TCP 443 out; TURN/TLS on 443"},
+		{Name: "chromium-tcp-443-only-turn-tcp", Kind: Chromium, A: Network{with(homeRouter, only443)}, Servers: []string{"stun", "turn-udp", "turn-tcp", "turns"}, Deadline: 40 * time.Second,
+			Scenario: "chromium-tcp-443-only.yaml", Note: "only TCP 443 out; TURN/UDP, TURN/TCP 3478 and TURN/TLS 443 offered: does the dropped TURN/TCP delay TURN/TLS?"},
 		{Name: "chromium-double-nat", Kind: Chromium, A: Network{homeRouter, homeRouter}, Servers: allServers, Deadline: 20 * time.Second,
 			Scenario: "chromium-double-nat.yaml", Note: "two port-restricted routers"},
 		{Name: "chromium-all-blocked", Kind: Chromium, A: Network{with(homeRouter, blockAll)}, Servers: allServers, Deadline: 40 * time.Second,
@@ -215,15 +217,17 @@ func (e End) cells() []string {
 	return []string{e.Transport, e.Local + "/" + e.Remote, fmt.Sprintf("%.2fs", e.After.Seconds())}
 }
 
-// Outcome is a case run both ways.
+// Outcome is a case run both ways: the real lab once or more, icelab once
+// (a scenario file gives the same answer every run on its fake clock).
 type Outcome struct {
-	Case         Case
-	Real, Icelab End
+	Case   Case
+	Real   []End
+	Icelab End
 }
 
-// Agrees reports whether transport and candidate types agree.
-func (o Outcome) Agrees() (transport, candidates bool) {
-	r, i := o.Real, o.Icelab
+// agrees reports whether one real run agrees with icelab on transport and
+// on candidate types.
+func agrees(r, i End) (transport, candidates bool) {
 	if r.Err != nil || i.Err != nil {
 		return false, false
 	}
@@ -233,21 +237,85 @@ func (o Outcome) Agrees() (transport, candidates bool) {
 	return r.Transport == i.Transport, r.Local == i.Local && r.Remote == i.Remote
 }
 
-// WriteTable writes the outcomes as a Markdown table.
+// Agrees counts the real runs that agree with icelab on transport and on
+// candidate types.
+func (o Outcome) Agrees() (transport, candidates int) {
+	for _, r := range o.Real {
+		t, c := agrees(r, o.Icelab)
+		if t {
+			transport++
+		}
+		if c {
+			candidates++
+		}
+	}
+	return transport, candidates
+}
+
+// realCells merges the real runs: each distinct value with how many runs
+// saw it, and the median time.
+func realCells(runs []End) []string {
+	if len(runs) == 1 {
+		return runs[0].cells()
+	}
+	out := make([]string, 3)
+	for col := 0; col < 2; col++ {
+		counts := map[string]int{}
+		var order []string
+		for _, r := range runs {
+			v := r.cells()[col]
+			if counts[v] == 0 {
+				order = append(order, v)
+			}
+			counts[v]++
+		}
+		parts := make([]string, 0, len(order))
+		for _, v := range order {
+			if len(order) == 1 {
+				parts = append(parts, v)
+			} else {
+				parts = append(parts, fmt.Sprintf("%s (%d/%d)", v, counts[v], len(runs)))
+			}
+		}
+		out[col] = strings.Join(parts, ", ")
+	}
+	var times []time.Duration
+	for _, r := range runs {
+		if r.Err == nil && r.Connected {
+			times = append(times, r.After)
+		}
+	}
+	if len(times) == 0 {
+		out[2] = runs[0].cells()[2]
+	} else {
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		out[2] = fmt.Sprintf("%.2fs (median of %d)", times[len(times)/2].Seconds(), len(times))
+	}
+	return out
+}
+
+// WriteTable writes the outcomes as Markdown: the comparison, then the
+// candidates the calling end had gathered when it reported.
 func WriteTable(w io.Writer, outs []Outcome) error {
 	var b strings.Builder
-	b.WriteString("| case | real transport | real local/remote | real connect | icelab transport | icelab local/remote | icelab connect | agree: transport, candidates |\n")
+	b.WriteString("| case | real transport | real local/remote | real connect | icelab transport | icelab local/remote | icelab connect | real runs agreeing: transport, candidates |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, o := range outs {
+		if len(o.Real) == 0 {
+			continue
+		}
 		t, c := o.Agrees()
-		cells := append([]string{o.Case.Name}, o.Real.cells()...)
+		cells := append([]string{o.Case.Name}, realCells(o.Real)...)
 		cells = append(cells, o.Icelab.cells()...)
-		cells = append(cells, yesNo(t)+", "+yesNo(c))
+		cells = append(cells, fmt.Sprintf("%d/%d, %d/%d", t, len(o.Real), c, len(o.Real)))
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}
-	b.WriteString("\nCandidates the calling end gathered (real; icelab):\n\n| case | real | icelab |\n|---|---|---|\n")
+	b.WriteString("\nCandidates the calling end had gathered when it reported (real, first run; icelab):\n\n| case | real | icelab |\n|---|---|---|\n")
 	for _, o := range outs {
-		b.WriteString("| " + o.Case.Name + " | " + o.Real.Gathered + " | " + o.Icelab.Gathered + " |\n")
+		if len(o.Real) == 0 {
+			continue
+		}
+		b.WriteString("| " + o.Case.Name + " | " + o.Real[0].Gathered + " | " + o.Icelab.Gathered + " |\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
