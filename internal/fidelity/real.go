@@ -197,6 +197,7 @@ var pageJS string
 
 // chromiumEnd is headless Chromium running page.js.
 type chromiumEnd struct {
+	ctx   context.Context
 	b     *netlab.Browser
 	msgs  chan call.Message
 	timer *time.Timer
@@ -208,7 +209,7 @@ func startChromium(ctx context.Context, ns *netlab.NS, servers []call.ICEServer,
 	if err != nil {
 		return nil, err
 	}
-	e := &chromiumEnd{b: b, msgs: make(chan call.Message, 64), quit: make(chan struct{})}
+	e := &chromiumEnd{ctx: ctx, b: b, msgs: make(chan call.Message, 64), quit: make(chan struct{})}
 	fail := func(err error) (*chromiumEnd, error) { return nil, errors.Join(err, b.Close()) }
 	if err := b.Bind(ctx, "icelabSend"); err != nil {
 		return fail(err)
@@ -231,7 +232,7 @@ func startChromium(ctx context.Context, ns *netlab.NS, servers []call.ICEServer,
 	}
 	// At the deadline the page reports whatever state it is in.
 	e.timer = time.AfterFunc(deadline, func() {
-		_ = b.Eval(context.Background(), "icelab.report(false)", nil)
+		_ = b.Eval(ctx, "icelab.report(false)", nil)
 	})
 	return e, nil
 }
@@ -241,7 +242,7 @@ func (e *chromiumEnd) send(m call.Message) error {
 	if err != nil {
 		return fmt.Errorf("chromium: %w", err)
 	}
-	if err := e.b.Eval(context.Background(), "icelab.remote("+string(raw)+")", nil); err != nil {
+	if err := e.b.Eval(e.ctx, "icelab.remote("+string(raw)+")", nil); err != nil {
 		return fmt.Errorf("chromium: remote %s: %w", m.Kind, err)
 	}
 	return nil
