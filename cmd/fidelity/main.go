@@ -36,7 +36,7 @@ func main() {
 func run() int {
 	bin := flag.String("icelab", "./icelab", "the icelab command that runs the scenario files")
 	match := flag.String("run", "", "run only the cases whose names match this regular expression")
-	count := flag.Int("count", 1, "run each case's real side this many times")
+	count := flag.Int("count", 1, "run each case this many times, in the lab and in icelab")
 	dump := flag.String("json", "", "write each case's real result (both ends' reports and stats) to DIR/CASE.json")
 	flag.Parse()
 	if err := netlab.Available(); err != nil {
@@ -82,10 +82,12 @@ func run() int {
 				}
 			}
 		}
-		o.Icelab = fidelity.RunIcelab(ctx, c, *bin)
+		for i := 0; i < *count && ctx.Err() == nil; i++ {
+			e := fidelity.RunIcelab(ctx, c, *bin)
+			o.Icelab = append(o.Icelab, e)
+			fmt.Fprintf(os.Stderr, "%s: icelab %s %s/%s %v%s\n", c.Name, e.Transport, e.Local, e.Remote, e.After, errNote(e.Err))
+		}
 		outs = append(outs, o)
-		fmt.Fprintf(os.Stderr, "%s: icelab %s %s/%s %v%s\n", c.Name,
-			o.Icelab.Transport, o.Icelab.Local, o.Icelab.Remote, o.Icelab.After, errNote(o.Icelab.Err))
 		if ctx.Err() != nil {
 			break
 		}

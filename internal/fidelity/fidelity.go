@@ -225,12 +225,11 @@ func (e End) cells() []string {
 	return []string{e.Transport, e.Local + "/" + e.Remote, fmt.Sprintf("%.2fs", e.After.Seconds())}
 }
 
-// Outcome is a case run both ways: the real lab once or more, icelab once
-// (a scenario file gives the same answer every run on its fake clock).
+// Outcome is a case run both ways, each once or more.
 type Outcome struct {
 	Case   Case
 	Real   []End
-	Icelab End
+	Icelab []End
 }
 
 // agrees reports whether one real run agrees with icelab on transport and
@@ -245,24 +244,27 @@ func agrees(r, i End) (transport, candidates bool) {
 	return r.Transport == i.Transport, r.Local == i.Local && r.Remote == i.Remote
 }
 
-// Agrees counts the real runs that agree with icelab on transport and on
-// candidate types.
-func (o Outcome) Agrees() (transport, candidates int) {
+// Agrees counts the pairs of a real and an icelab run that agree on
+// transport and on candidate types, out of all such pairs.
+func (o Outcome) Agrees() (transport, candidates, pairs int) {
 	for _, r := range o.Real {
-		t, c := agrees(r, o.Icelab)
-		if t {
-			transport++
-		}
-		if c {
-			candidates++
+		for _, i := range o.Icelab {
+			t, c := agrees(r, i)
+			if t {
+				transport++
+			}
+			if c {
+				candidates++
+			}
+			pairs++
 		}
 	}
-	return transport, candidates
+	return transport, candidates, pairs
 }
 
-// realCells merges the real runs: each distinct value with how many runs
+// mergedCells merges runs: each distinct value with how many runs
 // saw it, and the median time.
-func realCells(runs []End) []string {
+func mergedCells(runs []End) []string {
 	if len(runs) == 1 {
 		return runs[0].cells()
 	}
@@ -306,24 +308,24 @@ func realCells(runs []End) []string {
 // candidates the calling end had gathered when it reported.
 func WriteTable(w io.Writer, outs []Outcome) error {
 	var b strings.Builder
-	b.WriteString("| case | real transport | real local/remote | real connect | icelab transport | icelab local/remote | icelab connect | real runs agreeing: transport, candidates |\n")
+	b.WriteString("| case | real transport | real local/remote | real connect | icelab transport | icelab local/remote | icelab connect | agree (real × icelab run pairs): transport, candidates |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, o := range outs {
-		if len(o.Real) == 0 {
+		if len(o.Real) == 0 || len(o.Icelab) == 0 {
 			continue
 		}
-		t, c := o.Agrees()
-		cells := append([]string{o.Case.Name}, realCells(o.Real)...)
-		cells = append(cells, o.Icelab.cells()...)
-		cells = append(cells, fmt.Sprintf("%d/%d, %d/%d", t, len(o.Real), c, len(o.Real)))
+		t, c, n := o.Agrees()
+		cells := append([]string{o.Case.Name}, mergedCells(o.Real)...)
+		cells = append(cells, mergedCells(o.Icelab)...)
+		cells = append(cells, fmt.Sprintf("%d/%d, %d/%d", t, n, c, n))
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}
-	b.WriteString("\nCandidates the calling end had gathered when it reported (real, first run; icelab):\n\n| case | real | icelab |\n|---|---|---|\n")
+	b.WriteString("\nCandidates the calling end had gathered when it reported (first runs):\n\n| case | real | icelab |\n|---|---|---|\n")
 	for _, o := range outs {
-		if len(o.Real) == 0 {
+		if len(o.Real) == 0 || len(o.Icelab) == 0 {
 			continue
 		}
-		b.WriteString("| " + o.Case.Name + " | " + o.Real[0].Gathered + " | " + o.Icelab.Gathered + " |\n")
+		b.WriteString("| " + o.Case.Name + " | " + o.Real[0].Gathered + " | " + o.Icelab[0].Gathered + " |\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -38,9 +38,10 @@ func TestTableMergesRuns(t *testing.T) {
 	icelab := End{Connected: true, Transport: "ICE/TCP", Local: "host", Remote: "host", After: 330 * time.Millisecond}
 	failed := End{State: "failed", Ended: 15100 * time.Millisecond}
 	outs := []Outcome{
-		{Case: Case{Name: "varies"}, Real: []End{direct, relayed, direct}, Icelab: icelab},
-		{Case: Case{Name: "blocked"}, Real: []End{failed}, Icelab: End{State: "connecting", Ended: 15 * time.Second}},
-		{Case: Case{Name: "broken"}, Real: []End{{Err: errors.New("no chromium")}}, Icelab: icelab},
+		{Case: Case{Name: "varies"}, Real: []End{direct, relayed, direct}, Icelab: []End{icelab}},
+		{Case: Case{Name: "blocked"}, Real: []End{failed}, Icelab: []End{{State: "connecting", Ended: 15 * time.Second}}},
+		{Case: Case{Name: "broken"}, Real: []End{{Err: errors.New("no chromium")}}, Icelab: []End{icelab, icelab}},
+		{Case: Case{Name: "raced"}, Real: []End{relayed, relayed}, Icelab: []End{relayed, direct}},
 	}
 	var b strings.Builder
 	if err := WriteTable(&b, outs); err != nil {
@@ -50,6 +51,7 @@ func TestTableMergesRuns(t *testing.T) {
 		"| varies | ICE/TCP (2/3), TURN/TLS (1/3) | prflx/host (2/3), relay/host (1/3) | 0.20s (median of 3) | ICE/TCP | host/host | 0.33s | 2/3, 0/3 |",
 		"| blocked | none | - | failed at 15.1s | none | - | connecting at 15.0s | 1/1, 1/1 |",
 		"| broken | error: no chromium |",
+		"| raced | TURN/TLS | relay/host | 0.18s (median of 2) | TURN/TLS (1/2), ICE/TCP (1/2) | relay/host (1/2), prflx/host (1/2) | 0.20s (median of 2) | 2/4, 2/4 |",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
