@@ -43,9 +43,9 @@ func (p Profile) Client(name string) harness.ClientSpec {
 // "Fidelity"): the transport agrees, but Chromium hides its host candidates
 // behind mDNS names, so on a direct path its selected local candidate is
 // srflx or prflx where this profile's is host; Chromium connects over
-// TURN/TLS in about 0.25 s where this profile takes 2.4 s (pion waits 2 s
-// before accepting a relay pair); Chromium gathers no relay once a direct
-// path has connected, and with UDP dropped may pick TURN/TLS over an
+// TURN/TLS in 0.2 to 0.3 s where this profile takes 2.05 s (pion waits 2 s
+// before accepting a relay pair); Chromium may connect directly before it
+// has any relay candidate, and with UDP dropped may pick TURN/TLS over an
 // ICE-TCP path that this profile always picks.
 func Browser() Profile {
 	return Profile{
