@@ -21,23 +21,30 @@ import (
 )
 
 // trust makes pem the process's only trusted roots (Go reads SSL_CERT_FILE
-// once, on first use).
-func trust(pem []byte) error {
+// once, on first use); the returned function removes the file.
+func trust(pem []byte) (func(), error) {
 	if len(pem) == 0 {
-		return nil
+		return func() {}, nil
 	}
 	dir, err := os.MkdirTemp("", "netlab-trust")
 	if err != nil {
-		return fmt.Errorf("trust: %w", err)
+		return nil, fmt.Errorf("trust: %w", err)
 	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
 	path := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(path, pem, 0o600); err != nil {
-		return fmt.Errorf("trust: %w", err)
+		cleanup()
+		return nil, fmt.Errorf("trust: %w", err)
 	}
 	if err := os.Setenv("SSL_CERT_FILE", path); err != nil {
-		return fmt.Errorf("trust: %w", err)
+		cleanup()
+		return nil, fmt.Errorf("trust: %w", err)
 	}
-	return os.Setenv("SSL_CERT_DIR", dir)
+	if err := os.Setenv("SSL_CERT_DIR", dir); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("trust: %w", err)
+	}
+	return cleanup, nil
 }
 
 func quiet() logging.LoggerFactory {
@@ -48,9 +55,11 @@ func quiet() logging.LoggerFactory {
 
 // runPeer is the Peer role.
 func runPeer(cfg Config, in <-chan Message, out *writer) error {
-	if err := trust(cfg.TrustPEM); err != nil {
-		return err
+	untrust, err := trust(cfg.TrustPEM)
+	if err != nil {
+		return fmt.Errorf("peer %s: %w", cfg.Name, err)
 	}
+	defer untrust()
 	var se webrtc.SettingEngine
 	se.LoggerFactory = quiet()
 	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
