@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    ?= ./...
 REPORTS ?= reports/out
 
-.PHONY: all test vet lint fmt run bench tools compat compat-livekit fuzz-short
+.PHONY: all test vet lint fmt run bench tools compat compat-livekit fuzz-short fidelity
 
 all: lint test
 
@@ -56,3 +56,16 @@ bench:
 FUZZTIME ?= 10s
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzRelayInput$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./relay/
+
+## fidelity: the namespace lab (internal/fidelity): each case as Linux
+## network namespaces with nftables, headless Chromium or pion peers calling
+## a pion peer through icelab's relay, and as an icelab scenario file; prints
+## a table, real against icelab. Needs root, iproute2, nftables, chromium
+## (says why and skips without). Not part of test: about 4 minutes.
+## CASES=REGEXP runs some; COUNT=N runs each real side N times.
+CASES ?=
+COUNT ?= 1
+fidelity:
+	$(GO) build -o icelab ./cmd/icelab
+	$(GO) build -o fidelity.bin ./cmd/fidelity
+	./fidelity.bin -icelab ./icelab -run '$(CASES)' -count $(COUNT)

@@ -21,18 +21,42 @@
 //	                                    # its hosts (clients, node, routers of child LANs)
 //	                                    # besides the router (.1)
 //	      nat: port-restricted          # default: none, a routed LAN without translation.
-//	                                    # none, full-cone, address-restricted,
-//	                                    # port-restricted, symmetric, carrier-grade
-//	                                    # (RFC 6888: 512-port blocks, filtering by address
-//	                                    # and port, stricter than the endpoint-independent
-//	                                    # or address-dependent filtering RFC 4787 REQ-8
-//	                                    # recommends; no hairpinning; give it a
-//	                                    # 100.64.0.0/10 prefix), one-to-one; or
-//	                                    # {preset, mapping, filtering (endpoint-independent,
+//	                                    # Presets, the devices each stands for, and whether
+//	                                    # it hairpins (reaches a LAN host through the
+//	                                    # router's own public address):
+//	                                    #  none: a routed LAN, public addresses
+//	                                    #  full-cone: game-console-friendly consumer routers
+//	                                    #   (UPnP/"open NAT" firmwares); hairpins
+//	                                    #  address-restricted: some consumer routers and
+//	                                    #   enterprise firewalls; hairpins
+//	                                    #  port-restricted: the common home router (most
+//	                                    #   ISP boxes, Fritz!Box, consumer Wi-Fi routers);
+//	                                    #   hairpins
+//	                                    #  symmetric: enterprise firewalls (Cisco ASA,
+//	                                    #   Palo Alto, FortiGate defaults), some mobile
+//	                                    #   carriers; no hairpinning
+//	                                    #  carrier-grade: a carrier's CGN (RFC 6888: 512-port
+//	                                    #   blocks, filtering by address and port, stricter
+//	                                    #   than RFC 4787 REQ-8's recommendation; give it a
+//	                                    #   100.64.0.0/10 prefix); no hairpinning
+//	                                    #  one-to-one: a cloud VM's public IP (AWS, GCP,
+//	                                    #   Azure); hairpins
+//	                                    #  linux-masquerade: a Linux box with nftables'
+//	                                    #   masquerade and nothing else (a self-built router,
+//	                                    #   a VPS gateway, Docker's and libvirt's NAT):
+//	                                    #   port-restricted with port preservation, except
+//	                                    #   that an unsolicited datagram from a remote makes
+//	                                    #   conntrack give the next flow to that remote
+//	                                    #   another port (mapping then destination-
+//	                                    #   dependent); wan_input_drop: true is OpenWrt's
+//	                                    #   default (unsolicited input dropped: plain
+//	                                    #   port-restricted); no hairpinning
+//	                                    # or {preset, mapping, filtering (endpoint-independent,
 //	                                    #  address-dependent, address-and-port-dependent),
-//	                                    #  hairpinning, port_preservation, inbound_refresh
-//	                                    #  (booleans, default the preset's),
-//	                                    #  mapping_lifetime (UDP, default 2m),
+//	                                    #  hairpinning, port_preservation, inbound_refresh,
+//	                                    #  wan_input_drop (booleans, default the preset's;
+//	                                    #  wan_input_drop: false needs endpoint-independent
+//	                                    #  mapping), mapping_lifetime (UDP, default 2m),
 //	                                    #  tcp_established_lifetime (default 2h4m),
 //	                                    #  tcp_transitory_lifetime (default 4m), ports (default
 //	                                    #  1024-65535), port_block (ports per internal

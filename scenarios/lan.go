@@ -208,7 +208,7 @@ func (p *parser) dns(path string, v *yaml.Node) {
 // resolve (network.dns: {name: none}).
 const Unresolvable = ""
 
-var natPresets = []string{"none", "full-cone", "address-restricted", "port-restricted", "symmetric", "carrier-grade", "one-to-one"}
+var natPresets = []string{"none", "full-cone", "address-restricted", "port-restricted", "symmetric", "carrier-grade", "one-to-one", "linux-masquerade"}
 
 var behaviors = []string{"endpoint-independent", "address-dependent", "address-and-port-dependent"}
 
@@ -230,6 +230,8 @@ func natPreset(name string) vnet.NAT {
 		return vnet.CarrierGrade()
 	case "one-to-one":
 		return vnet.CloudOneToOne()
+	case "linux-masquerade":
+		return vnet.LinuxMasquerade()
 	}
 	return vnet.NAT{Mode: vnet.NAPT}
 }
@@ -247,6 +249,8 @@ func (p *parser) nat(path string, v *yaml.Node) vnet.NAT {
 		preset                     string
 		mapping, filtering         *vnet.Behavior
 		hairpin, preserve, refresh *bool
+		inputDrop                  *bool
+		inputDropAt                *yaml.Node
 		lifetime, tcpEst, tcpTrans time.Duration
 		ports                      vnet.PortRange
 		block                      *uint16
@@ -279,6 +283,10 @@ func (p *parser) nat(path string, v *yaml.Node) vnet.NAT {
 		"hairpinning":       flag(&hairpin),
 		"port_preservation": flag(&preserve),
 		"inbound_refresh":   flag(&refresh),
+		"wan_input_drop": func(path string, v *yaml.Node) {
+			inputDropAt = v
+			flag(&inputDrop)(path, v)
+		},
 		"mapping_lifetime": func(path string, v *yaml.Node) {
 			napt = append(napt, v)
 			p.duration(v, path, false, &lifetime)
@@ -314,8 +322,11 @@ func (p *parser) nat(path string, v *yaml.Node) vnet.NAT {
 	})
 	n := natPreset(preset)
 	if n.Mode != vnet.NAPT && len(napt) > 0 {
-		p.errorf(napt[0], join(path, "preset"), "%s has no port translation to configure; use a NAPT preset (full-cone, address-restricted, port-restricted, symmetric, carrier-grade)", preset)
+		p.errorf(napt[0], join(path, "preset"), "%s has no port translation to configure; use a NAPT preset (full-cone, address-restricted, port-restricted, symmetric, carrier-grade, linux-masquerade)", preset)
 		return n
+	}
+	if inputDrop != nil {
+		n.ConntrackClash = !*inputDrop
 	}
 	if mapping != nil {
 		n.Mapping = *mapping
@@ -346,6 +357,13 @@ func (p *parser) nat(path string, v *yaml.Node) vnet.NAT {
 	}
 	n.PortMin, n.PortMax = ports.Min, ports.Max
 	n.Forwards = append(n.Forwards, forwards...)
+	if n.ConntrackClash && n.Mapping != vnet.EndpointIndependent {
+		at := inputDropAt
+		if at == nil {
+			at = v
+		}
+		p.errorf(at, join(path, "wan_input_drop"), "conntrack's port reallocation (wan_input_drop: false) needs endpoint-independent mapping")
+	}
 	return n
 }
 

@@ -103,6 +103,18 @@ type NAT struct {
 	// opens more mappings than its block holds gets no more ports. A block
 	// stays with its address for the network's life.
 	PortBlock uint16
+	// ConntrackClash models the connection tracking beneath Linux's
+	// masquerade when nothing drops the router's unsolicited WAN input: a
+	// UDP datagram from a remote endpoint R to an external port P that no
+	// mapping admits still leaves a conntrack entry (R → P), which lives
+	// 30 s after the last such datagram (nf_conntrack_udp_timeout). While
+	// it lives, a LAN flow to R cannot take P: nf_nat_core.c's
+	// get_unique_tuple keeps the source port only when nf_nat_used_tuple
+	// finds the reply tuple (R → P) unused, and otherwise picks another
+	// port. That flow gets an external port of its own, so the mapping
+	// becomes destination-dependent for R alone. It applies to NAPT with
+	// endpoint-independent mapping only.
+	ConntrackClash bool
 }
 
 // Forward forwards a protocol's external port to an internal endpoint.
@@ -150,6 +162,21 @@ func CarrierGrade() NAT {
 	return NAT{Mode: NAPT, Mapping: EndpointIndependent, Filtering: AddressPortDependent, PortBlock: 512}
 }
 
+// LinuxMasquerade is a Linux router whose NAT is nftables' masquerade (or
+// iptables' MASQUERADE) and whose firewall lets unsolicited WAN input reach
+// the router itself (a plain `masquerade` rule and nothing else):
+// conntrack keeps the source port when it can and admits only replies, so
+// it behaves as port-restricted with port preservation, until an
+// unsolicited datagram from a remote claims a tuple (see
+// [NAT.ConntrackClash]); and it does not hairpin (masquerade rewrites only
+// the source; reaching the router's own address needs a separate DNAT
+// rule). A router that drops unsolicited WAN input, as OpenWrt's default
+// zone policy does, never lets the clash happen: set ConntrackClash to
+// false, and it is [PortRestricted] without hairpinning.
+func LinuxMasquerade() NAT {
+	return NAT{Mode: NAPT, Mapping: EndpointIndependent, Filtering: AddressPortDependent, PortPreservation: true, ConntrackClash: true}
+}
+
 // CloudOneToOne is the 1:1 NAT of a cloud VM without a public IP: each
 // host's private address maps to its own external address.
 func CloudOneToOne() NAT {
@@ -188,6 +215,9 @@ func (c NAT) validate() error {
 	if lo > hi {
 		return fmt.Errorf("NAT port range %d-%d is reversed", lo, hi)
 	}
+	if c.ConntrackClash && (c.Mode != NAPT || c.Mapping != EndpointIndependent) {
+		return fmt.Errorf("conntrack clash needs a NAPT with endpoint-independent mapping")
+	}
 	if int(c.PortBlock) > int(hi)-int(lo)+1 {
 		return fmt.Errorf("NAT port block of %d ports is larger than its port range %d-%d", c.PortBlock, lo, hi)
 	}
@@ -218,12 +248,30 @@ type natTable struct {
 	lastSweep time.Time
 	blocks    map[netip.Addr]uint16 // first port of each internal address's block (PortBlock)
 	nextBlock int                   // first port of the next block to hand out
+	// claims are the conntrack entries unsolicited inbound datagrams left
+	// (ConntrackClash), with when each was last refreshed.
+	claims map[claimKey]time.Time
 }
+
+// claimKey is an unsolicited inbound flow's conntrack entry: which remote
+// sent to which external port.
+type claimKey struct {
+	proto  Proto
+	port   uint16
+	remote netip.AddrPort
+}
+
+// claimLifetime is how long an unreplied UDP conntrack entry lives: Linux's
+// nf_conntrack_udp_timeout default.
+const claimLifetime = 30 * time.Second
 
 type outKey struct {
 	proto    Proto
 	internal netip.AddrPort
 	remote   netip.AddrPort // masked by the mapping behaviour
+	// flow marks a mapping for one remote endpoint only, made when the
+	// endpoint-independent one's port was claimed (ConntrackClash).
+	flow bool
 }
 
 type inKey struct {
@@ -258,6 +306,7 @@ func newNATTable(cfg NAT, extIP netip.Addr) *natTable {
 		toExt:    make(map[netip.Addr]netip.Addr),
 		toInt:    make(map[netip.Addr]netip.Addr),
 		blocks:   make(map[netip.Addr]uint16),
+		claims:   make(map[claimKey]time.Time),
 	}
 	lo, _ := cfg.portRange()
 	t.nextBlock = int(lo)
@@ -313,6 +362,12 @@ func (t *natTable) outbound(pkt *packet, now time.Time) (reason string) {
 			t.remove(m)
 			m = nil
 		}
+		if t.cfg.ConntrackClash && pkt.proto == UDP {
+			var why string
+			if m, why = t.clashing(key, m, pkt, now); why != "" {
+				return why
+			}
+		}
 		if m == nil {
 			if pkt.proto == TCP && pkt.seg.Flags&FlagSYN == 0 {
 				return "nat: no mapping for a TCP segment without SYN"
@@ -340,6 +395,45 @@ func (t *natTable) outbound(pkt *packet, now time.Time) (reason string) {
 	return ""
 }
 
+// clashing returns the mapping a UDP datagram from pkt.src to pkt.dst
+// leaves by under ConntrackClash: the flow's own mapping when an earlier
+// clash made one, a new one when the port the endpoint-independent mapping
+// m has (or port preservation would give) is claimed by pkt.dst, else m.
+func (t *natTable) clashing(key outKey, m *mapping, pkt *packet, now time.Time) (*mapping, string) {
+	fkey := outKey{proto: pkt.proto, internal: pkt.src, remote: pkt.dst, flow: true}
+	if f := t.out[fkey]; f != nil {
+		if !t.expired(f, now) {
+			return f, ""
+		}
+		t.remove(f)
+	}
+	port := pkt.src.Port()
+	if m != nil {
+		port = m.external.Port()
+	}
+	at, claimed := t.claims[claimKey{pkt.proto, port, pkt.dst}]
+	if !claimed || now.Sub(at) >= claimLifetime {
+		return m, ""
+	}
+	// get_unique_tuple's fallback: any free port, not the preserved one.
+	p, why := t.allocate(pkt.proto, netip.AddrPortFrom(pkt.src.Addr(), 0), now)
+	if why != "" {
+		return nil, why
+	}
+	f := &mapping{key: fkey, external: netip.AddrPortFrom(t.extIP, p)}
+	t.out[fkey] = f
+	t.in[inKey{pkt.proto, p}] = f
+	return f, ""
+}
+
+// claim records the conntrack entry an unsolicited inbound UDP datagram
+// leaves (ConntrackClash).
+func (t *natTable) claim(pkt *packet, now time.Time) {
+	if t.cfg.ConntrackClash && pkt.proto == UDP && pkt.dst.Addr() == t.extIP {
+		t.claims[claimKey{pkt.proto, pkt.dst.Port(), pkt.src}] = now
+	}
+}
+
 func (t *natTable) lookupExt(internal netip.Addr) (netip.Addr, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -362,15 +456,18 @@ func (t *natTable) inbound(pkt *packet, now time.Time) (reason string) {
 	}
 	m := t.in[inKey{pkt.proto, pkt.dst.Port()}]
 	if m == nil || pkt.dst.Addr() != t.extIP {
+		t.claim(pkt, now)
 		return "nat: no mapping"
 	}
 	if t.expired(m, now) {
 		t.remove(m)
+		t.claim(pkt, now)
 		return "nat: mapping expired"
 	}
 	if !m.static && t.cfg.Filtering != EndpointIndependent {
 		at, ok := m.permits[t.cfg.Filtering.mask(pkt.src)]
 		if !ok || now.Sub(at) >= t.lifetimeOf(m) {
+			t.claim(pkt, now)
 			return "nat: filtered (" + t.cfg.Filtering.String() + ")"
 		}
 	}
@@ -413,6 +510,11 @@ func (t *natTable) sweep(now time.Time) {
 	for _, m := range t.out {
 		if t.expired(m, now) {
 			t.remove(m)
+		}
+	}
+	for k, at := range t.claims {
+		if now.Sub(at) >= claimLifetime {
+			delete(t.claims, k)
 		}
 	}
 }

@@ -74,6 +74,8 @@ func TestNATBehaviour(t *testing.T) {
 		{"port restricted", PortRestricted(), true, true, false, false},
 		{"symmetric", Symmetric(), false, false, false, false},
 		{"carrier grade", CarrierGrade(), true, true, false, false},
+		{"linux masquerade", LinuxMasquerade(), true, true, false, false},
+		{"linux masquerade, WAN input dropped", linuxMasqueradeInputDrop(), true, true, false, false},
 		{"address-dependent mapping", NAT{Mode: NAPT, Mapping: AddressDependent, Filtering: AddressDependent}, true, false, true, false},
 	}
 	for _, tt := range tests {
@@ -407,6 +409,97 @@ func TestCarrierGradeNAT(t *testing.T) {
 		send(t, listen(t, mustHost(t, homeA, "a2"), 0), "hairpin", bPublic)
 		if _, _, ok := recvFrom(t, in, time.Second); ok {
 			t.Error("the CGN hairpinned between its subscribers")
+		}
+	})
+}
+
+// linuxMasqueradeInputDrop is a Linux router that drops unsolicited WAN
+// input, as OpenWrt's wan zone does.
+func linuxMasqueradeInputDrop() NAT {
+	nat := LinuxMasquerade()
+	nat.ConntrackClash = false
+	return nat
+}
+
+// TestLinuxMasqueradeClash pins conntrack's port reallocation: after an
+// unsolicited datagram from r2:p1 to the inside host's mapping, a flow from
+// the inside host to r2:p1 cannot take that port (nf_nat_used_tuple) and
+// gets another, while flows to everyone else keep it; with WAN input
+// dropped no entry is made and the port stays.
+func TestLinuxMasqueradeClash(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		nat     NAT
+		newPort bool
+	}{
+		{"no input drop: clash, new port", LinuxMasquerade(), true},
+		{"WAN input dropped: no clash, same port", linuxMasqueradeInputDrop(), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newNATBench(t, tt.nat)
+				m := b.mappedBy(t, "r1:p1")
+				if m.Port() != 40000 {
+					t.Fatalf("first mapping %v does not preserve port 40000", m)
+				}
+				if b.reaches(t, "r2:p1", m) {
+					t.Fatal("an unsolicited datagram from r2:p1 reached the inside host")
+				}
+				got := b.mappedBy(t, "r2:p1")
+				if got.Addr() != b.router.WAN() {
+					t.Fatalf("mapping towards r2:p1 %v is not on the router's address %v", got, b.router.WAN())
+				}
+				if (got != m) != tt.newPort {
+					t.Fatalf("mapping towards r2:p1 is %v after r2:p1 sent to %v; want a new port: %v", got, m, tt.newPort)
+				}
+				if !b.reaches(t, "r2:p1", got) {
+					t.Error("r2:p1's reply to its own mapping did not arrive")
+				}
+				if again := b.mappedBy(t, "r2:p1"); again != got {
+					t.Errorf("mapping towards r2:p1 moved from %v to %v", got, again)
+				}
+				if other := b.mappedBy(t, "r1:p2"); other != m {
+					t.Errorf("mapping towards r1:p2 is %v, want the unclaimed %v", other, m)
+				}
+			})
+		})
+	}
+}
+
+// TestLinuxMasqueradeNoClashKeepsPort pins the endpoint-independent side:
+// without an unsolicited datagram every remote sees the preserved port, and
+// a claim 30 s old (nf_conntrack_udp_timeout) has expired.
+func TestLinuxMasqueradeNoClashKeepsPort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newNATBench(t, LinuxMasquerade())
+		m := b.mappedBy(t, "r1:p1")
+		for _, r := range []string{"r1:p2", "r2:p1", "r2:p2"} {
+			if got := b.mappedBy(t, r); got != m {
+				t.Errorf("mapping towards %s is %v, want %v", r, got, m)
+			}
+		}
+		// r2 claims a port the inside host has not used towards it yet:
+		// a second socket's preserved port.
+		second := listen(t, mustHost(t, b.router, "second"), 40001)
+		wan := netip.AddrPortFrom(b.router.WAN(), 40001)
+		send(t, b.remotes["r2:p1"], "early", wan)
+		time.Sleep(claimLifetime)
+		send(t, second, "late", b.addr("r2:p1"))
+		if _, from, ok := recvFrom(t, b.remotes["r2:p1"], time.Second); !ok || from != wan {
+			t.Errorf("after the claim expired the mapping towards r2:p1 is %v (arrived %v), want %v", from, ok, wan)
+		}
+	})
+}
+
+// TestLinuxMasqueradeNoHairpin pins that masquerade does not hairpin.
+func TestLinuxMasqueradeNoHairpin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newNATBench(t, LinuxMasquerade())
+		m := b.mappedBy(t, "r1:p1")
+		other := listen(t, mustHost(t, b.router, "neighbour"), 0)
+		send(t, other, "hairpin", m)
+		if _, _, ok := recvFrom(t, b.inside, time.Second); ok {
+			t.Fatal("a datagram to the router's external address hairpinned")
 		}
 	})
 }
