@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/icelab/icelab/harness/fakeclock"
 	"github.com/icelab/icelab/relay"
 	"github.com/icelab/icelab/relay/pki"
+	"github.com/icelab/icelab/reports"
 )
 
 func main() {
@@ -34,8 +36,10 @@ func main() {
 	video := flag.Bool("video", true, "every client publishes video as well as audio")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := flag.String("memprofile", "", "write a heap profile at the end of the call to this file")
+	out := flag.String("out", "", "also write the run's reports (results.json, report.html, ...) to this directory, and print their sizes")
 	flag.Parse()
 	profiles = struct{ cpu, mem string }{*cpuProfile, *memProfile}
+	reportDir = *out
 	fakeclock.Main(func(r *fakeclock.Runner) int {
 		if err := run(r, *clients, *duration, *video); err != nil {
 			fmt.Fprintln(os.Stderr, "roombench:", err)
@@ -108,6 +112,11 @@ func run(r *fakeclock.Runner, n int, d time.Duration, video bool) error {
 			}
 		}
 	}
+	if reportDir != "" {
+		if err := writeReports(reportDir, res); err != nil {
+			return err
+		}
+	}
 	rss := peakRSS()
 	perSub := 0.0
 	if subs > 0 {
@@ -116,6 +125,24 @@ func run(r *fakeclock.Runner, n int, d time.Duration, video bool) error {
 	fmt.Printf("clients %d, %v of call (video %t): wall %v, CPU %v, %d media packets delivered, %.2f µs CPU per packet, peak RSS %.0f MB, %d subscriptions, %.2f MB per subscription\n",
 		n, d, video, wall.Round(10*time.Millisecond), used.Round(10*time.Millisecond), packets,
 		float64(used.Microseconds())/float64(max(packets, 1)), float64(rss)/1e6, subs, perSub/1e6)
+	return nil
+}
+
+// reportDir is where to write the run's reports, if anywhere.
+var reportDir string
+
+// writeReports writes the run's reports to dir and prints their sizes.
+func writeReports(dir string, res harness.Result) error {
+	if err := reports.Write(dir, reports.Suite{Runs: []reports.Run{{Result: res}}, Wall: res.Wall}); err != nil {
+		return err
+	}
+	for _, name := range []string{reports.JSONFile, reports.HTMLFile, reports.MarkdownFile} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s: %d bytes\n", name, fi.Size())
+	}
 	return nil
 }
 
