@@ -17,12 +17,32 @@ const NACKHistory = 256
 
 // Interceptors registers pion's default codecs and interceptors (NACK
 // generator and responder, RTCP reports, simulcast header extensions,
-// stats, the transport-wide congestion control header) with a NACK history
-// of NACKHistory packets.
+// stats, the transport-wide congestion control header), in pion's order,
+// with a NACK responder that keeps NACKHistory packets per stream without
+// copying them (see nackResponder): whoever writes through it must not
+// reuse a payload it has written.
 func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return err
 	}
-	return webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
-		webrtc.WithNackResponderOptions(nack.ResponderSize(NACKHistory)))
+	// webrtc.ConfigureNack, with the responder replaced.
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return err
+	}
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	ir.Add(nackResponderFactory{size: NACKHistory})
+	ir.Add(generator)
+	// The rest of webrtc.RegisterDefaultInterceptors.
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureStatsInterceptor(ir); err != nil {
+		return err
+	}
+	return webrtc.ConfigureTWCCSender(m, ir)
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -35,7 +36,7 @@ func main() {
 	duration := flag.Duration("duration", 30*time.Second, "the call's length, on the fake clock")
 	video := flag.Bool("video", true, "every client publishes video as well as audio")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	memProfile := flag.String("memprofile", "", "write a heap profile at the end of the call to this file")
+	memProfile := flag.String("memprofile", "", "write a heap profile of the call at its largest live heap to this file")
 	out := flag.String("out", "", "also write the run's reports (results.json, report.html, ...) to this directory, and print their sizes")
 	flag.Parse()
 	profiles = struct{ cpu, mem string }{*cpuProfile, *memProfile}
@@ -86,16 +87,15 @@ func run(r *fakeclock.Runner, n int, d time.Duration, video bool) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	stopWatch := watchHeap(profiles.mem)
 	before := cpu()
 	start := time.Now()
 	var res harness.Result
 	r.Run([]harness.Spec{spec}, 1, nil, func(_ int, got harness.Result) { res = got })
 	wall := time.Since(start)
 	used := cpu() - before
-	if profiles.mem != "" {
-		if err := writeHeap(profiles.mem); err != nil {
-			return err
-		}
+	if err := stopWatch(); err != nil {
+		return err
 	}
 	if res.Err != "" {
 		return fmt.Errorf("%s: %s", spec.Name, res.Err)
@@ -125,6 +125,7 @@ func run(r *fakeclock.Runner, n int, d time.Duration, video bool) error {
 	fmt.Printf("clients %d, %v of call (video %t): wall %v, CPU %v, %d media packets delivered, %.2f µs CPU per packet, peak RSS %.0f MB, %d subscriptions, %.2f MB per subscription\n",
 		n, d, video, wall.Round(10*time.Millisecond), used.Round(10*time.Millisecond), packets,
 		float64(used.Microseconds())/float64(max(packets, 1)), float64(rss)/1e6, subs, perSub/1e6)
+	fmt.Printf("peak live heap %.0f MB, goroutine stacks %.0f MB, %d goroutines\n", float64(peak.live)/1e6, float64(peak.stacks)/1e6, peak.goroutines)
 	return nil
 }
 
@@ -149,7 +150,51 @@ func writeReports(dir string, res harness.Result) error {
 // profiles are the profiles to write, if any.
 var profiles struct{ cpu, mem string }
 
-// writeHeap writes a heap profile, with what the call allocated.
+// watchHeap keeps the peaks of the live heap, the goroutine stacks and
+// the goroutines, and, when path is set, writes a heap profile to path each time the
+// live heap (as the last garbage collection found it) grows by a tenth
+// over the last one written, so that the profile shows the call at its
+// largest, not after its teardown. It polls on the machine's clock,
+// outside the run's bubble; stop ends it and returns the first error.
+func watchHeap(path string) (stop func() error) {
+	done, ended := make(chan struct{}), make(chan error, 1)
+	go func() {
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/sched/goroutines:goroutines"}}
+		var written uint64
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				ended <- nil
+				return
+			case <-tick.C:
+			}
+			metrics.Read(sample)
+			peak.live = max(peak.live, sample[0].Value.Uint64())
+			peak.stacks = max(peak.stacks, sample[1].Value.Uint64())
+			peak.goroutines = max(peak.goroutines, sample[2].Value.Uint64())
+			if live := sample[0].Value.Uint64(); path != "" && live > written+written/10 {
+				if err := writeHeap(path); err != nil {
+					ended <- err
+					return
+				}
+				written = live
+			}
+		}
+	}()
+	return func() error {
+		close(done)
+		return <-ended
+	}
+}
+
+// peak is the largest live heap, goroutine stacks and goroutines
+// watchHeap saw, polling every 100 ms.
+var peak struct{ live, stacks, goroutines uint64 }
+
+// writeHeap writes a heap profile (in use at the last garbage collection,
+// and what the call allocated so far).
 func writeHeap(path string) error {
 	f, err := os.Create(path)
 	if err != nil {
