@@ -88,12 +88,12 @@ func run(r *fakeclock.Runner, n int, d time.Duration, video bool) error {
 		defer pprof.StopCPUProfile()
 	}
 	stopWatch := watchHeap(profiles.mem)
-	before := cpu()
+	before, allocsBefore := cpu(), allocs()
 	start := time.Now()
 	var res harness.Result
 	r.Run([]harness.Spec{spec}, 1, nil, func(_ int, got harness.Result) { res = got })
 	wall := time.Since(start)
-	used := cpu() - before
+	used, allocated := cpu()-before, allocs()-allocsBefore
 	if err := stopWatch(); err != nil {
 		return err
 	}
@@ -125,7 +125,8 @@ func run(r *fakeclock.Runner, n int, d time.Duration, video bool) error {
 	fmt.Printf("clients %d, %v of call (video %t): wall %v, CPU %v, %d media packets delivered, %.2f µs CPU per packet, peak RSS %.0f MB, %d subscriptions, %.2f MB per subscription\n",
 		n, d, video, wall.Round(10*time.Millisecond), used.Round(10*time.Millisecond), packets,
 		float64(used.Microseconds())/float64(max(packets, 1)), float64(rss)/1e6, subs, perSub/1e6)
-	fmt.Printf("peak live heap %.0f MB, goroutine stacks %.0f MB, %d goroutines\n", float64(peak.live)/1e6, float64(peak.stacks)/1e6, peak.goroutines)
+	fmt.Printf("peak live heap %.0f MB, goroutine stacks %.0f MB, %d goroutines, %.1f heap allocations per packet\n",
+		float64(peak.live)/1e6, float64(peak.stacks)/1e6, peak.goroutines, float64(allocated)/float64(max(packets, 1)))
 	return nil
 }
 
@@ -202,6 +203,13 @@ func writeHeap(path string) error {
 	}
 	defer f.Close()
 	return pprof.Lookup("allocs").WriteTo(f, 0)
+}
+
+// allocs is how many heap objects the process has allocated so far.
+func allocs() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // cpu is the process's user and system time so far.
