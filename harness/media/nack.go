@@ -14,7 +14,8 @@ import (
 // pkg/nack/responder_interceptor.go) does, with the same history, RTX
 // rewriting, round-trip estimate and resend spacing, but keeps the
 // payloads it was handed instead of copying each into a pooled buffer of
-// 1,460 bytes. Writers must therefore never reuse a payload once written:
+// 1,460 bytes. Writers must therefore never reuse a payload, a header's
+// extensions or its CSRC list once written:
 // the harness's packetizer allocates a payload per packet, and the media
 // node's down tracks share one per upstream packet (as an SFU's
 // subscribers share its receive buffer), so a media node's history costs
@@ -175,7 +176,10 @@ func (s *sentStream) add(h *rtp.Header, payload []byte, rtxSSRC uint32, rtxPT ui
 		s.started, s.highest = true, seq
 	}
 	p := &s.slots[seq%size]
-	*p = sentPacket{valid: true, seq: seq, header: h.Clone(), payload: payload}
+	// The header is copied, its extensions are not: like the payload, a
+	// writer makes them per packet (pion's header extension interceptors
+	// above this one set fresh ones on each packet).
+	*p = sentPacket{valid: true, seq: seq, header: *h, payload: payload}
 	if rtxSSRC != 0 && rtxPT != 0 {
 		p.rtx = true
 		p.header.SSRC, p.header.PayloadType, p.header.SequenceNumber = rtxSSRC, rtxPT, rtxSeq.NextSequenceNumber()

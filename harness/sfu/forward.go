@@ -98,7 +98,9 @@ func (d *downTrack) write(source uint32, pkt *rtp.Packet) {
 	if ssrc == 0 {
 		return // not negotiated yet
 	}
-	out := rtp.Packet{Header: pkt.Header, Payload: pkt.Payload}
+	out := packets.Get().(*rtp.Packet)
+	defer packets.Put(out)
+	*out = rtp.Packet{Header: pkt.Header, Payload: pkt.Payload}
 	out.Extension, out.ExtensionProfile, out.Extensions = false, 0, nil
 	d.mu.Lock()
 	d.munger.rewrite(source, &out.Header, time.Now(), d.clockRate)
@@ -109,8 +111,13 @@ func (d *downTrack) write(source uint32, pkt *rtp.Packet) {
 	d.mu.Unlock()
 	// Written outside the lock: a write may wait on the network, and inside
 	// a synctest bubble a goroutine waiting on a mutex would stop the clock.
-	media.Send(d.track, stream, &out)
+	media.Send(d.track, stream, out)
 }
+
+// packets are the packets down tracks rewrite into: pion keeps none once
+// a write returns (the NACK history copies the header), so a packet's
+// copy per subscriber allocates nothing.
+var packets = sync.Pool{New: func() any { return new(rtp.Packet) }}
 
 // munger rewrites the sequence numbers and timestamps of the upstream
 // streams that feed one down track into one continuous stream, as an SFU's
