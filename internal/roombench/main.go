@@ -13,6 +13,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -37,10 +38,12 @@ func main() {
 	video := flag.Bool("video", true, "every client publishes video as well as audio")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := flag.String("memprofile", "", "write a heap profile of the call at its largest live heap to this file")
+	asJSON := flag.Bool("json", false, "print the figures as one JSON object (what the room benchmark reads)")
 	out := flag.String("out", "", "also write the run's reports (results.json, report.html, ...) to this directory, and print their sizes")
 	flag.Parse()
 	profiles = struct{ cpu, mem string }{*cpuProfile, *memProfile}
 	reportDir = *out
+	jsonOut = *asJSON
 	fakeclock.Main(func(r *fakeclock.Runner) int {
 		if err := run(r, *clients, *duration, *video); err != nil {
 			fmt.Fprintln(os.Stderr, "roombench:", err)
@@ -122,6 +125,10 @@ func run(r *fakeclock.Runner, n int, d time.Duration, video bool) error {
 	if subs > 0 {
 		perSub = float64(rss) / float64(subs)
 	}
+	if jsonOut {
+		return json.NewEncoder(os.Stdout).Encode(Figures{Clients: n, Call: d.Seconds(), Wall: wall.Seconds(), CPU: used.Seconds(),
+			Packets: packets, Subscriptions: subs, PeakRSS: rss, PeakLive: peak.live, Allocs: allocated})
+	}
 	fmt.Printf("clients %d, %v of call (video %t): wall %v, CPU %v, %d media packets delivered, %.2f µs CPU per packet, peak RSS %.0f MB, %d subscriptions, %.2f MB per subscription\n",
 		n, d, video, wall.Round(10*time.Millisecond), used.Round(10*time.Millisecond), packets,
 		float64(used.Microseconds())/float64(max(packets, 1)), float64(rss)/1e6, subs, perSub/1e6)
@@ -129,6 +136,22 @@ func run(r *fakeclock.Runner, n int, d time.Duration, video bool) error {
 		float64(peak.live)/1e6, float64(peak.stacks)/1e6, peak.goroutines, float64(allocated)/float64(max(packets, 1)))
 	return nil
 }
+
+// Figures are what -json prints: one room's cost.
+type Figures struct {
+	Clients       int     `json:"clients"`
+	Call          float64 `json:"call_s"` // the call's length, fake clock
+	Wall          float64 `json:"wall_s"`
+	CPU           float64 `json:"cpu_s"` // user and system
+	Packets       uint64  `json:"packets"`
+	Subscriptions int     `json:"subscriptions"`
+	PeakRSS       uint64  `json:"peak_rss_bytes"`
+	PeakLive      uint64  `json:"peak_live_heap_bytes"`
+	Allocs        uint64  `json:"heap_allocs"`
+}
+
+// jsonOut prints the figures as one JSON object instead of sentences.
+var jsonOut bool
 
 // reportDir is where to write the run's reports, if anywhere.
 var reportDir string
