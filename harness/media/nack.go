@@ -53,12 +53,14 @@ type sentStream struct {
 // be resent (the RTX stream's SSRC, payload type and sequence number, when
 // there is one) and the payload it was sent with.
 type sentPacket struct {
-	valid      bool
-	seq        uint16 // the original sequence number
-	rtx        bool   // resent on the RTX stream, the original number first
-	header     rtp.Header
-	payload    []byte
-	lastResend time.Time
+	valid   bool
+	rtx     bool   // resent on the RTX stream, the original number first
+	seq     uint16 // the original sequence number
+	header  rtp.Header
+	payload []byte
+	// lastResend is when it was last resent, in nanoseconds of Unix time;
+	// zero: never.
+	lastResend int64
 }
 
 // nackResponderFactory makes a nackResponder per peer connection.
@@ -211,10 +213,10 @@ func (s *sentStream) get(seq uint16, now time.Time) (sentPacket, bool) {
 	if !p.valid || p.seq != seq {
 		return sentPacket{}, false
 	}
-	if !p.lastResend.IsZero() && now.Sub(p.lastResend) < s.rtt+5*time.Millisecond {
+	if p.lastResend != 0 && now.Sub(time.Unix(0, p.lastResend)) < s.rtt+5*time.Millisecond {
 		return sentPacket{}, false
 	}
-	p.lastResend = now
+	p.lastResend = now.UnixNano()
 	return *p, true
 }
 
@@ -222,8 +224,8 @@ func (s *sentStream) get(seq uint16, now time.Time) (sentPacket, bool) {
 func (s *sentStream) unsent(seq uint16, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := &s.slots[seq%uint16(len(s.slots))]; p.valid && p.seq == seq && p.lastResend.Equal(at) {
-		p.lastResend = time.Time{}
+	if p := &s.slots[seq%uint16(len(s.slots))]; p.valid && p.seq == seq && p.lastResend == at.UnixNano() {
+		p.lastResend = 0
 	}
 }
 
