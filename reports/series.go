@@ -124,3 +124,38 @@ func summariseQuality(q harness.Quality, points int) harness.Quality {
 	q.Seconds, q.Step = out, time.Duration(per)*time.Second
 	return q
 }
+
+// forJSON is the suite as results.json writes it: summarised (unless
+// FullSeries), and, unless FullSeries, without the series of a flow's only
+// stream, which repeats the flow's own entry for entry.
+func (s Suite) forJSON() Suite {
+	s = s.summarised()
+	if s.FullSeries {
+		return s
+	}
+	runs := append([]Run(nil), s.Runs...)
+	for i := range runs {
+		runs[i].Result = dropRepeatedSeries(runs[i].Result)
+	}
+	s.Runs = runs
+	return s
+}
+
+// dropRepeatedSeries returns res with the series of every flow's only
+// stream left out; res itself is not modified.
+func dropRepeatedSeries(res harness.Result) harness.Result {
+	res.Clients = append([]harness.ClientResult(nil), res.Clients...)
+	for i := range res.Clients {
+		c := &res.Clients[i]
+		c.Media = append([]harness.Media(nil), c.Media...)
+		for j := range c.Media {
+			m := &c.Media[j]
+			if m.Quality == nil || len(m.Streams) != 1 || len(m.Streams[0].Quality.Seconds) == 0 {
+				continue
+			}
+			m.Streams = append([]harness.StreamStats(nil), m.Streams...)
+			m.Streams[0].Quality.Seconds, m.Streams[0].Quality.Step = nil, 0
+		}
+	}
+	return res
+}

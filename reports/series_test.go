@@ -77,6 +77,11 @@ func TestLongCallReportsStaySmall(t *testing.T) {
 								}
 								Step float64
 							}
+							Streams []struct {
+								Quality struct {
+									Seconds []any
+								}
+							}
 						}
 					}
 				}
@@ -86,6 +91,9 @@ func TestLongCallReportsStaySmall(t *testing.T) {
 			t.Fatal(err)
 		}
 		q := doc.Runs[0].Result.Clients[0].Media[1].Quality
+		if n := len(doc.Runs[0].Result.Clients[0].Media[1].Streams[0].Quality.Seconds); full != (n > 0) {
+			t.Errorf("full %t: the flow's only stream has %d entries of its own, want them only with FullSeries (they repeat the flow's)", full, n)
+		}
 		var sent uint64
 		for _, s := range q.Seconds {
 			sent += s.Sent
