@@ -91,7 +91,12 @@ func (t *Track) StreamID() string { return t.streamID }
 func (t *Track) Kind() webrtc.RTPCodecType { return CodecType(t.kind) }
 
 // SSRC returns the SSRC the track is sent with; zero until it is bound.
-func (t *Track) SSRC() uint32 { return t.binding().ssrc }
+func (t *Track) SSRC() uint32 {
+	if b := t.b.Load(); b != nil {
+		return b.ssrc
+	}
+	return 0
+}
 
 // WriteRTP sends a packet with the track's SSRC and payload type and
 // reports whether it went out: false, with no error, while the track is
