@@ -63,6 +63,38 @@ func (r *runner) collect(res *Result) {
 		res.Relay.PeerToClientPackets += st.Relayed.PeerToClient.Packets
 		res.Relay.PacketsRelayed += st.Relayed.ClientToPeer.Packets + st.Relayed.PeerToClient.Packets
 	}
+	secs := end.Seconds()
+	if secs > 0 {
+		res.Relay.Bitrate = float64(res.Relay.ClientToPeerBytes+res.Relay.PeerToClientBytes) * 8 / secs
+	}
+	res.Node = nodeLoad(res.Clients, secs)
+}
+
+// nodeLoad sums the media node's RTP flows: the publications it received
+// and the subscriptions it sent.
+func nodeLoad(clients []ClientResult, secs float64) NodeLoad {
+	var l NodeLoad
+	for _, c := range clients {
+		for _, m := range c.Media {
+			if m.Quality == nil {
+				continue // data
+			}
+			switch m.Direction {
+			case media.AtNode:
+				l.Publications++
+				l.PacketsIn += m.Packets
+				l.BytesIn += m.Bytes
+			case media.Received:
+				l.Subscriptions++
+				l.PacketsOut += m.Sent
+				l.BytesOut += m.Bytes
+			}
+		}
+	}
+	if secs > 0 {
+		l.BitrateIn, l.BitrateOut = float64(l.BytesIn)*8/secs, float64(l.BytesOut)*8/secs
+	}
+	return l
 }
 
 // ok reports whether a client's call went as a call should: connected to

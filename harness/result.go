@@ -47,6 +47,9 @@ type Result struct {
 	Clients []ClientResult
 	// Relay is the relay's counters at the end of the run.
 	Relay RelayStats
+	// Node is the media node's load over the call; zero in a peer-to-peer
+	// call.
+	Node NodeLoad `json:",omitempty"`
 	// Faults lists the faults applied, when.
 	Faults []AppliedFault
 	// Drops counts packets the network dropped, by reason ("firewall
@@ -89,6 +92,23 @@ type RelayStats struct {
 	// PacketsRelayed is both directions' packets.
 	PacketsRelayed uint64
 	AuthFailures   uint64
+	// Bitrate is the relay's bandwidth: both directions' payload bits per
+	// second, over the call.
+	Bitrate float64 `json:",omitempty"`
+}
+
+// NodeLoad is what the media node carried, from the meters: the RTP its
+// participants' publications brought in (each packet once) and what it
+// forwarded to their subscribers, over the call. A packet the node sent
+// and the network lost counts as sent (PacketsOut) but not in BytesOut,
+// which counts what arrived.
+type NodeLoad struct {
+	Publications, Subscriptions int
+	PacketsIn, BytesIn          uint64
+	PacketsOut, BytesOut        uint64
+	// BitrateIn and BitrateOut are BytesIn and BytesOut in bits per
+	// second over the call.
+	BitrateIn, BitrateOut float64
 }
 
 // AppliedFault is a fault and when it applied.

@@ -47,6 +47,7 @@ var htmlTemplate = template.Must(template.New("html.tmpl").Funcs(template.FuncMa
 // viewers; html/template escapes every text that came from a scenario file
 // or a result.
 func WriteHTML(w io.Writer, s Suite) error {
+	s = s.summarised()
 	page := htmlPage{Counts: s.Counts(), Total: len(s.Runs), Wall: s.Wall, Interrupted: s.Interrupted, Summary: Summary(s)}
 	for _, r := range s.Runs {
 		page.Runs = append(page.Runs, newHTMLRun(r))
@@ -366,7 +367,7 @@ func streamChart(res harness.Result, m harness.Media, q harness.Quality, title s
 	if len(q.Seconds) == 0 {
 		return flowChart{}, false
 	}
-	end := max(res.Duration, time.Duration(len(q.Seconds))*time.Second)
+	end := max(res.Duration, time.Duration(len(q.Seconds))*max(q.Step, time.Second))
 	x := func(at time.Duration) int {
 		at = min(max(at, 0), end)
 		return chLeft + int(int64(chWidth)*int64(at)/int64(end))
@@ -382,17 +383,27 @@ func streamChart(res harness.Result, m harness.Media, q harness.Quality, title s
 		}
 	}
 	peak = max(peak+(peak+3)/4, 1)
+	// A summarised series (Step) draws a bar per entry, its counts per
+	// entry, and says so.
+	step, unit := time.Second, "pkt/s"
+	if q.Step > time.Second {
+		step, unit = q.Step, fmt.Sprintf("pkt per %g s", q.Step.Seconds())
+	}
 	ch := flowChart{Title: title, Width: chLeft + chWidth + 20, Height: chTop + chHeight + 20,
-		MaxLabel: fmt.Sprintf("%d pkt/s", peak), Summary: qualitySummary(&q)}
+		MaxLabel: fmt.Sprintf("%d %s", peak, unit), Summary: qualitySummary(&q)}
 	for i, s := range q.Seconds {
-		x0, x1 := x(time.Duration(i)*time.Second), x(time.Duration(i+1)*time.Second)
+		x0, x1 := x(time.Duration(i)*step), x(time.Duration(i+1)*step)
 		got, lost := min(s.Packets, peak), min(s.Lost, peak-min(s.Packets, peak))
 		h := int(uint64(chHeight) * got / peak)
 		lh := int(uint64(chHeight) * lost / peak)
 		label := fmt.Sprintf("%d s: sent %d, received %d, lost %d, jitter %d ms", i, s.Sent, s.Packets, s.Lost, s.Jitter.Milliseconds())
+		if step > time.Second {
+			from := time.Duration(i) * step
+			label = fmt.Sprintf("%d s to %d s: sent %d, received %d, lost %d, highest jitter %d ms", int(from.Seconds()), int((from + step).Seconds()), s.Sent, s.Packets, s.Lost, s.Jitter.Milliseconds())
+		}
 		clipped := s.Packets+s.Lost > peak
 		if clipped {
-			label += fmt.Sprintf(" (above the axis's %d pkt/s: drawn to the top)", peak)
+			label += fmt.Sprintf(" (above the axis's %d %s: drawn to the top)", peak, unit)
 		}
 		ch.Bars = append(ch.Bars, bar{X: x0, Width: max(x1-x0-1, 1), Y: chTop + chHeight - h, Height: h,
 			LostY: chTop + chHeight - h - lh, LostH: lh, Clipped: clipped, Label: label})

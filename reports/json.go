@@ -59,8 +59,11 @@ type jsonScenario struct {
 // WriteJSON writes the suite as one JSON document with each
 // harness.Result in full (for a scenario run more than once, the result
 // of the run its repeats show, beside their account). Keys are snake_case
-// and durations are in seconds.
+// and durations are in seconds. A series longer than MaxSeriesPoints is
+// summarised (its quality's step says how), and a flow of one stream
+// carries its series once, on the flow, unless s.FullSeries.
 func WriteJSON(w io.Writer, s Suite) error {
+	s = s.forJSON()
 	doc := jsonReport{Summary: Summary(s), Wall: s.Wall.Seconds(), Interrupted: s.Interrupted, Runs: make([]jsonRun, 0, len(s.Runs))}
 	for _, r := range s.Runs {
 		jr := jsonRun{

@@ -151,6 +151,10 @@ type Suite struct {
 	// Interrupted is set when a signal ended the invocation early: runs in
 	// flight are INTERRUPTED, runs not started SKIP.
 	Interrupted bool
+	// FullSeries keeps every second of every series in the JSON and HTML
+	// reports; without it a series longer than MaxSeriesPoints is
+	// summarised.
+	FullSeries bool
 }
 
 // Counts counts the suite's runs by verdict.

@@ -20,6 +20,13 @@ const catalogDir = "catalog"
 // that `icelab run` shows the gap.
 var missing = map[string]string{}
 
+// heavy lists the catalog files too costly to run under the race
+// detector, which slows pion's media path some tenfold: their specs skip
+// there (make test), and run in go test without -race and in make run.
+var heavy = map[string]string{
+	"large-room-relayed-bandwidth.yaml": "24 participants, 644 subscriptions: 5 s of CPU without the race detector, 45 s with it (icelab built with -race, run on this file alone)",
+}
+
 // Each fake-clock catalog file is one spec: load it, run it with
 // harness.RunT in a synctest bubble of its own, and compare the result with
 // the file's expectations. The real-clock files (client ICE-TCP) cost their
@@ -50,6 +57,9 @@ var _ = Describe("the scenario catalog", func() {
 			Expect(loadErr).NotTo(HaveOccurred())
 			if why, ok := missing[filepath.Base(file)]; ok {
 				Skip(why)
+			}
+			if why, ok := heavy[filepath.Base(file)]; ok && raceDetector {
+				Skip("race detector on: " + why)
 			}
 			checkCatalogRun(s, harness.RunT(suiteT, s.Spec, harness.WithCA(testCA)))
 		})

@@ -2,7 +2,10 @@ package vnet
 
 // The byte queues behind a TCPConn's send and receive buffers.
 
-// ring is a byte queue of bounded size, allocated on first use.
+// ring is a byte queue of bounded size, allocated on first use and grown
+// by doubling up to its limit, and released when it drains from more than
+// keptRing: most connections (signalling, a TURN/TLS allocation's) hold a
+// few kilobytes at a time, and a room holds thousands of buffers.
 type ring struct {
 	buf   []byte
 	head  int
@@ -19,7 +22,7 @@ func (r *ring) write(p []byte) int {
 		p = p[:room]
 	}
 	if len(r.buf) < r.n+len(p) {
-		r.grow(r.limit)
+		r.grow(min(r.limit, max(minRing, 2*len(r.buf), r.n+len(p))))
 	}
 	tail := (r.head + r.n) % len(r.buf)
 	k := copy(r.buf[tail:], p)
@@ -27,6 +30,14 @@ func (r *ring) write(p []byte) int {
 	r.n += len(p)
 	return len(p)
 }
+
+// minRing is the size a ring starts at; an empty ring keeps its buffer up
+// to keptRing, so that a steady stream (TURN/TLS media) does not allocate
+// one per burst, and lets a larger one go.
+const (
+	minRing  = 4 << 10
+	keptRing = 16 << 10
+)
 
 func (r *ring) grow(size int) {
 	nb := make([]byte, size)
@@ -61,5 +72,8 @@ func (r *ring) discard(n int) {
 	r.n -= n
 	if r.n == 0 {
 		r.head = 0
+		if len(r.buf) > keptRing {
+			r.buf = nil // a burst (an offer of many m-lines) has drained
+		}
 	}
 }

@@ -54,9 +54,11 @@ type runOptions struct {
 	// repeat is how many times each scenario runs; 0 is once.
 	repeat  runCount
 	verbose bool
-	trust   *trust
-	runner  specRunner
-	grace   time.Duration
+	// fullSeries keeps every second of every series in the reports.
+	fullSeries bool
+	trust      *trust
+	runner     specRunner
+	grace      time.Duration
 }
 
 func newRunCmd(tr *trust, runner specRunner) *cobra.Command {
@@ -102,6 +104,7 @@ INTERRUPTED, the others are not run, and the reports are still written.`,
 	cmd.Flags().StringVar(&o.shard, "shard", "", "run only shard K of N (K/N): every N-th file in name order, for a CI matrix")
 	cmd.Flags().Var(&o.repeat, "repeat", "run each scenario N times and report how many met expectations and which outcomes differed")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "also print a line as each scenario starts")
+	cmd.Flags().BoolVar(&o.fullSeries, "full-series", false, fmt.Sprintf("keep every second of every flow's series in the JSON and HTML reports (by default a run's series are summarised beyond %d entries each)", reports.MaxSeriesPoints))
 	cmd.Flags().IntVar(&o.capture, "capture", 0, "keep the first N packets of each scenario and write them to SCENARIO.pcapng")
 	cmd.Flags().IntVar(&o.captureLast, "capture-last", 0, "keep the last N packets of each scenario (a ring buffer)")
 	cmd.Flags().StringVar(&o.captureWindow, "capture-window", "", "keep the packets first seen in this window of the call, like 5s-15s (or 5s- to the end)")
@@ -237,7 +240,7 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, paths []
 	for i := range list {
 		runs[i] = reports.Repeat(all[i*repeat : (i+1)*repeat])
 	}
-	suite := reports.Suite{Runs: append(invalid, runs...), Wall: time.Since(start), Interrupted: ctx.Err() != nil}
+	suite := reports.Suite{Runs: append(invalid, runs...), Wall: time.Since(start), Interrupted: ctx.Err() != nil, FullSeries: o.fullSeries}
 	if err := reports.Write(o.out, suite); err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return exitBadInput

@@ -16,13 +16,33 @@ import (
 const NACKHistory = 256
 
 // Interceptors registers pion's default codecs and interceptors (NACK
-// generator and responder, RTCP reports, simulcast header extensions,
-// stats, the transport-wide congestion control header) with a NACK history
-// of NACKHistory packets.
+// generator and responder, RTCP reports, simulcast header extensions, the
+// transport-wide congestion control header), in pion's order, with a NACK
+// responder that keeps NACKHistory packets per stream without copying them
+// (see nackResponder): whoever writes through it must not reuse a payload
+// it has written. pion's stats interceptor, which feeds GetStats' RTP
+// entries, is left out: the media node never reads them (its meters count
+// what flows), and it costs a lock and a map lookup per packet and
+// subscription.
 func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return err
 	}
-	return webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
-		webrtc.WithNackResponderOptions(nack.ResponderSize(NACKHistory)))
+	// webrtc.ConfigureNack, with the responder replaced.
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return err
+	}
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	ir.Add(nackResponderFactory{size: NACKHistory})
+	ir.Add(generator)
+	// The rest of webrtc.RegisterDefaultInterceptors, but stats.
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return err
+	}
+	return webrtc.ConfigureTWCCSender(m, ir)
 }

@@ -13,8 +13,13 @@ import (
 // received, loss, RFC 3550 interarrival jitter, round-trip time from the
 // RTCP receiver reports its sender got, and freezes.
 type Quality struct {
-	// Seconds has one entry per second of the call, from its start.
+	// Seconds has one entry per second of the call, from its start, or
+	// one per Step when a report summarised a long series.
 	Seconds []Second `json:",omitempty"`
+	// Step is how long each entry of Seconds covers when it covers more
+	// than a second: a report summarises a long call's series (see
+	// reports.MaxSeriesPoints). Zero: a second each, as measured.
+	Step time.Duration `json:",omitempty"`
 	// Sent is the packets the sender sent, retransmissions not counted
 	// again; Packets the distinct packets received.
 	Sent, Packets uint64

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -20,12 +21,27 @@ type Track struct {
 	kind         string
 	codec        webrtc.RTPCodecCapability
 
-	mu      sync.RWMutex
-	bound   bool
-	ssrc    uint32
-	pt      uint8
-	writer  webrtc.TrackLocalWriter
-	binding string
+	// mu orders Bind and Unbind; b is what they left, read without a lock
+	// by every packet.
+	mu sync.Mutex
+	b  atomic.Pointer[binding]
+}
+
+// binding is a track's negotiated sending: its SSRC stays after Unbind.
+type binding struct {
+	bound  bool
+	ssrc   uint32
+	pt     uint8
+	writer webrtc.TrackLocalWriter
+	id     string
+}
+
+// binding returns the track's binding, zero before the first Bind.
+func (t *Track) binding() binding {
+	if b := t.b.Load(); b != nil {
+		return *b
+	}
+	return binding{}
 }
 
 // NewTrack returns a track of the kind (Audio or Video) with its codec,
@@ -45,7 +61,7 @@ func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	defer t.mu.Unlock()
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, t.codec.MimeType) && c.ClockRate == t.codec.ClockRate {
-			t.bound, t.ssrc, t.pt, t.writer, t.binding = true, uint32(ctx.SSRC()), uint8(c.PayloadType), ctx.WriteStream(), ctx.ID()
+			t.b.Store(&binding{bound: true, ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream(), id: ctx.ID()})
 			return c, nil
 		}
 	}
@@ -56,8 +72,8 @@ func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 func (t *Track) Unbind(ctx webrtc.TrackLocalContext) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.binding == ctx.ID() {
-		t.bound, t.writer = false, nil
+	if b := t.binding(); b.id == ctx.ID() {
+		t.b.Store(&binding{ssrc: b.ssrc, pt: b.pt, id: b.id})
 	}
 	return nil
 }
@@ -76,22 +92,21 @@ func (t *Track) Kind() webrtc.RTPCodecType { return CodecType(t.kind) }
 
 // SSRC returns the SSRC the track is sent with; zero until it is bound.
 func (t *Track) SSRC() uint32 {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.ssrc
+	if b := t.b.Load(); b != nil {
+		return b.ssrc
+	}
+	return 0
 }
 
 // WriteRTP sends a packet with the track's SSRC and payload type and
 // reports whether it went out: false, with no error, while the track is
 // unbound or its peer connection's SRTP is not ready.
 func (t *Track) WriteRTP(h *rtp.Header, payload []byte) (bool, error) {
-	t.mu.RLock()
-	w, ssrc, pt, bound := t.writer, t.ssrc, t.pt, t.bound
-	t.mu.RUnlock()
-	if !bound {
+	b := t.b.Load()
+	if b == nil || !b.bound {
 		return false, nil
 	}
-	h.SSRC, h.PayloadType = ssrc, pt
-	n, err := w.WriteRTP(h, payload)
+	h.SSRC, h.PayloadType = b.ssrc, b.pt
+	n, err := b.writer.WriteRTP(h, payload)
 	return n > 0 && err == nil, err
 }

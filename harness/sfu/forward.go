@@ -23,6 +23,9 @@ type publication struct {
 	source  uint32 // the upstream SSRC forwarded
 	sources int    // how many streams have been the source
 	downs   map[string]*downTrack
+	// list is downs as a slice, replaced (never modified) on each
+	// subscription, so that forwarding a packet allocates nothing.
+	list []*downTrack
 }
 
 func newPublication(name string) *publication {
@@ -45,6 +48,10 @@ func (p *publication) subscribe(subscriber string, d *downTrack) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.downs[subscriber] = d
+	p.list = make([]*downTrack, 0, len(p.downs))
+	for _, d := range p.downs {
+		p.list = append(p.list, d)
+	}
 }
 
 // forward sends a packet of upstream stream ssrc to every subscriber, if
@@ -55,10 +62,7 @@ func (p *publication) forward(ssrc uint32, pkt *rtp.Packet) {
 		p.mu.Unlock()
 		return
 	}
-	downs := make([]*downTrack, 0, len(p.downs))
-	for _, d := range p.downs {
-		downs = append(downs, d)
-	}
+	downs := p.list
 	p.mu.Unlock()
 	for _, d := range downs {
 		d.write(ssrc, pkt)
@@ -77,6 +81,10 @@ type downTrack struct {
 
 	mu     sync.Mutex
 	munger munger
+	// stream is the flow's stream of the track's SSRC, ssrc, kept so that
+	// a packet does not look it up.
+	stream *media.Stream
+	ssrc   uint32
 }
 
 func newDownTrack(track *media.Track, flow *media.Flow, clockRate uint32) *downTrack {
@@ -90,15 +98,26 @@ func (d *downTrack) write(source uint32, pkt *rtp.Packet) {
 	if ssrc == 0 {
 		return // not negotiated yet
 	}
-	out := rtp.Packet{Header: pkt.Header, Payload: pkt.Payload}
+	out := packets.Get().(*rtp.Packet)
+	defer packets.Put(out)
+	*out = rtp.Packet{Header: pkt.Header, Payload: pkt.Payload}
 	out.Extension, out.ExtensionProfile, out.Extensions = false, 0, nil
 	d.mu.Lock()
 	d.munger.rewrite(source, &out.Header, time.Now(), d.clockRate)
+	if d.stream == nil || d.ssrc != ssrc {
+		d.stream, d.ssrc = d.flow.Stream(ssrc), ssrc
+	}
+	stream := d.stream
 	d.mu.Unlock()
 	// Written outside the lock: a write may wait on the network, and inside
 	// a synctest bubble a goroutine waiting on a mutex would stop the clock.
-	media.Send(d.track, d.flow.Stream(ssrc), &out)
+	media.Send(d.track, stream, out)
 }
+
+// packets are the packets down tracks rewrite into: pion keeps none once
+// a write returns (the NACK history copies the header), so a packet's
+// copy per subscriber allocates nothing.
+var packets = sync.Pool{New: func() any { return new(rtp.Packet) }}
 
 // munger rewrites the sequence numbers and timestamps of the upstream
 // streams that feed one down track into one continuous stream, as an SFU's

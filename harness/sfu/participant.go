@@ -391,16 +391,26 @@ func (p *participant) receiverLoss(now time.Time, fractionLost uint8) {
 }
 
 // receive counts the RTP arriving on a publisher's track and forwards it.
+// Each packet is read into a slab of its own bytes that no later packet
+// overwrites: every down track's NACK history keeps the payload it was
+// given (media.Interceptors), as an SFU's subscribers share the
+// publication's receive buffer.
 func receive(tr *webrtc.TrackRemote, stream *media.Stream, pub *publication) {
+	const slabSize, mtu = 64 << 10, 1500
 	var pkt rtp.Packet
-	buf := make([]byte, 1500)
+	var slab []byte
 	ssrc := uint32(tr.SSRC())
 	for {
+		if cap(slab)-len(slab) < mtu {
+			slab = make([]byte, 0, slabSize)
+		}
+		buf := slab[len(slab):cap(slab)]
 		n, _, err := tr.Read(buf)
 		if err != nil {
 			return
 		}
-		if pkt.Unmarshal(buf[:n]) != nil {
+		slab = slab[:len(slab)+n]
+		if pkt.Unmarshal(buf[:n:n]) != nil {
 			continue
 		}
 		stream.Received(&pkt.Header, n)
