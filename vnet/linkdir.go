@@ -1,7 +1,6 @@
 package vnet
 
 import (
-	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -40,7 +39,9 @@ type linkDir struct {
 	origin time.Duration
 	next   int
 	cut    bool
-	rng    *rand.Rand
+	// seed and flows give each packet its random draws (draws.go).
+	seed  uint64
+	flows map[linkFlow]*linkFlowState
 	models
 
 	queue     fifo
@@ -69,7 +70,7 @@ type qentry struct {
 
 func (ld *linkDir) init(l *Link, d Direction) {
 	ld.link, ld.dir = l, d
-	ld.rng = l.net.linkRand(l.name, d)
+	ld.seed = l.net.linkSeed(l.name, d)
 	ld.wake = forever
 	ld.build(Impairment{}, 0)
 }
@@ -153,7 +154,8 @@ func (ld *linkDir) send(pkt *packet, to hop) {
 	if !ld.delays && !ld.busy && ld.wire.len() == 0 {
 		// Nothing delays the packet and nothing is ahead of it: it
 		// crosses now, on the sender's goroutine.
-		lost := ld.loss.lose(ld.rng)
+		r, fs := ld.drawsFor(pkt)
+		lost := ld.loss.lose(&r, &fs.bad)
 		ld.mu.Unlock()
 		if lost {
 			n.drop(ld.link.name, pkt, "link loss")
@@ -253,11 +255,12 @@ func (ld *linkDir) aqmDrop(e qentry, t time.Duration, reason string) {
 // depart puts a packet the server finished at t on the wire: it is lost,
 // or arrives after the wire's delay.
 func (ld *linkDir) depart(t time.Duration, e qentry) {
-	if ld.loss.lose(ld.rng) {
+	r, fs := ld.drawsFor(e.pkt)
+	if ld.loss.lose(&r, &fs.bad) {
 		ld.wire.push(wentry{at: t, pkt: e.pkt, reason: "link loss"})
 		return
 	}
-	ld.wire.push(wentry{at: t + ld.delay.sample(ld.rng), pkt: e.pkt, to: e.to})
+	ld.wire.push(wentry{at: t + ld.delay.sample(&r), pkt: e.pkt, to: e.to})
 }
 
 // nextEvent returns when the direction next has something to do.

@@ -152,12 +152,13 @@ func TestLossModelsStatistics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rng := n.linkRand("stats", Up)
+		rng := packetDraws{state: n.linkSeed("stats", Up)}
 		m := newLossModel(tc.p, tc.burst)
 		lost, run := 0, 0
 		var runs []int
+		bad := false
 		for i := 0; i < draws; i++ {
-			if m.lose(rng) {
+			if m.lose(&rng, &bad) {
 				lost++
 				run++
 			} else if run > 0 {

@@ -1,14 +1,17 @@
 package vnet
 
-import (
-	"fmt"
-	"math/rand/v2"
-)
+import "fmt"
 
-// lossModel decides, packet by packet, which packets the wire loses.
+// lossModel decides, packet by packet, which packets the wire loses: it
+// draws from r, and a model with memory keeps it in *bad, the state of the
+// packet's flow (draws.go).
 type lossModel interface {
-	lose(rng *rand.Rand) bool
+	lose(r draw, bad *bool) bool
 }
+
+// draw is a source of uniform numbers in [0, 1): a packet's draws, or a
+// *rand.Rand in tests.
+type draw interface{ Float64() float64 }
 
 func newLossModel(p, burst float64) lossModel {
 	switch {
@@ -22,16 +25,18 @@ func newLossModel(p, burst float64) lossModel {
 
 type noLoss struct{}
 
-func (noLoss) lose(*rand.Rand) bool { return false }
+func (noLoss) lose(draw, *bool) bool { return false }
 
 // independentLoss loses each packet with the same probability, whatever
 // happened to the ones before (a Bernoulli process).
 type independentLoss float64
 
-func (p independentLoss) lose(rng *rand.Rand) bool { return rng.Float64() < float64(p) }
+func (p independentLoss) lose(r draw, _ *bool) bool { return r.Float64() < float64(p) }
 
 // gilbertElliott loses packets in bursts: a two-state Markov chain, good
-// and bad, moves once per packet; a packet is lost in the bad state and
+// and bad, moves once per packet of a flow (each flow through a link has
+// its own chain; libwebrtc's SimulatedNetwork has one per link, the same
+// for a link that carries one flow); a packet is lost in the bad state and
 // delivered in the good one. This is the Gilbert–Elliott model (E. N.
 // Gilbert, "Capacity of a burst-noise channel", 1960; E. O. Elliott,
 // "Estimates of error rates for codes on burst-noise channels", 1963) in
@@ -46,20 +51,19 @@ func (p independentLoss) lose(rng *rand.Rand) bool { return rng.Float64() < floa
 // loss rate.
 type gilbertElliott struct {
 	enter, stay float64 // P(good→bad), P(bad→bad)
-	bad         bool
 }
 
 func newGilbertElliott(p, burst float64) *gilbertElliott {
 	return &gilbertElliott{enter: p / (1 - p) / burst, stay: 1 - 1/burst}
 }
 
-func (g *gilbertElliott) lose(rng *rand.Rand) bool {
-	if g.bad {
-		g.bad = rng.Float64() < g.stay
+func (g *gilbertElliott) lose(r draw, bad *bool) bool {
+	if *bad {
+		*bad = r.Float64() < g.stay
 	} else {
-		g.bad = rng.Float64() < g.enter
+		*bad = r.Float64() < g.enter
 	}
-	return g.bad
+	return *bad
 }
 
 // validateBurst checks that loss rate p can come in bursts of mean length

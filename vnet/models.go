@@ -1,7 +1,6 @@
 package vnet
 
 import (
-	"math/rand/v2"
 	"time"
 )
 
@@ -49,12 +48,12 @@ type wireDelay struct {
 	hold            time.Duration
 }
 
-func (w wireDelay) sample(rng *rand.Rand) time.Duration {
+func (w wireDelay) sample(r draw) time.Duration {
 	d := w.latency
 	if w.jitter > 0 {
-		d += time.Duration(rng.Float64() * float64(w.jitter))
+		d += time.Duration(r.Float64() * float64(w.jitter))
 	}
-	if w.reorder > 0 && rng.Float64() < w.reorder {
+	if w.reorder > 0 && r.Float64() < w.reorder {
 		d += w.hold
 	}
 	return d

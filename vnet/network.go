@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strings"
@@ -217,13 +216,13 @@ func (n *Network) claimName(name string) error {
 // inside one.
 func (n *Network) now() time.Duration { return time.Since(n.epoch) }
 
-// linkRand returns the random source of one direction of the link named
-// name: seeded from the network's seed and the name, so that what a link
-// loses depends on its own traffic only.
-func (n *Network) linkRand(name string, d Direction) *rand.Rand {
+// linkSeed returns the seed of one direction of the link named name: from
+// the network's seed, the name and the direction, so that what a link does
+// to a flow depends on that flow's own traffic only (draws.go).
+func (n *Network) linkSeed(name string, d Direction) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))
-	return rand.New(rand.NewPCG(n.seed^h.Sum64(), 0x9e3779b97f4a7c15+uint64(d)))
+	return mix(n.seed ^ h.Sum64() ^ (0x9e3779b97f4a7c15 + uint64(d)))
 }
 
 // drop ends a packet's journey at where, for reason.

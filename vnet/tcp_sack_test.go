@@ -3,7 +3,6 @@ package vnet
 import (
 	"bytes"
 	"io"
-	"math/rand/v2"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -16,7 +15,7 @@ type dropNth struct {
 	drop map[int]bool
 }
 
-func (d *dropNth) lose(*rand.Rand) bool {
+func (d *dropNth) lose(draw, *bool) bool {
 	d.n++
 	return d.drop[d.n]
 }

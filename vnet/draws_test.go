@@ -1,0 +1,59 @@
+package vnet
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+)
+
+// TestLinkDrawsPerFlow checks that which of a flow's packets a lossy,
+// jittery link loses and delays, and by how much, does not depend on how
+// another flow's packets interleave with them (goroutines sending in the
+// same instant reach a link in any order), and does depend on the
+// network's seed.
+func TestLinkDrawsPerFlow(t *testing.T) {
+	a := &packet{proto: UDP, src: netip.MustParseAddrPort("10.0.0.2:5000"), dst: netip.MustParseAddrPort("203.0.113.3:7882")}
+	b := &packet{proto: TCP, src: netip.MustParseAddrPort("10.0.0.2:40000"), dst: netip.MustParseAddrPort("203.0.113.3:443")}
+	loss := newLossModel(0.3, 0)
+	delay := wireDelay{latency: 10e6, jitter: 20e6}
+	fates := func(seed uint64, order []*packet) map[*packet][]int64 {
+		n, err := New(Config{Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ld := &linkDir{seed: n.linkSeed("wifi", Down)}
+		out := map[*packet][]int64{}
+		for _, p := range order {
+			r, fs := ld.drawsFor(p)
+			fate := int64(-1) // lost
+			if !loss.lose(&r, &fs.bad) {
+				fate = int64(delay.sample(&r))
+			}
+			out[p] = append(out[p], fate)
+		}
+		return out
+	}
+	var ab, ba []*packet
+	for range 200 {
+		ab = append(ab, a, b)
+		ba = append(ba, b, a)
+	}
+	first, second := fates(1, ab), fates(1, ba)
+	for _, p := range []*packet{a, b} {
+		if !slices.Equal(first[p], second[p]) {
+			t.Errorf("%v → %v: its packets' fates changed with the other flow's order", p.src, p.dst)
+		}
+		lost := 0
+		for _, f := range first[p] {
+			if f < 0 {
+				lost++
+			}
+		}
+		if lost < 30 || lost > 90 {
+			t.Errorf("%v → %v: lost %d of 200 packets at 30%% loss", p.src, p.dst, lost)
+		}
+	}
+	if slices.Equal(first[a], fates(2, ab)[a]) {
+		t.Error("another seed gave flow a the same fates")
+	}
+}
