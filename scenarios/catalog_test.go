@@ -22,7 +22,8 @@ var missing = map[string]string{}
 
 // heavy lists the catalog files too costly to run under the race
 // detector, which slows pion's media path some tenfold: their specs skip
-// there (make test), and run in go test without -race and in make run.
+// there, and run in make test's step without -race (label "heavy") and in
+// make run.
 var heavy = map[string]string{
 	"large-room-relayed-bandwidth.yaml": "24 participants, 644 subscriptions: 5 s of CPU without the race detector, 45 s with it (icelab built with -race, run on this file alone)",
 }
@@ -53,13 +54,17 @@ var _ = Describe("the scenario catalog", func() {
 			real = append(real, s)
 			continue
 		}
-		It(name, Label("fake-clock"), func() {
+		labels := Labels{"fake-clock"}
+		if _, ok := heavy[filepath.Base(file)]; ok {
+			labels = append(labels, "heavy")
+		}
+		It(name, labels, func() {
 			Expect(loadErr).NotTo(HaveOccurred())
 			if why, ok := missing[filepath.Base(file)]; ok {
 				Skip(why)
 			}
 			if why, ok := heavy[filepath.Base(file)]; ok && raceDetector {
-				Skip("race detector on: " + why)
+				Skip("race detector on (make test runs it without): " + why)
 			}
 			checkCatalogRun(s, harness.RunT(suiteT, s.Spec, harness.WithCA(testCA)))
 		})
