@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -41,6 +44,10 @@ const (
 // coturn is not installed. Run it as
 //
 //	go test -run '^$' -bench RelayExternalPeer -count 3 ./cmd/icelab/
+//
+// With ICELAB_BENCH_PEER=timestamps the peer is an echo peer of this test
+// (see arrivalPeer) that drops nothing and reports the busiest 1 ms and 5 ms
+// of arrivals (peak-per-1ms, peak-per-5ms) instead.
 func BenchmarkRelayExternalPeer(b *testing.B) {
 	uclient := coturnTool(b, "turnutils_uclient")
 	turnserver := coturnTool(b, "turnserver")
@@ -99,7 +106,14 @@ var (
 // runUclient runs turnutils_uclient over tr against r with a fresh
 // turnutils_peer and reports the figures BenchmarkRelayExternalPeer lists.
 func runUclient(b *testing.B, uclient, tr string, r loadRelay) {
-	peer := startPeer(b)
+	var peer int
+	var arrivals *arrivalPeer
+	if os.Getenv("ICELAB_BENCH_PEER") == "timestamps" {
+		arrivals = startArrivalPeer(b)
+		peer = arrivals.port
+	} else {
+		peer = startPeer(b)
+	}
 	peerAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(peer))
 	server := r.addr
 	args := []string{"-m", strconv.Itoa(uclientClients), "-n", strconv.Itoa(uclientMessages),
@@ -166,6 +180,87 @@ func runUclient(b *testing.B, uclient, tr string, r loadRelay) {
 	b.ReportMetric(float64(lostN-peerDrops-drops["relay"]-drops["listener"]-drops["client"]), "other-lost")
 	b.ReportMetric(float64(udpRcvbufErrors(b)-rcvbuf0), "rcvbuf-drops")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(sent), "cpu-µs/msg")
+	if arrivals != nil {
+		peak1, peak5 := arrivals.peaks()
+		b.ReportMetric(float64(peak1), "peak-per-1ms")
+		b.ReportMetric(float64(peak5), "peak-per-5ms")
+	}
+}
+
+// arrivalPeer is a UDP echo peer like turnutils_peer with an 8 MiB receive
+// buffer, so that it drops nothing, which notes the kernel's arrival time
+// of each datagram (SO_TIMESTAMPNS): how bursty a relay's forwarding is.
+// turnutils_peer keeps the system's default buffer (212992 bytes: 256
+// datagrams of 100 bytes on loopback), so a burst of more than 256
+// datagrams faster than it reads is lost there.
+type arrivalPeer struct {
+	port  int
+	conn  *net.UDPConn
+	done  chan struct{}
+	times []int64 // nanoseconds, in arrival order
+}
+
+func startArrivalPeer(b *testing.B) *arrivalPeer {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = c.SetReadBuffer(8 << 20)
+	raw, err := c.SyscallConn()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+	}); err != nil || serr != nil {
+		_ = c.Close()
+		b.Skipf("SO_TIMESTAMPNS: %v %v", err, serr)
+	}
+	p := &arrivalPeer{port: c.LocalAddr().(*net.UDPAddr).Port, conn: c, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		buf, oob := make([]byte, 2048), make([]byte, 128)
+		for {
+			n, oobn, _, addr, err := c.ReadMsgUDP(buf, oob)
+			if err != nil {
+				return
+			}
+			msgs, _ := syscall.ParseSocketControlMessage(oob[:oobn])
+			for _, m := range msgs {
+				if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+					sec, nsec := int64(binary.NativeEndian.Uint64(m.Data[0:8])), int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+					p.times = append(p.times, sec*1e9+nsec)
+				}
+			}
+			_, _ = c.WriteToUDP(buf[:n], addr)
+		}
+	}()
+	b.Cleanup(p.stop)
+	return p
+}
+
+func (p *arrivalPeer) stop() {
+	_ = p.conn.Close()
+	<-p.done
+}
+
+// peaks stops the peer and returns the most datagrams that arrived within
+// any 1 ms and any 5 ms.
+func (p *arrivalPeer) peaks() (in1ms, in5ms int) {
+	p.stop()
+	slices.Sort(p.times)
+	peak := func(w int64) int {
+		best, j := 0, 0
+		for i, t := range p.times {
+			for t-p.times[j] >= w {
+				j++
+			}
+			best = max(best, i-j+1)
+		}
+		return best
+	}
+	return peak(int64(time.Millisecond)), peak(int64(5 * time.Millisecond))
 }
 
 // watchUDPDrops samples /proc/net/udp every 100 ms until the function it
