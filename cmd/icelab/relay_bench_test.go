@@ -59,6 +59,8 @@ type loadRelay struct {
 	tls  string // host:port of TURN/TLS, if any
 	// relayPorts is the relay port range, first and last.
 	relayPorts [2]int
+	// baseline is set for coturn.
+	baseline bool
 }
 
 // startIcelabRelay runs this test binary as `icelab relay serve`.
@@ -113,7 +115,7 @@ func startCoturnArgs(b *testing.B, path string, extra ...string) loadRelay {
 	if err := waitForSTUN(addr, exited); err != nil {
 		b.Fatalf("coturn on %s: %v; output:\n%s", addr, err, out.String())
 	}
-	return loadRelay{pid: cmd.Process.Pid, addr: addr, relayPorts: [2]int{48000, 48999}}
+	return loadRelay{pid: cmd.Process.Pid, addr: addr, relayPorts: [2]int{48000, 48999}, baseline: true}
 }
 
 // waitForSTUN sends binding requests to addr until one is answered, the

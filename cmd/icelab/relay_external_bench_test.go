@@ -46,7 +46,7 @@ const (
 //	go test -run '^$' -bench RelayExternalPeer -count 3 ./cmd/icelab/
 //
 // With ICELAB_BENCH_PEER=timestamps the peer is an echo peer of this test
-// (see arrivalPeer) that drops nothing and reports the busiest 1 ms and 5 ms
+// with a large buffer (see arrivalPeer) that reports the busiest 1 ms and 5 ms
 // of arrivals (peak-per-1ms, peak-per-5ms) instead.
 func BenchmarkRelayExternalPeer(b *testing.B) {
 	uclient := coturnTool(b, "turnutils_uclient")
@@ -157,7 +157,14 @@ func runUclient(b *testing.B, uclient, tr string, r loadRelay) {
 	cpu := procCPU(b, r.pid) - cpu0
 	drops := watch()
 	if err != nil {
-		b.Fatalf("turnutils_uclient %s: %v\n%s", strings.Join(args, " "), err, lastLines(string(out), 20))
+		report := b.Fatalf
+		if r.baseline {
+			// Seen once in ten TLS runs: coturn answered a ChannelBind
+			// with 400 and turnutils_uclient gave up. The baseline's
+			// failure is not the relay's.
+			report = b.Skipf
+		}
+		report("turnutils_uclient %s: %v\n%s", strings.Join(args, " "), err, lastLines(string(out), 20))
 	}
 	tot := uclientTotals.FindAllStringSubmatch(string(out), -1)
 	lost := uclientLost.FindAllStringSubmatch(string(out), -1)
@@ -188,7 +195,7 @@ func runUclient(b *testing.B, uclient, tr string, r loadRelay) {
 }
 
 // arrivalPeer is a UDP echo peer like turnutils_peer with an 8 MiB receive
-// buffer, so that it drops nothing, which notes the kernel's arrival time
+// buffer (capped at net.core.rmem_max), so that it drops little, which notes the kernel's arrival time
 // of each datagram (SO_TIMESTAMPNS): how bursty a relay's forwarding is.
 // turnutils_peer keeps the system's default buffer (212992 bytes: 256
 // datagrams of 100 bytes on loopback), so a burst of more than 256
