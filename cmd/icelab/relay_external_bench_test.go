@@ -133,6 +133,7 @@ func runUclient(b *testing.B, uclient, tr string, r loadRelay, name string) {
 
 	rcvbuf0 := udpRcvbufErrors(b)
 	peerDrops0 := socketDrops(b, peerAddr)
+	cpu0 := procCPU(b, r.pid)
 	// Allocation sockets live only while the client runs: watch them.
 	watch := watchUDPDrops(func(local, remote int) string {
 		switch {
@@ -147,12 +148,11 @@ func runUclient(b *testing.B, uclient, tr string, r loadRelay, name string) {
 		}
 		return ""
 	})
-	cpu0 := procCPU(b, r.pid)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, uclient, args...).CombinedOutput()
-	cpu := procCPU(b, r.pid) - cpu0
 	drops := watch()
+	cpu := procCPU(b, r.pid) - cpu0
 	if err != nil {
 		if r.baseline {
 			// Seen once in ten TLS runs: coturn answered a ChannelBind
