@@ -55,7 +55,12 @@ func BenchmarkRelayLoad(b *testing.B) {
 // loadRelay is a relay process under load.
 type loadRelay struct {
 	pid  int
-	addr string // host:port of TURN/UDP
+	addr string // host:port of TURN/UDP (and TURN/TCP)
+	tls  string // host:port of TURN/TLS, if any
+	// relayPorts is the relay port range, first and last.
+	relayPorts [2]int
+	// baseline is set for coturn.
+	baseline bool
 }
 
 // startIcelabRelay runs this test binary as `icelab relay serve`.
@@ -69,22 +74,27 @@ func startIcelabRelay(b *testing.B) loadRelay {
 	}
 	p := startServe(b, "--config", path, "--log-level", "warn", "--ephemeral-ports")
 	b.Cleanup(func() { p.interrupt(b) })
-	return loadRelay{pid: p.cmd.Process.Pid, addr: p.addrs["udp"]}
+	return loadRelay{pid: p.cmd.Process.Pid, addr: p.addrs["udp"], relayPorts: [2]int{47000, 47999}}
 }
 
 // startCoturn runs coturn on loopback with the same realm, user and relay
-// port range size, and waits until it answers a STUN binding.
+// port range size, TURN/UDP only, and waits until it answers a STUN binding.
 func startCoturn(b *testing.B, path string) loadRelay {
+	return startCoturnArgs(b, path, "--no-tls", "--no-dtls", "--no-tcp")
+}
+
+// startCoturnArgs is startCoturn with coturn's listeners chosen by extra.
+func startCoturnArgs(b *testing.B, path string, extra ...string) loadRelay {
 	l, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	port := l.LocalAddr().(*net.UDPAddr).Port
 	_ = l.Close()
-	cmd := exec.Command(path, "-n", "--no-cli", "--no-tls", "--no-dtls", "--no-tcp", "--lt-cred-mech",
-		"--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--listening-port", strconv.Itoa(port),
+	args := append([]string{"-n", "--no-cli", "--lt-cred-mech", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--listening-port", strconv.Itoa(port),
 		"--min-port", "48000", "--max-port", "48999", "--realm", "turn.icelab.test", "--user", "alice:secret",
-		"--allow-loopback-peers", "--pidfile", filepath.Join(b.TempDir(), "turnserver.pid"), "--log-file", "stdout", "--simple-log")
+		"--allow-loopback-peers", "--pidfile", filepath.Join(b.TempDir(), "turnserver.pid"), "--log-file", "stdout", "--simple-log"}, extra...)
+	cmd := exec.Command(path, args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -105,7 +115,7 @@ func startCoturn(b *testing.B, path string) loadRelay {
 	if err := waitForSTUN(addr, exited); err != nil {
 		b.Fatalf("coturn on %s: %v; output:\n%s", addr, err, out.String())
 	}
-	return loadRelay{pid: cmd.Process.Pid, addr: addr}
+	return loadRelay{pid: cmd.Process.Pid, addr: addr, relayPorts: [2]int{48000, 48999}, baseline: true}
 }
 
 // waitForSTUN sends binding requests to addr until one is answered, the
@@ -220,6 +230,7 @@ func runLoad(b *testing.B, r loadRelay) {
 	b.ReportMetric(100*float64(sent-got)/float64(sent), "%lost")
 	b.ReportMetric(float64(sent)/loadDuration.Seconds(), "pkt/s")
 	b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), "%relayCPU")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(sent), "cpu-µs/msg")
 	b.ReportMetric(float64(udpRcvbufErrors(b)-drops0), "rcvbuf-drops")
 	b.ReportMetric(float64(socketDrops(b, r.addr)-listenerDrops0), "relay-listener-drops")
 }

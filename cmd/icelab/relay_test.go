@@ -42,7 +42,7 @@ const bound = 10 * time.Second
 
 // turnCert makes a CA named caName and writes a certificate it issues for
 // turn.icelab.test to dir/turn.crt and dir/turn.key.
-func turnCert(t *testing.T, dir, caName string) *pki.CA {
+func turnCert(t testing.TB, dir, caName string) *pki.CA {
 	t.Helper()
 	ca, err := pki.NewCA(caName)
 	if err != nil {
