@@ -137,7 +137,11 @@ type packet struct {
 	df   bool
 	frag *fragment
 
-	buf *[]byte // pooled backing array of payload, if any
+	// store is the packet's own buffer for payloads up to maxPooled
+	// bytes, allocated with its first such payload and kept while the
+	// packet is pooled: a packet and its buffer come out of the pool, and
+	// go back, together.
+	store *[maxPooled]byte
 }
 
 // refusable is an endpoint that can be told its packet was refused.
@@ -148,31 +152,36 @@ type refusable interface {
 // maxPooled is the largest payload whose buffer is recycled.
 const maxPooled = 2048
 
-var (
-	packetPool = sync.Pool{New: func() any { return new(packet) }}
-	bufPool    = sync.Pool{New: func() any { b := make([]byte, maxPooled); return &b }}
-)
+var packetPool = sync.Pool{New: func() any { return new(packet) }}
 
 // newPacket returns a packet holding a copy of payload.
 func newPacket(proto Proto, src, dst netip.AddrPort, payload []byte) *packet {
 	p := packetPool.Get().(*packet)
 	p.proto, p.src, p.dst = proto, src, dst
-	if len(payload) <= maxPooled {
-		p.buf = bufPool.Get().(*[]byte)
-		p.payload = (*p.buf)[:len(payload)]
-	} else {
-		p.payload = make([]byte, len(payload))
+	if len(payload) > 0 {
+		copy(p.alloc(len(payload)), payload)
 	}
-	copy(p.payload, payload)
 	return p
+}
+
+// alloc sets the packet's payload to n bytes of its own, whose content is
+// undefined, and returns it.
+func (p *packet) alloc(n int) []byte {
+	if n > maxPooled {
+		p.payload = make([]byte, n)
+		return p.payload
+	}
+	if p.store == nil {
+		p.store = new([maxPooled]byte)
+	}
+	p.payload = p.store[:n:n]
+	return p.payload
 }
 
 // release returns the packet to the pool. Nobody may use it afterwards.
 func (p *packet) release() {
-	if p.buf != nil {
-		bufPool.Put(p.buf)
-	}
-	*p = packet{}
+	store := p.store
+	*p = packet{store: store}
 	packetPool.Put(p)
 }
 
