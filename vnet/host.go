@@ -51,8 +51,12 @@ type Host struct {
 	net  *Network
 	name string
 
-	mu       sync.RWMutex
-	ifaces   []*Interface
+	mu     sync.RWMutex
+	ifaces []*Interface
+	// view is a copy of ifaces as last changed, never modified: the send
+	// path reads it without taking mu, which every goroutine sending from
+	// the host would otherwise contend for.
+	view     atomic.Pointer[[]*Interface]
 	udp      map[netip.AddrPort]*UDPConn
 	nextPort uint16
 	closed   bool
@@ -156,7 +160,23 @@ func (h *Host) attach(r *Router, addr, public, addr6 netip.Addr, want6 bool, im 
 	r.attach(ifc.addrs(), netip.Prefix{}, &attachment{link: ifc.link, iface: ifc})
 	h.mu.Lock()
 	h.ifaces = append(h.ifaces, ifc)
+	h.publish()
 	h.mu.Unlock()
+	return nil
+}
+
+// publish updates the view after a change of ifaces. The caller holds mu.
+func (h *Host) publish() {
+	view := append([]*Interface(nil), h.ifaces...)
+	h.view.Store(&view)
+}
+
+// interfaces returns the host's interfaces as last changed, without taking
+// mu; nobody may modify the slice.
+func (h *Host) interfaces() []*Interface {
+	if v := h.view.Load(); v != nil {
+		return *v
+	}
 	return nil
 }
 
@@ -186,6 +206,7 @@ func (h *Host) Move(r *Router, addr netip.Addr) (netip.Addr, error) {
 	old := h.ifaces[0]
 	ifc := &Interface{host: h, index: old.index, name: old.name, addr: v4, addr6: addr6, router: r, link: old.link}
 	h.ifaces[0] = ifc
+	h.publish()
 	h.mu.Unlock()
 	h.moved.Store(true)
 	old.router.mu.Lock()
@@ -207,14 +228,18 @@ func (h *Host) lost(a netip.Addr) bool {
 
 // owns reports whether a is one of the host's addresses.
 func (h *Host) owns(a netip.Addr) bool {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.hasAddr(a)
+	return hasAddr(h.interfaces(), a)
 }
 
-// hasAddr reports whether a is one of the host's addresses.
+// hasAddr reports whether a is one of the host's addresses. The caller
+// holds mu.
 func (h *Host) hasAddr(a netip.Addr) bool {
-	for _, ifc := range h.ifaces {
+	return hasAddr(h.ifaces, a)
+}
+
+// hasAddr reports whether a is the address of one of ifaces.
+func hasAddr(ifaces []*Interface, a netip.Addr) bool {
+	for _, ifc := range ifaces {
 		if a.IsValid() && (ifc.addr == a || ifc.addr6 == a) {
 			return true
 		}
@@ -225,26 +250,25 @@ func (h *Host) hasAddr(a netip.Addr) bool {
 // route picks the interface to send to dst from: the one whose LAN holds
 // dst, else the first with an address of dst's family, else the first.
 func (h *Host) route(src, dst netip.Addr) *Interface {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
+	ifaces := h.interfaces()
 	if src.IsValid() && !src.IsUnspecified() {
-		for _, ifc := range h.ifaces {
+		for _, ifc := range ifaces {
 			if ifc.addr == src || ifc.addr6 == src {
 				return ifc
 			}
 		}
 	}
-	for _, ifc := range h.ifaces {
+	for _, ifc := range ifaces {
 		if ifc.source(dst).IsValid() && (ifc.router.lan.Contains(dst) || ifc.router.lan6.Contains(dst)) {
 			return ifc
 		}
 	}
-	for _, ifc := range h.ifaces {
+	for _, ifc := range ifaces {
 		if ifc.source(dst).IsValid() {
 			return ifc
 		}
 	}
-	return h.ifaces[0]
+	return ifaces[0]
 }
 
 // send puts a packet on the wire. pkt.src must be one of the host's
@@ -264,10 +288,7 @@ func (h *Host) send(pkt *packet) {
 		}
 		pkt.src = netip.AddrPortFrom(src, pkt.src.Port())
 	}
-	h.mu.RLock()
-	local := h.hasAddr(pkt.dst.Addr())
-	h.mu.RUnlock()
-	if local {
+	if h.owns(pkt.dst.Addr()) {
 		h.deliver(pkt)
 		return
 	}

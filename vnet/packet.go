@@ -116,28 +116,45 @@ type Segment struct {
 // packet is one datagram or segment in flight. Packets are passed by pointer
 // along one path and owned by whoever holds them; the payload is the
 // network's copy.
+//
+// The fields every hop reads (protocol, fragment, payload, addresses,
+// hops) come first, in the struct's first two cache lines: a packet is
+// touched again after its time in a delay line, when it has long left the
+// cache, and each line it spans costs a miss then.
 type packet struct {
 	proto   Proto
+	df      bool // IP-level state for MTU, with from, to and frag below
+	hops    int
+	frag    *fragment
+	payload []byte
 	src     netip.AddrPort
 	dst     netip.AddrPort
-	seg     Segment // TCP only
-	payload []byte
-	hops    int
-	id      uint64 // the packet's number in taps' events; zero until first tapped
+
+	// store is the packet's own buffer for payloads up to maxPooled
+	// bytes, allocated with its first such payload and kept while the
+	// packet is pooled: a packet and its buffer come out of the pool, and
+	// go back, together.
+	store *[maxPooled]byte
 
 	// sender, if set, is told when the packet is rejected or finds no
 	// receiver, as ICMP "port unreachable" or a reset would tell it.
 	sender refusable
 
+	id uint64 // the packet's number in taps' events; zero until first tapped
+
 	// IP-level state for MTU, in mtu.go: the host that sent the packet
 	// and the destination it addressed (told of an ICMP "fragmentation
-	// needed"), the DF bit, and the fragment header of a fragment.
+	// needed"), the DF bit (df, above), and the fragment header of a
+	// fragment (frag, above).
 	from *Host
 	to   netip.Addr
-	df   bool
-	frag *fragment
 
-	buf *[]byte // pooled backing array of payload, if any
+	seg Segment // TCP only
+
+	// The struct's 224 bytes are padded to 256, a size class whose objects
+	// start on cache lines (224-byte ones start mid-line every other one,
+	// which puts the first fields across three lines).
+	_ [32]byte
 }
 
 // refusable is an endpoint that can be told its packet was refused.
@@ -148,31 +165,36 @@ type refusable interface {
 // maxPooled is the largest payload whose buffer is recycled.
 const maxPooled = 2048
 
-var (
-	packetPool = sync.Pool{New: func() any { return new(packet) }}
-	bufPool    = sync.Pool{New: func() any { b := make([]byte, maxPooled); return &b }}
-)
+var packetPool = sync.Pool{New: func() any { return new(packet) }}
 
 // newPacket returns a packet holding a copy of payload.
 func newPacket(proto Proto, src, dst netip.AddrPort, payload []byte) *packet {
 	p := packetPool.Get().(*packet)
 	p.proto, p.src, p.dst = proto, src, dst
-	if len(payload) <= maxPooled {
-		p.buf = bufPool.Get().(*[]byte)
-		p.payload = (*p.buf)[:len(payload)]
-	} else {
-		p.payload = make([]byte, len(payload))
+	if len(payload) > 0 {
+		copy(p.alloc(len(payload)), payload)
 	}
-	copy(p.payload, payload)
 	return p
+}
+
+// alloc sets the packet's payload to n bytes of its own, whose content is
+// undefined, and returns it.
+func (p *packet) alloc(n int) []byte {
+	if n > maxPooled {
+		p.payload = make([]byte, n)
+		return p.payload
+	}
+	if p.store == nil {
+		p.store = new([maxPooled]byte)
+	}
+	p.payload = p.store[:n:n]
+	return p.payload
 }
 
 // release returns the packet to the pool. Nobody may use it afterwards.
 func (p *packet) release() {
-	if p.buf != nil {
-		bufPool.Put(p.buf)
-	}
-	*p = packet{}
+	store := p.store
+	*p = packet{store: store}
 	packetPool.Put(p)
 }
 

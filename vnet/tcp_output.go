@@ -14,13 +14,7 @@ func (c *TCPConn) segment(flags TCPFlags, seq uint32, n int, off int) *packet {
 	pkt := packetPool.Get().(*packet)
 	pkt.proto, pkt.src, pkt.dst = TCP, c.laddr, c.raddr
 	if n > 0 {
-		if n <= maxPooled {
-			pkt.buf = bufPool.Get().(*[]byte)
-			pkt.payload = (*pkt.buf)[:n]
-		} else {
-			pkt.payload = make([]byte, n)
-		}
-		c.snd.peek(off, pkt.payload)
+		c.snd.peek(off, pkt.alloc(n))
 	}
 	wnd := c.rcvWindow()
 	if flags&FlagACK != 0 {

@@ -104,6 +104,15 @@ func (c *UDPConn) opError(op string, addr net.Addr, err error) error {
 
 // ReadFromUDP reads one datagram.
 func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
+	n, from, err := c.readFrom(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, udpAddr(from), nil
+}
+
+// readFrom reads one datagram and says where it came from.
+func (c *UDPConn) readFrom(b []byte) (int, netip.AddrPort, error) {
 	for {
 		c.mu.Lock()
 		if c.count > 0 {
@@ -114,30 +123,30 @@ func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
 			c.bytes -= len(pkt.payload)
 			c.mu.Unlock()
 			n := copy(b, pkt.payload)
-			from := udpAddr(pkt.src)
+			from := pkt.src
 			pkt.release()
 			return n, from, nil
 		}
 		if c.closed {
 			c.mu.Unlock()
-			return 0, nil, c.opError("read", nil, net.ErrClosed)
+			return 0, netip.AddrPort{}, c.opError("read", nil, net.ErrClosed)
 		}
 		if c.icmpRefused {
 			c.icmpRefused = false
 			c.mu.Unlock()
-			return 0, nil, c.opError("read", c.RemoteAddr(), syscall.ECONNREFUSED)
+			return 0, netip.AddrPort{}, c.opError("read", c.RemoteAddr(), syscall.ECONNREFUSED)
 		}
 		if c.icmpTooBig {
 			c.icmpTooBig = false
 			c.mu.Unlock()
-			return 0, nil, c.opError("read", c.RemoteAddr(), syscall.EMSGSIZE)
+			return 0, netip.AddrPort{}, c.opError("read", c.RemoteAddr(), syscall.EMSGSIZE)
 		}
 		c.mu.Unlock()
 		select {
 		case <-c.notify:
 		case <-c.done:
 		case <-c.readDeadline.Done():
-			return 0, nil, c.opError("read", nil, os.ErrDeadlineExceeded)
+			return 0, netip.AddrPort{}, c.opError("read", nil, os.ErrDeadlineExceeded)
 		}
 	}
 }
@@ -197,12 +206,13 @@ func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 }
 
 func (c *UDPConn) write(b []byte, dst netip.AddrPort, addr net.Addr) (int, error) {
-	select {
+	select { // one case: no channel lock while the socket is open
 	case <-c.done:
 		return 0, c.opError("write", addr, net.ErrClosed)
-	case <-c.writeDeadline.Done():
-		return 0, c.opError("write", addr, os.ErrDeadlineExceeded)
 	default:
+	}
+	if c.writeDeadline.exceeded() {
+		return 0, c.opError("write", addr, os.ErrDeadlineExceeded)
 	}
 	if len(b) > 65507 {
 		return 0, c.opError("write", addr, syscall.EMSGSIZE)

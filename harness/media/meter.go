@@ -144,7 +144,7 @@ func (f *Flow) Stream(ssrc uint32) *Stream {
 	defer f.mu.Unlock()
 	s := f.bySSRC[ssrc]
 	if s == nil {
-		s = &Stream{flow: f, ssrc: ssrc}
+		s = &Stream{flow: f, ssrc: ssrc, clock: f.clock}
 		f.bySSRC[ssrc] = s
 		f.streams = append(f.streams, s)
 	}
