@@ -54,6 +54,7 @@ type Host struct {
 	mu       sync.RWMutex
 	ifaces   []*Interface
 	udp      map[netip.AddrPort]*UDPConn
+	mcast    map[netip.AddrPort][]*UDPConn // sockets bound to a group address, in multicast.go
 	nextPort uint16
 	closed   bool
 
@@ -310,6 +311,7 @@ func (h *Host) close() {
 	for _, c := range h.udp {
 		conns = append(conns, c)
 	}
+	conns = append(conns, h.multicastConns()...)
 	h.mu.Unlock()
 	for _, c := range conns {
 		_ = c.Close()
