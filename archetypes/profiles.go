@@ -89,8 +89,8 @@ func (p Profile) Client(name string) harness.ClientSpec {
 func Browser() Profile {
 	return Profile{
 		Name:         "browser",
-		Summary:      "LiveKit JS in Chrome: UDP+TCP candidates, TURN/UDP and TURN/TLS, the SDK's resumes and LiveKit's transport ladder",
-		Source:       "Chrome gathers UDP and TCP host candidates (RFC 6544); LiveKit hands out turn:…?transport=udp and turns: URLs; client-sdk-js 2.21 RTCEngine; livekit/livekit pkg/rtc/transportmanager.go",
+		Summary:      "LiveKit JS in Chrome: UDP+TCP candidates, host ones behind mDNS names, TURN/UDP and TURN/TLS, the SDK's resumes and LiveKit's transport ladder",
+		Source:       "Chrome gathers UDP and TCP host candidates (RFC 6544), hidden behind mDNS names without media permission (draft-ietf-mmusic-mdns-ice-candidates), its local candidate labelled as libwebrtc's Connection::MaybeUpdateLocalCandidate does; LiveKit hands out turn:…?transport=udp and turns: URLs; client-sdk-js 2.21 RTCEngine; livekit/livekit pkg/rtc/transportmanager.go",
 		NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4},
 		Relays:       []string{"udp", "tls"},
 		Fallback:     harness.Fallback{Policy: harness.LiveKit},
