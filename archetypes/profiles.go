@@ -76,7 +76,9 @@ func (p Profile) Client(name string) harness.ClientSpec {
 //     host to host by resolving each other's names, here learn each
 //     other from checks. On vnet that failed start opens, and leaves to
 //     the garbage collector, two operating system UDP sockets per peer
-//     connection.
+//     connection, and the agent's group socket on vnet stays open until
+//     the host closes (ice v4.4.9 mdns.go createMulticastDNS does not close
+//     it when mdns.Server fails).
 //   - pion's active ICE-TCP candidates carry the host's address (ice
 //     v4.4.9 agent.go:1128-1134 ignores the mDNS mode) and are trickled;
 //     Chromium hides and does not trickle them. The node ignores active

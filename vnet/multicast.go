@@ -13,7 +13,8 @@ import (
 // Such a socket receives nothing yet: vnet carries no multicast, and
 // joining a group (x/net's ipv4.PacketConn.JoinGroup) needs an operating
 // system socket, so pion's mDNS responder does not start on vnet
-// (see archetypes.Browser).
+// (see archetypes.Browser); pion leaves its group socket open then, and
+// Host.close closes it with the rest.
 
 // bindMulticast registers c at the group address laddr, choosing an
 // ephemeral port for port zero. The caller holds h.mu.
