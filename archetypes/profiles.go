@@ -19,17 +19,24 @@ type Profile struct {
 	NetworkTypes []webrtc.NetworkType
 	Relays       []string
 	Fallback     harness.Fallback
+	// MDNS and LibwebrtcStats are the harness.ClientSpec fields: host
+	// candidates hidden behind an mDNS name, and the client's end of the
+	// selected pair labelled as libwebrtc's getStats labels it.
+	MDNS           bool
+	LibwebrtcStats bool
 }
 
 // Client returns a client spec with the profile's connect options,
 // publishing audio and data.
 func (p Profile) Client(name string) harness.ClientSpec {
 	return harness.ClientSpec{
-		Name:         name,
-		NetworkTypes: append([]webrtc.NetworkType(nil), p.NetworkTypes...),
-		Relays:       append([]string(nil), p.Relays...),
-		Fallback:     p.Fallback,
-		Publish:      harness.Publish{Audio: true, Data: true},
+		Name:           name,
+		NetworkTypes:   append([]webrtc.NetworkType(nil), p.NetworkTypes...),
+		Relays:         append([]string(nil), p.Relays...),
+		Fallback:       p.Fallback,
+		MDNS:           p.MDNS,
+		LibwebrtcStats: p.LibwebrtcStats,
+		Publish:        harness.Publish{Audio: true, Data: true},
 	}
 }
 
@@ -38,23 +45,63 @@ func (p Profile) Client(name string) harness.ClientSpec {
 // the node's transport ladder (harness.LiveKit). Its ICE-TCP makes its runs
 // use the real clock (pion dials ICE-TCP through the operating system).
 //
+// Like Chromium on a page without camera or microphone permission (every
+// case make fidelity measured), it hides its host candidates behind an
+// mDNS name (NAME.local: pion's MulticastDNSModeQueryAndGather), which
+// the node, like LiveKit's (use_mdns false), cannot resolve: the node
+// learns the client's address from its checks, as peer-reflexive. Its
+// own end of the selected pair is reported as libwebrtc's getStats
+// reports it, by the address the node saw (harness.ClientSpec
+// LibwebrtcStats): host on a public address, srflx behind an
+// endpoint-independent NAT, prflx behind a symmetric one and over ICE-TCP.
+// A scenario's mdns: false is a page with media permission.
+//
 // Where it differs from a real Chromium (headless Chromium 156 against the
 // same topologies in Linux network namespaces: make fidelity, README
-// "Fidelity"): the transport agrees, but Chromium hides its host candidates
-// behind mDNS names, so on a direct path its selected local candidate is
-// srflx or prflx where this profile's is host; Chromium connects over
-// TURN/TLS in 0.2 to 0.3 s where this profile takes 2.05 s (pion waits 2 s
-// before accepting a relay pair); Chromium may connect directly before it
-// has any relay candidate, and with UDP dropped may pick TURN/TLS over an
-// ICE-TCP path that this profile always picks.
+// "Fidelity"):
+//   - Chromium's label races its own gathering: before its srflx
+//     candidate arrives it reads prflx where this profile reads srflx,
+//     and on a public address it sometimes reads srflx (its host
+//     candidate's mDNS name registers after the srflx candidate). pion
+//     itself labels its end host; the srflx/prflx label is the harness's,
+//     from the NAT's mapping behaviour (Chromium gathers srflx on the host
+//     socket, pion on a socket of its own).
+//   - No peer on vnet resolves an mDNS name: pion's responder needs
+//     operating system sockets (pion/mdns v2.2.2 server.go:466,484 opens
+//     its unicast sockets with net.ListenUDP, :514 asks the operating
+//     system for the interface's addresses, :556 joins the group through
+//     x/net's ipv4.PacketConn, which has no socket options on a vnet
+//     socket, and :583 gives up; ice v4.4.9 agent.go:500-512 keeps the
+//     mode and only logs the failure). Two browsers on one LAN, which Chromium connects
+//     host to host by resolving each other's names, here learn each
+//     other from checks. On vnet that failed start opens, and leaves to
+//     the garbage collector, two operating system UDP sockets per peer
+//     connection, and the agent's group socket on vnet stays open until
+//     the host closes (ice v4.4.9 mdns.go createMulticastDNS does not close
+//     it when mdns.Server fails).
+//   - pion's active ICE-TCP candidates carry the host's address (ice
+//     v4.4.9 agent.go:1128-1134 ignores the mDNS mode) and are trickled;
+//     Chromium hides and does not trickle them. The node ignores active
+//     candidates, so only the client's candidate list shows it.
+//   - Chromium connects over TURN/TLS in 0.2 to 0.3 s where this profile
+//     takes 2.05 s (pion waits 2 s before accepting a relay pair);
+//     Chromium may connect directly before it has any relay candidate, and
+//     with UDP dropped may pick TURN/TLS over an ICE-TCP path that this
+//     profile always picks.
 func Browser() Profile {
 	return Profile{
 		Name:         "browser",
-		Summary:      "LiveKit JS in Chrome: UDP+TCP candidates, TURN/UDP and TURN/TLS, the SDK's resumes and LiveKit's transport ladder",
-		Source:       "Chrome gathers UDP and TCP host candidates (RFC 6544); LiveKit hands out turn:…?transport=udp and turns: URLs; client-sdk-js 2.21 RTCEngine; livekit/livekit pkg/rtc/transportmanager.go",
+		Summary:      "LiveKit JS in Chrome: UDP+TCP candidates, host ones behind mDNS names, TURN/UDP and TURN/TLS, the SDK's resumes and LiveKit's transport ladder",
+		Source:       "Chrome gathers UDP and TCP host candidates (RFC 6544), hidden behind mDNS names without media permission (draft-ietf-mmusic-mdns-ice-candidates), its local candidate labelled as libwebrtc's Connection::MaybeUpdateLocalCandidate does; LiveKit hands out turn:…?transport=udp and turns: URLs; client-sdk-js 2.21 RTCEngine; livekit/livekit pkg/rtc/transportmanager.go",
 		NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4},
 		Relays:       []string{"udp", "tls"},
 		Fallback:     harness.Fallback{Policy: harness.LiveKit},
+		// Every Chromium case measured (make fidelity) was a page without
+		// camera or microphone permission, as a LiveKit page is until it
+		// asks: host candidates hidden. mdns: false in a scenario file is
+		// a page with permission (Chromium then signals host addresses).
+		MDNS:           true,
+		LibwebrtcStats: true,
 	}
 }
 

@@ -22,6 +22,9 @@ func (r *runner) collect(res *Result) {
 	for _, c := range r.clients {
 		cr := c.obs.result()
 		r.unbridge(&cr)
+		if c.spec.LibwebrtcStats {
+			cr.Selected = libwebrtcLocal(cr.Selected, cr.NodeSelected, cr.LocalCandidates, ownAddrs(c.host), endpointIndependent(c.host))
+		}
 		cr.Media = r.rs.meter.Results(c.spec.Name, end)
 		cr.Transport, cr.LostAt = carried(cr, transportOf)
 		flows := expectedFlows(c.spec, c.subscribe)

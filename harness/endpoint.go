@@ -81,7 +81,8 @@ type attempt struct {
 }
 
 // newPeerConnection makes a peer connection on the endpoint's host with
-// the settings every kind shares: vnet as pion's network, no mDNS, no
+// the settings every kind shares: vnet as pion's network, no mDNS (unless
+// the spec hides its host candidates so), no
 // close on the remote's DTLS close_notify, the
 // network types and ICE servers of the attempt, pion's warnings recorded,
 // a bounded SCTP retransmission timeout, the DTLS deadline, the proxy
@@ -92,6 +93,13 @@ func (e *endpoint) newPeerConnection(ctx context.Context, a attempt, tune func(*
 	var se webrtc.SettingEngine
 	se.SetNet(e.host)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if e.spec.MDNS {
+		// pion's mDNS listener binds on vnet and its responder does not
+		// start; the host candidates carry the name all the same
+		// (ice v4.4.9 agent.go:500-512, gather.go:393).
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeQueryAndGather)
+		se.SetMulticastDNSHostName(mdnsName(e.spec.Name))
+	}
 	se.SetNetworkTypes(a.types)
 	se.LoggerFactory = captureFactory{base: e.loggers, record: a.obs.pionLog}
 	se.SetSCTPRTOMax(2 * time.Second)

@@ -22,6 +22,9 @@ func (r *runner) collectPeers(res *Result, at time.Duration) {
 		cr := byName[e.name]
 		other := byName[e.other.name]
 		cr.Selected = withRemoteRelay(cr.Selected, other.Selected)
+		if e.peer.spec.LibwebrtcStats && other.Selected != nil {
+			cr.Selected = libwebrtcLocal(cr.Selected, other.Selected, cr.LocalCandidates, ownAddrs(e.peer.host), endpointIndependent(e.peer.host))
+		}
 		cr.Route = routeOf(cr.Selected)
 		cr.Transport, cr.LostAt = carried(cr, func(p *Pair) Transport { return peerTransportOf(withRemoteRelay(p, other.Selected)) })
 		if other.Selected != nil {

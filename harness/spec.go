@@ -203,6 +203,18 @@ type ClientSpec struct {
 	// Trust names TLS-inspecting proxies whose CA the client trusts, as
 	// a managed device with the enterprise root installed does.
 	Trust []string
+	// MDNS hides the client's host candidates behind an mDNS name
+	// (NAME.local, pion's MulticastDNSModeQueryAndGather), as Chromium
+	// does for a page without camera or microphone permission. No peer
+	// on vnet resolves the name (pion's mDNS responder needs operating
+	// system sockets), so the far end learns the client's address from
+	// its checks, as peer-reflexive.
+	MDNS bool
+	// LibwebrtcStats labels the client's end of its selected pair as
+	// libwebrtc's getStats does (libwebrtc.go, libwebrtcLocal): by the
+	// address the far end saw, so a client behind a NAT reads srflx or
+	// prflx where pion reads host.
+	LibwebrtcStats bool
 }
 
 // FallbackPolicy is what a client does when its connection fails.

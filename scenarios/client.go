@@ -181,6 +181,7 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 	var (
 		profile         *archetypes.Profile
 		typesSet, fbSet bool
+		mdnsSet         bool
 		proxyAuthAt     *yaml.Node
 		typesAt         *yaml.Node
 	)
@@ -217,6 +218,7 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 		"publish":       func(path string, v *yaml.Node) { c.Publish = p.publish(path, v) },
 		"fallback":      func(path string, v *yaml.Node) { c.Fallback, fbSet = p.fallback(path, v, def), true },
 		"proxy":         func(path string, v *yaml.Node) { c.Proxy = p.proxyRef(path, v) },
+		"mdns":          func(path string, v *yaml.Node) { mdnsSet = p.boolean(v, path, &c.MDNS) },
 		"trust":         func(path string, v *yaml.Node) { c.Trust = p.trust(path, v) },
 		"proxy_auth": func(path string, v *yaml.Node) {
 			c.ProxyAuth, proxyAuthAt = p.proxyAuth(path, v), v
@@ -249,6 +251,10 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 			c.Fallback = pc.Fallback
 		}
 		c.Relays = pc.Relays
+		if !mdnsSet {
+			c.MDNS = pc.MDNS
+		}
+		c.LibwebrtcStats = pc.LibwebrtcStats
 		if !typesSet {
 			c.NetworkTypes = p.profileIPv6(c) // in ipv6.go
 		}

@@ -208,9 +208,19 @@
 //	                                    # routers fragment what does not fit)
 //	    profile: browser                # default none: browser (LiveKit JS in Chrome: udp4
 //	                                    # and tcp4, TURN/UDP and TURN/TLS, LiveKit's
-//	                                    # transport fallback) or pion (pion's defaults, UDP
-//	                                    # only); network_types and fallback set here win.
-//	                                    # On a LAN with ipv6 a profile gathers udp6 too
+//	                                    # transport fallback, host candidates behind mDNS
+//	                                    # names, its end of the selected pair labelled as
+//	                                    # Chromium's getStats labels it) or pion (pion's
+//	                                    # defaults, UDP only); network_types, fallback and
+//	                                    # mdns set here win. On a LAN with ipv6 a profile
+//	                                    # gathers udp6 too
+//	    mdns: false                     # hide its host candidates behind an mDNS name
+//	                                    # (NAME.local), as Chromium does for a page without
+//	                                    # camera or microphone permission; no one on vnet
+//	                                    # resolves it, so the far end learns the address
+//	                                    # from the checks (prflx). Default false; the
+//	                                    # browser profile's true (false: a page with
+//	                                    # permission)
 //	    network_types: [udp4, tcp4]     # default [udp4], pion's default (UDP only). tcp4
 //	                                    # adds ICE-TCP, whose active side pion dials through
 //	                                    # the operating system: such a scenario runs on the

@@ -39,3 +39,22 @@ func TestClientProfile(t *testing.T) {
 		t.Errorf("unknown profile: %v", err)
 	}
 }
+
+// TestClientProfileMDNS: a browser client hides its host candidates
+// behind mDNS names and reports its end as libwebrtc does; mdns: false is
+// a page with camera or microphone permission, whose host addresses
+// Chromium signals; a pion client does neither.
+func TestClientProfileMDNS(t *testing.T) {
+	doc := "name: p\nclients:\n  - name: alice\n    profile: browser\n  - name: bob\n    profile: browser\n    mdns: false\n  - name: carol\n    profile: pion\n  - name: dave\n    mdns: true\n"
+	s, err := scenarios.Parse("p.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := func(c harness.ClientSpec) [2]bool { return [2]bool{c.MDNS, c.LibwebrtcStats} }
+	want := map[string][2]bool{"alice": {true, true}, "bob": {false, true}, "carol": {false, false}, "dave": {true, false}}
+	for _, c := range s.Spec.Clients {
+		if got(c) != want[c.Name] {
+			t.Errorf("%s: mdns, libwebrtc stats %v; want %v", c.Name, got(c), want[c.Name])
+		}
+	}
+}

@@ -21,6 +21,9 @@ func (h *Host) bindUDP(c *UDPConn, laddr netip.AddrPort) (netip.AddrPort, error)
 		return netip.AddrPort{}, ErrClosed
 	}
 	ip := laddr.Addr()
+	if ip.IsMulticast() {
+		return h.bindMulticast(c, laddr) // multicast.go
+	}
 	if !ip.IsUnspecified() && !h.hasAddr(ip) {
 		return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRNOTAVAIL)
 	}
@@ -76,6 +79,10 @@ func portTaken[V familied](bound map[netip.AddrPort]V, want cover, port uint16) 
 func (h *Host) unbindUDP(addr netip.AddrPort, c *UDPConn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if addr.Addr().IsMulticast() {
+		h.unbindMulticast(addr, c)
+		return
+	}
 	if h.udp[addr] == c {
 		delete(h.udp, addr)
 	}

@@ -58,6 +58,7 @@ type Host struct {
 	// the host would otherwise contend for.
 	view     atomic.Pointer[[]*Interface]
 	udp      map[netip.AddrPort]*UDPConn
+	mcast    map[netip.AddrPort][]*UDPConn // sockets bound to a group address, in multicast.go
 	nextPort uint16
 	closed   bool
 
@@ -331,6 +332,7 @@ func (h *Host) close() {
 	for _, c := range h.udp {
 		conns = append(conns, c)
 	}
+	conns = append(conns, h.multicastConns()...)
 	h.mu.Unlock()
 	for _, c := range conns {
 		_ = c.Close()

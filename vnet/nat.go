@@ -580,3 +580,12 @@ func (t *natTable) mappings() int {
 	defer t.mu.Unlock()
 	return len(t.out)
 }
+
+// NAT returns the router's NAT configuration; false when the router
+// translates nothing (NoNAT).
+func (r *Router) NAT() (NAT, bool) {
+	if r.nat == nil {
+		return NAT{}, false
+	}
+	return r.nat.cfg, true
+}
