@@ -256,11 +256,9 @@ func (r *runner) explain(ep *endpoint, servers []webrtc.ICEServer, flows []flow,
 			why += "; " + note
 		}
 	}
-	r.mu.Lock()
 	byClient := r.drops.of(who)
 	own := topDrops(byClient, 3)
 	note := mtuNote(cr, byClient)
-	r.mu.Unlock()
 	if note != "" {
 		why += "; " + note
 	}

@@ -154,8 +154,11 @@ func (ld *linkDir) send(pkt *packet, to hop) {
 	if !ld.delays && !ld.busy && ld.wire.len() == 0 {
 		// Nothing delays the packet and nothing is ahead of it: it
 		// crosses now, on the sender's goroutine.
-		r, fs := ld.drawsFor(pkt)
-		lost := ld.loss.lose(&r, &fs.bad)
+		lost := false
+		if _, none := ld.loss.(noLoss); !none {
+			r, fs := ld.drawsFor(pkt)
+			lost = ld.loss.lose(&r, &fs.bad)
+		}
 		ld.mu.Unlock()
 		if lost {
 			n.drop(ld.link.name, pkt, "link loss")

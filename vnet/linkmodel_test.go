@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -152,13 +153,15 @@ func TestLossModelsStatistics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rng := packetDraws{state: n.linkSeed("stats", Up)}
+		// Drawn as a link draws them: per packet of a flow (draws.go).
+		ld := &linkDir{seed: n.linkSeed("stats", Up)}
+		flow := &packet{proto: UDP, src: netip.MustParseAddrPort("10.0.0.2:5000"), dst: netip.MustParseAddrPort("203.0.113.3:7882")}
 		m := newLossModel(tc.p, tc.burst)
 		lost, run := 0, 0
 		var runs []int
-		bad := false
 		for i := 0; i < draws; i++ {
-			if m.lose(&rng, &bad) {
+			r, fs := ld.drawsFor(flow)
+			if m.lose(&r, &fs.bad) {
 				lost++
 				run++
 			} else if run > 0 {

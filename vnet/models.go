@@ -28,6 +28,9 @@ func (ld *linkDir) build(im Impairment, at time.Duration) {
 	ld.delays = im.delays()
 	if first || im.Loss != old.Loss || im.LossBurst != old.LossBurst {
 		ld.loss = newLossModel(im.Loss, im.LossBurst)
+		for _, fs := range ld.flows {
+			fs.bad = false // a new chain starts good, in every flow
+		}
 	}
 	if first || im.Discipline != old.Discipline || im.codelTarget() != old.codelTarget() || im.codelInterval() != old.codelInterval() {
 		ld.disc = newDiscipline(im)

@@ -160,10 +160,7 @@ func TestAuditCommand(t *testing.T) {
 		t.Fatalf("icelab audit: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
 	wall := time.Since(start)
-	t.Logf("icelab audit single-domain-443: %.1fs", wall.Seconds())
-	if wall > 3*time.Minute {
-		t.Errorf("took %v", wall)
-	}
+	t.Logf("icelab audit single-domain-443: %.1fs (a figure, not a bound: speed is measured side by side in benchmarks)", wall.Seconds())
 	rows := 0
 	for l := range strings.Lines(stdout.String()) {
 		if f := strings.Split(l, " | "); strings.HasPrefix(l, "| ") && len(f) == 3 && f[0] != "| archetype" {

@@ -2,6 +2,7 @@ package media
 
 import (
 	"encoding/binary"
+	"slices"
 	"sync"
 	"time"
 
@@ -182,6 +183,11 @@ func (s *sentStream) add(h *rtp.Header, payload []byte, rtxSSRC uint32, rtxPT ui
 	// writer makes them per packet (pion's header extension interceptors
 	// above this one set fresh ones on each packet).
 	*p = sentPacket{valid: true, seq: seq, header: *h, payload: payload}
+	if len(h.CSRC) > 0 {
+		// pion/rtp's Unmarshal reuses a packet's CSRC array from read to
+		// read: keep a copy of our own.
+		p.header.CSRC = slices.Clone(h.CSRC)
+	}
 	if rtxSSRC != 0 && rtxPT != 0 {
 		p.rtx = true
 		p.header.SSRC, p.header.PayloadType, p.header.SequenceNumber = rtxSSRC, rtxPT, rtxSeq.NextSequenceNumber()

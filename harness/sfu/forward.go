@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,9 +50,12 @@ func (p *publication) subscribe(subscriber string, d *downTrack) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.downs[subscriber] = d
+	// In subscriber order, not map order: the order the node writes to
+	// subscribers is the order their packets meet in shared queues, and
+	// it must be the same every run.
 	p.list = make([]*downTrack, 0, len(p.downs))
-	for _, d := range p.downs {
-		p.list = append(p.list, d)
+	for _, name := range slices.Sorted(maps.Keys(p.downs)) {
+		p.list = append(p.list, p.downs[name])
 	}
 }
 

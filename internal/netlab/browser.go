@@ -2,7 +2,6 @@ package netlab
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,7 +33,7 @@ type Browser struct {
 	Bindings <-chan string
 	bindings chan string
 	done     chan struct{}
-	stderr   bytes.Buffer
+	stderr   *TailBuffer
 }
 
 type reply struct {
@@ -82,7 +81,8 @@ func (n *NS) StartChromium(ctx context.Context, flags ...string) (*Browser, erro
 		bindings: make(chan string, 256), done: make(chan struct{})}
 	b.Bindings = b.bindings
 	b.cmd.ExtraFiles = []*os.File{toR, fromW}
-	b.cmd.Stderr = &b.stderr
+	b.stderr = NewTailBuffer(2000)
+	b.cmd.Stderr = b.stderr
 	b.cmd.Env = append(os.Environ(), "HOME="+dir)
 	// Its own process group, so that Close ends its renderers too.
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -179,13 +179,7 @@ func (b *Browser) call(ctx context.Context, session bool, method string, params 
 	}
 }
 
-func (b *Browser) stderrTail() string {
-	s := b.stderr.String()
-	if len(s) > 2000 {
-		s = s[len(s)-2000:]
-	}
-	return s
-}
+func (b *Browser) stderrTail() string { return b.stderr.String() }
 
 // attach opens the flat session of a new blank page.
 func (b *Browser) attach(ctx context.Context) error {

@@ -206,7 +206,7 @@ type Proc struct {
 	// Msgs delivers the child's messages; it closes when the child's
 	// output ends.
 	Msgs   <-chan Message
-	stderr *tailBuffer
+	stderr *netlab.TailBuffer
 	done   chan struct{}
 	err    error
 }
@@ -223,7 +223,7 @@ func Start(ctx context.Context, ns *netlab.NS, cfg Config) (*Proc, error) {
 	}
 	cmd := ns.Command(ctx, exe)
 	cmd.Env = append(os.Environ(), envConfig+"="+string(raw))
-	p := &Proc{Name: cfg.Name, cmd: cmd, stderr: &tailBuffer{max: 8 << 10}, done: make(chan struct{})}
+	p := &Proc{Name: cfg.Name, cmd: cmd, stderr: netlab.NewTailBuffer(8 << 10), done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if p.in, err = cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("child %s: stdin: %w", cfg.Name, err)
@@ -282,26 +282,3 @@ func (p *Proc) Stop() error {
 
 // Stderr returns the end of the child's standard error.
 func (p *Proc) Stderr() string { return p.stderr.String() }
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
