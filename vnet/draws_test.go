@@ -57,3 +57,32 @@ func TestLinkDrawsPerFlow(t *testing.T) {
 		t.Error("another seed gave flow a the same fates")
 	}
 }
+
+// TestLinkDrawsIgnorePorts checks that a flow meets the same fates
+// whatever ephemeral ports its ends got: which socket gets which port
+// depends on the order goroutines bind them, and a NAT's mapping on the
+// order flows start.
+func TestLinkDrawsIgnorePorts(t *testing.T) {
+	n, err := New(Config{Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss := newLossModel(0.3, 0)
+	fates := func(src, dst string) []bool {
+		ld := &linkDir{seed: n.linkSeed("wifi", Up)}
+		p := &packet{proto: UDP, src: netip.MustParseAddrPort(src), dst: netip.MustParseAddrPort(dst)}
+		var out []bool
+		for range 100 {
+			r, fs := ld.drawsFor(p)
+			out = append(out, loss.lose(&r, &fs.bad))
+		}
+		return out
+	}
+	first := fates("10.0.0.2:32768", "203.0.113.3:7882")
+	if !slices.Equal(first, fates("10.0.0.2:32770", "203.0.113.3:7882")) {
+		t.Error("the flow's fates changed with its ephemeral port")
+	}
+	if slices.Equal(first, fates("10.0.0.3:32768", "203.0.113.3:7882")) {
+		t.Error("a flow from another address met the same fates")
+	}
+}
