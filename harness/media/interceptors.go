@@ -26,7 +26,8 @@ const NACKHistory = 256
 // it has written. pion's stats interceptor, which feeds GetStats' RTP
 // entries, is left out: the media node never reads them (its meters count
 // what flows), and it costs a lock and a map lookup per packet and
-// subscription.
+// subscription. Under them all, each stream's reads share one attributes
+// map (attributesFactory).
 func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return err
@@ -38,6 +39,7 @@ func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	}
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	ir.Add(attributesFactory{}) // first: the innermost reader
 	ir.Add(nackResponderFactory{size: NACKHistory})
 	ir.Add(generator)
 	// The rest of webrtc.RegisterDefaultInterceptors, but stats.
@@ -66,7 +68,9 @@ func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logg
 		return err
 	}
 	// webrtc.RegisterDefaultInterceptorsWithOptions, without
-	// ConfigureStatsInterceptorWithOptions.
+	// ConfigureStatsInterceptorWithOptions, under an attributes map per
+	// stream (attributesFactory: first, so the innermost reader).
+	ir.Add(attributesFactory{})
 	if err := webrtc.ConfigureNackWithOptions(m, ir,
 		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(lf)},
 		nack.WithResponderLoggerFactory(lf)); err != nil {
