@@ -7,9 +7,11 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/icelab/icelab/harness/media"
 	"github.com/icelab/icelab/middlebox"
 	"github.com/icelab/icelab/vnet"
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -125,6 +127,12 @@ func (e *endpoint) newPeerConnection(ctx context.Context, a attempt, tune func(*
 	if err != nil {
 		return nil, err
 	}
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	// pion's defaults but its stats interceptor (media.ClientInterceptors).
+	var m webrtc.MediaEngine
+	var ir interceptor.Registry
+	if err := media.ClientInterceptors(&m, &ir, se.LoggerFactory); err != nil {
+		return nil, err
+	}
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&m), webrtc.WithInterceptorRegistry(&ir))
 	return api.NewPeerConnection(webrtc.Configuration{ICEServers: a.servers, ICETransportPolicy: a.policy, Certificates: certs})
 }

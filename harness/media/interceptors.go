@@ -3,6 +3,9 @@ package media
 import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -23,7 +26,8 @@ const NACKHistory = 256
 // it has written. pion's stats interceptor, which feeds GetStats' RTP
 // entries, is left out: the media node never reads them (its meters count
 // what flows), and it costs a lock and a map lookup per packet and
-// subscription.
+// subscription. Under them all, each stream's reads share one attributes
+// map (attributesFactory).
 func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return err
@@ -35,6 +39,7 @@ func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	}
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	ir.Add(attributesFactory{}) // first: the innermost reader
 	ir.Add(nackResponderFactory{size: NACKHistory})
 	ir.Add(generator)
 	// The rest of webrtc.RegisterDefaultInterceptors, but stats.
@@ -45,4 +50,39 @@ func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 		return err
 	}
 	return webrtc.ConfigureTWCCSender(m, ir)
+}
+
+// ClientInterceptors registers what webrtc.NewAPI registers for an
+// application that configures none (pion's default codecs; NACK generator
+// and responder, RTCP reports, simulcast header extensions, the
+// transport-wide congestion control feedback, each with logger), in pion's
+// order, but pion's stats interceptor: a client stands for a pion
+// application, and what it puts on the wire is pion's default, but nothing
+// reads the RTP entries of its GetStats (the harness reads its candidate
+// pairs, which pion's ICE agent reports without an interceptor), and the
+// stats interceptor is a layer of every packet's receive path with a lock,
+// a map lookup and a queue send per packet, and parses every RTCP packet
+// once more. It sends nothing: the wire does not change.
+func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logging.LoggerFactory) error {
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return err
+	}
+	// webrtc.RegisterDefaultInterceptorsWithOptions, without
+	// ConfigureStatsInterceptorWithOptions, under an attributes map per
+	// stream (attributesFactory: first, so the innermost reader).
+	ir.Add(attributesFactory{})
+	if err := webrtc.ConfigureNackWithOptions(m, ir,
+		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(lf)},
+		nack.WithResponderLoggerFactory(lf)); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ir,
+		[]report.ReceiverOption{report.WithReceiverLoggerFactory(lf)},
+		report.WithSenderLoggerFactory(lf)); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return err
+	}
+	return webrtc.ConfigureTWCCSenderWithOptions(m, ir, twcc.WithLoggerFactory(lf))
 }

@@ -52,16 +52,40 @@ type sentStream struct {
 
 // sentPacket is a packet kept for retransmission: its header as it will
 // be resent (the RTX stream's SSRC, payload type and sequence number, when
-// there is one) and the payload it was sent with.
+// there is one) and the payload it was sent with. A plain header (RTP
+// version 2, no CSRC, extension or padding: what a media node sends) is
+// kept in its fields, the rest whole in full: a slot is one cache line,
+// and a media node writes one per packet and subscriber, long after the
+// line left the cache.
 type sentPacket struct {
-	valid   bool
-	rtx     bool   // resent on the RTX stream, the original number first
-	seq     uint16 // the original sequence number
-	header  rtp.Header
 	payload []byte
 	// lastResend is when it was last resent, in nanoseconds of Unix time;
 	// zero: never.
 	lastResend int64
+	full       *rtp.Header // the header as resent, when it is not plain
+	timestamp  uint32
+	ssrc       uint32
+	seq        uint16 // the original sequence number
+	resendSeq  uint16 // the sequence number it is resent with
+	pt         uint8
+	marker     bool
+	valid      bool
+	rtx        bool // resent on the RTX stream, the original number first
+	_          [8]byte
+}
+
+// header returns the packet's header as it is resent.
+func (p *sentPacket) header() rtp.Header {
+	if p.full != nil {
+		return *p.full
+	}
+	return rtp.Header{Version: 2, Marker: p.marker, PayloadType: p.pt, SequenceNumber: p.resendSeq, Timestamp: p.timestamp, SSRC: p.ssrc}
+}
+
+// plain reports whether h is kept in a sentPacket's fields.
+func plain(h *rtp.Header) bool {
+	return h.Version == 2 && !h.Padding && !h.Extension && len(h.CSRC) == 0 && h.ExtensionProfile == 0 &&
+		len(h.Extensions) == 0 && h.PaddingSize == 0
 }
 
 // nackResponderFactory makes a nackResponder per peer connection.
@@ -182,27 +206,32 @@ func (s *sentStream) add(h *rtp.Header, payload []byte, rtxSSRC uint32, rtxPT ui
 	// The header is copied, its extensions are not: like the payload, a
 	// writer makes them per packet (pion's header extension interceptors
 	// above this one set fresh ones on each packet).
-	*p = sentPacket{valid: true, seq: seq, header: *h, payload: payload}
-	if len(h.CSRC) > 0 {
-		// pion/rtp's Unmarshal reuses a packet's CSRC array from read to
-		// read: keep a copy of our own.
-		p.header.CSRC = slices.Clone(h.CSRC)
-	}
+	header := *h
 	if rtxSSRC != 0 && rtxPT != 0 {
-		p.rtx = true
-		p.header.SSRC, p.header.PayloadType, p.header.SequenceNumber = rtxSSRC, rtxPT, rtxSeq.NextSequenceNumber()
-		if p.header.Padding {
-			if p.header.PaddingSize == 0 && len(p.payload) > 0 {
-				pad := int(p.payload[len(p.payload)-1])
-				if pad > len(p.payload) {
+		header.SSRC, header.PayloadType, header.SequenceNumber = rtxSSRC, rtxPT, rtxSeq.NextSequenceNumber()
+		if header.Padding {
+			if header.PaddingSize == 0 && len(payload) > 0 {
+				pad := int(payload[len(payload)-1])
+				if pad > len(payload) {
 					*p = sentPacket{} // pion refuses to keep it (errPaddingOverflow)
 					return
 				}
-				p.payload = p.payload[:len(p.payload)-pad]
+				payload = payload[:len(payload)-pad]
 			}
-			p.header.Padding, p.header.PaddingSize = false, 0
+			header.Padding, header.PaddingSize = false, 0
 		}
 	}
+	*p = sentPacket{valid: true, rtx: rtxSSRC != 0 && rtxPT != 0, seq: seq, payload: payload}
+	if plain(&header) {
+		p.marker, p.pt, p.resendSeq, p.timestamp, p.ssrc = header.Marker, header.PayloadType, header.SequenceNumber, header.Timestamp, header.SSRC
+		return
+	}
+	if len(header.CSRC) > 0 {
+		// pion/rtp's Unmarshal reuses a packet's CSRC array from read to
+		// read: keep a copy of our own.
+		header.CSRC = slices.Clone(header.CSRC)
+	}
+	p.full = &header
 }
 
 // get returns a copy of the packet kept for seq, if it is still kept and
@@ -264,7 +293,7 @@ func (n *nackResponder) resend(nack *rtcp.TransportLayerNack) {
 				binary.BigEndian.PutUint16(payload, p.seq)
 				copy(payload[2:], p.payload)
 			}
-			h := p.header
+			h := p.header()
 			if _, err := s.writer.Write(&h, payload, interceptor.Attributes{}); err != nil {
 				s.unsent(seq, now)
 			}

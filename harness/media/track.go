@@ -17,14 +17,15 @@ import (
 // writes while the peer connection's SRTP is not ready yet, and a packet
 // that never left must not count as sent.
 type Track struct {
+	// b is what Bind and Unbind left, read without a lock by every
+	// packet; first, so that a holder that embeds a track last (a media
+	// node's down track) finds it next to its own fields.
+	b  atomic.Pointer[binding]
+	mu sync.Mutex // orders Bind and Unbind
+
 	id, streamID string
 	kind         string
 	codec        webrtc.RTPCodecCapability
-
-	// mu orders Bind and Unbind; b is what they left, read without a lock
-	// by every packet.
-	mu sync.Mutex
-	b  atomic.Pointer[binding]
 }
 
 // binding is a track's negotiated sending: its SSRC stays after Unbind.
@@ -47,7 +48,15 @@ func (t *Track) binding() binding {
 // NewTrack returns a track of the kind (Audio or Video) with its codec,
 // named id in stream streamID (the publisher, as LiveKit names tracks).
 func NewTrack(kind, id, streamID string) *Track {
-	return &Track{id: id, streamID: streamID, kind: kind, codec: Codec(kind)}
+	t := new(Track)
+	t.Init(kind, id, streamID)
+	return t
+}
+
+// Init makes a zero track what NewTrack returns, for a holder that embeds
+// its track rather than point to one.
+func (t *Track) Init(kind, id, streamID string) {
+	t.id, t.streamID, t.kind, t.codec = id, streamID, kind, Codec(kind)
 }
 
 // errUnsupportedCodec is returned to pion when the peer connection did not

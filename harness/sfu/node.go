@@ -249,7 +249,8 @@ func (n *Node) bindSubscriptions(pc *webrtc.PeerConnection, p *participant) erro
 		sub := next[kind][0]
 		next[kind] = next[kind][1:]
 		publisher := sub[:strings.IndexByte(sub, '/')]
-		track := media.NewTrack(kind, kind, publisher)
+		down := newDownTrack(kind, publisher)
+		track := &down.track
 		// AddTrack, not the API's NewRTPSender: only a sender made by the
 		// peer connection runs its interceptors (sender reports, NACK
 		// responses); one from api.NewRTPSender runs none. AddTrack takes
@@ -265,7 +266,8 @@ func (n *Node) bindSubscriptions(pc *webrtc.PeerConnection, p *participant) erro
 		// The subscriber's flow: counted as sent here, received there;
 		// its round trip measured from the receiver reports it sends back.
 		flow := n.cfg.Meter.Flow(media.FlowKey{Owner: participant, Track: sub, Kind: kind, Direction: media.Received})
-		n.publications[sub].subscribe(participant, newDownTrack(track, flow, media.Codec(kind).ClockRate))
+		down.flow = flow
+		n.publications[sub].subscribe(participant, down)
 		n.spawn(func() { p.feedback(sender, flow) })
 	}
 	return nil
