@@ -56,11 +56,11 @@ type Host struct {
 	// view is a copy of ifaces as last changed, never modified: the send
 	// path reads it without taking mu, which every goroutine sending from
 	// the host would otherwise contend for.
-	view     atomic.Pointer[[]*Interface]
-	udp      map[netip.AddrPort]*UDPConn
-	mcast    map[netip.AddrPort][]*UDPConn // sockets bound to a group address, in multicast.go
-	nextPort uint16
-	closed   bool
+	view   atomic.Pointer[[]*Interface]
+	udp    map[netip.AddrPort]*UDPConn
+	mcast  map[netip.AddrPort][]*UDPConn // sockets bound to a group address, in multicast.go
+	ports  ports                         // ephemeral ports of UDP sockets, in bind.go
+	closed bool
 
 	tcp tcpTable // TCP sockets, in tcp.go
 	mtu hostMTU  // path MTU and fragment reassembly, in mtu.go

@@ -225,6 +225,15 @@ func (n *Network) linkSeed(name string, d Direction) uint64 {
 	return mix(n.seed ^ h.Sum64() ^ (0x9e3779b97f4a7c15 + uint64(d)))
 }
 
+// nodeSeed returns the seed of the host or router named name: its
+// ephemeral ports (bind.go) and the order of its packets among those of
+// the same instant (serial.go) draw from it.
+func (n *Network) nodeSeed(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return mix(n.seed ^ mix(h.Sum64()))
+}
+
 // drop ends a packet's journey at where, for reason.
 func (n *Network) drop(where string, pkt *packet, reason string) {
 	n.taps.emit(where, pkt, Dropped, reason)

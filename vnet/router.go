@@ -372,6 +372,8 @@ func (r *Router) AddHost(cfg HostConfig) (*Host, error) {
 		return nil, fmt.Errorf("vnet: host: %w", err)
 	}
 	h := &Host{net: n, name: cfg.Name}
+	h.ports.salt = n.nodeSeed(cfg.Name)
+	h.tcp.ports.salt = mix(h.ports.salt)
 	want6 := cfg.IPv6 || cfg.Addr6.IsValid()
 	if err := h.attach(r, cfg.Addr, cfg.PublicAddr, cfg.Addr6, want6, cfg.Link); err != nil {
 		return nil, fmt.Errorf("vnet: host %s: %w", cfg.Name, err)
