@@ -1,0 +1,197 @@
+package vnet
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+)
+
+// serial is a network's single goroutine for its packets' events when
+// Config.Serial is set: every packet a host sends and every packet a link
+// direction hands on is put here and handled just after its instant, with
+// the others of that instant, in an order drawn from the network's seed,
+// the node the packet is at and its flow.
+//
+// Without it, events of the same instant happen in the order goroutines
+// run. On a testing/synctest bubble's fake clock that is common, not rare:
+// two peers with equal links send their checks in the same instant, and
+// the link directions carrying them wake in the same instant, each on its
+// goroutine, and reach the same NAT in either order; which of a peer's
+// outbound check and the other peer's inbound one a NAT saw first decided
+// whether the inbound one was filtered, and with it the pair ICE chose
+// (pion-bare-masquerade-to-home: host/srflx in 15 of 30 runs, host/prflx in
+// the others). Pion's own goroutines send in the order they run, too.
+//
+// "Just after" is serialStep later: in a bubble a timer fires only once
+// every goroutine of the bubble is durably blocked, so by then everything
+// the instant's events woke has run and sent what it would. A zero delay
+// would not do: a timer due now can fire in the same pass as the other
+// timers of the instant, before the goroutines those wake have run. Each
+// hop through here so costs a packet a nanosecond of fake time.
+type serial struct {
+	mu      sync.Mutex
+	pending []instantEvent // come since the last flush, in no order
+	spare   []instantEvent
+	seq     uint64
+	timer   *time.Timer
+	armed   bool
+	closed  bool
+
+	run sync.Mutex // held while a flush runs; guards what follows
+	// ready are the events of earlier flushes not yet handled, in order.
+	ready []instantEvent
+	// woke is set when a packet reaches a host: whatever reads it there
+	// runs before the next event is handled.
+	woke bool
+}
+
+// serialStep is how long after its instant a packet's event is handled.
+const serialStep = time.Nanosecond
+
+// instantEvent is a packet a host sent (from set) or a link direction
+// handed on (to set) in the current instant.
+type instantEvent struct {
+	key  uint64 // its place among the instant's events
+	seq  uint64 // for equal keys (one node, one flow): the order they came
+	pkt  *packet
+	from *Host
+	to   hop
+	link string
+}
+
+// sent takes a packet host h sends.
+func (s *serial) sent(h *Host, pkt *packet) {
+	s.add(instantEvent{key: mix(h.seed ^ pkt.flowKey()), pkt: pkt, from: h})
+}
+
+// handedOn takes a packet the link direction of link hands to hop to.
+func (s *serial) handedOn(link string, to hop, pkt *packet) {
+	s.add(instantEvent{key: mix(to.seed() ^ pkt.flowKey()), pkt: pkt, to: to, link: link})
+}
+
+func (s *serial) add(e instantEvent) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		e.pkt.release()
+		return
+	}
+	s.seq++
+	e.seq = s.seq
+	s.pending = append(s.pending, e)
+	if !s.armed {
+		s.arm()
+	}
+	s.mu.Unlock()
+}
+
+// flush handles the events that are ready, oldest first and each
+// instant's in their order, up to and including the first that reaches a
+// host; the rest wait for the next flush, another serialStep later, so
+// that what the host does with the packet (pion reads each socket on a
+// goroutine of its own, and its agent takes what they read in the order
+// they run) is done before the next packet arrives anywhere. What the
+// events cause in turn (a host's reply, a TCP acknowledgement) comes
+// after them.
+func (s *serial) flush() {
+	s.run.Lock()
+	defer s.run.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	batch := s.pending
+	s.pending, s.spare = s.spare[:0], nil
+	s.armed = false
+	s.mu.Unlock()
+
+	slices.SortFunc(batch, func(a, b instantEvent) int {
+		if c := cmp.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	s.ready = append(s.ready, batch...)
+	clear(batch)
+	done := 0
+	s.woke = false
+	for done < len(s.ready) && !s.woke {
+		e := s.ready[done]
+		s.ready[done] = instantEvent{}
+		done++
+		if e.from != nil {
+			e.from.transmit(e.pkt)
+			continue
+		}
+		e.to.net().taps.emit(e.link, e.pkt, Forwarded, "")
+		e.to.take(e.pkt)
+	}
+	rest := copy(s.ready, s.ready[done:])
+	clear(s.ready[rest:])
+	s.ready = s.ready[:rest]
+
+	s.mu.Lock()
+	s.spare = batch[:0]
+	if rest > 0 && !s.armed && !s.closed {
+		s.arm()
+	}
+	s.mu.Unlock()
+}
+
+// arm sets the timer for the next flush. The caller holds mu.
+func (s *serial) arm() {
+	s.armed = true
+	if s.timer == nil {
+		s.timer = time.AfterFunc(serialStep, s.flush)
+	} else {
+		s.timer.Reset(serialStep)
+	}
+}
+
+// reached notes that a packet reached a host. Only a flush calls it.
+func (s *serial) reached() { s.woke = true }
+
+// close drops what is pending and waits for a batch being handled.
+func (s *serial) close() {
+	s.mu.Lock()
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	s.run.Lock()
+	ready := s.ready
+	s.ready = nil
+	s.run.Unlock()
+	for _, e := range pending {
+		e.pkt.release()
+	}
+	for _, e := range ready {
+		e.pkt.release()
+	}
+}
+
+// flowKey mixes the packet's protocol, addresses and ports.
+func (p *packet) flowKey() uint64 { return flowSalt(linkFlow{p.proto, p.src, p.dst}) }
+
+// seed is the seed of the node a hop hands packets to, and of its side.
+func (h hop) seed() uint64 {
+	switch {
+	case h.host != nil:
+		return h.host.seed
+	case h.wan:
+		return mix(h.router.seed)
+	}
+	return h.router.seed
+}
+
+func (h hop) net() *Network {
+	if h.host != nil {
+		return h.host.net
+	}
+	return h.router.net
+}
