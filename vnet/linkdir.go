@@ -322,7 +322,7 @@ func (ld *linkDir) loop() {
 				case e.reason != "":
 					n.drop(ld.link.name, e.pkt, e.reason)
 				case n.serial != nil:
-					n.serial.handedOn(ld.link.name, e.to, e.pkt)
+					n.serial.handedOn(ld, e.to, e.pkt)
 				default:
 					n.taps.emit(ld.link.name, e.pkt, Forwarded, "")
 					e.to.take(e.pkt)

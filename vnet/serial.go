@@ -10,8 +10,9 @@ import (
 // serial is a network's single goroutine for its packets' events when
 // Config.Serial is set: every packet a host sends and every packet a link
 // direction hands on is put here and handled just after its instant, with
-// the others of that instant, in an order drawn from the network's seed,
-// the node the packet is at and its flow.
+// the others of that instant: each sending host's and each link
+// direction's in the order they came (a lane), the lanes in an order drawn
+// from the network's seed and the lane's name.
 //
 // Without it, events of the same instant happen in the order goroutines
 // run. On a testing/synctest bubble's fake clock that is common, not rare:
@@ -21,7 +22,13 @@ import (
 // outbound check and the other peer's inbound one a NAT saw first decided
 // whether the inbound one was filtered, and with it the pair ICE chose
 // (pion-bare-masquerade-to-home: host/srflx in 15 of 30 runs, host/prflx in
-// the others). Pion's own goroutines send in the order they run, too.
+// the others). Within a lane the order stays the senders': a host's
+// packets sent from one goroutine in program order, which a canonical
+// order of flows would lose (a peer's checks of one instant go out highest
+// priority first, and which of them reached the far end first decided
+// p2p-full-cone-to-symmetric-direct's pair); those sent from goroutines
+// that race (pion gathers srflx and relay candidates in parallel) still
+// come in the order those run.
 //
 // "Just after" is serialStep later: in a bubble a timer fires only once
 // every goroutine of the bubble is durably blocked, so by then everything
@@ -52,22 +59,26 @@ const serialStep = time.Nanosecond
 // instantEvent is a packet a host sent (from set) or a link direction
 // handed on (to set) in the current instant.
 type instantEvent struct {
-	key  uint64 // its place among the instant's events
-	seq  uint64 // for equal keys (one node, one flow): the order they came
+	key  uint64 // its lane: the sending host, or the link direction
+	seq  uint64 // its place in its lane: the order they came
 	pkt  *packet
 	from *Host
 	to   hop
 	link string
 }
 
-// sent takes a packet host h sends.
+// sent takes a packet host h sends. A host's packets keep the order it
+// sent them in: pion sends an instant's checks one after another from one
+// goroutine, highest priority first, and on a real wire they leave in that
+// order.
 func (s *serial) sent(h *Host, pkt *packet) {
-	s.add(instantEvent{key: mix(h.seed ^ pkt.flowKey()), pkt: pkt, from: h})
+	s.add(instantEvent{key: h.seed, pkt: pkt, from: h})
 }
 
-// handedOn takes a packet the link direction of link hands to hop to.
-func (s *serial) handedOn(link string, to hop, pkt *packet) {
-	s.add(instantEvent{key: mix(to.seed() ^ pkt.flowKey()), pkt: pkt, to: to, link: link})
+// handedOn takes a packet link direction ld hands to hop to; a direction's
+// packets keep their order too.
+func (s *serial) handedOn(ld *linkDir, to hop, pkt *packet) {
+	s.add(instantEvent{key: ld.seed, pkt: pkt, to: to, link: ld.link.name})
 }
 
 func (s *serial) add(e instantEvent) {
@@ -173,20 +184,6 @@ func (s *serial) close() {
 	for _, e := range ready {
 		e.pkt.release()
 	}
-}
-
-// flowKey mixes the packet's protocol, addresses and ports.
-func (p *packet) flowKey() uint64 { return flowSalt(linkFlow{p.proto, p.src, p.dst}) }
-
-// seed is the seed of the node a hop hands packets to, and of its side.
-func (h hop) seed() uint64 {
-	switch {
-	case h.host != nil:
-		return h.host.seed
-	case h.wan:
-		return mix(h.router.seed)
-	}
-	return h.router.seed
 }
 
 func (h hop) net() *Network {
