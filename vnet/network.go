@@ -80,7 +80,7 @@ func New(cfg Config) (*Network, error) {
 		names: make(map[string]bool),
 	}
 	if cfg.Serial {
-		n.serial = &serial{}
+		n.serial = &serial{net: n}
 	}
 	n.dns.names = make(map[string][]netip.Addr)
 	n.reserved = cfg.HostAddrs

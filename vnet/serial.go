@@ -45,6 +45,8 @@ type serial struct {
 	armed   bool
 	closed  bool
 
+	net *Network
+
 	run sync.Mutex // held while a flush runs; guards what follows
 	// ready are the events of earlier flushes not yet handled, in order.
 	ready []instantEvent
@@ -59,8 +61,9 @@ const serialStep = time.Nanosecond
 // instantEvent is a packet a host sent (from set) or a link direction
 // handed on (to set) in the current instant.
 type instantEvent struct {
-	key  uint64 // its lane: the sending host, or the link direction
-	seq  uint64 // its place in its lane: the order they came
+	at   time.Duration // when it came, on the network's clock
+	key  uint64        // its lane: the sending host, or the link direction
+	seq  uint64        // its place in its lane: the order they came
 	pkt  *packet
 	from *Host
 	to   hop
@@ -90,6 +93,7 @@ func (s *serial) add(e instantEvent) {
 	}
 	s.seq++
 	e.seq = s.seq
+	e.at = s.net.now()
 	s.pending = append(s.pending, e)
 	if !s.armed {
 		s.arm()
@@ -113,12 +117,32 @@ func (s *serial) flush() {
 		s.mu.Unlock()
 		return
 	}
-	batch := s.pending
-	s.pending, s.spare = s.spare[:0], nil
+	// Only what came before this instant: a goroutine woken by a timer
+	// of this same instant (a link direction's, pion's) may be adding
+	// to pending as the flush runs, and whether it came before or after
+	// would be the race this is here to end. What came now waits for
+	// the next flush.
+	now := s.net.now()
+	batch := s.spare[:0]
+	s.spare = nil
+	later := 0
+	for _, e := range s.pending {
+		if e.at < now {
+			batch = append(batch, e)
+		} else {
+			s.pending[later] = e
+			later++
+		}
+	}
+	clear(s.pending[later:])
+	s.pending = s.pending[:later]
 	s.armed = false
 	s.mu.Unlock()
 
 	slices.SortFunc(batch, func(a, b instantEvent) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(a.key, b.key); c != 0 {
 			return c
 		}
@@ -145,7 +169,7 @@ func (s *serial) flush() {
 
 	s.mu.Lock()
 	s.spare = batch[:0]
-	if rest > 0 && !s.armed && !s.closed {
+	if (rest > 0 || len(s.pending) > 0) && !s.armed && !s.closed {
 		s.arm()
 	}
 	s.mu.Unlock()
