@@ -268,7 +268,7 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 			r.close()
 		}
 	}()
-	if r.topo, err = buildNetwork(&spec); err != nil {
+	if r.topo, err = buildNetwork(&spec, clock); err != nil {
 		return nil, err
 	}
 	ca := o.ca

@@ -31,7 +31,7 @@ func (h *Host) bindUDP(c *UDPConn, laddr netip.AddrPort) (netip.AddrPort, error)
 	port := laddr.Port()
 	if port == 0 {
 		var ok bool
-		if port, ok = ephemeralPort(&h.nextPort, func(p uint16) bool { return !conflict(p) }); !ok {
+		if port, ok = h.ports.pick(portKey(UDP, ip, c.fam), func(p uint16) bool { return !conflict(p) }); !ok {
 			return netip.AddrPort{}, fmt.Errorf("bind %s: %w", laddr, syscall.EADDRINUSE)
 		}
 	} else if conflict(port) {
@@ -45,20 +45,53 @@ func (h *Host) bindUDP(c *UDPConn, laddr netip.AddrPort) (netip.AddrPort, error)
 	return bound, nil
 }
 
-// ephemeralPort picks the next port from *cursor on, in Linux's ephemeral
-// range, for which free is true, wrapping around once.
-func ephemeralPort(cursor *uint16, free func(uint16) bool) (uint16, bool) {
-	if *cursor < ephemeralMin || *cursor > ephemeralMax {
-		*cursor = ephemeralMin
+// ports picks a host's ephemeral ports. Linux picks a UDP socket's port
+// at random (udp_lib_get_port), and a TCP connection's from a hash of its
+// addresses and a counter (RFC 6056's algorithm 3); bind order is no part
+// of either. Here a port is a function of the network's seed, the host's
+// name, what the socket is bound to (protocol, address, family) and how
+// many sockets were bound to that before, never of the order in which
+// sockets bound to something else were: pion's ICE agent binds its host
+// socket (to the interface's address) and its srflx and relay sockets (to
+// the wildcard) from goroutines that race, and with one cursor for all the
+// host candidate's port depended on which ran first (32768 in one run,
+// 32769 or 32770 in another), and with it NAT port choices and the
+// per-flow loss draws (draws.go). Sockets bound to the same thing in the
+// same instant (pion's srflx and relay sockets, all to the wildcard)
+// still take that key's ports in the order they bind.
+type ports struct {
+	salt  uint64
+	binds map[uint64]uint64 // sockets bound so far, per key
+}
+
+// portKey names what a socket binds to: its protocol and address and
+// family, so that a socket's port does not depend on sockets bound to
+// anything else.
+func portKey(proto Proto, ip netip.Addr, fam family) uint64 {
+	b := ip.As16()
+	k := uint64(proto)<<8 | uint64(fam)
+	for i := 0; i < 16; i += 8 {
+		k = mix(k ^ uint64(b[i])<<56 ^ uint64(b[i+1])<<48 ^ uint64(b[i+2])<<40 ^ uint64(b[i+3])<<32 ^
+			uint64(b[i+4])<<24 ^ uint64(b[i+5])<<16 ^ uint64(b[i+6])<<8 ^ uint64(b[i+7]))
 	}
-	for i := 0; i <= ephemeralMax-ephemeralMin; i++ {
-		p := *cursor
-		*cursor++
-		if *cursor > ephemeralMax {
-			*cursor = ephemeralMin
-		}
-		if free(p) {
-			return p, true
+	return k
+}
+
+// pick returns an ephemeral port for the next socket bound to key for
+// which free is true: the first free one from a point in Linux's range
+// drawn from the key and its count.
+func (p *ports) pick(key uint64, free func(uint16) bool) (uint16, bool) {
+	if p.binds == nil {
+		p.binds = make(map[uint64]uint64)
+	}
+	n := p.binds[key]
+	p.binds[key] = n + 1
+	const span = ephemeralMax - ephemeralMin + 1
+	start := mix(p.salt^key^(n+1)*0x9e3779b97f4a7c15) % span
+	for i := uint64(0); i < span; i++ {
+		port := uint16(ephemeralMin + (start+i)%span)
+		if free(port) {
+			return port, true
 		}
 	}
 	return 0, false

@@ -56,16 +56,17 @@ type Host struct {
 	// view is a copy of ifaces as last changed, never modified: the send
 	// path reads it without taking mu, which every goroutine sending from
 	// the host would otherwise contend for.
-	view     atomic.Pointer[[]*Interface]
-	udp      map[netip.AddrPort]*UDPConn
-	mcast    map[netip.AddrPort][]*UDPConn // sockets bound to a group address, in multicast.go
-	nextPort uint16
-	closed   bool
+	view   atomic.Pointer[[]*Interface]
+	udp    map[netip.AddrPort]*UDPConn
+	mcast  map[netip.AddrPort][]*UDPConn // sockets bound to a group address, in multicast.go
+	ports  ports                         // ephemeral ports of UDP sockets, in bind.go
+	closed bool
 
 	tcp tcpTable // TCP sockets, in tcp.go
 	mtu hostMTU  // path MTU and fragment reassembly, in mtu.go
 
 	moved atomic.Bool // the host has moved (Move): sources need checking
+	seed  uint64      // draws its ports and orders its packets (serial.go)
 }
 
 var _ transport.Net = (*Host)(nil)
@@ -276,6 +277,15 @@ func (h *Host) route(src, dst netip.Addr) *Interface {
 // addresses, or unspecified to let the route choose; a packet from an
 // address the host no longer has (see Move) goes nowhere.
 func (h *Host) send(pkt *packet) {
+	if s := h.net.serial; s != nil {
+		s.sent(h, pkt) // transmitted just after the instant
+		return
+	}
+	h.transmit(pkt)
+}
+
+// transmit puts a packet on the wire now.
+func (h *Host) transmit(pkt *packet) {
 	if h.lost(pkt.src.Addr()) {
 		h.net.drop(h.name, pkt, "source address "+pkt.src.Addr().String()+" is no longer the host's")
 		return
@@ -298,6 +308,9 @@ func (h *Host) send(pkt *packet) {
 
 // deliver hands an arriving packet to the socket bound to its destination.
 func (h *Host) deliver(pkt *packet) {
+	if s := h.net.serial; s != nil {
+		s.reached()
+	}
 	if pkt.frag != nil {
 		if pkt = h.reassemble(pkt); pkt == nil {
 			return

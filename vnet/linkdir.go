@@ -318,9 +318,12 @@ func (ld *linkDir) loop() {
 
 		if len(ld.out) > 0 {
 			for i, e := range ld.out {
-				if e.reason != "" {
+				switch {
+				case e.reason != "":
 					n.drop(ld.link.name, e.pkt, e.reason)
-				} else {
+				case n.serial != nil:
+					n.serial.handedOn(ld, e.to, e.pkt)
+				default:
 					n.taps.emit(ld.link.name, e.pkt, Forwarded, "")
 					e.to.take(e.pkt)
 				}

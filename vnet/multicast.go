@@ -22,7 +22,7 @@ func (h *Host) bindMulticast(c *UDPConn, laddr netip.AddrPort) (netip.AddrPort, 
 	port := laddr.Port()
 	if port == 0 {
 		taken := func(p uint16) bool { return len(h.mcast[netip.AddrPortFrom(laddr.Addr(), p)]) > 0 }
-		port, _ = ephemeralPort(&h.nextPort, func(p uint16) bool { return !taken(p) })
+		port, _ = h.ports.pick(portKey(UDP, laddr.Addr(), famAny), func(p uint16) bool { return !taken(p) })
 	}
 	bound := netip.AddrPortFrom(laddr.Addr(), port)
 	if h.mcast == nil {

@@ -27,6 +27,15 @@ type Config struct {
 	// Seed and the link's name, so one link's traffic does not change
 	// another's losses.
 	Seed uint64
+	// Serial handles the network's packets on one goroutine, each instant's
+	// just after the instant (a nanosecond later), in an order drawn from
+	// Seed and the packets' nodes and flows instead of the order in which
+	// goroutines happen to run (serial.go). It is meant for a
+	// testing/synctest bubble, where "just after" is once every goroutine
+	// of the bubble is durably blocked, so that a run takes the same path
+	// every time; on the real clock it costs each packet a goroutine hop
+	// and buys nothing.
+	Serial bool
 	// HostAddrs are the addresses this machine has, which no virtual
 	// address may collide with; nil means the machine's own interface
 	// addresses, read once when the network is created.
@@ -42,6 +51,7 @@ type Network struct {
 	internet *Router
 	taps     taps
 	sched    scheduler
+	serial   *serial // nil unless Config.Serial
 	dns      dns
 
 	fragIDs atomic.Uint64 // IP identification of fragmented datagrams
@@ -68,6 +78,9 @@ func New(cfg Config) (*Network, error) {
 		seed:  cfg.Seed,
 		epoch: time.Now(),
 		names: make(map[string]bool),
+	}
+	if cfg.Serial {
+		n.serial = &serial{net: n}
 	}
 	n.dns.names = make(map[string][]netip.Addr)
 	n.reserved = cfg.HostAddrs
@@ -168,6 +181,9 @@ func (n *Network) Close() error {
 	n.closed = true
 	hosts, runners := n.hosts, n.runners
 	n.mu.Unlock()
+	if n.serial != nil {
+		n.serial.close()
+	}
 	for _, h := range hosts {
 		h.close()
 	}
@@ -223,6 +239,15 @@ func (n *Network) linkSeed(name string, d Direction) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	return mix(n.seed ^ h.Sum64() ^ (0x9e3779b97f4a7c15 + uint64(d)))
+}
+
+// nodeSeed returns the seed of the host or router named name: its
+// ephemeral ports (bind.go) and the order of its packets among those of
+// the same instant (serial.go) draw from it.
+func (n *Network) nodeSeed(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return mix(n.seed ^ mix(h.Sum64()))
 }
 
 // drop ends a packet's journey at where, for reason.

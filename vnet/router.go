@@ -87,6 +87,7 @@ type Router struct {
 	used   map[netip.Addr]bool
 	next   netip.Addr
 	routes atomic.Pointer[routeTable]
+	seed   uint64 // orders its packets among an instant's (serial.go)
 }
 
 // routeTable is a router's immutable view of its LAN, replaced whole on
@@ -117,6 +118,7 @@ func newRouter(n *Network, name string, lan, lan6 netip.Prefix, parent *Router) 
 		parent: parent,
 		fw:     newFirewall(name),
 		used:   make(map[netip.Addr]bool),
+		seed:   n.nodeSeed(name),
 	}
 	gw := lan.Addr().Next()
 	if !lan.Contains(gw) {
@@ -372,6 +374,9 @@ func (r *Router) AddHost(cfg HostConfig) (*Host, error) {
 		return nil, fmt.Errorf("vnet: host: %w", err)
 	}
 	h := &Host{net: n, name: cfg.Name}
+	h.seed = n.nodeSeed(cfg.Name)
+	h.ports.salt = h.seed
+	h.tcp.ports.salt = mix(h.seed)
 	want6 := cfg.IPv6 || cfg.Addr6.IsValid()
 	if err := h.attach(r, cfg.Addr, cfg.PublicAddr, cfg.Addr6, want6, cfg.Link); err != nil {
 		return nil, fmt.Errorf("vnet: host %s: %w", cfg.Name, err)

@@ -97,8 +97,8 @@ type tcpTable struct {
 	cfg       TCPConfig
 	conns     map[tcpKey]*TCPConn
 	listeners map[netip.AddrPort]*TCPListener
-	ports     map[uint16]int // local port -> sockets using it
-	nextPort  uint16
+	used      map[uint16]int // local port -> sockets using it
+	ports     ports          // ephemeral ports, in bind.go
 	loopback  []netip.Addr
 	closed    bool
 }
@@ -182,28 +182,35 @@ func resetFor(pkt *packet) *packet {
 
 // bindPort claims a local port for a socket; zero picks an ephemeral
 // port. It must be called with t.mu held.
-func (t *tcpTable) bindPort(port uint16, free func(uint16) bool) (uint16, error) {
+func (t *tcpTable) bindPort(port uint16, key uint64, free func(uint16) bool) (uint16, error) {
 	if t.closed {
 		return 0, ErrClosed
 	}
 	if port == 0 {
 		var ok bool
-		if port, ok = ephemeralPort(&t.nextPort, func(p uint16) bool { return t.ports[p] == 0 && free(p) }); !ok {
+		if port, ok = t.ports.pick(key, func(p uint16) bool { return t.used[p] == 0 && free(p) }); !ok {
 			return 0, syscall.EADDRINUSE
 		}
 	} else if !free(port) {
 		return 0, syscall.EADDRINUSE
 	}
-	if t.ports == nil {
-		t.ports = make(map[uint16]int)
+	if t.used == nil {
+		t.used = make(map[uint16]int)
 	}
-	t.ports[port]++
+	t.used[port]++
 	return port, nil
 }
 
+// connectKey is what a connection's ephemeral port is drawn from: its
+// source address and its destination, as Linux draws a connecting
+// socket's port (RFC 6056's algorithm 3).
+func connectKey(src netip.Addr, dst netip.AddrPort) uint64 {
+	return mix(portKey(TCP, src, bindFamily("tcp", src)) ^ portKey(TCP, dst.Addr(), 0) ^ uint64(dst.Port()))
+}
+
 func (t *tcpTable) releasePort(port uint16) {
-	if t.ports[port]--; t.ports[port] <= 0 {
-		delete(t.ports, port)
+	if t.used[port]--; t.used[port] <= 0 {
+		delete(t.used, port)
 	}
 }
 
@@ -216,7 +223,7 @@ func (h *Host) registerTCP(c *TCPConn, bindPort bool) error {
 		return ErrClosed
 	}
 	if bindPort {
-		port, err := t.bindPort(c.laddr.Port(), func(p uint16) bool {
+		port, err := t.bindPort(c.laddr.Port(), connectKey(c.laddr.Addr(), c.raddr), func(p uint16) bool {
 			_, taken := t.conns[tcpKey{netip.AddrPortFrom(c.laddr.Addr(), p), c.raddr}]
 			return !taken
 		})
@@ -228,10 +235,10 @@ func (h *Host) registerTCP(c *TCPConn, bindPort bool) error {
 		if _, taken := t.conns[tcpKey{c.laddr, c.raddr}]; taken {
 			return syscall.EADDRINUSE
 		}
-		if t.ports == nil {
-			t.ports = make(map[uint16]int)
+		if t.used == nil {
+			t.used = make(map[uint16]int)
 		}
-		t.ports[c.laddr.Port()]++
+		t.used[c.laddr.Port()]++
 	}
 	if t.conns == nil {
 		t.conns = make(map[tcpKey]*TCPConn)
@@ -333,7 +340,7 @@ func (h *Host) listenTCP(network string, laddr *net.TCPAddr) (*TCPListener, erro
 	l := &TCPListener{host: h, fam: fam, wake: make(chan struct{}), deadline: deadline.New()}
 	t := &h.tcp
 	t.mu.Lock()
-	port, err := t.bindPort(local.Port(), func(p uint16) bool { return !portTaken(t.listeners, cover{ip, fam}, p) })
+	port, err := t.bindPort(local.Port(), portKey(TCP, ip, fam), func(p uint16) bool { return !portTaken(t.listeners, cover{ip, fam}, p) })
 	if err != nil {
 		t.mu.Unlock()
 		if !errors.Is(err, ErrClosed) {

@@ -1,0 +1,218 @@
+package vnet
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+)
+
+// serial is a network's single goroutine for its packets' events when
+// Config.Serial is set: every packet a host sends and every packet a link
+// direction hands on is put here and handled just after its instant, with
+// the others of that instant: each sending host's and each link
+// direction's in the order they came (a lane), the lanes in an order drawn
+// from the network's seed and the lane's name.
+//
+// Without it, events of the same instant happen in the order goroutines
+// run. On a testing/synctest bubble's fake clock that is common, not rare:
+// two peers with equal links send their checks in the same instant, and
+// the link directions carrying them wake in the same instant, each on its
+// goroutine, and reach the same NAT in either order; which of a peer's
+// outbound check and the other peer's inbound one a NAT saw first decided
+// whether the inbound one was filtered, and with it the pair ICE chose
+// (pion-bare-masquerade-to-home: host/srflx in 15 of 30 runs, host/prflx in
+// the others). Within a lane the order stays the senders': a host's
+// packets sent from one goroutine in program order, which a canonical
+// order of flows would lose (a peer's checks of one instant go out highest
+// priority first, and which of them reached the far end first decided
+// p2p-full-cone-to-symmetric-direct's pair); those sent from goroutines
+// that race (pion gathers srflx and relay candidates in parallel) still
+// come in the order those run.
+//
+// "Just after" is serialStep later: in a bubble a timer fires only once
+// every goroutine of the bubble is durably blocked, so by then everything
+// the instant's events woke has run and sent what it would. A zero delay
+// would not do: a timer due now can fire in the same pass as the other
+// timers of the instant, before the goroutines those wake have run. Each
+// hop through here so costs a packet a nanosecond of fake time.
+type serial struct {
+	mu      sync.Mutex
+	pending []instantEvent // come since the last flush, in no order
+	spare   []instantEvent
+	seq     uint64
+	timer   *time.Timer
+	armed   bool
+	closed  bool
+
+	net *Network
+
+	run sync.Mutex // held while a flush runs; guards what follows
+	// ready are the events of earlier flushes not yet handled, in order.
+	ready []instantEvent
+	// woke is set when a packet reaches a host: whatever reads it there
+	// runs before the next event is handled.
+	woke bool
+}
+
+// serialStep is how long after its instant a packet's event is handled.
+const serialStep = time.Nanosecond
+
+// instantEvent is a packet a host sent (from set) or a link direction
+// handed on (to set) in the current instant.
+type instantEvent struct {
+	at   time.Duration // when it came, on the network's clock
+	key  uint64        // its lane: the sending host, or the link direction
+	seq  uint64        // its place in its lane: the order they came
+	pkt  *packet
+	from *Host
+	to   hop
+	link string
+}
+
+// sent takes a packet host h sends. A host's packets keep the order it
+// sent them in: pion sends an instant's checks one after another from one
+// goroutine, highest priority first, and on a real wire they leave in that
+// order.
+func (s *serial) sent(h *Host, pkt *packet) {
+	s.add(instantEvent{key: h.seed, pkt: pkt, from: h})
+}
+
+// handedOn takes a packet link direction ld hands to hop to; a direction's
+// packets keep their order too.
+func (s *serial) handedOn(ld *linkDir, to hop, pkt *packet) {
+	s.add(instantEvent{key: ld.seed, pkt: pkt, to: to, link: ld.link.name})
+}
+
+func (s *serial) add(e instantEvent) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		e.pkt.release()
+		return
+	}
+	s.seq++
+	e.seq = s.seq
+	e.at = s.net.now()
+	s.pending = append(s.pending, e)
+	if !s.armed {
+		s.arm()
+	}
+	s.mu.Unlock()
+}
+
+// flush handles the events that are ready, oldest first and each
+// instant's in their order, up to and including the first that reaches a
+// host; the rest wait for the next flush, another serialStep later, so
+// that what the host does with the packet (pion reads each socket on a
+// goroutine of its own, and its agent takes what they read in the order
+// they run) is done before the next packet arrives anywhere. What the
+// events cause in turn (a host's reply, a TCP acknowledgement) comes
+// after them.
+func (s *serial) flush() {
+	s.run.Lock()
+	defer s.run.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	// Only what came before this instant: a goroutine woken by a timer
+	// of this same instant (a link direction's, pion's) may be adding
+	// to pending as the flush runs, and whether it came before or after
+	// would be the race this is here to end. What came now waits for
+	// the next flush.
+	now := s.net.now()
+	batch := s.spare[:0]
+	s.spare = nil
+	later := 0
+	for _, e := range s.pending {
+		if e.at < now {
+			batch = append(batch, e)
+		} else {
+			s.pending[later] = e
+			later++
+		}
+	}
+	clear(s.pending[later:])
+	s.pending = s.pending[:later]
+	s.armed = false
+	s.mu.Unlock()
+
+	slices.SortFunc(batch, func(a, b instantEvent) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	s.ready = append(s.ready, batch...)
+	clear(batch)
+	done := 0
+	s.woke = false
+	for done < len(s.ready) && !s.woke {
+		e := s.ready[done]
+		s.ready[done] = instantEvent{}
+		done++
+		if e.from != nil {
+			e.from.transmit(e.pkt)
+			continue
+		}
+		e.to.net().taps.emit(e.link, e.pkt, Forwarded, "")
+		e.to.take(e.pkt)
+	}
+	rest := copy(s.ready, s.ready[done:])
+	clear(s.ready[rest:])
+	s.ready = s.ready[:rest]
+
+	s.mu.Lock()
+	s.spare = batch[:0]
+	if (rest > 0 || len(s.pending) > 0) && !s.armed && !s.closed {
+		s.arm()
+	}
+	s.mu.Unlock()
+}
+
+// arm sets the timer for the next flush. The caller holds mu.
+func (s *serial) arm() {
+	s.armed = true
+	if s.timer == nil {
+		s.timer = time.AfterFunc(serialStep, s.flush)
+	} else {
+		s.timer.Reset(serialStep)
+	}
+}
+
+// reached notes that a packet reached a host. Only a flush calls it.
+func (s *serial) reached() { s.woke = true }
+
+// close drops what is pending and waits for a batch being handled.
+func (s *serial) close() {
+	s.mu.Lock()
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	s.run.Lock()
+	ready := s.ready
+	s.ready = nil
+	s.run.Unlock()
+	for _, e := range pending {
+		e.pkt.release()
+	}
+	for _, e := range ready {
+		e.pkt.release()
+	}
+}
+
+func (h hop) net() *Network {
+	if h.host != nil {
+		return h.host.net
+	}
+	return h.router.net
+}
