@@ -50,9 +50,9 @@ type serial struct {
 	run sync.Mutex // held while a flush runs; guards what follows
 	// ready are the events of earlier flushes not yet handled, in order.
 	ready []instantEvent
-	// woke is set when a packet reaches a host: whatever reads it there
-	// runs before the next event is handled.
-	woke bool
+	// woke are the hosts a packet reached in this flush: whatever reads
+	// it there runs before another packet reaches the same host.
+	woke []*Host
 }
 
 // serialStep is how long after its instant a packet's event is handled.
@@ -102,11 +102,16 @@ func (s *serial) add(e instantEvent) {
 }
 
 // flush handles the events that are ready, oldest first and each
-// instant's in their order, up to and including the first that reaches a
-// host; the rest wait for the next flush, another serialStep later, so
-// that what the host does with the packet (pion reads each socket on a
-// goroutine of its own, and its agent takes what they read in the order
-// they run) is done before the next packet arrives anywhere. What the
+// instant's in their order, up to the first that would reach a host a
+// packet of this flush reached already; the rest wait for the next flush,
+// another serialStep later, so that what a host does with a packet (pion
+// reads each socket on a goroutine of its own, and its agent takes what
+// they read in the order they run) is done before the next packet arrives
+// there. Packets for different hosts are handled in one flush: what each
+// host sends in reply goes to its own lane, ordered as the lanes are.
+// (Stopping at the first packet for any host cost a 16-client room twice
+// its CPU, 15.9 against 7.2 µs per packet: a pass of the whole bubble per
+// packet delivered.) What the
 // events cause in turn (a host's reply, a TCP acknowledgement) comes
 // after them.
 func (s *serial) flush() {
@@ -151,9 +156,12 @@ func (s *serial) flush() {
 	s.ready = append(s.ready, batch...)
 	clear(batch)
 	done := 0
-	s.woke = false
-	for done < len(s.ready) && !s.woke {
+	s.woke = s.woke[:0]
+	for done < len(s.ready) {
 		e := s.ready[done]
+		if e.to.host != nil && slices.Contains(s.woke, e.to.host) {
+			break
+		}
 		s.ready[done] = instantEvent{}
 		done++
 		if e.from != nil {
@@ -185,8 +193,12 @@ func (s *serial) arm() {
 	}
 }
 
-// reached notes that a packet reached a host. Only a flush calls it.
-func (s *serial) reached() { s.woke = true }
+// reached notes that a packet reached host h. Only a flush calls it.
+func (s *serial) reached(h *Host) {
+	if !slices.Contains(s.woke, h) {
+		s.woke = append(s.woke, h)
+	}
+}
 
 // close drops what is pending and waits for a batch being handled.
 func (s *serial) close() {
