@@ -309,7 +309,7 @@ func (h *Host) transmit(pkt *packet) {
 // deliver hands an arriving packet to the socket bound to its destination.
 func (h *Host) deliver(pkt *packet) {
 	if s := h.net.serial; s != nil {
-		s.reached(h)
+		s.reached(h, pkt)
 	}
 	if pkt.frag != nil {
 		if pkt = h.reassemble(pkt); pkt == nil {
