@@ -30,6 +30,8 @@ const maxRestarts = 3
 // media, and the fallback policy that decides the next attempt.
 type client struct {
 	endpoint
+	// guard keeps GetStats and Close of a peer connection apart.
+	guard     pcclose.Guard
 	run       *runState
 	obs       *observer
 	realClock bool
@@ -279,7 +281,7 @@ func (c *client) newAttempt(ctx context.Context, plan attemptPlan, events chan<-
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
-		_ = pcclose.Close(pc, true)
+		_ = c.guard.Close(pc, true)
 		return nil, nil, errClosing
 	}
 	old, oldStop := c.pc, c.stop
@@ -297,11 +299,11 @@ func (c *client) newAttempt(ctx context.Context, plan attemptPlan, events chan<-
 		oldStop()
 	}
 	if old != nil {
-		c.obs.checks(old.GetStats(), false)
+		c.obs.checks(c.guard.Stats(old), false)
 		// pion's Close waits for the old agent's gathering, and a TURN
 		// allocation that gets no answer retries for some 25 s: the new
 		// attempt does not wait for it, as an application does not.
-		c.spawn(func() { _ = pcclose.Close(old, false) })
+		c.spawn(func() { _ = c.guard.Close(old, false) })
 	}
 	c.observe(pc, gen, tr, events)
 	if err := c.addMedia(mediaCtx, pc); err != nil {
@@ -343,7 +345,7 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, event
 		if s == webrtc.ICEConnectionStateDisconnected {
 			// The pairs tried, before pion forgets them at failure or a
 			// restart (off pion's callback goroutine).
-			c.spawn(func() { c.obs.checks(pc.GetStats(), true) })
+			c.spawn(func() { c.obs.checks(c.guard.Stats(pc), true) })
 		}
 		send(pcEvent{gen: gen, ice: s})
 	})
@@ -427,7 +429,7 @@ func (c *client) snapshotChecks() {
 	pc := c.pc
 	c.mu.Unlock()
 	if pc != nil {
-		c.obs.checks(pc.GetStats(), true)
+		c.obs.checks(c.guard.Stats(pc), true)
 	}
 }
 
@@ -460,7 +462,7 @@ func (c *client) leave() {
 	var ok struct{}
 	_ = c.post(ctx, c.signal, sfu.PathLeave, sfu.LeaveRequest{Client: c.spec.Name}, &ok)
 	for _, pc := range pcs {
-		_ = pcclose.Close(pc, true)
+		_ = c.guard.Close(pc, true)
 	}
 }
 
@@ -478,7 +480,7 @@ func (c *client) close() {
 		stop()
 	}
 	for _, pc := range pcs {
-		_ = pcclose.Close(pc, true)
+		_ = c.guard.Close(pc, true)
 	}
 	c.wg.Wait()
 	c.http.CloseIdleConnections()

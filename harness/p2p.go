@@ -32,6 +32,8 @@ type peer struct {
 // of a pair is out of band: in-process calls, as an application's own
 // channel would carry offers, answers and candidates.
 type peerEnd struct {
+	// guard keeps GetStats and Close of a peer connection apart.
+	guard   pcclose.Guard
 	peer    *peer
 	remote  *peer
 	other   *peerEnd // the remote's end of the same connection
@@ -108,7 +110,7 @@ func (e *peerEnd) newPC(ctx context.Context) (*webrtc.PeerConnection, error) {
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
-		_ = pcclose.Close(pc, true)
+		_ = e.guard.Close(pc, true)
 		return nil, errClosing
 	}
 	e.pc = pc
@@ -409,7 +411,7 @@ func (e *peerEnd) snapshotChecks() {
 	pc := e.pc
 	e.mu.Unlock()
 	if pc != nil {
-		e.obs.checks(pc.GetStats(), true)
+		e.obs.checks(e.guard.Stats(pc), true)
 	}
 }
 
@@ -421,7 +423,7 @@ func (e *peerEnd) close() {
 	pcs := e.pcs
 	e.mu.Unlock()
 	for _, pc := range pcs {
-		_ = pcclose.Close(pc, true)
+		_ = e.guard.Close(pc, true)
 	}
 	e.wg.Wait()
 }
@@ -443,7 +445,7 @@ func (e *peerEnd) leave() {
 	e.mu.Unlock()
 	e.obs.left()
 	for _, pc := range pcs {
-		_ = pcclose.Close(pc, true)
+		_ = e.guard.Close(pc, true)
 	}
 }
 

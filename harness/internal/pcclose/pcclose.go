@@ -51,3 +51,59 @@ func Close(pc *webrtc.PeerConnection, graceful bool) error {
 	}
 	return pc.Close()
 }
+
+// Guard keeps GetStats and Close of one peer connection apart: webrtc
+// v4.2.26's close clears the connection's stats getter
+// (peerconnection.go:2886) outside the lock under which GetStats reads it
+// (:3056), so a report taken on one goroutine while another closes the
+// connection is a data race (the race detector found one in CI: a
+// disconnected attempt's report against the next attempt closing it). Its
+// waits are on channels, which a testing/synctest bubble counts as durably
+// blocked, where a goroutine waiting on a mutex is not. The zero Guard is
+// ready to use.
+type Guard struct {
+	mu    sync.Mutex
+	turns map[*webrtc.PeerConnection]chan struct{}
+	shut  map[*webrtc.PeerConnection]bool
+}
+
+// turn returns pc's token: whoever holds it may call GetStats or Close.
+func (g *Guard) turn(pc *webrtc.PeerConnection) chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.turns == nil {
+		g.turns = map[*webrtc.PeerConnection]chan struct{}{}
+		g.shut = map[*webrtc.PeerConnection]bool{}
+	}
+	t := g.turns[pc]
+	if t == nil {
+		t = make(chan struct{}, 1)
+		g.turns[pc] = t
+	}
+	return t
+}
+
+// Stats returns pc's stats report, or nil once Close has closed it.
+func (g *Guard) Stats(pc *webrtc.PeerConnection) webrtc.StatsReport {
+	t := g.turn(pc)
+	t <- struct{}{}
+	defer func() { <-t }()
+	g.mu.Lock()
+	shut := g.shut[pc]
+	g.mu.Unlock()
+	if shut {
+		return nil
+	}
+	return pc.GetStats()
+}
+
+// Close closes pc as the package's Close does, never while Stats reads it.
+func (g *Guard) Close(pc *webrtc.PeerConnection, graceful bool) error {
+	t := g.turn(pc)
+	t <- struct{}{}
+	defer func() { <-t }()
+	g.mu.Lock()
+	g.shut[pc] = true
+	g.mu.Unlock()
+	return Close(pc, graceful)
+}
