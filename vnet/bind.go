@@ -68,13 +68,7 @@ type ports struct {
 // family, so that a socket's port does not depend on sockets bound to
 // anything else.
 func portKey(proto Proto, ip netip.Addr, fam family) uint64 {
-	b := ip.As16()
-	k := uint64(proto)<<8 | uint64(fam)
-	for i := 0; i < 16; i += 8 {
-		k = mix(k ^ uint64(b[i])<<56 ^ uint64(b[i+1])<<48 ^ uint64(b[i+2])<<40 ^ uint64(b[i+3])<<32 ^
-			uint64(b[i+4])<<24 ^ uint64(b[i+5])<<16 ^ uint64(b[i+6])<<8 ^ uint64(b[i+7]))
-	}
-	return k
+	return mixAddr(uint64(proto)<<8|uint64(fam), ip) // draws.go
 }
 
 // pick returns an ephemeral port for the next socket bound to key for

@@ -70,13 +70,14 @@ func (ld *linkDir) drawsFor(pkt *packet) (packetDraws, *linkFlowState) {
 // addresses, mixed; not its ports (above).
 func flowSalt(k linkFlow) uint64 {
 	s := mix(uint64(k.proto)<<32 | uint64(k.class))
-	for _, ap := range []netip.AddrPort{k.src, k.dst} {
-		b := ap.Addr().As16()
-		for i := 0; i < 16; i += 8 {
-			s = mix(s ^ binary.BigEndian.Uint64(b[i:i+8]))
-		}
-	}
-	return s
+	return mixAddr(mixAddr(s, k.src.Addr()), k.dst.Addr())
+}
+
+// mixAddr mixes an address's sixteen bytes into s.
+func mixAddr(s uint64, a netip.Addr) uint64 {
+	b := a.As16()
+	s = mix(s ^ binary.BigEndian.Uint64(b[:8]))
+	return mix(s ^ binary.BigEndian.Uint64(b[8:]))
 }
 
 // packetDraws are the random numbers drawn for one packet: splitmix64

@@ -42,14 +42,23 @@ func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	ir.Add(attributesFactory{}) // first: the innermost reader
 	ir.Add(nackResponderFactory{size: NACKHistory})
 	ir.Add(generator)
-	// The rest of webrtc.RegisterDefaultInterceptors, but stats.
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	return defaultsAfterNACK(m, ir, nil)
+}
+
+// defaultsAfterNACK registers what webrtc.RegisterDefaultInterceptors
+// registers after NACK, but stats: RTCP reports, simulcast header
+// extensions and transport-wide congestion control feedback, logging to
+// lf (nil: pion's default logger factory, as without the option).
+func defaultsAfterNACK(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logging.LoggerFactory) error {
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ir,
+		[]report.ReceiverOption{report.WithReceiverLoggerFactory(lf)},
+		report.WithSenderLoggerFactory(lf)); err != nil {
 		return err
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return err
 	}
-	return webrtc.ConfigureTWCCSender(m, ir)
+	return webrtc.ConfigureTWCCSenderWithOptions(m, ir, twcc.WithLoggerFactory(lf))
 }
 
 // ClientInterceptors registers what webrtc.NewAPI registers for an
@@ -76,13 +85,5 @@ func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logg
 		nack.WithResponderLoggerFactory(lf)); err != nil {
 		return err
 	}
-	if err := webrtc.ConfigureRTCPReportsWithOptions(ir,
-		[]report.ReceiverOption{report.WithReceiverLoggerFactory(lf)},
-		report.WithSenderLoggerFactory(lf)); err != nil {
-		return err
-	}
-	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		return err
-	}
-	return webrtc.ConfigureTWCCSenderWithOptions(m, ir, twcc.WithLoggerFactory(lf))
+	return defaultsAfterNACK(m, ir, lf)
 }
