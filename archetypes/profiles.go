@@ -24,19 +24,23 @@ type Profile struct {
 	// selected pair labelled as libwebrtc's getStats labels it.
 	MDNS           bool
 	LibwebrtcStats bool
+	// CongestionControl is the harness.ClientSpec field: how the
+	// profile's senders adapt to the path.
+	CongestionControl harness.CongestionControl
 }
 
 // Client returns a client spec with the profile's connect options,
 // publishing audio and data.
 func (p Profile) Client(name string) harness.ClientSpec {
 	return harness.ClientSpec{
-		Name:           name,
-		NetworkTypes:   append([]webrtc.NetworkType(nil), p.NetworkTypes...),
-		Relays:         append([]string(nil), p.Relays...),
-		Fallback:       p.Fallback,
-		MDNS:           p.MDNS,
-		LibwebrtcStats: p.LibwebrtcStats,
-		Publish:        harness.Publish{Audio: true, Data: true},
+		Name:              name,
+		NetworkTypes:      append([]webrtc.NetworkType(nil), p.NetworkTypes...),
+		Relays:            append([]string(nil), p.Relays...),
+		Fallback:          p.Fallback,
+		MDNS:              p.MDNS,
+		LibwebrtcStats:    p.LibwebrtcStats,
+		CongestionControl: p.CongestionControl,
+		Publish:           harness.Publish{Audio: true, Data: true},
 	}
 }
 
@@ -102,6 +106,10 @@ func Browser() Profile {
 		// a page with permission (Chromium then signals host addresses).
 		MDNS:           true,
 		LibwebrtcStats: true,
+		// Chrome's senders run GCC on transport-wide feedback (libwebrtc
+		// modules/congestion_controller/goog_cc), the encoder following
+		// the estimate.
+		CongestionControl: harness.GCC,
 	}
 }
 
@@ -114,6 +122,9 @@ func Pion() Profile {
 		Source:   "pion/webrtc SettingEngine default network types (UDP4, UDP6); server-sdk-go uses the join response's ICE servers",
 		Relays:   []string{"udp", "tls"},
 		Fallback: harness.Fallback{Policy: harness.NoFallback},
+		// pion's defaults answer transport-wide feedback but run no
+		// estimator: an application sends what it sends.
+		CongestionControl: harness.NoCongestionControl,
 	}
 }
 

@@ -265,7 +265,7 @@ func (c *client) newAttempt(ctx context.Context, plan attemptPlan, events chan<-
 	if c.isClosing() {
 		return nil, nil, errClosing
 	}
-	pc, err := c.newPeerConnection(ctx, attempt{types: plan.types, servers: plan.servers, policy: plan.policy, deadline: deadline, obs: c.obs},
+	pc, est, err := c.newPeerConnection(ctx, attempt{types: plan.types, servers: plan.servers, policy: plan.policy, deadline: deadline, obs: c.obs},
 		func(se *webrtc.SettingEngine) error {
 			if hasTCP(plan.types) {
 				se.SetIncludeLoopbackCandidate(true)
@@ -306,7 +306,7 @@ func (c *client) newAttempt(ctx context.Context, plan attemptPlan, events chan<-
 		c.spawn(func() { _ = c.guard.Close(old, false) })
 	}
 	c.observe(pc, gen, tr, events)
-	if err := c.addMedia(mediaCtx, pc); err != nil {
+	if err := c.addMedia(mediaCtx, pc, est); err != nil {
 		return nil, nil, err
 	}
 	return pc, tr, nil
@@ -375,8 +375,9 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, event
 }
 
 // addMedia adds the client's publications, its receive-only transceivers
-// for its subscriptions, and its data channel, and starts sending.
-func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error {
+// for its subscriptions, and its data channel, and starts sending; video
+// follows est, the connection's congestion controller (nil: none).
+func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection, est media.Estimator) error {
 	connected := func() bool {
 		return !c.muted.Load() && pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 	}
@@ -389,7 +390,8 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection) error 
 		// Counted as sent here and received at the node; the client's
 		// sender measures the round trip from the node's receiver reports.
 		flow := c.run.meter.Flow(media.FlowKey{Owner: c.spec.Name, Track: c.spec.Name + "/" + kind, Kind: kind, Direction: media.AtNode})
-		c.spawn(func() { media.Publish(ctx, track, kind, flow, connected) })
+		enc := newEncoder(kind, est, c.spec.Publish)
+		c.spawn(func() { media.Publish(ctx, track, kind, flow, connected, enc) })
 		c.spawn(func() { media.DrainRTCP(tr.Sender(), flow) })
 	}
 	for _, sub := range c.subscribe {

@@ -90,8 +90,9 @@ type attempt struct {
 // a bounded SCTP retransmission timeout, the DTLS deadline, the proxy
 // dialer for TURN over TCP and TLS, and the DTLS certificate. tune adds a
 // kind's own settings (a client's renomination, ICE-TCP's loopback
-// candidate); it may be nil.
-func (e *endpoint) newPeerConnection(ctx context.Context, a attempt, tune func(*webrtc.SettingEngine) error) (*webrtc.PeerConnection, error) {
+// candidate); it may be nil. With GCC, the peer connection's estimator is
+// returned beside it (nil without congestion control).
+func (e *endpoint) newPeerConnection(ctx context.Context, a attempt, tune func(*webrtc.SettingEngine) error) (*webrtc.PeerConnection, media.Estimator, error) {
 	var se webrtc.SettingEngine
 	se.SetNet(e.host)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -120,19 +121,44 @@ func (e *endpoint) newPeerConnection(ctx context.Context, a attempt, tune func(*
 	e.applyProxy(ctx, &se, a.servers)
 	if tune != nil {
 		if err := tune(&se); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	certs, err := e.spec.DTLSCertificate.certificates()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// pion's defaults but its stats interceptor (media.ClientInterceptors).
+	// pion's defaults but its stats interceptor (media.ClientInterceptors),
+	// and GCC if the client's senders adapt.
 	var m webrtc.MediaEngine
 	var ir interceptor.Registry
-	if err := media.ClientInterceptors(&m, &ir, se.LoggerFactory); err != nil {
-		return nil, err
+	var est media.Estimator
+	var estimated func(media.Estimator)
+	if e.spec.CongestionControl == GCC {
+		// Called while pion builds the connection's interceptors.
+		estimated = func(x media.Estimator) { est = x }
+	}
+	if err := media.ClientInterceptors(&m, &ir, se.LoggerFactory, estimated); err != nil {
+		return nil, nil, err
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&m), webrtc.WithInterceptorRegistry(&ir))
-	return api.NewPeerConnection(webrtc.Configuration{ICEServers: a.servers, ICETransportPolicy: a.policy, Certificates: certs})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: a.servers, ICETransportPolicy: a.policy, Certificates: certs})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pc, est, nil
+}
+
+// newEncoder returns the video encoder of a publication of kind that
+// follows est, the connection's congestion controller (nil: a fixed
+// bitrate), leaving what the publication's audio takes; nil for audio.
+func newEncoder(kind string, est media.Estimator, pub Publish) *media.Encoder {
+	if kind != media.Video {
+		return nil
+	}
+	share := 0
+	if pub.Audio {
+		share = media.AudioBitrate
+	}
+	return media.NewEncoder(est, share)
 }

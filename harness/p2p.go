@@ -43,6 +43,7 @@ type peerEnd struct {
 
 	mu   sync.Mutex
 	pc   *webrtc.PeerConnection
+	est  media.Estimator // pc's congestion controller; nil: none
 	pcs  []*webrtc.PeerConnection
 	open bool // the remote description is set: candidates may be added
 	// queue holds the remote's candidates until then.
@@ -102,7 +103,7 @@ func (e *peerEnd) describe() string {
 // newPC makes the end's peer connection with its peer's options, wired to
 // its observer, and publishes it.
 func (e *peerEnd) newPC(ctx context.Context) (*webrtc.PeerConnection, error) {
-	pc, err := e.peer.newPeerConnection(ctx, attempt{types: e.peer.networkTypes(), servers: e.peer.servers,
+	pc, est, err := e.peer.newPeerConnection(ctx, attempt{types: e.peer.networkTypes(), servers: e.peer.servers,
 		policy: e.policy(), deadline: e.peer.spec.Fallback.Deadline, obs: e.obs}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: peer connection to %s: %w", e.peer.spec.Name, e.remote.spec.Name, err)
@@ -113,7 +114,7 @@ func (e *peerEnd) newPC(ctx context.Context) (*webrtc.PeerConnection, error) {
 		_ = e.guard.Close(pc, true)
 		return nil, errClosing
 	}
-	e.pc = pc
+	e.pc, e.est = pc, est
 	e.pcs = append(e.pcs, pc)
 	e.mu.Unlock()
 	e.observe(ctx, pc)
@@ -364,7 +365,10 @@ func (e *peerEnd) send(ctx context.Context, pc *webrtc.PeerConnection, track *me
 	connected := func() bool {
 		return !e.peer.muted.Load() && pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 	}
-	e.spawn(func() { media.Publish(ctx, track, kind, flow, connected) })
+	e.mu.Lock()
+	enc := newEncoder(kind, e.est, e.peer.spec.Publish)
+	e.mu.Unlock()
+	e.spawn(func() { media.Publish(ctx, track, kind, flow, connected, enc) })
 	e.spawn(func() { media.DrainRTCP(sender, flow) })
 }
 

@@ -215,7 +215,28 @@ type ClientSpec struct {
 	// address the far end saw, so a client behind a NAT reads srflx or
 	// prflx where pion reads host.
 	LibwebrtcStats bool
+	// CongestionControl is what the client's senders adapt with: nothing
+	// (the zero value, pion's defaults: video at MaxVideoBitrate whatever
+	// the path) or GCC.
+	CongestionControl CongestionControl
 }
+
+// CongestionControl is a sender's congestion control.
+type CongestionControl string
+
+// Congestion controls.
+const (
+	// NoCongestionControl sends at a fixed bitrate, as a pion application
+	// on pion's defaults does (pion registers transport-wide feedback for
+	// what it receives, but stamps nothing it sends and runs no
+	// estimator).
+	NoCongestionControl CongestionControl = "none"
+	// GCC is Google congestion control on transport-wide feedback, as
+	// browsers and LiveKit's SDKs send: pion's send-side estimator and
+	// pacer, the video encoder following its target
+	// (media.ClientInterceptors, media.Encoder).
+	GCC CongestionControl = "gcc"
+)
 
 // FallbackPolicy is what a client does when its connection fails.
 type FallbackPolicy string

@@ -401,6 +401,12 @@ func streamChart(res harness.Result, m harness.Media, q harness.Quality, title s
 			from := time.Duration(i) * step
 			label = fmt.Sprintf("%d s to %d s: sent %d, received %d, lost %d, highest jitter %d ms", int(from.Seconds()), int((from + step).Seconds()), s.Sent, s.Packets, s.Lost, s.Jitter.Milliseconds())
 		}
+		if s.Encoded > 0 {
+			label += fmt.Sprintf(", sender encoded %s", rate(float64(s.Encoded*8)/step.Seconds()))
+			if s.Target > 0 {
+				label += fmt.Sprintf(" for a target of %s", rate(float64(s.Target)))
+			}
+		}
 		clipped := s.Packets+s.Lost > peak
 		if clipped {
 			label += fmt.Sprintf(" (above the axis's %d %s: drawn to the top)", peak, unit)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/icelab/icelab/harness"
+	"github.com/icelab/icelab/harness/media"
 	"github.com/icelab/icelab/scenarios"
 )
 
@@ -219,7 +220,52 @@ func qualitySummary(q *harness.Quality) string {
 	if n := len(q.Freezes); n > 0 {
 		s += fmt.Sprintf(", %s (longest %.1f s)", Plural(n, "freeze"), q.LongestFreeze.Seconds())
 	}
+	if a := adaptSummary(q); a != "" {
+		s += "; " + a
+	}
 	return s
+}
+
+// adaptSummary says how a sender that follows a congestion controller's
+// target moved it: "sender's target 279 kbit/s at 0 s, lowest 351 kbit/s
+// at 27 s, highest 1.50 Mbit/s at 23 s, 1.50 Mbit/s at the end"; empty for
+// a flow whose sender follows none.
+func adaptSummary(q *harness.Quality) string {
+	if !q.Adaptive {
+		return ""
+	}
+	var first, last, low, high *media.Second
+	for i := range q.Seconds {
+		sec := &q.Seconds[i]
+		if sec.Target == 0 {
+			continue
+		}
+		if first == nil {
+			first = sec
+		}
+		last = sec
+		if low == nil || sec.Target < low.Target {
+			low = sec
+		}
+		if high == nil || sec.Target > high.Target {
+			high = sec
+		}
+	}
+	if first == nil {
+		return ""
+	}
+	kbps := func(bps uint64) string { return rate(float64(bps)) }
+	at := func(s *media.Second) string { return fmt.Sprintf("%g s", s.At.Seconds()) }
+	return fmt.Sprintf("sender's target %s at %s, lowest %s at %s, highest %s at %s, %s at the end",
+		kbps(first.Target), at(first), kbps(low.Target), at(low), kbps(high.Target), at(high), kbps(last.Target))
+}
+
+// rate renders a bitrate for people: "351 kbit/s", "1.50 Mbit/s".
+func rate(bps float64) string {
+	if bps >= 1e6 {
+		return fmt.Sprintf("%.2f Mbit/s", bps/1e6)
+	}
+	return fmt.Sprintf("%.0f kbit/s", bps/1e3)
 }
 
 // streamName names one of a flow's streams for a person: "stream 2 of 2

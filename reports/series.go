@@ -101,7 +101,7 @@ func summariseResult(res harness.Result, points int) (harness.Result, bool) {
 // summariseQuality merges q's seconds into entries of the fewest whole
 // seconds that leave at most points of them: counts add up, jitter and
 // round trip are the largest of the entry's seconds (a summary must not
-// hide a spike).
+// hide a spike), and a sender's target the lowest (nor a dip).
 func summariseQuality(q harness.Quality, points int) harness.Quality {
 	n := len(q.Seconds)
 	if n <= points || q.Step != 0 {
@@ -118,6 +118,10 @@ func summariseQuality(q harness.Quality, points int) harness.Quality {
 			e.Bytes += s.Bytes
 			e.Jitter = max(e.Jitter, s.Jitter)
 			e.RTT = max(e.RTT, s.RTT)
+			e.Encoded += s.Encoded
+			if s.Target > 0 && (e.Target == 0 || s.Target < e.Target) {
+				e.Target = s.Target // the lowest: a summary must not hide a dip
+			}
 		}
 		out = append(out, e)
 	}

@@ -181,7 +181,7 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 	var (
 		profile         *archetypes.Profile
 		typesSet, fbSet bool
-		mdnsSet         bool
+		mdnsSet, ccSet  bool
 		proxyAuthAt     *yaml.Node
 		typesAt         *yaml.Node
 	)
@@ -220,6 +220,12 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 		"proxy":         func(path string, v *yaml.Node) { c.Proxy = p.proxyRef(path, v) },
 		"mdns":          func(path string, v *yaml.Node) { mdnsSet = p.boolean(v, path, &c.MDNS) },
 		"trust":         func(path string, v *yaml.Node) { c.Trust = p.trust(path, v) },
+		"congestion_control": func(path string, v *yaml.Node) {
+			var s string
+			if p.enum(v, path, "congestion control", []string{"gcc", "none"}, &s) {
+				c.CongestionControl, ccSet = harness.CongestionControl(s), true
+			}
+		},
 		"proxy_auth": func(path string, v *yaml.Node) {
 			c.ProxyAuth, proxyAuthAt = p.proxyAuth(path, v), v
 		},
@@ -255,6 +261,9 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 			c.MDNS = pc.MDNS
 		}
 		c.LibwebrtcStats = pc.LibwebrtcStats
+		if !ccSet {
+			c.CongestionControl = pc.CongestionControl
+		}
 		if !typesSet {
 			c.NetworkTypes = p.profileIPv6(c) // in ipv6.go
 		}

@@ -221,6 +221,12 @@
 //	                                    # from the checks (prflx). Default false; the
 //	                                    # browser profile's true (false: a page with
 //	                                    # permission)
+//	    congestion_control: gcc         # how its senders adapt: gcc (Google congestion
+//	                                    # control on transport-wide feedback, as Chrome and
+//	                                    # LiveKit's SDKs: video follows the estimate, from
+//	                                    # 300 kbit/s up to 1.5 Mbit/s, keyframes on PLI) or
+//	                                    # none (pion's defaults: 1.5 Mbit/s whatever the
+//	                                    # path). Default none; the browser profile's gcc
 //	    network_types: [udp4, tcp4]     # default [udp4], pion's default (UDP only). tcp4
 //	                                    # adds ICE-TCP, whose active side pion dials through
 //	                                    # the operating system: such a scenario runs on the
@@ -309,9 +315,14 @@
 //	      # are in flight, not lost), max_rtt: 400ms (mean, from RTCP receiver reports),
 //	      # max_jitter: 30ms (RFC 3550), max_freeze: 1s (the longest silence over the
 //	      # flow's freeze gap: max(3 frames, a frame + 150 ms), as webrtc-stats counts);
-//	      # and, for a call that should degrade, max_bitrate: 1Mbps, min_loss: 30%. A flow
-//	      # that received nothing has no loss, bitrate or freeze figure: it fails every
-//	      # bound set, with "no packets received"
+//	      # and, for a call that should degrade, max_bitrate: 1Mbps, min_loss: 30%,
+//	      # min_freeze: 1s. A flow that received nothing has no loss, bitrate or freeze
+//	      # figure: it fails every bound set, with "no packets received". adapts:
+//	      # [{after: 25s, within: 3s, below: 500kbps}, {after: 40s, within: 20s, above:
+//	      # 1Mbps}]: how the client's publications follow the path: after a time, the
+//	      # bitrate their sender encodes (one-second means) reaches below or above a
+//	      # bitrate within a time (judged where the sender's figures are kept: the
+//	      # client's own publications)
 //	    recovered: true
 //	    recover_within: 20s
 //	    failure_contains: "5349"

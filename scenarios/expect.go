@@ -76,6 +76,8 @@ func (p *parser) expectationWith(path string, v *yaml.Node, extra map[string]fie
 				"max_rtt":     func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxRTT) },
 				"max_jitter":  func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxJitter) },
 				"max_freeze":  func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxFreeze) },
+				"min_freeze":  func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MinFreeze) },
+				"adapts":      func(path string, v *yaml.Node) { q.Adapts = p.adapts(path, v) },
 				"max_bitrate": func(path string, v *yaml.Node) { p.bitrate(v, path, &q.MaxBitrate) },
 				"min_loss": func(path string, v *yaml.Node) {
 					var f float64

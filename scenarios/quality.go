@@ -35,11 +35,17 @@ type QualityBounds struct {
 	// that a file saying "media degrades" fails when it does not.
 	MaxBitrate int64
 	MinLoss    *float64
+	// MinFreeze bounds a call that should freeze: each flow's longest
+	// freeze is at least this long.
+	MinFreeze time.Duration
+	// Adapts are how the client's senders must follow the path (see
+	// AdaptBound).
+	Adapts []AdaptBound
 }
 
 func (q QualityBounds) isZero() bool {
 	return q.MinBitrate == 0 && q.MaxLoss == nil && q.MaxRTT == 0 && q.MaxJitter == 0 && q.MaxFreeze == 0 &&
-		q.MaxBitrate == 0 && q.MinLoss == nil
+		q.MaxBitrate == 0 && q.MinLoss == nil && q.MinFreeze == 0 && len(q.Adapts) == 0
 }
 
 // check judges the client's RTP flows against the bounds.
@@ -90,7 +96,11 @@ func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch 
 		if q.MaxFreeze > 0 && fq.LongestFreeze > q.MaxFreeze {
 			add("media.max_freeze", "no freeze longer than "+ms(q.MaxFreeze), fmt.Sprintf("%s: %d freezes, the longest %s", where, len(fq.Freezes), ms(fq.LongestFreeze)))
 		}
+		if q.MinFreeze > 0 && fq.LongestFreeze < q.MinFreeze {
+			add("media.min_freeze", "a freeze of at least "+ms(q.MinFreeze), fmt.Sprintf("%s: %d freezes, the longest %s", where, len(fq.Freezes), ms(fq.LongestFreeze)))
+		}
 	}
+	out = append(out, checkAdapts(client, c, q.Adapts)...)
 	switch {
 	case flows == 0:
 		add("media", "RTP flows to judge", "no RTP flow was measured"+mediaNote(c))
@@ -131,6 +141,9 @@ func (q QualityBounds) fields() []bound {
 	}
 	if q.MaxFreeze > 0 {
 		out = append(out, bound{"media.max_freeze", "no freeze longer than " + ms(q.MaxFreeze)})
+	}
+	if q.MinFreeze > 0 {
+		out = append(out, bound{"media.min_freeze", "a freeze of at least " + ms(q.MinFreeze)})
 	}
 	return out
 }

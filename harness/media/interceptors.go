@@ -1,7 +1,11 @@
 package media
 
 import (
+	"fmt"
+
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
@@ -72,7 +76,18 @@ func defaultsAfterNACK(m *webrtc.MediaEngine, ir *interceptor.Registry, lf loggi
 // stats interceptor is a layer of every packet's receive path with a lock,
 // a map lookup and a queue send per packet, and parses every RTCP packet
 // once more. It sends nothing: the wire does not change.
-func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logging.LoggerFactory) error {
+//
+// With a non-nil estimated, the sender also runs Google congestion control
+// as a browser does: pion's send-side GCC (pion/interceptor's cc and gcc
+// packages, with its leaky-bucket pacer) on transport-wide feedback, with
+// the transport-wide sequence number stamped on every packet sent
+// (webrtc.ConfigureTWCCHeaderExtensionSender), starting at StartBitrate
+// and capped at what the harness's media can use; estimated gets the
+// peer connection's estimator when the connection is made. This is the
+// interceptor order of pion's bandwidth-estimation examples: congestion
+// control nearest the wire, so that it sees and paces every packet,
+// retransmissions included, each stamped before it.
+func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logging.LoggerFactory, estimated func(Estimator)) error {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return err
 	}
@@ -80,10 +95,37 @@ func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logg
 	// ConfigureStatsInterceptorWithOptions, under an attributes map per
 	// stream (attributesFactory: first, so the innermost reader).
 	ir.Add(attributesFactory{})
+	if estimated != nil {
+		if err := congestionControl(m, ir, lf, estimated); err != nil {
+			return err
+		}
+	}
 	if err := webrtc.ConfigureNackWithOptions(m, ir,
 		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(lf)},
 		nack.WithResponderLoggerFactory(lf)); err != nil {
 		return err
 	}
 	return defaultsAfterNACK(m, ir, lf)
+}
+
+// congestionControl registers pion's send-side GCC and the transport-wide
+// sequence numbers it needs, handing each peer connection's estimator to
+// estimated.
+func congestionControl(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logging.LoggerFactory, estimated func(Estimator)) error {
+	factory, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		opts := []gcc.Option{
+			gcc.SendSideBWEInitialBitrate(StartBitrate),
+			gcc.SendSideBWEMaxBitrate(MaxVideoBitrate + AudioBitrate),
+		}
+		if lf != nil {
+			opts = append(opts, gcc.WithLoggerFactory(lf))
+		}
+		return gcc.NewSendSideBWE(opts...)
+	})
+	if err != nil {
+		return fmt.Errorf("congestion control: %w", err)
+	}
+	factory.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { estimated(e) })
+	ir.Add(factory)
+	return webrtc.ConfigureTWCCHeaderExtensionSender(m, ir)
 }

@@ -136,6 +136,8 @@ type Flow struct {
 	freezes     []Outage
 	streams     []*Stream
 	bySSRC      map[uint32]*Stream
+
+	rates senderRates // what the sender encoded, at the sender's end
 }
 
 // Stream returns the flow's stream with the SSRC, made on first use.
@@ -287,6 +289,7 @@ func (f *Flow) stats(k FlowKey, end time.Duration) FlowStats {
 			}
 		}
 	}
+	f.rates.addTo(q)
 	fs.Sent = q.Sent
 	q.NothingReceived = q.Packets == 0
 	if judgedSent > 0 && !q.NothingReceived {

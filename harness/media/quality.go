@@ -52,6 +52,9 @@ type Quality struct {
 	// ongoing one included.
 	Freezes       []Outage `json:",omitempty"`
 	LongestFreeze time.Duration
+	// Adaptive: the flow's sender followed a congestion controller's
+	// target bitrate (Second.Target).
+	Adaptive bool `json:",omitempty"`
 }
 
 // Second is one second of a flow or stream.
@@ -65,6 +68,14 @@ type Second struct {
 	// Jitter is the RFC 3550 interarrival jitter at the second's end, and
 	// RTT the last round-trip time measured in it (zero: none).
 	Jitter, RTT time.Duration
+	// Encoded is the bytes of media the sender encoded in this second
+	// (its outbound-rtp bytesSent's rate, before pacing and
+	// retransmissions), and Target the bitrate its encoder followed at the
+	// second's last frame, in bits per second: a congestion controller's
+	// target less what the connection's other streams take. Zero Target:
+	// the sender follows none.
+	Encoded uint64 `json:",omitempty"`
+	Target  uint64 `json:",omitempty"`
 }
 
 // Outage is a time during which media that had been flowing did not: from

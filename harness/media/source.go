@@ -61,24 +61,29 @@ func SenderSSRC(s *webrtc.RTPSender) uint32 {
 	return 0
 }
 
-// Publish packetizes a frame of the kind's size every frame interval into
-// RTP and writes it to track until ctx ends, while active says so (a
-// connected peer connection, an unmuted microphone). Each packet that goes
-// out is counted on flow's stream of the track's SSRC.
-func Publish(ctx context.Context, track *Track, kind string, flow *Flow, active func() bool) {
+// Publish packetizes a frame of the kind every frame interval into RTP and
+// writes it to track until ctx ends, while active says so (a connected
+// peer connection, an unmuted microphone). Audio frames are AudioFrame
+// bytes; video frames are what enc makes (nil: a fixed MaxVideoBitrate
+// encoder). Each packet that goes out is counted on flow's stream of the
+// track's SSRC, and each frame as encoded on flow.
+func Publish(ctx context.Context, track *Track, kind string, flow *Flow, active func() bool, enc *Encoder) {
 	var payloader rtp.Payloader = &codecs.OpusPayloader{}
-	clockRate, size, interval := uint32(AudioClockRate), AudioFrame, AudioInterval
+	clockRate, interval := uint32(AudioClockRate), AudioInterval
 	if kind == Video {
-		payloader, clockRate, size, interval = &codecs.VP8Payloader{}, VideoClockRate, VideoFrame, VideoInterval
+		payloader, clockRate, interval = &codecs.VP8Payloader{}, VideoClockRate, VideoInterval
+		if enc == nil {
+			enc = NewEncoder(nil, 0)
+		}
 	}
 	// The track sets payload type and SSRC.
 	packetizer := rtp.NewPacketizer(RTPMTU, 0, 0, payloader, rtp.NewRandomSequencer(), clockRate)
 	samples := uint32(interval.Seconds() * float64(clockRate))
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
-	frame := make([]byte, size)
-	for i := range frame {
-		frame[i] = byte(i)
+	audio := make([]byte, AudioFrame)
+	for i := range audio {
+		audio[i] = byte(i)
 	}
 	for {
 		select {
@@ -93,6 +98,14 @@ func Publish(ctx context.Context, track *Track, kind string, flow *Flow, active 
 		if ssrc == 0 {
 			continue // not negotiated yet
 		}
+		frame, target := audio, 0
+		if enc != nil {
+			frame, _ = enc.Frame()
+			if enc.estimator != nil {
+				target = enc.Target()
+			}
+		}
+		flow.Encoded(len(frame), target)
 		stream := flow.Stream(ssrc)
 		for _, pkt := range packetizer.Packetize(frame, samples) {
 			Send(track, stream, pkt)
