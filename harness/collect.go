@@ -16,6 +16,7 @@ import (
 func (r *runner) collect(res *Result) {
 	res.Duration = r.rs.since()
 	end := res.Duration
+	res.Traffic = r.trafficResults()
 	for _, c := range r.clients {
 		c.snapshotChecks()
 	}

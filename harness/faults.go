@@ -27,6 +27,7 @@ func (r *runner) start(ctx context.Context) {
 	for _, p := range r.peers {
 		p.start(ctx)
 	}
+	r.startTraffic(ctx)
 	for _, f := range r.spec.Faults {
 		apply := func() {
 			r.mu.Lock()

@@ -52,6 +52,8 @@ type Result struct {
 	Node NodeLoad `json:",omitempty"`
 	// Faults lists the faults applied, when.
 	Faults []AppliedFault
+	// Traffic is what each cross-traffic flow carried.
+	Traffic []TrafficResult `json:",omitempty"`
 	// Drops counts packets the network dropped, by reason ("firewall
 	// corp rule 1 (block-udp)", "nat: filtered ...").
 	Drops map[string]int

@@ -177,7 +177,10 @@ func (s Spec) validate() error {
 	} else if err := s.validateClients(names, clients); err != nil {
 		return err
 	}
-	return s.validateFaults(names, clients)
+	if err := s.validateFaults(names, clients); err != nil {
+		return err
+	}
+	return s.validateTraffic(names, clients)
 }
 
 // validateClients checks the media node and its clients, adding the
@@ -259,6 +262,9 @@ type runner struct {
 	captured *capturer                 // the packets to keep, when the spec asks
 	hidden   map[netip.Addr]netip.Addr // bridge loopback address → host's virtual address
 	closers  []func()
+
+	trafficServer *vnet.Host   // where cross traffic runs to and from
+	traffic       []*crossFlow // the spec's cross traffic
 }
 
 func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runner, err error) {
@@ -303,6 +309,9 @@ func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runne
 		return nil, err
 	}
 	if err := r.buildPeers(proxies, ca.Cert); err != nil {
+		return nil, err
+	}
+	if err := r.buildTraffic(); err != nil {
 		return nil, err
 	}
 	r.watch()
@@ -413,11 +422,23 @@ func (r *runner) close() {
 		t.Stop()
 	}
 	r.mu.Unlock()
+	for _, f := range r.traffic {
+		f.mu.Lock()
+		f.done = true // a flow still connecting stops itself
+		f.mu.Unlock()
+	}
 	// Close the network first: every socket fails at once, so pion's
 	// goroutines blocked in a TCP connect whose SYNs a firewall drops end
 	// now rather than after their retries, and the peers close quickly.
 	if r.topo != nil {
 		_ = r.topo.net.Close()
+	}
+	for _, f := range r.traffic {
+		f.mu.Lock()
+		bulk, onoff := f.bulk, f.onoff
+		f.bulk, f.onoff = nil, nil
+		f.mu.Unlock()
+		stopGenerators(bulk, onoff)
 	}
 	for _, c := range r.clients {
 		c.close()

@@ -54,6 +54,9 @@ type Spec struct {
 	Servers []ServerSpec
 	// Faults are applied while the call runs.
 	Faults []Fault
+	// Traffic is cross traffic sharing the call's bottlenecks: downloads,
+	// uploads and bursts of UDP beside the call.
+	Traffic []CrossTraffic
 	// Proxies are explicit proxies on LANs (see ProxySpec).
 	Proxies []ProxySpec
 	// Names are extra DNS entries; the node's domain resolves to its

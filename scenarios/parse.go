@@ -44,7 +44,7 @@ type parser struct {
 // to each other whatever their order in the file.
 type top struct {
 	network, node, clients, faults, expect *yaml.Node
-	peers, servers                         *yaml.Node
+	peers, servers, traffic                *yaml.Node
 }
 
 func (p *parser) scenario(root *yaml.Node) *Scenario {
@@ -67,6 +67,7 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 		"peers":    func(_ string, v *yaml.Node) { t.peers = v },
 		"servers":  func(_ string, v *yaml.Node) { t.servers = v },
 		"faults":   func(_ string, v *yaml.Node) { t.faults = v },
+		"traffic":  func(_ string, v *yaml.Node) { t.traffic = v },
 		"expect":   func(_ string, v *yaml.Node) { t.expect = v },
 		"duration": func(path string, v *yaml.Node) { p.runDuration(path, v) },
 		"seed": func(path string, v *yaml.Node) {
@@ -112,6 +113,9 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	}
 	if t.faults != nil {
 		p.faultList("faults", t.faults)
+	}
+	if t.traffic != nil {
+		p.trafficList("traffic", t.traffic)
 	}
 	switch {
 	case t.expect == nil:

@@ -35,6 +35,10 @@ type BulkConfig struct {
 	// Bytes ends the transfer after this many bytes; zero sends until
 	// the transfer is stopped.
 	Bytes int64
+	// Upload reverses the direction: Client, which connects, sends, and
+	// Server receives, as in an upload to Server (a host behind a NAT can
+	// upload; it cannot be connected to).
+	Upload bool
 }
 
 // Bulk is a running bulk TCP transfer.
@@ -92,18 +96,22 @@ func StartBulk(ctx context.Context, cfg BulkConfig) (*Bulk, error) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	var sendErr, recvErr error
-	go func() { // the server writes
+	var sender, receiver net.Conn = server, client
+	if cfg.Upload {
+		sender, receiver = client, server
+	}
+	go func() { // the server writes (the client, uploading)
 		defer wg.Done()
-		sendErr = write(server, cfg.Bytes)
+		sendErr = write(sender, cfg.Bytes)
 		if sendErr == nil {
-			_ = server.(interface{ CloseWrite() error }).CloseWrite()
+			_ = sender.(interface{ CloseWrite() error }).CloseWrite()
 		}
 	}()
-	go func() { // the client reads
+	go func() { // the client reads (the server, for an upload)
 		defer wg.Done()
 		buf := make([]byte, 64<<10)
 		for {
-			n, err := client.Read(buf)
+			n, err := receiver.Read(buf)
 			b.received.Add(int64(n))
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
@@ -154,7 +162,7 @@ func write(c net.Conn, limit int64) error {
 	return nil
 }
 
-// Received returns how many bytes the client has read so far.
+// Received returns how many bytes the receiving end has read so far.
 func (b *Bulk) Received() int64 { return b.received.Load() }
 
 // Done is closed when the transfer has ended: all its bytes arrived, it was
