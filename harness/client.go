@@ -369,7 +369,9 @@ func (c *client) observe(pc *webrtc.PeerConnection, gen int, tr *trickler, event
 	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		kind := tr.Kind().String()
 		flow := c.run.meter.Flow(media.FlowKey{Owner: c.spec.Name, Track: tr.StreamID() + "/" + kind, Kind: kind, Direction: media.Received})
-		c.spawn(func() { media.Receive(tr, flow) })
+		// A video receiver asks the node for a keyframe when its
+		// decoder is stuck, as libwebrtc's does.
+		c.spawn(func() { media.Receive(tr, flow, media.PLISender(pc)) })
 		c.spawn(func() { media.DrainReceiverRTCP(recv) })
 	})
 }
@@ -390,9 +392,9 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection, est me
 		// Counted as sent here and received at the node; the client's
 		// sender measures the round trip from the node's receiver reports.
 		flow := c.run.meter.Flow(media.FlowKey{Owner: c.spec.Name, Track: c.spec.Name + "/" + kind, Kind: kind, Direction: media.AtNode})
-		enc := newEncoder(kind, est, c.spec.Publish)
-		c.spawn(func() { media.Publish(ctx, track, kind, flow, connected, enc) })
-		c.spawn(func() { media.DrainRTCP(tr.Sender(), flow) })
+		publish, onKeyframeRequest := c.run.publisher(c.spec.Name, kind, est, c.spec.Publish)
+		c.spawn(func() { publish(ctx, track, kind, flow, connected) })
+		c.spawn(func() { media.DrainRTCPWithPLI(tr.Sender(), flow, onKeyframeRequest) })
 	}
 	for _, sub := range c.subscribe {
 		kind := webrtc.RTPCodecTypeAudio

@@ -18,6 +18,9 @@ type runState struct {
 	// reconnect jitter) repeats with it.
 	seed  uint64
 	meter *media.Meter
+	// publishers is a test's replacement for what sends each published
+	// track; nil: media.Publish.
+	publishers publishers
 
 	mu        sync.Mutex
 	observers map[string]*observer

@@ -150,7 +150,9 @@ func (e *peerEnd) observe(ctx context.Context, pc *webrtc.PeerConnection) {
 	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		kind := tr.Kind().String()
 		flow := e.flow(tr.StreamID(), kind)
-		e.spawn(func() { media.Receive(tr, flow) })
+		// A video receiver asks the remote peer for a keyframe when
+		// its decoder is stuck, as libwebrtc's does.
+		e.spawn(func() { media.Receive(tr, flow, media.PLISender(pc)) })
 		e.spawn(func() { media.DrainReceiverRTCP(recv) })
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) { e.data(ctx, dc) })
@@ -366,10 +368,11 @@ func (e *peerEnd) send(ctx context.Context, pc *webrtc.PeerConnection, track *me
 		return !e.peer.muted.Load() && pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 	}
 	e.mu.Lock()
-	enc := newEncoder(kind, e.est, e.peer.spec.Publish)
+	est := e.est
 	e.mu.Unlock()
-	e.spawn(func() { media.Publish(ctx, track, kind, flow, connected, enc) })
-	e.spawn(func() { media.DrainRTCP(sender, flow) })
+	publish, onKeyframeRequest := e.run().publisher(e.peer.spec.Name, kind, est, e.peer.spec.Publish)
+	e.spawn(func() { publish(ctx, track, kind, flow, connected) })
+	e.spawn(func() { media.DrainRTCPWithPLI(sender, flow, onKeyframeRequest) })
 }
 
 // data wires the pair's data channel on this end: messages sent when the

@@ -47,6 +47,9 @@ type options struct {
 	loggers logging.LoggerFactory
 	stop    func() bool
 	clock   Clock
+	// publishers, if set, replaces what sends the tracks clients and peers
+	// publish (see runState.publisher); only tests set it.
+	publishers publishers
 }
 
 // WithCA issues the run's signalling certificate from ca, so that a node
@@ -269,6 +272,7 @@ type runner struct {
 
 func newRunner(ctx context.Context, spec Spec, clock Clock, o options) (_ *runner, err error) {
 	r := &runner{spec: spec, clock: clock, o: o, rs: newRunState(spec.Seed), drops: newDropLedger(), hidden: map[netip.Addr]netip.Addr{}}
+	r.rs.publishers = o.publishers
 	defer func() {
 		if err != nil {
 			r.close()

@@ -42,6 +42,7 @@ var _ = Describe("a guest network that rate-limits UDP", func() {
 		whole := videoAtNode(open)
 		Expect(whole.Bitrate).To(BeNumerically(">", 1.3e6), "1.5 Mbit/s of video without a policer")
 		Expect(whole.LossRate).To(BeNumerically("<", 0.01))
+		Expect(whole.Freezes).To(BeEmpty())
 
 		res := run(guest(1_000_000))
 		Expect(res).To(UseTransport(harness.ICEUDP).For("visitor"))
@@ -50,6 +51,11 @@ var _ = Describe("a guest network that rate-limits UDP", func() {
 		Expect(video.Bitrate).To(BeNumerically("<", 1e6), "the policer's 1 Mbit/s, shared with the audio coming down, caps the video")
 		Expect(video.Bitrate).To(BeNumerically(">", 0.5e6), "most of the rate is still used")
 		Expect(video.LossRate).To(BeNumerically(">", 0.2), "a constant-rate sender loses what exceeds the rate")
+		// Packets keep arriving, but a frame shows only if all of its
+		// packets do: the policer drops the tail of nearly every frame's
+		// burst, and the video is frozen though packets flow.
+		Expect(video.FramesDecoded).To(BeNumerically("<", whole.FramesDecoded/10), "frames shown: %d of %d", video.FramesDecoded, whole.FramesDecoded)
+		Expect(video.LongestFreeze).To(BeNumerically(">", 20*time.Second))
 		Expect(res.Drops).To(HaveKey(ContainSubstring("throttle-udp): over 1 Mbit/s")))
 	})
 })

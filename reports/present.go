@@ -217,6 +217,12 @@ func qualitySummary(q *harness.Quality) string {
 		s += fmt.Sprintf(", round trip %d ms (highest %d ms)", q.RTTMean.Milliseconds(), q.RTT.Milliseconds())
 	}
 	s += fmt.Sprintf(", mean %.0f kbit/s", q.Bitrate/1e3)
+	if q.FramesReceived > 0 {
+		s += fmt.Sprintf(", %d frames shown", q.FramesDecoded)
+		if q.FramesDropped > 0 {
+			s += fmt.Sprintf(" (%d complete ones dropped)", q.FramesDropped)
+		}
+	}
 	if n := len(q.Freezes); n > 0 {
 		s += fmt.Sprintf(", %s (longest %.1f s)", Plural(n, "freeze"), q.LongestFreeze.Seconds())
 	}

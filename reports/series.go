@@ -116,6 +116,8 @@ func summariseQuality(q harness.Quality, points int) harness.Quality {
 			e.Lost += s.Lost
 			e.Packets += s.Packets
 			e.Bytes += s.Bytes
+			e.Frames += s.Frames
+			e.PLIs += s.PLIs
 			e.Jitter = max(e.Jitter, s.Jitter)
 			e.RTT = max(e.RTT, s.RTT)
 			e.Encoded += s.Encoded

@@ -27,8 +27,9 @@ type QualityBounds struct {
 	MaxRTT time.Duration
 	// MaxJitter bounds the largest RFC 3550 interarrival jitter.
 	MaxJitter time.Duration
-	// MaxFreeze bounds the longest freeze: a silence longer than the
-	// flow's freeze gap (W3C webrtc-stats).
+	// MaxFreeze bounds the longest freeze: a gap longer than the flow's
+	// freeze gap (W3C webrtc-stats) between video frames shown, or between
+	// audio packets (see harness.Quality.Freezes).
 	MaxFreeze time.Duration
 	// MaxBitrate and MinLoss bound a degraded call from the other side:
 	// the highest mean bitrate, and the lowest share of packets lost, so

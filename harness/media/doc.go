@@ -13,6 +13,13 @@
 // next one's (see Stream). A flow that received nothing says so: it has no
 // loss rate (Quality.NothingReceived).
 //
+// Video is judged as a viewer sees it: the receiver assembles each video
+// stream's frames from its packets and decodes what libwebrtc's decoder
+// would (see frames), so a freeze is a gap between frames shown, not
+// between packets; a client's or peer's receiver asks for a keyframe when
+// its decoder is stuck, as libwebrtc's does (see keyframeRequests and
+// Receive), and a sender hears such requests through DrainRTCPWithPLI.
+//
 // The package knows RTP, RTCP and pion's tracks; it knows nothing of media
 // nodes, clients, networks or results beyond its own types.
 package media

@@ -66,7 +66,7 @@ func (m *Meter) Flow(k FlowKey) *Flow {
 		case Audio:
 			f.clockRate, f.freezeGap = AudioClockRate, FreezeGap(AudioInterval)
 		case Video:
-			f.clockRate, f.freezeGap = VideoClockRate, FreezeGap(VideoInterval)
+			f.clockRate, f.freezeGap, f.video = VideoClockRate, FreezeGap(VideoInterval), true
 		}
 		m.flows[k] = f
 	}
@@ -125,6 +125,8 @@ type Flow struct {
 	clock     func() time.Duration
 	clockRate float64       // zero for data
 	freezeGap time.Duration // zero for data
+	// video: freezes are gaps between frames shown, not packets.
+	video bool
 
 	sent, packets, bytes atomic.Uint64
 	mark                 atomic.Uint64 // packets at the last recovery
@@ -134,8 +136,11 @@ type Flow struct {
 	first, last time.Duration
 	gaps        []Outage
 	freezes     []Outage
-	streams     []*Stream
-	bySSRC      map[uint32]*Stream
+	// shown: a video frame was shown, the last at lastShown.
+	shown     bool
+	lastShown time.Duration
+	streams   []*Stream
+	bySSRC    map[uint32]*Stream
 
 	rates senderRates // what the sender encoded, at the sender's end
 }
@@ -172,11 +177,28 @@ func (f *Flow) arrived(size int, t time.Duration) {
 		if t-f.last > OutageGap {
 			f.gaps = append(f.gaps, Outage{Start: f.last, End: t})
 		}
-		if f.freezeGap > 0 && t-f.last > f.freezeGap {
+		if f.freezeGap > 0 && !f.video && t-f.last > f.freezeGap {
 			f.freezes = append(f.freezes, Outage{Start: f.last, End: t})
 		}
 	}
 	f.last = max(f.last, t)
+}
+
+// rendered notes a video frame of one of the flow's streams shown at t:
+// a gap since the frame shown before it, or since the first packet if it
+// is the first, longer than the freeze gap is a freeze.
+func (f *Flow) rendered(t time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	from := f.lastShown
+	if !f.shown {
+		from = f.first
+	}
+	if t-from > f.freezeGap {
+		f.freezes = append(f.freezes, Outage{Start: from, End: t})
+	}
+	f.shown = true
+	f.lastShown = max(f.lastShown, t)
 }
 
 // FlowStats is a flow as a result.
@@ -235,6 +257,13 @@ func (f *Flow) stats(k FlowKey, end time.Duration) FlowStats {
 	streams := slices.Clone(f.streams)
 	freezes := slices.Clone(f.freezes)
 	seen, last := f.seen, f.last
+	if f.video {
+		// What was shown last, or the first packet if nothing was.
+		last = f.first
+		if f.shown {
+			last = f.lastShown
+		}
+	}
 	f.mu.Unlock()
 	if f.clockRate == 0 {
 		fs.Sent = f.sent.Load()
@@ -262,6 +291,11 @@ func (f *Flow) stats(k FlowKey, end time.Duration) FlowStats {
 		q.Lost += sq.Lost
 		q.InFlight += sq.InFlight
 		q.Duplicates += sq.Duplicates
+		q.FramesReceived += sq.FramesReceived
+		q.FramesDecoded += sq.FramesDecoded
+		q.FramesDropped += sq.FramesDropped
+		q.KeyFramesDecoded += sq.KeyFramesDecoded
+		q.PLIs += sq.PLIs
 		q.JudgedUntil = sq.JudgedUntil
 		q.Jitter = max(q.Jitter, sq.Jitter)
 		q.RTT = max(q.RTT, sq.RTT)
@@ -283,6 +317,8 @@ func (f *Flow) stats(k FlowKey, end time.Duration) FlowStats {
 			out.Lost += sec.Lost
 			out.Packets += sec.Packets
 			out.Bytes += sec.Bytes
+			out.Frames += sec.Frames
+			out.PLIs += sec.PLIs
 			out.Jitter = max(out.Jitter, sec.Jitter)
 			if sec.RTT > 0 {
 				out.RTT = sec.RTT

@@ -47,14 +47,30 @@ type Quality struct {
 	// RTT is the largest round-trip time measured from an RTCP receiver
 	// report; RTTMean their mean. Zero when no report arrived.
 	RTT, RTTMean time.Duration
-	// Freezes are the silences longer than the flow's freeze gap (see
-	// FreezeGap), across its streams; LongestFreeze the longest, an
-	// ongoing one included.
+	// Freezes are what a viewer or listener saw stop for longer than the
+	// flow's freeze gap (see FreezeGap), across its streams: for video, the
+	// gaps between frames shown (see FramesDecoded), from the first
+	// packet's arrival if no frame was shown yet; for audio, whose frames
+	// are single packets, the silences between packets. LongestFreeze is
+	// the longest, an ongoing one included.
 	Freezes       []Outage `json:",omitempty"`
 	LongestFreeze time.Duration
 	// Adaptive: the flow's sender followed a congestion controller's
 	// target bitrate (Second.Target).
 	Adaptive bool `json:",omitempty"`
+	// FramesReceived, FramesDecoded and FramesDropped are a video flow's
+	// frames as its receiver assembled them (W3C webrtc-stats
+	// framesReceived, framesDecoded, framesDropped): frames complete,
+	// frames decoded and shown, and complete frames never decoded (an
+	// earlier frame was missing). KeyFramesDecoded counts the keyframes
+	// among those decoded. At the media node, which forwards without
+	// decoding, they say what a decoder there would have shown.
+	FramesReceived, FramesDecoded, FramesDropped uint64 `json:",omitempty"`
+	KeyFramesDecoded                             uint64 `json:",omitempty"`
+	// PLIs counts the keyframe requests (RTCP PLI) the flow's receiver
+	// sent to its sender (W3C pliCount): a client's, or the media node's
+	// forwarded to a publisher.
+	PLIs uint64 `json:",omitempty"`
 }
 
 // Second is one second of a flow or stream.
@@ -76,6 +92,10 @@ type Second struct {
 	// the sender follows none.
 	Encoded uint64 `json:",omitempty"`
 	Target  uint64 `json:",omitempty"`
+	// Frames counts the video frames shown in this second, PLIs the
+	// keyframe requests the receiver sent in it.
+	Frames uint64 `json:",omitempty"`
+	PLIs   uint64 `json:",omitempty"`
 }
 
 // Outage is a time during which media that had been flowing did not: from

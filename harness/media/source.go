@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
@@ -151,25 +150,6 @@ func SendData(ctx context.Context, dc *webrtc.DataChannel, flow *Flow) {
 	}
 }
 
-// Receive reads the RTP arriving on a remote track until it closes and
-// counts it on each of flows (one flow, or a peer-to-peer flow shown at
-// both ends), on the stream of the track's SSRC.
-func Receive(tr *webrtc.TrackRemote, flow *Flow) {
-	stream := flow.Stream(uint32(tr.SSRC()))
-	var h rtp.Header
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := tr.Read(buf)
-		if err != nil {
-			return
-		}
-		if _, err := h.Unmarshal(buf[:n]); err != nil {
-			continue
-		}
-		stream.Received(&h, n)
-	}
-}
-
 // DrainReceiverRTCP reads a receiver's RTCP until it closes: pion's
 // interceptors see a sender report only when it is read, and without one
 // the receiver reports they send back carry no timestamp to measure the
@@ -185,19 +165,5 @@ func DrainReceiverRTCP(r *webrtc.RTPReceiver) {
 
 // DrainRTCP reads a sender's RTCP until it closes, so its interceptors keep
 // working, and hands the round-trip times its receiver reports tell to the
-// streams of flow they report on (nil flow: none).
-func DrainRTCP(sender *webrtc.RTPSender, flow *Flow) {
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := sender.Read(buf)
-		if err != nil {
-			return
-		}
-		if flow == nil {
-			continue
-		}
-		if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
-			ReportRTT(pkts, time.Now(), func(ssrc uint32, d time.Duration) { flow.Stream(ssrc).RTT(d) })
-		}
-	}
-}
+// streams of flow they report on (nil flow: none). See DrainRTCPWithPLI.
+func DrainRTCP(sender *webrtc.RTPSender, flow *Flow) { DrainRTCPWithPLI(sender, flow, nil) }

@@ -41,6 +41,14 @@ type Stream struct {
 	jitter      float64       // RFC 3550's J, in RTP units
 	first, last time.Duration // arrivals
 	dups        uint64
+	// video is a video stream's frames at its receiver, made with its
+	// first packet (or when its receiver starts waiting for one); plis
+	// counts the keyframe requests its receiver sent.
+	video *frames
+	plis  uint64
+	// recvHigh is one past the highest index a video packet arrived with:
+	// a packet below it came late (a retransmission, or reordered).
+	recvHigh int
 
 	flow *Flow
 	ssrc uint32
@@ -50,7 +58,8 @@ type Stream struct {
 type streamSecond struct {
 	sent, packets, bytes uint64
 	jitter, rtt          time.Duration
-	arrived              bool // a packet arrived in it: jitter is this stream's
+	frames, plis         uint32 // frames shown, keyframe requests sent
+	arrived              bool   // a packet arrived in it: jitter is this stream's
 }
 
 // SSRC returns the stream's SSRC.
@@ -126,20 +135,34 @@ func (s *Stream) Unsent(seq uint16) {
 	}
 }
 
-// Received records a packet with header h, of size bytes, arriving now. A
-// packet that arrived before (a retransmission that crossed its original)
-// counts as a duplicate only.
-func (s *Stream) Received(h *rtp.Header, size int) {
+// Received records a packet with header h and payload (nil: not looked
+// at), of size bytes, arriving now. A packet that arrived before (a
+// retransmission that crossed its original) counts as a duplicate only.
+// A video stream's payloads make its frames (see frames): Received reports
+// whether a receiver would ask for a keyframe at once, because the stream's
+// first complete frame is not one; a receiver that does so counts it with
+// RequestedKeyframe.
+func (s *Stream) Received(h *rtp.Header, payload []byte, size int) (requestKeyframe bool) {
 	at := s.clock()
 	s.mu.Lock()
 	i := s.index(h.SequenceNumber)
 	if i >= 0 && s.received.has(i) {
 		s.dups++
 		s.mu.Unlock()
-		return
+		return false
 	}
 	if i >= 0 {
 		s.received.set(i)
+		if payload != nil && s.flow.video {
+			if s.video == nil {
+				s.video = new(frames)
+			}
+			late := i < s.recvHigh
+			s.recvHigh = max(s.recvHigh, i+1)
+			key, firstNotKey := s.video.packet(i, h.Timestamp, h.Marker, late, payload, at, s.playoutDelay(), s)
+			s.video.kf.arrived(at, key)
+			requestKeyframe = firstNotKey
+		}
 	}
 	arrival := at.Seconds() * s.flow.clockRate
 	transit := arrival - float64(h.Timestamp)
@@ -165,6 +188,65 @@ func (s *Stream) Received(h *rtp.Header, size int) {
 	sec.jitter = time.Duration(s.jitter / s.flow.clockRate * float64(time.Second))
 	s.mu.Unlock()
 	s.flow.arrived(size, at)
+	return requestKeyframe
+}
+
+// playoutDelay is the playout delay the stream's receiver aims at: how
+// long after its first packet arrived a frame is shown at the earliest, so
+// that a retransmission has time to arrive (frames move toward it
+// gradually, see frames.decode). Modelled simply after libwebrtc's
+// JitterEstimator::GetJitterEstimate (modules/video_coding/timing), whose
+// target adds the round-trip time once three frames needed a NACK
+// (kNackLimit): here, the last round trip measured on the stream once
+// three of its frames needed a packet that came late. libwebrtc's estimate
+// of jitter from frame sizes and delay variation, and its decode and
+// render delays, are not modelled. The caller holds s.mu.
+func (s *Stream) playoutDelay() time.Duration {
+	if s.video == nil || s.video.lateFrames < 3 || len(s.rtts) == 0 {
+		return 0
+	}
+	return s.rtts[len(s.rtts)-1]
+}
+
+// rendered records a frame of the stream shown at show. The caller holds
+// s.mu (a stream's lock is taken before its flow's).
+func (s *Stream) rendered(show time.Duration) {
+	s.second(int(show/time.Second)).frames++
+	s.flow.rendered(show)
+}
+
+// StartKeyframeRequests begins a video stream's receiver's wait for its
+// first frame (see keyframeRequests).
+func (s *Stream) StartKeyframeRequests() {
+	at := s.clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.video == nil {
+		s.video = new(frames)
+	}
+	s.video.kf.start(at)
+}
+
+// KeyframeTimeout is the receiver's frame-buffer timer firing: whether to
+// request a keyframe now, and when to call again.
+func (s *Stream) KeyframeTimeout() (request bool, next time.Duration) {
+	at := s.clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.video == nil {
+		return false, maxWaitForKeyframe
+	}
+	return s.video.kf.timeout(at)
+}
+
+// RequestedKeyframe counts a keyframe request (RTCP PLI) sent now for
+// the stream by its receiver.
+func (s *Stream) RequestedKeyframe() {
+	at := s.clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plis++
+	s.second(int(at/time.Second)).plis++
 }
 
 // RTT records a round-trip time the stream's sender measured now.
@@ -205,7 +287,8 @@ func (s *Stream) stats(end time.Duration, seconds int) StreamStats {
 		if i < len(s.seconds) {
 			sec = s.seconds[i]
 		}
-		out := Second{At: time.Duration(i) * time.Second, Sent: sec.sent, Packets: sec.packets, Bytes: sec.bytes, RTT: sec.rtt}
+		out := Second{At: time.Duration(i) * time.Second, Sent: sec.sent, Packets: sec.packets, Bytes: sec.bytes, RTT: sec.rtt,
+			Frames: uint64(sec.frames), PLIs: uint64(sec.plis)}
 		if i < len(s.secondStart) {
 			to := s.sentHigh
 			if i+1 < len(s.secondStart) {
@@ -238,6 +321,11 @@ func (s *Stream) stats(end time.Duration, seconds int) StreamStats {
 		q.Bitrate = float64(s.bytes*8) / (end - s.first).Seconds()
 	}
 	q.RTT, q.RTTMean = rttStats(s.rtts)
+	q.PLIs = s.plis
+	if v := s.video; v != nil {
+		q.FramesReceived, q.FramesDecoded, q.KeyFramesDecoded = v.received, v.decodedN, v.keys
+		q.FramesDropped = v.received - v.decodedN
+	}
 	return StreamStats{SSRC: s.ssrc, First: s.first, Last: s.last, Quality: q}
 }
 

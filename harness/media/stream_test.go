@@ -27,10 +27,10 @@ func TestStreamLossAgainstSent(t *testing.T) {
 		s.Sent(seq)
 		clock.now += 15 * time.Millisecond // one-way delay
 		if i != 60 && i != 61 && i < 140 {
-			s.Received(&rtp.Header{SequenceNumber: seq, Timestamp: ts}, 100)
+			s.Received(&rtp.Header{SequenceNumber: seq, Timestamp: ts}, nil, 100)
 		}
 		if i == 30 {
-			s.Received(&rtp.Header{SequenceNumber: seq, Timestamp: ts}, 100) // a retransmission that crossed its original
+			s.Received(&rtp.Header{SequenceNumber: seq, Timestamp: ts}, nil, 100) // a retransmission that crossed its original
 		}
 		seq++
 		ts += 960
@@ -75,7 +75,7 @@ func TestNewStreamStartsItsOwnStatistics(t *testing.T) {
 		for i := range n {
 			clock.now = time.Duration(from+i) * 20 * time.Millisecond
 			s.Sent(seq)
-			s.Received(&rtp.Header{SequenceNumber: seq, Timestamp: ts}, 100)
+			s.Received(&rtp.Header{SequenceNumber: seq, Timestamp: ts}, nil, 100)
 			seq++
 			ts += 960
 		}
@@ -131,7 +131,7 @@ func TestUnsent(t *testing.T) {
 			s.Unsent(uint16(i)) // pion dropped the write: SRTP not ready yet
 			continue
 		}
-		s.Received(&rtp.Header{SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, 80)
+		s.Received(&rtp.Header{SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, nil, 80)
 	}
 	q := f.stats(FlowKey{Kind: Audio}, 2*time.Second).Quality
 	if q.Sent != 90 || q.Lost != 0 || q.InFlight != 0 {

@@ -6,7 +6,9 @@
 // its own SSRC, sequence numbers and timestamps, so that a publisher that
 // reconnects, restarts ICE or moves to a new peer connection continues the
 // subscriber's stream instead of starting a second one inside it (see
-// downTrack).
+// downTrack). A subscriber's keyframe request (RTCP PLI) goes on to the
+// publisher's current upstream stream, throttled as LiveKit throttles it
+// (see publication.requestKeyframe).
 //
 // The package knows WebRTC, pion and the signalling protocol its clients
 // speak (protocol.go); it counts media on the meter it is given and tells

@@ -24,6 +24,11 @@ type publication struct {
 	mu      sync.Mutex
 	source  uint32 // the upstream SSRC forwarded
 	sources int    // how many streams have been the source
+	// up is the source's peer connection and its stream at the node, for
+	// keyframe requests (see requestKeyframe), and when the node last
+	// sent it one.
+	up      upstream
+	lastPLI time.Time
 	downs   map[string]*downTrack
 	// list is downs as a slice, replaced (never modified) on each
 	// subscription, so that forwarding a packet allocates nothing.

@@ -267,8 +267,9 @@ func (n *Node) bindSubscriptions(pc *webrtc.PeerConnection, p *participant) erro
 		// its round trip measured from the receiver reports it sends back.
 		flow := n.cfg.Meter.Flow(media.FlowKey{Owner: participant, Track: sub, Kind: kind, Direction: media.Received})
 		down.flow = flow
-		n.publications[sub].subscribe(participant, down)
-		n.spawn(func() { p.feedback(sender, flow) })
+		pub := n.publications[sub]
+		pub.subscribe(participant, down)
+		n.spawn(func() { p.feedback(sender, flow, pub) })
 	}
 	return nil
 }

@@ -93,8 +93,9 @@ func (p *participant) newPC() (*webrtc.PeerConnection, error) {
 			return // not a publication the node knows of
 		}
 		ssrc := uint32(tr.SSRC())
-		pub.setSource(ssrc)
 		stream := n.cfg.Meter.Flow(media.FlowKey{Owner: p.name, Track: name, Kind: kind, Direction: media.AtNode}).Stream(ssrc)
+		pub.setSource(ssrc)
+		pub.setUpstream(upstream{ssrc: ssrc, pc: pc, stream: stream})
 		n.spawn(func() { receive(tr, stream, pub) })
 		n.spawn(func() { media.DrainReceiverRTCP(recv) })
 	})
@@ -341,10 +342,10 @@ func (p *participant) signalSeen() {
 }
 
 // feedback reads the RTCP a subscriber sends back on one of the node's
-// down tracks until it closes: round trips for the flow's streams and the
-// ladder's media RTT, and the receiver reports' loss for its UDP-unstable
-// rule.
-func (p *participant) feedback(sender *webrtc.RTPSender, flow *media.Flow) {
+// down tracks of pub until it closes: round trips for the flow's streams
+// and the ladder's media RTT, the receiver reports' loss for its
+// UDP-unstable rule, and keyframe requests, forwarded to the publisher.
+func (p *participant) feedback(sender *webrtc.RTPSender, flow *media.Flow, pub *publication) {
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := sender.Read(buf)
@@ -362,6 +363,9 @@ func (p *participant) feedback(sender *webrtc.RTPSender, flow *media.Flow) {
 			p.ld.mediaRTT(now, d)
 			p.mu.Unlock()
 		})
+		if media.AsksForKeyframe(pkts) {
+			pub.requestKeyframe(now)
+		}
 		for _, pkt := range pkts {
 			rr, ok := pkt.(*rtcp.ReceiverReport)
 			if !ok {
@@ -413,7 +417,7 @@ func receive(tr *webrtc.TrackRemote, stream *media.Stream, pub *publication) {
 		if pkt.Unmarshal(buf[:n:n]) != nil {
 			continue
 		}
-		stream.Received(&pkt.Header, n)
+		stream.Received(&pkt.Header, pkt.Payload, n)
 		pub.forward(ssrc, &pkt)
 	}
 }
