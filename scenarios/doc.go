@@ -295,6 +295,16 @@
 //	                                    # closes its peer connections, the far end gets its
 //	                                    # DTLS close_notify;
 //	                                    # a server's or a proxy's link can be cut or impaired
+//	traffic:                            # default: none. Cross traffic sharing the call's
+//	  - name: backup                    # links, to or from a server on the internet
+//	    kind: upload                    # (cross-traffic): download or upload (bulk TCP,
+//	    lan: home                       # taking what the path leaves it), or on-off (UDP
+//	    at: 20s                         # down at rate for on, silent for off). On host: (a
+//	    until: 40s                      # client or peer: the same laptop) or lan: (a
+//	  - {kind: on-off, host: alice, rate: 2Mbps, on: 1s, off: 3s}   # device of its own
+//	                                    # there); at default 0, until default the end;
+//	                                    # name default "traffic-N". What each carried is in
+//	                                    # the results
 //	duration: 30s                       # on the run's clock; default 40s, at most 1h
 //	seed: 1                             # default 0: the network's loss, jitter and ports
 //	expect:                             # default: none; the run is then OBSERVED (what

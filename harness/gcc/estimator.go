@@ -2,7 +2,6 @@ package gcc
 
 import (
 	"math"
-	"os"
 	"sync"
 	"time"
 
@@ -108,9 +107,6 @@ func (e *Estimator) Stats() Stats {
 // t; resend says it is a retransmission.
 func (e *Estimator) sent(seq uint16, t time.Time, size int, resend bool) {
 	e.mu.Lock()
-	if debugGCC {
-		println("SENT", seq, t.UnixNano()%1000000000000, size, resend)
-	}
 	e.history.add(seq, t, size, resend)
 	e.mu.Unlock()
 }
@@ -120,11 +116,6 @@ func (e *Estimator) feedback(fb *rtcp.TransportLayerCC, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	results := e.history.parse(fb)
-	if debugGCC {
-		for _, r := range results {
-			println("FB", now.UnixNano()%1000000000000, r.seq, r.arrival.UnixNano()%1000000000000)
-		}
-	}
 	if len(results) == 0 {
 		return
 	}
@@ -163,13 +154,7 @@ func (e *Estimator) feedback(fb *rtcp.TransportLayerCC, now time.Time) {
 	e.lossUpdate(lost, firsts, now)
 	e.target = min(e.delayBased, e.lossBased)
 	e.target = min(max(e.target, float64(e.cfg.Min)), float64(e.cfg.Max))
-	if debugGCC {
-		tp, _ := e.ackedBitrate()
-		println("GCC", now.UnixMilli()%100000, "n", len(results), "lost", lost, "trend", int(e.trend.prevModifiedTrd*100), "thr", int(e.trend.threshold*100), "hyp", e.trend.hypothesis.String(), "state", int(e.state), "acked", int(tp), "delay", int(e.delayBased), "loss", int(e.lossBased), "rtt", e.rtt.Milliseconds())
-	}
 }
-
-var debugGCC = os.Getenv("GCC_DEBUG") != ""
 
 // delayBasedUpdate runs the packets received, in arrival order, through
 // the inter-arrival groups and the trendline, and moves the delay-based

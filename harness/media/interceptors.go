@@ -1,11 +1,8 @@
 package media
 
 import (
-	"fmt"
-
+	"github.com/icelab/icelab/harness/gcc"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
@@ -78,15 +75,15 @@ func defaultsAfterNACK(m *webrtc.MediaEngine, ir *interceptor.Registry, lf loggi
 // once more. It sends nothing: the wire does not change.
 //
 // With a non-nil estimated, the sender also runs Google congestion control
-// as a browser does: pion's send-side GCC (pion/interceptor's cc and gcc
-// packages, with its leaky-bucket pacer) on transport-wide feedback, with
+// as a browser does (package gcc: libwebrtc's goog_cc, deterministic,
+// where pion/interceptor's gcc is not) on transport-wide feedback, with
 // the transport-wide sequence number stamped on every packet sent
 // (webrtc.ConfigureTWCCHeaderExtensionSender), starting at StartBitrate
 // and capped at what the harness's media can use; estimated gets the
-// peer connection's estimator when the connection is made. This is the
-// interceptor order of pion's bandwidth-estimation examples: congestion
-// control nearest the wire, so that it sees and paces every packet,
-// retransmissions included, each stamped before it.
+// peer connection's estimator when the connection is made. Congestion
+// control sits nearest the wire, as in pion's bandwidth-estimation
+// examples, so that it sees every packet, retransmissions included, each
+// stamped before it. Publish paces what the encoder makes (Pace).
 func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logging.LoggerFactory, estimated func(Estimator)) error {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return err
@@ -96,7 +93,7 @@ func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logg
 	// stream (attributesFactory: first, so the innermost reader).
 	ir.Add(attributesFactory{})
 	if estimated != nil {
-		if err := congestionControl(m, ir, lf, estimated); err != nil {
+		if err := congestionControl(m, ir, estimated); err != nil {
 			return err
 		}
 	}
@@ -108,24 +105,12 @@ func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logg
 	return defaultsAfterNACK(m, ir, lf)
 }
 
-// congestionControl registers pion's send-side GCC and the transport-wide
-// sequence numbers it needs, handing each peer connection's estimator to
-// estimated.
-func congestionControl(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logging.LoggerFactory, estimated func(Estimator)) error {
-	factory, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		opts := []gcc.Option{
-			gcc.SendSideBWEInitialBitrate(StartBitrate),
-			gcc.SendSideBWEMaxBitrate(MaxVideoBitrate + AudioBitrate),
-		}
-		if lf != nil {
-			opts = append(opts, gcc.WithLoggerFactory(lf))
-		}
-		return gcc.NewSendSideBWE(opts...)
-	})
-	if err != nil {
-		return fmt.Errorf("congestion control: %w", err)
-	}
-	factory.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { estimated(e) })
-	ir.Add(factory)
+// congestionControl registers send-side GCC (package gcc) and the
+// transport-wide sequence numbers it needs, handing each peer connection's
+// estimator to estimated. gcc's interceptor goes first, nearest the wire,
+// so that it sees each packet stamped as it leaves.
+func congestionControl(m *webrtc.MediaEngine, ir *interceptor.Registry, estimated func(Estimator)) error {
+	ir.Add(gcc.NewInterceptorFactory(gcc.Config{Start: StartBitrate, Min: MinVideoBitrate, Max: MaxVideoBitrate + AudioBitrate},
+		func(e *gcc.Estimator) { estimated(e) }))
 	return webrtc.ConfigureTWCCHeaderExtensionSender(m, ir)
 }

@@ -106,9 +106,32 @@ func Publish(ctx context.Context, track *Track, kind string, flow *Flow, active 
 		}
 		flow.Encoded(len(frame), target)
 		stream := flow.Stream(ssrc)
-		for _, pkt := range packetizer.Packetize(frame, samples) {
+		for i, pkt := range packetizer.Packetize(frame, samples) {
+			if i > 0 && target > 0 && !pace(ctx, pkt, target) {
+				return
+			}
 			Send(track, stream, pkt)
 		}
+	}
+}
+
+// PacingFactor is how much faster than its target a paced sender sends a
+// frame's packets: libwebrtc's pacer (modules/pacing, kDefaultPaceMultiplier
+// 2.5), which spreads a frame over part of its interval rather than
+// bursting it into the first queue on the path.
+const PacingFactor = 2.5
+
+// pace waits the time the packet before pkt takes at PacingFactor times
+// target bits per second; false if ctx ended first.
+func pace(ctx context.Context, pkt *rtp.Packet, target int) bool {
+	bits := float64((pkt.MarshalSize()) * 8)
+	t := time.NewTimer(time.Duration(bits / (PacingFactor * float64(target)) * float64(time.Second)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -172,6 +172,44 @@ func TestBulkOfGivenSize(t *testing.T) {
 	})
 }
 
+// TestBulkUpload sends from the connecting end: a laptop behind a NAT
+// uploads to a server it cannot be reached from, at the uplink's rate.
+func TestBulkUpload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n, err := vnet.New(vnet.Config{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		r, err := n.Internet().AddRouter(vnet.RouterConfig{Name: "home", NAT: vnet.PortRestricted(),
+			Uplink: vnet.Impairment{Bandwidth: 2_000_000}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, err := n.Internet().AddHost(vnet.HostConfig{Name: "server"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		laptop, err := r.AddHost(vnet.HostConfig{Name: "laptop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		b, err := StartBulk(t.Context(), BulkConfig{Server: server, Client: laptop, Port: 8080, Bytes: 500_000, Upload: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-b.Done()
+		if err := b.Stop(); err != nil || b.Received() != 500_000 {
+			t.Fatalf("server received %d bytes of 500000, error %v", b.Received(), err)
+		}
+		// 4 Mbit at 2 Mbit/s: 2 s, and TCP's slow start on top.
+		if d := time.Since(start); d < 2*time.Second || d > 4*time.Second {
+			t.Errorf("500 kB up a 2 Mbit/s uplink took %v", d)
+		}
+	})
+}
+
 // TestOnOffPattern checks an on/off flow's rate and periods: with fixed
 // periods it sends exactly the on periods' datagrams at the rate; with
 // random ones, its duty cycle over a long run is On/(On+Off).
