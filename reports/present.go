@@ -226,6 +226,12 @@ func qualitySummary(q *harness.Quality) string {
 	if n := len(q.Freezes); n > 0 {
 		s += fmt.Sprintf(", %s (longest %.1f s)", Plural(n, "freeze"), q.LongestFreeze.Seconds())
 	}
+	if q.Grade != "" {
+		s += fmt.Sprintf(", connection quality %s at worst", q.Grade)
+		if n := len(q.Grades); n > 0 && q.Grades[n-1].Grade != q.Grade {
+			s += fmt.Sprintf(" (%s at the end)", q.Grades[n-1].Grade)
+		}
+	}
 	if a := adaptSummary(q); a != "" {
 		s += "; " + a
 	}

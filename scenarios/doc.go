@@ -332,7 +332,10 @@
 //	      # 1Mbps}]: how the client's publications follow the path: after a time, the
 //	      # bitrate their sender encodes (one-second means) reaches below or above a
 //	      # bitrate within a time (judged where the sender's figures are kept: the
-//	      # client's own publications)
+//	      # client's own publications). min_grade: good (each flow's lowest connection
+//	      # quality, scored every 5 s as LiveKit's server scores a track: excellent, good,
+//	      # poor, lost; see media.Grade) and, for a call that should degrade, max_grade:
+//	      # poor
 //	    recovered: true
 //	    recover_within: 20s
 //	    failure_contains: "5349"

@@ -42,11 +42,17 @@ type QualityBounds struct {
 	// Adapts are how the client's senders must follow the path (see
 	// AdaptBound).
 	Adapts []AdaptBound
+	// MinGrade bounds each flow's lowest connection quality grade (as
+	// LiveKit scores it, media.Grade) from below: "good" fails a flow that
+	// fell to poor. MaxGrade bounds it from above, for a call that should
+	// degrade: "poor" fails a flow that stayed good or better.
+	MinGrade, MaxGrade media.Grade
 }
 
 func (q QualityBounds) isZero() bool {
 	return q.MinBitrate == 0 && q.MaxLoss == nil && q.MaxRTT == 0 && q.MaxJitter == 0 && q.MaxFreeze == 0 &&
-		q.MaxBitrate == 0 && q.MinLoss == nil && q.MinFreeze == 0 && len(q.Adapts) == 0
+		q.MaxBitrate == 0 && q.MinLoss == nil && q.MinFreeze == 0 && len(q.Adapts) == 0 &&
+		q.MinGrade == "" && q.MaxGrade == ""
 }
 
 // check judges the client's RTP flows against the bounds.
@@ -97,6 +103,12 @@ func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch 
 		if q.MaxFreeze > 0 && fq.LongestFreeze > q.MaxFreeze {
 			add("media.max_freeze", "no freeze longer than "+ms(q.MaxFreeze), fmt.Sprintf("%s: %d freezes, the longest %s", where, len(fq.Freezes), ms(fq.LongestFreeze)))
 		}
+		if q.MinGrade != "" && fq.Grade != "" && fq.Grade.Rank() < q.MinGrade.Rank() {
+			add("media.min_grade", "never below "+string(q.MinGrade), gradeNote(where, fq))
+		}
+		if q.MaxGrade != "" && fq.Grade != "" && fq.Grade.Rank() > q.MaxGrade.Rank() {
+			add("media.max_grade", "down to "+string(q.MaxGrade)+" or worse", gradeNote(where, fq))
+		}
 		if q.MinFreeze > 0 && fq.LongestFreeze < q.MinFreeze {
 			add("media.min_freeze", "a freeze of at least "+ms(q.MinFreeze), fmt.Sprintf("%s: %d freezes, the longest %s", where, len(fq.Freezes), ms(fq.LongestFreeze)))
 		}
@@ -109,6 +121,16 @@ func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch 
 		add("media.max_rtt", "a mean round trip of at most "+ms(q.MaxRTT), "no round trip measured (no RTCP receiver report with a sender report's time arrived)")
 	}
 	return out
+}
+
+// gradeNote says how low a flow's grade fell, and when.
+func gradeNote(where string, q *harness.Quality) string {
+	for _, g := range q.Grades {
+		if g.Grade == q.Grade {
+			return fmt.Sprintf("%s: lowest %s (score %.0f) from %s", where, q.Grade, g.Score, secs(g.At))
+		}
+	}
+	return fmt.Sprintf("%s: lowest %s", where, q.Grade)
 }
 
 // lossNote says how much of a flow was lost, of what was sent.

@@ -325,7 +325,12 @@ func (f *Flow) stats(k FlowKey, end time.Duration) FlowStats {
 			}
 		}
 	}
-	f.rates.addTo(q)
+	// What was sent or shown after the end (a writer blocked on a stalled
+	// connection until teardown) is not the call's.
+	if len(q.Seconds) > seconds {
+		q.Seconds = q.Seconds[:seconds]
+	}
+	f.rates.addTo(q, seconds)
 	fs.Sent = q.Sent
 	q.NothingReceived = q.Packets == 0
 	if judgedSent > 0 && !q.NothingReceived {
@@ -335,6 +340,12 @@ func (f *Flow) stats(k FlowKey, end time.Duration) FlowStats {
 	_, q.JitterMean = rttStats(jitterMeans)
 	if seen && end > fs.First {
 		q.Bitrate = float64(fs.Bytes*8) / (end - fs.First).Seconds()
+	}
+	q.Grades = grade(q, k.Kind, fs.First)
+	for _, g := range q.Grades {
+		if q.Grade == "" || g.Grade.Rank() < q.Grade.Rank() {
+			q.Grade = g.Grade
+		}
 	}
 	fs.Quality = q
 	return fs

@@ -55,6 +55,12 @@ type Quality struct {
 	// the longest, an ongoing one included.
 	Freezes       []Outage `json:",omitempty"`
 	LongestFreeze time.Duration
+	// Grades are the flow's connection quality every GradeWindow from its
+	// first packet, scored as LiveKit's server scores a track (see grade);
+	// Grade is the lowest of them (empty: the call was shorter than a
+	// window, or nothing arrived).
+	Grades []Graded `json:",omitempty"`
+	Grade  Grade    `json:",omitempty"`
 	// Adaptive: the flow's sender followed a congestion controller's
 	// target bitrate (Second.Target).
 	Adaptive bool `json:",omitempty"`

@@ -35,11 +35,12 @@ func (f *Flow) Encoded(size, target int) {
 	}
 }
 
-// addTo adds what the sender encoded to q's seconds, and its target.
-func (r *senderRates) addTo(q *Quality) {
+// addTo adds what the sender encoded in the call's first seconds to q's
+// seconds, and its target.
+func (r *senderRates) addTo(q *Quality, seconds int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, s := range r.seconds {
+	for i, s := range r.seconds[:min(len(r.seconds), seconds)] {
 		if i >= len(q.Seconds) {
 			if s.encoded == 0 {
 				continue

@@ -1,0 +1,136 @@
+package media
+
+import (
+	"math"
+	"time"
+)
+
+// Grade is a connection quality as LiveKit tells it to participants
+// (livekit.ConnectionQuality): excellent, good, poor, or lost.
+type Grade string
+
+// Grades, best first.
+const (
+	Excellent Grade = "excellent"
+	Good      Grade = "good"
+	Poor      Grade = "poor"
+	Lost      Grade = "lost"
+)
+
+// Rank orders grades: higher is better; an unknown grade ranks lowest.
+func (g Grade) Rank() int {
+	switch g {
+	case Excellent:
+		return 3
+	case Good:
+		return 2
+	case Poor:
+		return 1
+	}
+	return 0
+}
+
+// GradeWindow is how long LiveKit's scorer looks at a stream before it
+// grades it again (pkg/sfu/connectionquality connectionstats.go
+// UpdateInterval).
+const GradeWindow = 5 * time.Second
+
+// Graded is a flow's grade over one GradeWindow: the smoothed score (0 to
+// 100, LiveKit's R-factor-like scale) and the grade it maps to.
+type Graded struct {
+	At    time.Duration
+	Score float64
+	Grade Grade
+}
+
+// Scoring constants, LiveKit's (livekit/livekit pkg/sfu/connectionquality
+// scorer.go and connectionstats.go getPacketLossWeight).
+const (
+	maxScore      = 100.0
+	minScore      = 30.0 // the floor a smoothed score does not go below
+	increaseBlend = 0.4  // a rising score moves slowly...
+	decreaseBlend = 0.8  // ...a falling one fast
+	goodAbove     = 80.0 // above: excellent
+	poorAbove     = 40.0 // above: good
+	lostAbove     = 20.0 // above: poor; at or below: lost
+	audioLossW    = 8.0  // Opus without FEC: 2.5% loss to good, 7.5% to poor
+	videoLossW    = 10.0 // video: 2% to good, 6% to poor
+)
+
+// grade scores q's seconds window by window as LiveKit's scorer does: a
+// simplified E-model of the packets (the largest round trip halved and
+// twice the largest jitter as delay, the share of sent packets lost
+// weighted by codec), for video also the bitrate received against the
+// top layer's (MaxVideoBitrate: GOOD at about 2.7 times less, POOR at
+// about 20 times less), the lower of the two, blended into the previous
+// score (rising at 0.4, falling at 0.8, no lower than 30); a window with
+// nothing received scores as lost. Windows start at the flow's first
+// packet.
+func grade(q *Quality, kind string, first time.Duration) []Graded {
+	if q.NothingReceived || len(q.Seconds) == 0 || q.Step > time.Second {
+		return nil
+	}
+	lossWeight := audioLossW
+	if kind == Video {
+		lossWeight = videoLossW
+	}
+	start := int(first / time.Second)
+	per := int(GradeWindow / time.Second)
+	prev := maxScore
+	var out []Graded
+	for i := start; i+per <= len(q.Seconds); i += per {
+		var sent, lost, packets, bytes uint64
+		var rtt, jitter time.Duration
+		for _, s := range q.Seconds[i : i+per] {
+			sent += s.Sent
+			lost += s.Lost
+			packets += s.Packets
+			bytes += s.Bytes
+			rtt = max(rtt, s.RTT)
+			jitter = max(jitter, s.Jitter)
+		}
+		var score float64
+		if packets == 0 {
+			score = lostAbove
+		} else {
+			delay := float64(rtt.Milliseconds())/2 + 2*float64(jitter.Microseconds())/1000
+			delayEffect := delay / 40
+			if delay > 160 {
+				delayEffect = (delay - 120) / 10
+			}
+			lossEffect := 0.0
+			if sent > 0 {
+				lossEffect = float64(lost) * 100 / float64(sent) * lossWeight
+			}
+			score = max(maxScore-delayEffect-lossEffect, 0)
+			if kind == Video {
+				expected := float64(MaxVideoBitrate) * GradeWindow.Seconds()
+				bitrate := 0.0
+				if bytes > 0 {
+					bitrate = min(maxScore-20*math.Log(expected/float64(bytes*8)), maxScore)
+				}
+				score = min(score, max(bitrate, 0))
+			}
+			blend := increaseBlend
+			if score < prev {
+				blend = decreaseBlend
+			}
+			score = max(blend*score+(1-blend)*prev, minScore)
+		}
+		prev = score
+		out = append(out, Graded{At: q.Seconds[i].At, Score: math.Round(score*10) / 10, Grade: scoreGrade(score)})
+	}
+	return out
+}
+
+func scoreGrade(score float64) Grade {
+	switch {
+	case score > goodAbove:
+		return Excellent
+	case score > poorAbove:
+		return Good
+	case score > lostAbove:
+		return Poor
+	}
+	return Lost
+}
