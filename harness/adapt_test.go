@@ -1,0 +1,86 @@
+package harness_test
+
+import (
+	"time"
+
+	"github.com/icelab/icelab/harness"
+	"github.com/icelab/icelab/harness/media"
+	"github.com/icelab/icelab/vnet"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// squeezed is a call in which alice's uplink falls from 2 Mbit/s to 400
+// kbit/s at 10 s, her video sent with congestion control cc.
+func squeezed(cc harness.CongestionControl) harness.Spec {
+	link := vnet.Impairment{Latency: 20 * time.Millisecond, Bandwidth: 2_000_000, QueueDelay: 200 * time.Millisecond}
+	squeeze := link
+	squeeze.Bandwidth = 400_000
+	link.Schedule = &vnet.Schedule{Steps: []vnet.Step{{At: 10 * time.Second, Impairment: squeeze}}}
+	alice := harness.ClientSpec{Name: "alice", CongestionControl: cc, Publish: harness.Publish{Video: true}, Link: link}
+	spec := call("squeezed "+string(cc), alice, harness.ClientSpec{Name: "bob", Publish: harness.Publish{Audio: true}})
+	spec.Duration = 20 * time.Second
+	return spec
+}
+
+// encodedKbps is what the flow's sender encoded in seconds [from, to), in
+// kbit/s, one figure a second.
+func encodedKbps(q *harness.Quality, from, to int) []uint64 {
+	var out []uint64
+	for _, s := range q.Seconds[from:to] {
+		out = append(out, s.Encoded*8/1000)
+	}
+	return out
+}
+
+var _ = Describe("senders that adapt", func() {
+	It("follows a squeezed uplink down with GCC, and does not without it", func() {
+		gcc := run(squeezed(harness.GCC))
+		q := flowQuality(gcc, "alice", "alice/video", media.AtNode)
+		Expect(q.Adaptive).To(BeTrue())
+		Expect(q.Seconds[5].Target).To(BeNumerically(">", 300_000), "ramping up from the 300 kbit/s start")
+		for i, kbps := range encodedKbps(q, 13, 20) {
+			Expect(kbps).To(BeNumerically("<", 400), "second %d of %v: under the squeezed capacity", 13+i, encodedKbps(q, 0, 20))
+		}
+
+		fixed := run(squeezed(harness.NoCongestionControl))
+		q = flowQuality(fixed, "alice", "alice/video", media.AtNode)
+		Expect(q.Adaptive).To(BeFalse())
+		for _, kbps := range encodedKbps(q, 2, 20) {
+			Expect(kbps).To(BeNumerically("==", media.MaxVideoBitrate/1000))
+		}
+		Expect(q.LongestFreeze).To(BeNumerically(">", 5*time.Second), "1.5 Mbit/s into 400 kbit/s: frames cannot be completed")
+	})
+
+	It("runs cross traffic beside the call and says what it carried", func() {
+		spec := call("download", harness.ClientSpec{Name: "alice", Link: vnet.Impairment{Bandwidth: 4_000_000}},
+			harness.ClientSpec{Name: "bob"})
+		spec.Duration = 12 * time.Second
+		spec.Traffic = []harness.CrossTraffic{{Name: "update", Kind: harness.Download, Host: "alice", At: 2 * time.Second, Until: 10 * time.Second}}
+		res := run(spec)
+		Expect(res.Traffic).To(HaveLen(1))
+		t := res.Traffic[0]
+		Expect(t.Err).To(BeEmpty())
+		Expect(t.Bitrate).To(BeNumerically("~", 3_500_000, 700_000), "the download takes what the call leaves of 4 Mbit/s")
+		Expect(res.Faults).To(ContainElements(
+			HaveField("What", "download starts"), HaveField("What", "download stops")))
+
+		spec.Traffic[0].Host = "carol"
+		bad := harness.RunT(suiteT, spec, harness.WithCA(ca))
+		Expect(bad.Err).To(ContainSubstring(`traffic update: "carol" is not a client or peer`))
+	})
+})
+
+// flowQuality is the quality of a client's flow of track, measured where
+// direction says.
+func flowQuality(res harness.Result, client, track, direction string) *harness.Quality {
+	GinkgoHelper()
+	for _, m := range res.Client(client).Media {
+		if m.Track == track && m.Direction == direction {
+			Expect(m.Quality).NotTo(BeNil())
+			return m.Quality
+		}
+	}
+	Fail(client + " has no flow " + track + " " + direction)
+	return nil
+}
