@@ -122,8 +122,14 @@ type Segment struct {
 // touched again after its time in a delay line, when it has long left the
 // cache, and each line it spans costs a miss then.
 type packet struct {
-	proto   Proto
-	df      bool // IP-level state for MTU, with from, to and frag below
+	proto Proto
+	df    bool // IP-level state for MTU, with from, to and frag below
+	// cls is a UDP payload's class for per-flow draws (datagramClass),
+	// taken when the payload is set, while its first bytes are in the
+	// cache: a link reads it again after the packet's time in a delay
+	// line, and the payload's first line would be a miss then. Zero:
+	// not known (TCP, or a payload written after alloc).
+	cls     uint32
 	hops    int
 	frag    *fragment
 	payload []byte
@@ -173,6 +179,9 @@ func newPacket(proto Proto, src, dst netip.AddrPort, payload []byte) *packet {
 	p.proto, p.src, p.dst = proto, src, dst
 	if len(payload) > 0 {
 		copy(p.alloc(len(payload)), payload)
+		if proto == UDP {
+			p.cls = datagramClass(payload, 0)
+		}
 	}
 	return p
 }
@@ -180,6 +189,7 @@ func newPacket(proto Proto, src, dst netip.AddrPort, payload []byte) *packet {
 // alloc sets the packet's payload to n bytes of its own, whose content is
 // undefined, and returns it.
 func (p *packet) alloc(n int) []byte {
+	p.cls = 0
 	if n > maxPooled {
 		p.payload = make([]byte, n)
 		return p.payload
