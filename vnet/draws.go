@@ -119,6 +119,9 @@ func packetClass(pkt *packet) uint32 {
 	if pkt.frag != nil && pkt.frag.off > 0 {
 		return 4 << 16
 	}
+	if pkt.cls != 0 {
+		return pkt.cls // taken by newPacket from the same bytes
+	}
 	return datagramClass(pkt.payload, 0)
 }
 

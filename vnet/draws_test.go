@@ -12,8 +12,8 @@ import (
 // same instant reach a link in any order), and does depend on the
 // network's seed.
 func TestLinkDrawsPerFlow(t *testing.T) {
-	a := &packet{proto: UDP, src: netip.MustParseAddrPort("10.0.0.2:5000"), dst: netip.MustParseAddrPort("203.0.113.3:7882")}
-	b := &packet{proto: TCP, src: netip.MustParseAddrPort("10.0.0.2:40000"), dst: netip.MustParseAddrPort("203.0.113.3:443")}
+	a := &packet{packetHead: packetHead{proto: UDP, src: netip.MustParseAddrPort("10.0.0.2:5000"), dst: netip.MustParseAddrPort("203.0.113.3:7882")}}
+	b := &packet{packetHead: packetHead{proto: TCP, src: netip.MustParseAddrPort("10.0.0.2:40000"), dst: netip.MustParseAddrPort("203.0.113.3:443")}}
 	loss := newLossModel(0.3, 0)
 	delay := wireDelay{latency: 10e6, jitter: 20e6}
 	fates := func(seed uint64, order []*packet) map[*packet][]int64 {
@@ -70,7 +70,7 @@ func TestLinkDrawsIgnorePorts(t *testing.T) {
 	loss := newLossModel(0.3, 0)
 	fates := func(src, dst string) []bool {
 		ld := &linkDir{seed: n.linkSeed("wifi", Up)}
-		p := &packet{proto: UDP, src: netip.MustParseAddrPort(src), dst: netip.MustParseAddrPort(dst)}
+		p := &packet{packetHead: packetHead{proto: UDP, src: netip.MustParseAddrPort(src), dst: netip.MustParseAddrPort(dst)}}
 		var out []bool
 		for range 100 {
 			r, fs := ld.drawsFor(p)

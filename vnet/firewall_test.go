@@ -65,10 +65,10 @@ func TestFirewallPresets(t *testing.T) {
 				remote := netip.AddrPortFrom(remoteIP, p.remote)
 				if p.reply {
 					// The opening packet goes the other way first.
-					opener := &packet{proto: p.proto, payload: p.payload}
+					opener := &packet{packetHead: packetHead{proto: p.proto, payload: p.payload}}
 					fw.verdict(opposite(p.dir), opener, local, remote, now)
 				}
-				pkt := &packet{proto: p.proto, payload: p.payload}
+				pkt := &packet{packetHead: packetHead{proto: p.proto, payload: p.payload}}
 				act, why := fw.verdict(p.dir, pkt, local, remote, now)
 				wantBlocked := contains(tt.blocked, p.name)
 				if (act != Accept) != wantBlocked {
@@ -110,7 +110,7 @@ func TestFirewallWhackConditions(t *testing.T) {
 		if _, err := byPackets.Add(Rule{Name: "after-3", Proto: UDP, AfterPackets: 3, Action: Drop}); err != nil {
 			t.Fatal(err)
 		}
-		pkt := &packet{proto: UDP, payload: rtpPayload}
+		pkt := &packet{packetHead: packetHead{proto: UDP, payload: rtpPayload}}
 		for i := 1; i <= 5; i++ {
 			act, _ := byPackets.verdict(Outbound, pkt, local, remote, time.Now())
 			if want := i > 3; (act == Drop) != want {
@@ -236,7 +236,7 @@ func TestFirewallDroppedPacketLeavesNoState(t *testing.T) {
 		{Inbound, Accept},  // the remote end's next check is a reply
 	}
 	for i, s := range steps {
-		pkt := &packet{proto: UDP, payload: stunPayload}
+		pkt := &packet{packetHead: packetHead{proto: UDP, payload: stunPayload}}
 		if act, why := fw.verdict(s.dir, pkt, local, remote, now); act != s.want {
 			t.Fatalf("step %d (%v): %v (%s), want %v", i+1, s.dir, act, why, s.want)
 		}

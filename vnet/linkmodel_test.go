@@ -155,7 +155,7 @@ func TestLossModelsStatistics(t *testing.T) {
 		}
 		// Drawn as a link draws them: per packet of a flow (draws.go).
 		ld := &linkDir{seed: n.linkSeed("stats", Up)}
-		flow := &packet{proto: UDP, src: netip.MustParseAddrPort("10.0.0.2:5000"), dst: netip.MustParseAddrPort("203.0.113.3:7882")}
+		flow := &packet{packetHead: packetHead{proto: UDP, src: netip.MustParseAddrPort("10.0.0.2:5000"), dst: netip.MustParseAddrPort("203.0.113.3:7882")}}
 		m := newLossModel(tc.p, tc.burst)
 		lost, run := 0, 0
 		var runs []int
@@ -454,10 +454,10 @@ func TestCoDelControlLaw(t *testing.T) {
 	// holds 50 of them, so each leaves 50 ms after it came.
 	var now time.Duration
 	for i := 0; i < 50; i++ {
-		q.push(qentry{pkt: &packet{proto: UDP, payload: make([]byte, 972)}, arrived: time.Duration(i-50) * tick})
+		q.push(qentry{pkt: &packet{packetHead: packetHead{proto: UDP, payload: make([]byte, 972)}}, arrived: time.Duration(i-50) * tick})
 	}
 	for ; now < time.Second; now += tick {
-		q.push(qentry{pkt: &packet{proto: UDP, payload: make([]byte, 972)}, arrived: now - 50*tick})
+		q.push(qentry{pkt: &packet{packetHead: packetHead{proto: UDP, payload: make([]byte, 972)}}, arrived: now - 50*tick})
 		c.dequeue(&q, now, d)
 	}
 	if len(drops) < 10 {
@@ -489,11 +489,11 @@ func TestCoDelControlLaw(t *testing.T) {
 	// It builds again at once: re-entering, CoDel starts from the drops
 	// since it last entered (Linux's variant, RFC 8289 section 5.5).
 	for i := 0; i < 200; i++ {
-		q.push(qentry{pkt: &packet{proto: UDP, payload: make([]byte, 972)}, arrived: now})
+		q.push(qentry{pkt: &packet{packetHead: packetHead{proto: UDP, payload: make([]byte, 972)}}, arrived: now})
 	}
 	before := len(drops)
 	for end := now + 2*interval; now < end && len(drops) == before; now += tick {
-		q.push(qentry{pkt: &packet{proto: UDP, payload: make([]byte, 972)}, arrived: now - 50*tick})
+		q.push(qentry{pkt: &packet{packetHead: packetHead{proto: UDP, payload: make([]byte, 972)}}, arrived: now - 50*tick})
 		c.dequeue(&q, now, d)
 	}
 	if !c.dropping || c.count != count-1 {

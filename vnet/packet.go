@@ -115,26 +115,38 @@ type Segment struct {
 
 // packet is one datagram or segment in flight. Packets are passed by pointer
 // along one path and owned by whoever holds them; the payload is the
-// network's copy.
+// network's copy, in the packet's own buffer when it fits.
+type packet struct {
+	packetHead
+	// buf holds payloads up to maxPooled bytes. It is part of the packet,
+	// not a buffer it points to: a packet comes out of the pool long after
+	// it went in, often on another processor, and the load of a pointer
+	// to its buffer was a miss that stalled every send (5.4% of a
+	// 64-client room's CPU, in newPacket); the buffer's address is the
+	// packet's, and the stores into a cold packet do not wait.
+	buf [maxPooled]byte
+}
+
+// packetHead is a packet's fields but its buffer: what release resets.
 //
 // The fields every hop reads (protocol, fragment, payload, addresses,
 // hops) come first, in the struct's first two cache lines: a packet is
 // touched again after its time in a delay line, when it has long left the
 // cache, and each line it spans costs a miss then.
-type packet struct {
-	proto   Proto
-	df      bool // IP-level state for MTU, with from, to and frag below
+type packetHead struct {
+	proto Proto
+	df    bool // IP-level state for MTU, with from, to and frag below
+	// cls is a UDP payload's class for per-flow draws (datagramClass),
+	// taken when the payload is set, while its first bytes are in the
+	// cache: a link reads it again after the packet's time in a delay
+	// line, and the payload's first line would be a miss then. Zero:
+	// not known (TCP, or a payload written after alloc).
+	cls     uint32
 	hops    int
 	frag    *fragment
 	payload []byte
 	src     netip.AddrPort
 	dst     netip.AddrPort
-
-	// store is the packet's own buffer for payloads up to maxPooled
-	// bytes, allocated with its first such payload and kept while the
-	// packet is pooled: a packet and its buffer come out of the pool, and
-	// go back, together.
-	store *[maxPooled]byte
 
 	// sender, if set, is told when the packet is rejected or finds no
 	// receiver, as ICMP "port unreachable" or a reset would tell it.
@@ -151,10 +163,10 @@ type packet struct {
 
 	seg Segment // TCP only
 
-	// The struct's 224 bytes are padded to 256, a size class whose objects
-	// start on cache lines (224-byte ones start mid-line every other one,
-	// which puts the first fields across three lines).
-	_ [32]byte
+	// The head's 216 bytes are padded to 256, four whole cache lines, so
+	// that the buffer after it starts on a line too (packets are 2,304
+	// bytes, a size class whose objects start on cache lines).
+	_ [40]byte
 }
 
 // refusable is an endpoint that can be told its packet was refused.
@@ -162,7 +174,7 @@ type refusable interface {
 	refused(pkt *packet)
 }
 
-// maxPooled is the largest payload whose buffer is recycled.
+// maxPooled is the largest payload a packet holds in its own buffer.
 const maxPooled = 2048
 
 var packetPool = sync.Pool{New: func() any { return new(packet) }}
@@ -173,6 +185,9 @@ func newPacket(proto Proto, src, dst netip.AddrPort, payload []byte) *packet {
 	p.proto, p.src, p.dst = proto, src, dst
 	if len(payload) > 0 {
 		copy(p.alloc(len(payload)), payload)
+		if proto == UDP {
+			p.cls = datagramClass(payload, 0)
+		}
 	}
 	return p
 }
@@ -180,21 +195,18 @@ func newPacket(proto Proto, src, dst netip.AddrPort, payload []byte) *packet {
 // alloc sets the packet's payload to n bytes of its own, whose content is
 // undefined, and returns it.
 func (p *packet) alloc(n int) []byte {
+	p.cls = 0
 	if n > maxPooled {
 		p.payload = make([]byte, n)
 		return p.payload
 	}
-	if p.store == nil {
-		p.store = new([maxPooled]byte)
-	}
-	p.payload = p.store[:n:n]
+	p.payload = p.buf[:n:n]
 	return p.payload
 }
 
 // release returns the packet to the pool. Nobody may use it afterwards.
 func (p *packet) release() {
-	store := p.store
-	*p = packet{store: store}
+	p.packetHead = packetHead{}
 	packetPool.Put(p)
 }
 

@@ -55,6 +55,13 @@ type serial struct {
 	// socket it reached: whatever reads it there runs before a packet
 	// reaches another socket of that host.
 	woke map[*Host]socketKey
+	// What order uses, kept from flush to flush.
+	lanes    map[uint64]int32 // a lane's key: its number in the run
+	laneKeys []uint64         // by number
+	ranks    []int32          // by number: the lane's place among the run's lanes
+	starts   []int32          // by place: where the lane's events go next
+	laneOf   []int32          // by event of the run: its lane's number
+	sorted   []instantEvent
 }
 
 // socketKey names the socket a packet arrives at: for UDP its destination,
@@ -164,15 +171,7 @@ func (s *serial) flush() {
 	s.armed = false
 	s.mu.Unlock()
 
-	slices.SortFunc(batch, func(a, b instantEvent) int {
-		if c := cmp.Compare(a.at, b.at); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.key, b.key); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
+	s.order(batch)
 	s.ready = append(s.ready, batch...)
 	clear(batch)
 	done := 0
@@ -206,6 +205,86 @@ func (s *serial) flush() {
 		s.arm()
 	}
 	s.mu.Unlock()
+}
+
+// order sorts a batch by time, lane and place in the lane, the order in
+// which a flush handles events. A batch comes in the order its events
+// came (by seq, and so by time: both are taken under mu), so each run of
+// one instant's events is put in lane order by a stable counting sort of
+// its lanes, which keeps each lane's events in their order: the order a
+// comparison sort of (at, key, seq) gives, for a fraction of its cost
+// (it was 2.3% of a 32-client room's CPU, moving 80-byte events).
+func (s *serial) order(batch []instantEvent) {
+	for start := 0; start < len(batch); {
+		end := start + 1
+		for end < len(batch) && batch[end].at == batch[start].at {
+			end++
+		}
+		s.orderLanes(batch[start:end])
+		start = end
+	}
+}
+
+// orderLanes puts run, events of one instant in the order they came, in
+// lane order, each lane's events in the order they came.
+func (s *serial) orderLanes(run []instantEvent) {
+	if len(run) < 2 {
+		return
+	}
+	if s.lanes == nil {
+		s.lanes = map[uint64]int32{}
+	}
+	clear(s.lanes)
+	s.laneKeys, s.laneOf = s.laneKeys[:0], s.laneOf[:0]
+	inOrder := true // the lanes' first events already come in lane order, none interleaved
+	last := int32(-1)
+	for i := range run {
+		k := run[i].key
+		lane, ok := s.lanes[k]
+		if !ok {
+			lane = int32(len(s.laneKeys))
+			s.lanes[k] = lane
+			s.laneKeys = append(s.laneKeys, k)
+			if lane > 0 && k < s.laneKeys[lane-1] {
+				inOrder = false
+			}
+		} else if lane != last {
+			inOrder = false // a lane resumes after another's
+		}
+		last = lane
+		s.laneOf = append(s.laneOf, lane)
+	}
+	if inOrder {
+		return
+	}
+	lanes := len(s.laneKeys)
+	// ranks: the lanes by key (a small sort: lanes, not events).
+	byKey := s.starts[:0]
+	for l := range lanes {
+		byKey = append(byKey, int32(l))
+	}
+	slices.SortFunc(byKey, func(a, b int32) int { return cmp.Compare(s.laneKeys[a], s.laneKeys[b]) })
+	s.ranks = slices.Grow(s.ranks[:0], lanes)[:lanes]
+	for place, l := range byKey {
+		s.ranks[l] = int32(place)
+	}
+	// starts: each place's first slot, from the lanes' sizes.
+	s.starts = slices.Grow(byKey[:0], lanes+1)[:lanes+1]
+	clear(s.starts)
+	for _, l := range s.laneOf {
+		s.starts[s.ranks[l]+1]++
+	}
+	for p := 1; p <= lanes; p++ {
+		s.starts[p] += s.starts[p-1]
+	}
+	s.sorted = slices.Grow(s.sorted[:0], len(run))[:len(run)]
+	for i, l := range s.laneOf {
+		p := s.ranks[l]
+		s.sorted[s.starts[p]] = run[i]
+		s.starts[p]++
+	}
+	copy(run, s.sorted)
+	clear(s.sorted)
 }
 
 // arm sets the timer for the next flush. The caller holds mu.

@@ -1,6 +1,7 @@
 package vnet
 
 import (
+	"cmp"
 	"net"
 	"slices"
 	"testing"
@@ -58,5 +59,49 @@ func TestSerialOrdersAnInstant(t *testing.T) {
 	a, b := recv(true), recv(false)
 	if !slices.Equal(a, b) {
 		t.Errorf("carol read %v with alice sending first, %v with bob first", a, b)
+	}
+}
+
+// A flush's order (by instant, lane and place in the lane) is the order a
+// comparison sort of (at, key, seq) gives, whatever the batch.
+func TestSerialOrderIsTheComparisonOrder(t *testing.T) {
+	var s serial
+	r := packetDraws{state: 1}
+	for round := range 500 {
+		n := 1 + int(r.Float64()*300)
+		lanes := 1 + int(r.Float64()*20)
+		keys := make([]uint64, lanes)
+		for i := range keys {
+			keys[i] = uint64(r.Float64() * 1e6)
+			if round%3 == 0 {
+				keys[i] = uint64(i) // lanes already in key order
+			}
+		}
+		batch := make([]instantEvent, n)
+		at := time.Duration(0)
+		for i := range batch {
+			if r.Float64() < 0.05 {
+				at++
+			}
+			lane := int(r.Float64() * float64(lanes))
+			if round%5 == 0 {
+				lane = i * lanes / n // each lane's events together
+			}
+			batch[i] = instantEvent{at: at, key: keys[lane], seq: uint64(i + 1)}
+		}
+		want := slices.Clone(batch)
+		slices.SortFunc(want, func(a, b instantEvent) int {
+			if c := cmp.Compare(a.at, b.at); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.key, b.key); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		s.order(batch)
+		if !slices.Equal(batch, want) {
+			t.Fatalf("round %d: order %v, want %v", round, batch, want)
+		}
 	}
 }

@@ -226,12 +226,17 @@ func (s *sentStream) add(h *rtp.Header, payload []byte, rtxSSRC uint32, rtxPT ui
 		p.marker, p.pt, p.resendSeq, p.timestamp, p.ssrc = header.Marker, header.PayloadType, header.SequenceNumber, header.Timestamp, header.SSRC
 		return
 	}
-	if len(header.CSRC) > 0 {
+	// Only a header kept whole goes to the heap: taking the address of
+	// header itself would move it there for every packet, plain ones too
+	// (one allocation per packet and subscriber on a media node).
+	full := new(rtp.Header)
+	*full = header
+	if len(full.CSRC) > 0 {
 		// pion/rtp's Unmarshal reuses a packet's CSRC array from read to
 		// read: keep a copy of our own.
-		header.CSRC = slices.Clone(header.CSRC)
+		full.CSRC = slices.Clone(full.CSRC)
 	}
-	p.full = &header
+	p.full = full
 }
 
 // get returns a copy of the packet kept for seq, if it is still kept and
