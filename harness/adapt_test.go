@@ -8,6 +8,7 @@ import (
 	"github.com/icelab/icelab/vnet"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/pion/webrtc/v4"
 )
 
 // squeezed is a call in which alice's uplink falls from 2 Mbit/s to 400
@@ -84,3 +85,32 @@ func flowQuality(res harness.Result, client, track, direction string) *harness.Q
 	Fail(client + " has no flow " + track + " " + direction)
 	return nil
 }
+
+// The seed's bandwidth table ("For a 5-person meeting with one relayed
+// participant: server handles ~1.5 Mbps extra for that participant's video
+// relay"), measured: the relay carries the relayed participant's
+// publication up and every track it subscribes to down, so its bandwidth
+// is the up stream plus one stream per subscription, not one stream.
+var _ = Describe("the seed's bandwidth table, measured", func() {
+	It("relays a relayed participant's publication and all four subscriptions", func() {
+		av := harness.Publish{Audio: true, Video: true}
+		clients := []harness.ClientSpec{{Name: "alice", Policy: webrtc.ICETransportPolicyRelay, Publish: av}}
+		for _, n := range []string{"bob", "carol", "dave", "erin"} {
+			clients = append(clients, harness.ClientSpec{Name: n, Publish: av})
+		}
+		spec := call("five with one relayed", clients...)
+		spec.Duration = 20 * time.Second
+		res := run(spec)
+		Expect(res.Client("alice").Transport).To(Equal(harness.TURNUDP))
+		stream := float64(media.MaxVideoBitrate + media.AudioFrame*8*50) // payload bits a second: video and audio
+		up := float64(res.Relay.ClientToPeerBytes*8) / spec.Duration.Seconds()
+		down := float64(res.Relay.PeerToClientBytes*8) / spec.Duration.Seconds()
+		// One publication up (with RTP/SRTP headers: a few per cent over
+		// the payload), four subscriptions down; a call's first second or
+		// so is setup.
+		Expect(up).To(BeNumerically("~", stream, 0.15*stream), "up: alice's audio and video")
+		Expect(down).To(BeNumerically("~", 4*stream, 0.15*4*stream), "down: four subscriptions")
+		Expect(res.Relay.Bitrate).To(BeNumerically(">", 4*1.5e6), "five streams' worth, where the seed says ~1.5 Mbit/s extra")
+		GinkgoWriter.Printf("relay: up %.2f Mbit/s, down %.2f Mbit/s, in all %.2f Mbit/s\n", up/1e6, down/1e6, res.Relay.Bitrate/1e6)
+	})
+})
