@@ -50,25 +50,49 @@ const (
 // With ICELAB_BENCH_PEER=timestamps the peer is an echo peer of this test
 // with a large buffer (see arrivalPeer) that reports the busiest 1 ms and 5 ms
 // of arrivals (peak-per-1ms, peak-per-5ms) instead.
+//
+// To compare builds side by side, ICELAB_BENCH_RELAYS=NAME=EXE,NAME=EXE
+// runs each built icelab EXE in turn (units prefixed with its NAME) before
+// coturn in every iteration, instead of this test binary;
+// ICELAB_BENCH_TRANSPORTS=tcp,tls runs only those transports.
 func BenchmarkRelayExternalPeer(b *testing.B) {
 	uclient := coturnTool(b, "turnutils_uclient")
 	turnserver := coturnTool(b, "turnserver")
 	coturnTool(b, "turnutils_peer")
 	dir := b.TempDir()
 	turnCert(b, dir, "cmd bench CA")
-	for _, tr := range []string{"udp", "tcp", "tls"} {
+	type build struct{ name, exe string }
+	builds := []build{{"icelab", ""}}
+	if v := os.Getenv("ICELAB_BENCH_RELAYS"); v != "" {
+		builds = nil
+		for _, f := range strings.Split(v, ",") {
+			name, exe, ok := strings.Cut(f, "=")
+			if !ok {
+				b.Fatalf("ICELAB_BENCH_RELAYS: %q is not NAME=EXE", f)
+			}
+			builds = append(builds, build{name, exe})
+		}
+	}
+	transports := []string{"udp", "tcp", "tls"}
+	if v := os.Getenv("ICELAB_BENCH_TRANSPORTS"); v != "" {
+		transports = strings.Split(v, ",")
+	}
+	for _, tr := range transports {
 		b.Run("transport="+tr, func(b *testing.B) {
 			for range b.N {
-				runUclient(b, uclient, tr, startIcelabRelayTLS(b, dir), "icelab")
+				for _, bu := range builds {
+					runUclient(b, uclient, tr, startIcelabRelayTLS(b, dir, bu.exe), bu.name)
+				}
 				runUclient(b, uclient, tr, startCoturnTLS(b, turnserver, dir), "coturn")
 			}
 		})
 	}
 }
 
-// startIcelabRelayTLS runs this test binary as `icelab relay serve` with
-// TURN/UDP, TCP and TLS (the certificate in dir) on ports the kernel picks.
-func startIcelabRelayTLS(b *testing.B, dir string) loadRelay {
+// startIcelabRelayTLS runs exe (this test binary when "") as `icelab relay
+// serve` with TURN/UDP, TCP and TLS (the certificate in dir) on ports the
+// kernel picks.
+func startIcelabRelayTLS(b *testing.B, dir, exe string) loadRelay {
 	path := filepath.Join(dir, "livekit.yaml")
 	cfg := "turn:\n  domain: turn.icelab.test\n  cert_file: turn.crt\n  key_file: turn.key\n" +
 		"  relay_range_start: 47000\n  relay_range_end: 47999\n" +
@@ -76,7 +100,13 @@ func startIcelabRelayTLS(b *testing.B, dir string) loadRelay {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	p := startServe(b, "--config", path, "--log-level", "warn", "--ephemeral-ports")
+	args := []string{"--config", path, "--log-level", "warn", "--ephemeral-ports"}
+	var p *serveProc
+	if exe == "" {
+		p = startServe(b, args...)
+	} else {
+		p = startServeExe(b, exe, nil, args...)
+	}
 	b.Cleanup(func() { p.interrupt(b) })
 	return loadRelay{pid: p.cmd.Process.Pid, addr: p.addrs["udp"], tls: p.addrs["tls"], relayPorts: [2]int{47000, 47999}}
 }
