@@ -235,9 +235,9 @@ const (
 	// estimator).
 	NoCongestionControl CongestionControl = "none"
 	// GCC is Google congestion control on transport-wide feedback, as
-	// browsers and LiveKit's SDKs send: pion's send-side estimator and
-	// pacer, the video encoder following its target
-	// (media.ClientInterceptors, media.Encoder).
+	// browsers and LiveKit's SDKs send: package gcc's estimator (after
+	// libwebrtc's goog_cc), a paced video encoder following its target
+	// (media.ClientInterceptors, media.Encoder, media.PacingFactor).
 	GCC CongestionControl = "gcc"
 )
 

@@ -105,18 +105,17 @@ func (ia *interArrival) belongsToBurst(send, arrival time.Time) bool {
 // the smoothed accumulated delay variation over the last trendlineWindow
 // groups, against an adaptive threshold (libwebrtc's TrendlineEstimator).
 type trendline struct {
-	deltas          int
-	first           time.Time // the first arrival, the time axis' origin
-	accumulated     float64   // ms
-	smoothed        float64   // ms
-	hist            [][2]float64
-	prevTrend       float64
-	threshold       float64
-	lastUpdate      time.Time
-	timeOverUsing   float64 // ms; -1: not over
-	overuseCounter  int
-	hypothesis      usage
-	prevModifiedTrd float64
+	deltas         int
+	first          time.Time // the first arrival, the time axis' origin
+	accumulated    float64   // ms
+	smoothed       float64   // ms
+	hist           [][2]float64
+	prevTrend      float64
+	threshold      float64
+	lastUpdate     time.Time
+	timeOverUsing  float64 // ms; -1: not over
+	overuseCounter int
+	hypothesis     usage
 }
 
 func newTrendline() *trendline {
@@ -173,7 +172,6 @@ func (t *trendline) detect(trend, tsDelta float64, now time.Time) {
 		return
 	}
 	modified := float64(min(t.deltas, minNumDeltas)) * trend * thresholdGain
-	t.prevModifiedTrd = modified
 	switch {
 	case modified > t.threshold:
 		if t.timeOverUsing == -1 {

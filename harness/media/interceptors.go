@@ -83,7 +83,7 @@ func defaultsAfterNACK(m *webrtc.MediaEngine, ir *interceptor.Registry, lf loggi
 // peer connection's estimator when the connection is made. Congestion
 // control sits nearest the wire, as in pion's bandwidth-estimation
 // examples, so that it sees every packet, retransmissions included, each
-// stamped before it. Publish paces what the encoder makes (Pace).
+// stamped before it. Publish paces what the encoder makes (PacingFactor).
 func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logging.LoggerFactory, estimated func(Estimator)) error {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return err
