@@ -23,6 +23,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte(office))
 	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("name: x\nnetwork: {lans: [{name: h}]}\nclients: [{name: a, lan: h, congestion_control: gcc}]\ntraffic: [{kind: on-off, lan: h, rate: 1Mbps, on: 1s, off: 2s, until: 9s}]\nexpect: {a: {media: {adapts: [{after: 1s, within: 2s, above: 1Mbps}], min_grade: good, min_freeze: 1s}}}\n"))
 	f.Add([]byte("name: x\nclients: [{name: a, link: {loss: 2%, loss_burst: 3, reorder: 1%, bandwidth: 2Mbps, queue: 100 packets, discipline: codel, codel: {target: 5ms}, schedule: [{at: 1s, bandwidth: unlimited}, {at: 2s, queue: 1s, bandwidth: 1Mbps}]}}]\n"))
 	f.Add([]byte("name: x\nclients: [{name: a, link: {trace: /dev/zero, queue: 250ms}}]\n"))
 	f.Add([]byte("name: x\nclients: [{name: a}]\nnode: {config: {turn: {tls_port: 1}}, tls: {cert: generated}}\n"))

@@ -221,3 +221,40 @@ func equal(a, b []int) bool {
 	}
 	return true
 }
+
+// FuzzFeedback reads transport-wide feedback from the network: whatever
+// bytes a peer sends, parsing them against the history and feeding them
+// to the estimator must not panic, and the estimate stays within bounds.
+func FuzzFeedback(f *testing.F) {
+	l := &link{rate: 1_000_000, limit: 30_000, delay: 20 * time.Millisecond, arrived: map[int64]time.Time{}}
+	t0 := time.Unix(100, 0)
+	for seq := range int64(20) {
+		l.send(seq, t0.Add(time.Duration(seq)*5*time.Millisecond), 1200)
+	}
+	seed, err := l.feedback(3, 17, t0.Add(200*time.Millisecond)).Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pkts, err := rtcp.Unmarshal(data)
+		if err != nil {
+			return
+		}
+		cfg := Config{Start: 300_000, Min: 30_000, Max: 2_000_000}
+		e := NewEstimator(cfg)
+		for seq := range uint16(40) {
+			e.sent(seq, t0.Add(time.Duration(seq)*5*time.Millisecond), 1200, seq%7 == 0)
+		}
+		now := t0.Add(time.Second)
+		for _, p := range pkts {
+			if fb, ok := p.(*rtcp.TransportLayerCC); ok {
+				e.feedback(fb, now)
+				now = now.Add(100 * time.Millisecond)
+			}
+		}
+		if got := e.GetTargetBitrate(); got < cfg.Min || got > cfg.Max {
+			t.Fatalf("estimate %d outside [%d, %d]", got, cfg.Min, cfg.Max)
+		}
+	})
+}
