@@ -101,7 +101,8 @@ func summariseResult(res harness.Result, points int) (harness.Result, bool) {
 // summariseQuality merges q's seconds into entries of the fewest whole
 // seconds that leave at most points of them: counts add up, jitter and
 // round trip are the largest of the entry's seconds (a summary must not
-// hide a spike), and a sender's target the lowest (nor a dip).
+// hide a spike), and a sender's target the lowest (nor a dip); its grade
+// windows are summarised too (summariseGrades).
 func summariseQuality(q harness.Quality, points int) harness.Quality {
 	n := len(q.Seconds)
 	if n <= points || q.Step != 0 {
@@ -128,7 +129,30 @@ func summariseQuality(q harness.Quality, points int) harness.Quality {
 		out = append(out, e)
 	}
 	q.Seconds, q.Step = out, time.Duration(per)*time.Second
+	q.Grades = summariseGrades(q.Grades, max(points/4, 1))
 	return q
+}
+
+// summariseGrades keeps at most points of a flow's grade windows, each the
+// lowest-scored of the consecutive windows it stands for (a summary must
+// not hide a fall to poor).
+func summariseGrades(gs []media.Graded, points int) []media.Graded {
+	n := len(gs)
+	if n <= points {
+		return gs
+	}
+	per := (n + points - 1) / points
+	out := make([]media.Graded, 0, (n+per-1)/per)
+	for i := 0; i < n; i += per {
+		low := gs[i]
+		for _, g := range gs[i:min(i+per, n)] {
+			if g.Score < low.Score {
+				low = g
+			}
+		}
+		out = append(out, low)
+	}
+	return out
 }
 
 // forJSON is the suite as results.json writes it: summarised (unless
