@@ -79,8 +79,9 @@ const resendWindow = 1024
 
 // resendLimiter holds back retransmissions as libwebrtc's sender does: a
 // packet is resent at most once a round trip (modules/rtp_rtcp
-// RtpPacketHistory, GetPacketAndMarkAsPending with the RTT), and
-// retransmissions take at most the target bitrate (RTPSender's
+// RtpPacketHistory, GetPacketAndMarkAsPending with the RTT) and not once
+// it is older than the history keeps (historyTime), and retransmissions
+// take at most the target bitrate (RTPSender's
 // retransmission_rate_limiter, over a second). Without it, a NACK
 // generator that asks every 100 ms for what a slow path has not yet
 // delivered (pion's does) makes every lost packet go out again and again
@@ -89,8 +90,8 @@ const resendWindow = 1024
 type resendLimiter struct {
 	mu   sync.Mutex
 	sent [resendWindow]struct {
-		seq uint16
-		at  time.Time
+		seq         uint16
+		first, last time.Time
 	}
 	tokens float64 // bytes of retransmission allowed now
 	filled time.Time
@@ -102,12 +103,12 @@ func (l *resendLimiter) allow(seq uint16, size int, now time.Time, e *Estimator)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	slot := &l.sent[seq%resendWindow]
-	if slot.at.IsZero() || slot.seq != seq {
-		slot.seq, slot.at = seq, now // a first send
+	if slot.first.IsZero() || slot.seq != seq {
+		slot.seq, slot.first, slot.last = seq, now, now // a first send
 		return false, true
 	}
 	st := e.Stats()
-	if now.Sub(slot.at) < st.RTT {
+	if now.Sub(slot.last) < st.RTT || now.Sub(slot.first) > max(historyTime, historyRTTs*st.RTT) {
 		return true, false
 	}
 	rate := float64(st.Target) / 8 // bytes a second
@@ -121,9 +122,21 @@ func (l *resendLimiter) allow(seq uint16, size int, now time.Time, e *Estimator)
 		return true, false
 	}
 	l.tokens -= float64(size)
-	slot.at = now
+	slot.last = now
 	return true, true
 }
+
+// A packet too old to help is not resent: libwebrtc's packet history keeps
+// what was sent in the last max(1 s, 3 round trips)
+// (modules/rtp_rtcp/source/rtp_packet_history.h kMinPacketDurationMs,
+// kMinPacketDurationRtt). pion's NACK generator asks for a missing packet
+// every 100 ms for as long as it is in its receive log (512 packets), and
+// pion's responder answers from 1024 packets back: after a burst of loss
+// on a squeezed link they would go on repairing packets long past playing.
+const (
+	historyTime = time.Second
+	historyRTTs = 3
+)
 
 // BindRTCPReader hands every transport-wide feedback read to the
 // estimator, in the reading goroutine.

@@ -145,6 +145,11 @@ func (fs *frames) slot(ts uint32, at time.Duration) *frame {
 					return f
 				}
 			}
+			// One that fell out of the ring: begun again, it would take
+			// the slot of a newer frame (a keyframe on its way, say),
+			// and a receiver stuck behind a lost frame would never get
+			// out.
+			return nil
 		}
 	}
 	if fs.decoded && !newer(ts, fs.lastTS) {

@@ -159,6 +159,40 @@ func TestFramesLostUntilKeyframe(t *testing.T) {
 	}
 }
 
+// TestFramesOldRetransmissionsSpareTheKeyframe: a receiver stuck behind a
+// lost frame keeps getting retransmissions of frames that have fallen out
+// of its ring; they must not take the slot of the keyframe that is half
+// there, or the receiver never gets out (a capacity-drop run froze its
+// node-side video to the end so).
+func TestFramesOldRetransmissionsSpareTheKeyframe(t *testing.T) {
+	f, s, clock := videoStream()
+	v := &vp8Sender{s: s, seq: 100, ts: 9000}
+	var old [][]vp8Packet
+	for i := range 200 {
+		pkts := v.frame(2, i == 0)
+		old = append(old, pkts)
+		if i >= 2 && i < 81 {
+			// Second packets lost; frame 2's for good: stuck from
+			// there.
+			pkts = pkts[:1]
+		}
+		arrive(s, clock, time.Duration(i)*frameEvery, pkts...)
+	}
+	key := v.frame(2, true)
+	at := 200 * frameEvery
+	arrive(s, clock, at, key[0])
+	// Seventy-eight old frames' second packets, resent late, before the
+	// keyframe's own second packet: more than the ring holds.
+	for i := 3; i < 81; i++ {
+		arrive(s, clock, at+time.Duration(i)*time.Millisecond, old[i][1])
+	}
+	arrive(s, clock, at+100*time.Millisecond, key[1])
+	q := videoQuality(t, f, at+time.Second)
+	if q.KeyFramesDecoded != 2 {
+		t.Fatalf("keyframes decoded %d, want 2 (the first, and the one after the loss)", q.KeyFramesDecoded)
+	}
+}
+
 // TestFramesStuckToTheEnd: a lost frame with no keyframe after it freezes
 // the video to the end of the call, while packets keep arriving; a stream
 // whose first frame is not a keyframe shows nothing, and is frozen from
