@@ -36,13 +36,19 @@ func encodedKbps(q *harness.Quality, from, to int) []uint64 {
 
 var _ = Describe("senders that adapt", func() {
 	It("follows a squeezed uplink down with GCC, and does not without it", func() {
+		// The squeeze is at 10 s; by 13 s the estimate has followed.
 		gcc := run(squeezed(harness.GCC))
 		q := flowQuality(gcc, "alice", "alice/video", media.AtNode)
 		Expect(q.Adaptive).To(BeTrue())
 		Expect(q.Seconds[5].Target).To(BeNumerically(">", 300_000), "ramping up from the 300 kbit/s start")
-		for i, kbps := range encodedKbps(q, 13, 20) {
-			Expect(kbps).To(BeNumerically("<", 400), "second %d of %v: under the squeezed capacity", 13+i, encodedKbps(q, 0, 20))
+		// GCC hovers around what the link carries: under it on average,
+		// no second far over it.
+		during, sum := encodedKbps(q, 13, 20), uint64(0)
+		for i, kbps := range during {
+			sum += kbps
+			Expect(kbps).To(BeNumerically("<", 480), "second %d of %v: near the squeezed capacity", 13+i, encodedKbps(q, 0, 20))
 		}
+		Expect(sum/uint64(len(during))).To(BeNumerically("<", 400), "under the squeezed capacity on average: %v", during)
 
 		fixed := run(squeezed(harness.NoCongestionControl))
 		q = flowQuality(fixed, "alice", "alice/video", media.AtNode)
