@@ -148,17 +148,3 @@ func (e *endpoint) newPeerConnection(ctx context.Context, a attempt, tune func(*
 	}
 	return pc, est, nil
 }
-
-// newEncoder returns the video encoder of a publication of kind that
-// follows est, the connection's congestion controller (nil: a fixed
-// bitrate), leaving what the publication's audio takes; nil for audio.
-func newEncoder(kind string, est media.Estimator, pub Publish) *media.Encoder {
-	if kind != media.Video {
-		return nil
-	}
-	share := 0
-	if pub.Audio {
-		share = media.AudioBitrate
-	}
-	return media.NewEncoder(est, share)
-}

@@ -426,11 +426,6 @@ func (r *runner) close() {
 		t.Stop()
 	}
 	r.mu.Unlock()
-	for _, f := range r.traffic {
-		f.mu.Lock()
-		f.done = true // a flow still connecting stops itself
-		f.mu.Unlock()
-	}
 	// Close the network first: every socket fails at once, so pion's
 	// goroutines blocked in a TCP connect whose SYNs a firewall drops end
 	// now rather than after their retries, and the peers close quickly.
@@ -438,11 +433,7 @@ func (r *runner) close() {
 		_ = r.topo.net.Close()
 	}
 	for _, f := range r.traffic {
-		f.mu.Lock()
-		bulk, onoff := f.bulk, f.onoff
-		f.bulk, f.onoff = nil, nil
-		f.mu.Unlock()
-		stopGenerators(bulk, onoff)
+		r.stopFlow(f)
 	}
 	for _, c := range r.clients {
 		c.close()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/icelab/icelab/harness"
+	"github.com/icelab/icelab/harness/media"
 	"github.com/icelab/icelab/scenarios"
 )
 
@@ -402,9 +403,9 @@ func streamChart(res harness.Result, m harness.Media, q harness.Quality, title s
 			label = fmt.Sprintf("%d s to %d s: sent %d, received %d, lost %d, highest jitter %d ms", int(from.Seconds()), int((from + step).Seconds()), s.Sent, s.Packets, s.Lost, s.Jitter.Milliseconds())
 		}
 		if s.Encoded > 0 {
-			label += fmt.Sprintf(", sender encoded %s", rate(float64(s.Encoded*8)/step.Seconds()))
+			label += fmt.Sprintf(", sender encoded %s", media.FormatBitrate(float64(s.Encoded*8)/step.Seconds()))
 			if s.Target > 0 {
-				label += fmt.Sprintf(" for a target of %s", rate(float64(s.Target)))
+				label += fmt.Sprintf(" for a target of %s", media.FormatBitrate(float64(s.Target)))
 			}
 		}
 		clipped := s.Packets+s.Lost > peak

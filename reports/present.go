@@ -266,18 +266,10 @@ func adaptSummary(q *harness.Quality) string {
 	if first == nil {
 		return ""
 	}
-	kbps := func(bps uint64) string { return rate(float64(bps)) }
+	kbps := func(bps uint64) string { return media.FormatBitrate(float64(bps)) }
 	at := func(s *media.Second) string { return fmt.Sprintf("%g s", s.At.Seconds()) }
 	return fmt.Sprintf("sender's target %s at %s, lowest %s at %s, highest %s at %s, %s at the end",
 		kbps(first.Target), at(first), kbps(low.Target), at(low), kbps(high.Target), at(high), kbps(last.Target))
-}
-
-// rate renders a bitrate for people: "351 kbit/s", "1.50 Mbit/s".
-func rate(bps float64) string {
-	if bps >= 1e6 {
-		return fmt.Sprintf("%.2f Mbit/s", bps/1e6)
-	}
-	return fmt.Sprintf("%.0f kbit/s", bps/1e3)
 }
 
 // streamName names one of a flow's streams for a person: "stream 2 of 2

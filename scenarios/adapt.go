@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/icelab/icelab/harness"
-	"github.com/icelab/icelab/harness/media"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -128,15 +127,4 @@ func (p *parser) adapts(path string, v *yaml.Node) []AdaptBound {
 		}
 	})
 	return out
-}
-
-var grades = []string{"excellent", "good", "poor", "lost"}
-
-// grade reads a connection quality grade.
-func (p *parser) grade(path string, v *yaml.Node) media.Grade {
-	var s string
-	if p.enum(v, path, "connection quality grade", grades, &s) {
-		return media.Grade(s)
-	}
-	return ""
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/icelab/icelab/harness"
 	"github.com/icelab/icelab/harness/media"
+	"go.yaml.in/yaml/v3"
 )
 
 // QualityBounds are a client's media quality expectations. Each bounds
@@ -183,16 +184,20 @@ func flowName(m harness.Media) string {
 	return m.Track + " received"
 }
 
-func bitrate(bps float64) string {
-	switch {
-	case bps >= 1e6:
-		return fmt.Sprintf("%.2f Mbit/s", bps/1e6)
-	case bps >= 1e3:
-		return fmt.Sprintf("%.0f kbit/s", bps/1e3)
-	}
-	return fmt.Sprintf("%.0f bit/s", bps)
-}
+// bitrate renders a bitrate for a mismatch.
+func bitrate(bps float64) string { return media.FormatBitrate(bps) }
 
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
+}
+
+var grades = []string{"excellent", "good", "poor", "lost"}
+
+// grade reads a connection quality grade.
+func (p *parser) grade(path string, v *yaml.Node) media.Grade {
+	var s string
+	if p.enum(v, path, "connection quality grade", grades, &s) {
+		return media.Grade(s)
+	}
+	return ""
 }

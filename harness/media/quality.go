@@ -167,3 +167,14 @@ func ntpMiddle(t time.Time) uint32 {
 	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
 	return uint32((secs<<32 | frac) >> 16)
 }
+
+// FormatBitrate renders a bitrate for people: "351 kbit/s", "1.50 Mbit/s".
+func FormatBitrate(bps float64) string {
+	switch {
+	case bps >= 1e6:
+		return fmt.Sprintf("%.2f Mbit/s", bps/1e6)
+	case bps >= 1e3:
+		return fmt.Sprintf("%.0f kbit/s", bps/1e3)
+	}
+	return fmt.Sprintf("%.0f bit/s", bps)
+}

@@ -121,8 +121,9 @@ func Publish(ctx context.Context, track *Track, kind string, flow *Flow, active 
 // bursting it into the first queue on the path.
 const PacingFactor = 2.5
 
-// pace waits the time the packet before pkt takes at PacingFactor times
-// target bits per second; false if ctx ended first.
+// pace waits, before sending pkt, the time pkt takes at PacingFactor times
+// target bits per second; false if ctx ended first. (harness's sleepCtx
+// is the same wait; media cannot import harness.)
 func pace(ctx context.Context, pkt *rtp.Packet, target int) bool {
 	bits := float64((pkt.MarshalSize()) * 8)
 	t := time.NewTimer(time.Duration(bits / (PacingFactor * float64(target)) * float64(time.Second)))
