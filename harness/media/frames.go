@@ -25,14 +25,36 @@ import "time"
 //     FrameBuffer::InsertFrame) refuses a frame older than the last decoded
 //     one. So a complete frame is decodable when it is a keyframe newer than
 //     the last decoded frame, or an inter frame whose first packet follows
-//     the last decoded frame's last packet; decoding one may make the next
-//     stashed one decodable, and so on.
+//     the last decoded frame's last packet (or the padding after it, see
+//     below); decoding one may make the next stashed one decodable, and so
+//     on.
+//   - A packet with no payload once its padding is taken off (RFC 3550
+//     §5.1: a padding-only packet, such as a sender's or an SFU's
+//     bandwidth probe; or a keep-alive) takes a sequence number between
+//     frames and belongs to no frame: libwebrtc hands it to the reference
+//     finder and the packet buffer, not to a frame
+//     (RtpVideoStreamReceiver2::ReceivePacket, payload_size() == 0, and
+//     NotifyReceiverOfEmptyPacket, video/rtp_video_stream_receiver2.cc).
+//     The packet buffer stores nothing for it (PacketBuffer::InsertPadding,
+//     packet_buffer.cc), so it never begins or completes a frame and is
+//     never a keyframe. The reference finder counts it toward continuity
+//     (RtpSeqNumOnlyRefFinder::PaddingReceived and
+//     UpdateLastPictureIdWithPadding): the group of pictures' last
+//     sequence number "with padding" runs on through the padding packets
+//     that follow its last frame's last packet without a gap, so the next
+//     inter frame, whose first packet follows the padding, is continuous.
+//     Padding it cannot use yet — it arrived before the frame it follows,
+//     reordered or while that frame waits on a retransmission, or after a
+//     gap — is stashed (stashed_padding_) and used when a frame is handed
+//     on (ManageFrameInternal calls UpdateLastPictureIdWithPadding), until
+//     padding more than kMaxPaddingAge (100) sequence numbers newer
+//     arrives and erases it. A lost padding packet is a gap like any other:
+//     the frame after it waits, for a retransmission or a keyframe.
 //
-// What it leaves out: padding-only packets (which libwebrtc counts toward
-// continuity; the harness sends none), decode errors (a decodable frame
-// always decodes), temporal layers and picture IDs (pion's payloader sends
-// none), and the decode scheduler's dropping of decodable frames that are
-// too late to show (every decodable frame is shown).
+// What it leaves out: decode errors (a decodable frame always decodes),
+// temporal layers and picture IDs (pion's payloader sends none), and the
+// decode scheduler's dropping of decodable frames that are too late to
+// show (every decodable frame is shown).
 //
 // Frames are kept in a ring of the most recent ones, not a map of all:
 // frameSlots frames, 2.1 s at 30 frames a second, longer than a sender's
@@ -69,8 +91,11 @@ type frames struct {
 	// newest is the slot of the most recently begun frame; next the slot
 	// the next new frame takes (the oldest).
 	newest, next int
-	// Whether a frame was decoded, and the last one's last packet index
-	// and timestamp.
+	// Whether a frame was decoded, and the last one's timestamp; lastIdx
+	// is its last packet's index, moved on through the padding-only
+	// packets that followed it without a gap (libwebrtc's
+	// last_picture_id_with_padding_gop): the next inter frame's first
+	// packet is the one after it.
 	decoded    bool
 	lastIdx    int32
 	lastTS     uint32
@@ -83,6 +108,69 @@ type frames struct {
 	// (libwebrtc's count of NACKed frames, see playoutDelay).
 	received, decodedN, keys, lateFrames uint64
 	kf                                   keyframeRequests
+	// padding is the padding-only packets not used yet.
+	padding paddingStash
+}
+
+// maxPaddingAge is how far behind the newest padding-only packet a stashed
+// one is kept: libwebrtc's RtpSeqNumOnlyRefFinder::kMaxPaddingAge, in
+// sequence numbers (rtp_seq_num_only_ref_finder.h).
+const maxPaddingAge = 100
+
+// paddingStash is the padding-only packets that arrived and were not yet
+// used toward a frame's continuity (libwebrtc's stashed_padding_): a
+// window of bits over the packet indexes up to the newest one, wide enough
+// for maxPaddingAge. Fixed size, so that a stream's padding allocates
+// nothing. The zero value is empty.
+type paddingStash struct {
+	bits [paddingWindow / 64]uint64
+	// newest is the highest index added; none were before any.
+	newest int32
+	any    bool
+}
+
+// paddingWindow is how many indexes the stash's bits cover: the newest
+// and, behind it, at least maxPaddingAge more.
+const paddingWindow = 128
+
+func (p *paddingStash) bit(i int32) (word int, mask uint64) {
+	j := uint32(i) % paddingWindow
+	return int(j / 64), 1 << (j % 64)
+}
+
+// add stashes padding packet i. A packet newer than the newest moves the
+// window on, forgetting what falls out of it; one already out of it (more
+// than paddingWindow behind the newest) is not kept.
+func (p *paddingStash) add(i int32) {
+	switch {
+	case !p.any:
+		p.any, p.newest = true, i
+	case i > p.newest:
+		if i-p.newest >= paddingWindow {
+			p.bits = [paddingWindow / 64]uint64{}
+		} else {
+			for k := range i - p.newest {
+				w, m := p.bit(p.newest + 1 + k)
+				p.bits[w] &^= m
+			}
+		}
+		p.newest = i
+	case p.newest-i >= paddingWindow:
+		return
+	}
+	w, m := p.bit(i)
+	p.bits[w] |= m
+}
+
+// has reports whether padding packet i is stashed: it arrived, and no
+// padding packet more than maxPaddingAge newer did (PaddingReceived erases
+// the stashed ones older than that whenever padding arrives).
+func (p *paddingStash) has(i int32) bool {
+	if !p.any || i > p.newest || p.newest-i > maxPaddingAge {
+		return false
+	}
+	w, m := p.bit(i)
+	return p.bits[w]&m != 0
 }
 
 // vp8Start parses a VP8 RTP payload's descriptor (RFC 7741 §4.2): whether
@@ -204,6 +292,43 @@ func (fs *frames) packet(idx int, ts uint32, marker, late bool, payload []byte, 
 	return start && key, firstNotKey
 }
 
+// paddingPacket adds padding-only packet idx, arriving at at, as
+// libwebrtc's RtpSeqNumOnlyRefFinder::PaddingReceived does: it is stashed
+// and, if it follows the last decoded frame or the padding after it, moves
+// lastIdx on through it and through the stashed padding after it; the
+// inter frame that then follows may be decodable (see packet for target
+// and out). Padding before the first decoded frame stays stashed for it.
+func (fs *frames) paddingPacket(idx int, at, target time.Duration, out renderer) {
+	i := int32(idx)
+	fs.padding.add(i)
+	if !fs.decoded || i != fs.lastIdx+1 {
+		return
+	}
+	fs.lastIdx = i
+	fs.skipPadding()
+	fs.decode(fs.following(), at, target, out)
+}
+
+// skipPadding moves lastIdx on through the stashed padding-only packets
+// that follow it without a gap (UpdateLastPictureIdWithPadding).
+func (fs *frames) skipPadding() {
+	for fs.padding.has(fs.lastIdx + 1) {
+		fs.lastIdx++
+	}
+}
+
+// following returns the complete, not yet decoded frame whose first packet
+// follows lastIdx; nil if there is none.
+func (fs *frames) following() *frame {
+	next := fs.lastIdx + 1
+	for i := range fs.ring {
+		if o := &fs.ring[i]; o.is(frameComplete) && !o.is(frameDecoded) && o.first == next {
+			return o
+		}
+	}
+	return nil
+}
+
 // decodable reports whether complete frame f can be decoded now.
 func (fs *frames) decodable(f *frame) bool {
 	if !f.is(frameComplete) || f.is(frameDecoded) {
@@ -234,6 +359,7 @@ func (fs *frames) decode(f *frame, at, target time.Duration, out renderer) {
 		}
 		f.flags |= frameDecoded
 		fs.decoded, fs.lastIdx, fs.lastTS = true, f.last, f.ts
+		fs.skipPadding()
 		fs.decodedN++
 		if f.is(frameKey) {
 			fs.keys++
@@ -249,13 +375,6 @@ func (fs *frames) decode(f *frame, at, target time.Duration, out renderer) {
 		fs.lastRender = show
 		fs.kf.decoded(at)
 		out.rendered(show)
-		next := f.last + 1
-		f = nil
-		for i := range fs.ring {
-			if o := &fs.ring[i]; o.is(frameComplete) && !o.is(frameDecoded) && o.first == next {
-				f = o
-				break
-			}
-		}
+		f = fs.following()
 	}
 }

@@ -2,6 +2,7 @@ package media
 
 import (
 	"cmp"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -45,6 +46,19 @@ func (v *vp8Sender) frame(n int, key bool) []vp8Packet {
 		v.seq++
 	}
 	v.ts += 3000
+	return out
+}
+
+// padding returns n padding-only packets, as an SFU probing the downlink
+// sends them between frames: the sequence numbers after the last frame's,
+// its timestamp, the P bit, and nothing left once the padding is taken off.
+func (v *vp8Sender) padding(n int) []vp8Packet {
+	out := make([]vp8Packet, n)
+	for i := range out {
+		out[i] = vp8Packet{h: rtp.Header{SequenceNumber: v.seq, Timestamp: v.ts - 3000, Padding: true}, payload: []byte{}}
+		v.s.Sent(v.seq)
+		v.seq++
+	}
 	return out
 }
 
@@ -279,6 +293,158 @@ func TestFramesPlayoutDelay(t *testing.T) {
 	}
 }
 
+// padded is a frame's packets and the padding sent after it.
+type padded struct{ frame, padding []vp8Packet }
+
+// TestFramesPadding: padding-only packets between frames count toward the
+// frames' continuity as libwebrtc's RtpSeqNumOnlyRefFinder counts them:
+// the inter frame after the padding is decodable once the padding and the
+// frame before it are there, in whatever order they arrive; padding that
+// never arrives is a gap the next frame waits behind, as a lost media
+// packet is; stashed padding is forgotten once padding more than 100
+// sequence numbers newer arrives (kMaxPaddingAge). Twenty frames of three packets, the
+// first and the fifteenth keyframes, each followed by two padding packets;
+// a wait of six frames is a freeze.
+func TestFramesPadding(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// deliver makes the frames arrive, one every frameEvery from 0,
+		// by default each's packets and then its padding; probe returns
+		// padding sent after the last frame.
+		deliver func(arrive func(at time.Duration, pkts ...vp8Packet), units []padded, probe func(n int) []vp8Packet)
+		decoded uint64
+		freezes int
+	}{
+		{"in order", nil, 20, 0},
+		{"padding before the frame it follows", func(arrive func(time.Duration, ...vp8Packet), units []padded, _ func(int) []vp8Packet) {
+			for i, u := range units {
+				at := time.Duration(i) * frameEvery
+				if i == 0 || i == 3 {
+					// The keyframe's padding, and the fourth frame's,
+					// overtake their frame, and the padding's second
+					// packet its first.
+					arrive(at, u.padding[1], u.padding[0], u.frame[2], u.frame[0], u.frame[1])
+					continue
+				}
+				arrive(at, append(u.frame, u.padding...)...)
+			}
+		}, 20, 0},
+		{"padding while its frame waits on a retransmission", func(arrive func(time.Duration, ...vp8Packet), units []padded, _ func(int) []vp8Packet) {
+			for i, u := range units {
+				at := time.Duration(i) * frameEvery
+				if i == 3 {
+					arrive(at, u.frame[0], u.frame[2])
+					arrive(at, u.padding...)
+					continue
+				}
+				arrive(at, append(u.frame, u.padding...)...)
+				if i == 9 {
+					arrive(at+time.Millisecond, units[3].frame[1])
+				}
+			}
+		}, 20, 1},
+		{"padding lost: the next frame waits for the keyframe", func(arrive func(time.Duration, ...vp8Packet), units []padded, _ func(int) []vp8Packet) {
+			for i, u := range units {
+				at := time.Duration(i) * frameEvery
+				if i == 3 {
+					arrive(at, append(u.frame, u.padding[0])...)
+					continue
+				}
+				arrive(at, append(u.frame, u.padding...)...)
+			}
+		}, 10, 1},
+		{"padding lost, then resent", func(arrive func(time.Duration, ...vp8Packet), units []padded, _ func(int) []vp8Packet) {
+			for i, u := range units {
+				at := time.Duration(i) * frameEvery
+				if i == 3 {
+					arrive(at, append(u.frame, u.padding[1])...)
+					continue
+				}
+				arrive(at, append(u.frame, u.padding...)...)
+				if i == 9 {
+					arrive(at+time.Millisecond, units[3].padding[0])
+				}
+			}
+		}, 20, 1},
+		{"padding kept 100 behind the newest", waitBehindProbe(19), 20, 0},
+		{"padding forgotten 101 behind the newest", waitBehindProbe(20), 10, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, s, clock := videoStream()
+			v := &vp8Sender{s: s, seq: 65520, ts: 1}
+			units := make([]padded, 20)
+			for i := range units {
+				units[i] = padded{v.frame(3, i == 0 || i == 14), v.padding(2)}
+			}
+			deliver := tc.deliver
+			if deliver == nil {
+				deliver = func(arrive func(time.Duration, ...vp8Packet), units []padded, _ func(int) []vp8Packet) {
+					for i, u := range units {
+						arrive(time.Duration(i)*frameEvery, append(u.frame, u.padding...)...)
+					}
+				}
+			}
+			deliver(func(at time.Duration, pkts ...vp8Packet) { arrive(s, clock, at, pkts...) }, units, v.padding)
+			q := videoQuality(t, f, 20*frameEvery)
+			if q.FramesReceived != 20 || q.FramesDecoded != tc.decoded || len(q.Freezes) != tc.freezes {
+				t.Errorf("received %d, decoded %d, freezes %v; want 20, %d, %d freezes", q.FramesReceived, q.FramesDecoded, q.Freezes, tc.decoded, tc.freezes)
+			}
+			if want := uint64(2); q.KeyFramesDecoded != want {
+				t.Errorf("keyframes decoded %d, want %d", q.KeyFramesDecoded, want)
+			}
+		})
+	}
+}
+
+// TestPaddingStash: the stash of padding packets holds every one added up
+// to maxPaddingAge behind the newest, and none older or not added, as its
+// window slides over thousands of indexes in steps, jumps and reorderings.
+func TestPaddingStash(t *testing.T) {
+	var p paddingStash
+	added := map[int32]bool{}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	newest := int32(0)
+	for range 5000 {
+		i := newest + int32(rnd.IntN(6))
+		switch rnd.IntN(20) {
+		case 0:
+			i = newest + int32(rnd.IntN(400)) // a jump, past the window at times
+		case 1, 2:
+			i = max(newest-int32(rnd.IntN(150)), 0) // reordered
+		}
+		p.add(i)
+		added[i] = true
+		newest = max(newest, i)
+		for k := max(newest-200, 0); k <= newest+5; k++ {
+			want := added[k] && newest-k <= maxPaddingAge
+			if p.has(k) != want {
+				t.Fatalf("after adding %d (newest %d): has(%d) = %v, want %v", i, newest, k, p.has(k), want)
+			}
+		}
+	}
+}
+
+// waitBehindProbe is a TestFramesPadding delivery: the fourth frame waits
+// on its middle packet while its padding arrives, then a probe of n
+// padding packets sent after the last frame, then the middle packet. Its
+// padding's first packet is 81 + n sequence numbers behind the probe's
+// last: libwebrtc keeps it up to 100 behind.
+func waitBehindProbe(n int) func(func(time.Duration, ...vp8Packet), []padded, func(int) []vp8Packet) {
+	return func(arrive func(time.Duration, ...vp8Packet), units []padded, probe func(int) []vp8Packet) {
+		for i, u := range units {
+			at := time.Duration(i) * frameEvery
+			if i == 3 {
+				arrive(at, u.frame[0], u.frame[2])
+				arrive(at, u.padding...)
+				arrive(at+time.Millisecond, probe(n)...)
+				arrive(at+2*time.Millisecond, u.frame[1])
+				continue
+			}
+			arrive(at, append(u.frame, u.padding...)...)
+		}
+	}
+}
+
 // TestVP8Start reads the payload descriptor's S bit and partition index,
 // and the payload header's P bit behind the descriptor's extensions.
 func TestVP8Start(t *testing.T) {
@@ -350,13 +516,14 @@ func TestAsksForKeyframe(t *testing.T) {
 }
 
 // TestFramesAllocateNothing: a video packet received in steady state, its
-// frame assembled, decoded and shown, allocates nothing.
+// frame assembled, decoded and shown, allocates nothing; nor does the
+// padding between frames.
 func TestFramesAllocateNothing(t *testing.T) {
 	_, s, clock := videoStream()
 	v := &vp8Sender{s: s, seq: 1, ts: 1}
 	pkts := make([][]vp8Packet, 400)
 	for i := range pkts {
-		pkts[i] = v.frame(5, i == 0)
+		pkts[i] = append(v.frame(5, i == 0), v.padding(3)...)
 	}
 	clock.now = 500 * time.Millisecond
 	for _, p := range pkts[:200] {
@@ -368,7 +535,7 @@ func TestFramesAllocateNothing(t *testing.T) {
 		i++
 	})
 	if allocs != 0 {
-		t.Errorf("%v allocations per frame of 5 packets, want 0", allocs)
+		t.Errorf("%v allocations per frame of 5 packets and 3 of padding, want 0", allocs)
 	}
 }
 

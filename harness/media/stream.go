@@ -159,9 +159,14 @@ func (s *Stream) Received(h *rtp.Header, payload []byte, size int) (requestKeyfr
 			}
 			late := i < s.recvHigh
 			s.recvHigh = max(s.recvHigh, i+1)
-			key, firstNotKey := s.video.packet(i, h.Timestamp, h.Marker, late, payload, at, s.playoutDelay(), s)
-			s.video.kf.arrived(at, key)
-			requestKeyframe = firstNotKey
+			if len(payload) == 0 {
+				// No media: padding (see frames).
+				s.video.paddingPacket(i, at, s.playoutDelay(), s)
+			} else {
+				key, firstNotKey := s.video.packet(i, h.Timestamp, h.Marker, late, payload, at, s.playoutDelay(), s)
+				s.video.kf.arrived(at, key)
+				requestKeyframe = firstNotKey
+			}
 		}
 	}
 	arrival := at.Seconds() * s.flow.clockRate
