@@ -207,17 +207,18 @@ type FlowStats struct {
 	Kind      string // audio, video, data
 	Direction string // at-node, received, at-remote
 	// Sent is the packets (data: messages) its sender sent on this leg;
-	// Packets and Bytes what arrived, each packet once.
+	// Packets and Bytes the media that arrived, each packet once (the
+	// packets without media are Quality's PaddingPackets).
 	Sent    uint64
 	Packets uint64
 	Bytes   uint64
 	// AfterRecoveryPackets counts what arrived after the owner's last
 	// recovery, if any.
 	AfterRecoveryPackets uint64
-	// First and Last are when the first and the last packet arrived; both
-	// zero when none did.
+	// First and Last are when the first and the last media packet
+	// arrived; both zero when none did.
 	First, Last time.Duration `json:",omitempty"`
-	// Outages are the flow's silences longer than a second after its
+	// Outages are the flow's media silences longer than a second after its
 	// first packet, the last one Ongoing if it had stopped by the end.
 	Outages []Outage `json:",omitempty"`
 	// Quality sums an RTP flow's streams (counts, loss) and takes the
@@ -291,6 +292,8 @@ func (f *Flow) stats(k FlowKey, end time.Duration) FlowStats {
 		q.Lost += sq.Lost
 		q.InFlight += sq.InFlight
 		q.Duplicates += sq.Duplicates
+		q.PaddingPackets += sq.PaddingPackets
+		q.PaddingBytes += sq.PaddingBytes
 		q.FramesReceived += sq.FramesReceived
 		q.FramesDecoded += sq.FramesDecoded
 		q.FramesDropped += sq.FramesDropped

@@ -21,8 +21,15 @@ type Quality struct {
 	// reports.MaxSeriesPoints). Zero: a second each, as measured.
 	Step time.Duration `json:",omitempty"`
 	// Sent is the packets the sender sent, retransmissions not counted
-	// again; Packets the distinct packets received.
+	// again; Packets the distinct media packets received.
 	Sent, Packets uint64
+	// PaddingPackets and PaddingBytes count the distinct packets received
+	// that carried no media (padding-only, see Stream.Received): received,
+	// so never lost, but in neither Packets nor any byte count or bitrate
+	// (libwebrtc's packetsReceived counts them too; its bytesReceived
+	// does not: RtpPacketCounter::AddPacket keeps padding_bytes apart).
+	PaddingPackets uint64 `json:",omitempty"`
+	PaddingBytes   uint64 `json:",omitempty"`
 	// Lost is the packets sent up to JudgedUntil that never arrived;
 	// InFlight those sent after it (the last second or two of the call,
 	// which may still have been on their way) and not received.
@@ -38,8 +45,9 @@ type Quality struct {
 	NothingReceived bool `json:",omitempty"`
 	// Duplicates counts packets that arrived more than once.
 	Duplicates uint64 `json:",omitempty"`
-	// Bitrate is the mean received rate, in bits per second, from the first
-	// packet to the end of the call: an outage lowers it.
+	// Bitrate is the mean received rate of media, in bits per second,
+	// from the first media packet to the end of the call: an outage lowers
+	// it.
 	Bitrate float64
 	// Jitter is the largest RFC 3550 interarrival jitter of any stream at
 	// the end of a second; JitterMean the mean of those.
@@ -83,8 +91,8 @@ type Quality struct {
 type Second struct {
 	At time.Duration // the second's start
 	// Sent is the packets sent in this second; Lost those of them that
-	// never arrived (judged seconds only); Packets and Bytes what arrived
-	// in it.
+	// never arrived (judged seconds only); Packets and Bytes the media
+	// that arrived in it.
 	Sent, Lost, Packets uint64
 	Bytes               uint64
 	// Jitter is the RFC 3550 interarrival jitter at the second's end, and

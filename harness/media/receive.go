@@ -10,8 +10,12 @@ import (
 )
 
 // Receive reads the RTP arriving on a remote track until it closes and
-// counts it on flow's stream of the track's SSRC. A video track's frames
-// are assembled as a receiver's decoder would take them (see frames). With
+// counts it on flow's stream of the track's SSRC, each packet's payload
+// without its padding, so that the stream tells a padding-only packet from
+// media (see Stream.Received); a packet whose padding is malformed is
+// dropped, as pion's rtp.Packet.Unmarshal and libwebrtc's
+// RtpPacket::ParseBuffer drop it. A video track's frames are assembled as
+// a receiver's decoder would take them (see frames). With
 // requestKeyframe, the receiver asks for keyframes as libwebrtc's does (see
 // keyframeRequests): requestKeyframe is called with the track's SSRC, from
 // the reading goroutine or a timer's, to send the request (PLISender), and
@@ -40,9 +44,9 @@ func Receive(tr *webrtc.TrackRemote, flow *Flow, requestKeyframe func(ssrc uint3
 		if err != nil {
 			continue
 		}
-		var payload []byte
-		if video {
-			payload = unpadded(&h, buf[hn:n])
+		payload, ok := unpadded(&h, buf[hn:n])
+		if !ok {
+			continue
 		}
 		if stream.Received(&h, payload, n) && requests {
 			request()
@@ -50,16 +54,24 @@ func Receive(tr *webrtc.TrackRemote, flow *Flow, requestKeyframe func(ssrc uint3
 	}
 }
 
-// unpadded is an RTP packet's payload without its padding (RFC 3550 5.1).
-func unpadded(h *rtp.Header, payload []byte) []byte {
-	if !h.Padding || len(payload) == 0 {
-		return payload
+// unpadded is an RTP packet's payload without its padding (RFC 3550
+// §5.1), empty for a padding-only packet; not ok when the padding is
+// malformed: the P bit set and no octet to hold the padding's length, or a
+// length of zero or longer than the payload (pion's rtp.Packet.Unmarshal
+// rejects these; libwebrtc's RtpPacket::ParseBuffer rejects the last two
+// and takes a packet of no payload octet as an empty one).
+func unpadded(h *rtp.Header, payload []byte) (_ []byte, ok bool) {
+	if !h.Padding {
+		return payload, true
+	}
+	if len(payload) == 0 {
+		return nil, false
 	}
 	pad := int(payload[len(payload)-1])
-	if pad > len(payload) {
-		return nil
+	if pad == 0 || pad > len(payload) {
+		return nil, false
 	}
-	return payload[:len(payload)-pad]
+	return payload[:len(payload)-pad], true
 }
 
 // keyframeTimer starts a video receiver's frame-buffer timer: it fires

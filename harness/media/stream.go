@@ -29,17 +29,23 @@ type Stream struct {
 	clock     func() time.Duration // the flow's
 	sentHigh  int                  // one past the highest index sent
 	sentCount uint64
-	recvCount uint64
-	bytes     uint64
-	sent      bitset
-	received  bitset
+	// recvCount and bytes count the media packets that arrived, each
+	// once; paddingCount and paddingBytes the packets without media (see
+	// Received).
+	recvCount    uint64
+	bytes        uint64
+	paddingCount uint64
+	paddingBytes uint64
+	sent         bitset
+	received     bitset
 	// secondStart[i] is sentHigh when second i began: the packets sent in
 	// second i have indexes from secondStart[i] up to secondStart[i+1].
 	secondStart []int
 	seconds     []streamSecond
+	anyArrived  bool          // a packet arrived: transit is set
 	transit     float64       // the previous packet's relative transit, in RTP units
 	jitter      float64       // RFC 3550's J, in RTP units
-	first, last time.Duration // arrivals
+	first, last time.Duration // media arrivals
 	dups        uint64
 	// video is a video stream's frames at its receiver, made with its
 	// first packet (or when its receiver starts waiting for one); plis
@@ -135,15 +141,36 @@ func (s *Stream) Unsent(seq uint16) {
 	}
 }
 
-// Received records a packet with header h and payload (nil: not looked
-// at), of size bytes, arriving now. A packet that arrived before (a
-// retransmission that crossed its original) counts as a duplicate only.
-// A video stream's payloads make its frames (see frames): Received reports
-// whether a receiver would ask for a keyframe at once, because the stream's
-// first complete frame is not one; a receiver that does so counts it with
-// RequestedKeyframe.
+// Received records a packet with header h and payload, its padding taken
+// off (nil: not looked at), of size bytes, arriving now. A packet that
+// arrived before (a retransmission that crossed its original) counts as a
+// duplicate only. A video stream's payloads make its frames (see frames):
+// Received reports whether a receiver would ask for a keyframe at once,
+// because the stream's first complete frame is not one; a receiver that
+// does so counts it with RequestedKeyframe.
+//
+// A packet whose payload is empty (not nil) carries no media: a
+// padding-only packet (RFC 3550 §5.1), such as a bandwidth probe, or a
+// keep-alive, which libwebrtc takes alike (RtpVideoStreamReceiver2::
+// ReceivePacket, payload_size() == 0). Its sequence number counts as
+// received, so it is never lost and arrives once; it counts toward a video
+// stream's frame continuity (see frames), but not as activity for keyframe
+// requests (libwebrtc's UpdatePacketReceiveTimestamps sees media packets
+// only); its jitter counts as any packet's (see below); and it counts in
+// PaddingPackets and PaddingBytes, not in Packets, Bytes, the bitrate or
+// the flow's arrivals, which are media: what a viewer gets.
+//
+// Jitter is RFC 3550 A.8's, over every packet that is not a duplicate,
+// padding-only ones included. libwebrtc does not leave them out either:
+// StreamStatisticianImpl::UpdateCounters (receive_statistics_impl.cc)
+// takes every in-order packet as the arrival the next new timestamp's
+// jitter sample is measured from (last_receive_time_), so padding that
+// arrives after its frame moves the next frame's sample. (libwebrtc takes
+// a sample only on a new timestamp, and from in-order packets only; the
+// harness, as RFC 3550, takes one from every packet, for media too.)
 func (s *Stream) Received(h *rtp.Header, payload []byte, size int) (requestKeyframe bool) {
 	at := s.clock()
+	noMedia := payload != nil && len(payload) == 0
 	s.mu.Lock()
 	i := s.index(h.SequenceNumber)
 	if i >= 0 && s.received.has(i) {
@@ -159,8 +186,7 @@ func (s *Stream) Received(h *rtp.Header, payload []byte, size int) (requestKeyfr
 			}
 			late := i < s.recvHigh
 			s.recvHigh = max(s.recvHigh, i+1)
-			if len(payload) == 0 {
-				// No media: padding (see frames).
+			if noMedia {
 				s.video.paddingPacket(i, at, s.playoutDelay(), s)
 			} else {
 				key, firstNotKey := s.video.packet(i, h.Timestamp, h.Marker, late, payload, at, s.playoutDelay(), s)
@@ -171,8 +197,8 @@ func (s *Stream) Received(h *rtp.Header, payload []byte, size int) (requestKeyfr
 	}
 	arrival := at.Seconds() * s.flow.clockRate
 	transit := arrival - float64(h.Timestamp)
-	if s.recvCount == 0 {
-		s.first = at
+	if !s.anyArrived {
+		s.anyArrived = true
 		s.transit = transit
 	} else {
 		// RFC 3550 A.8: J += (|D| - J) / 16, D from consecutive arrivals.
@@ -183,14 +209,23 @@ func (s *Stream) Received(h *rtp.Header, payload []byte, size int) (requestKeyfr
 		s.transit = transit
 		s.jitter += (d - s.jitter) / 16
 	}
+	sec := s.second(int(at / time.Second))
+	sec.arrived = true
+	sec.jitter = time.Duration(s.jitter / s.flow.clockRate * float64(time.Second))
+	if noMedia {
+		s.paddingCount++
+		s.paddingBytes += uint64(size)
+		s.mu.Unlock()
+		return requestKeyframe
+	}
+	if s.recvCount == 0 {
+		s.first = at
+	}
 	s.last = at
 	s.recvCount++
 	s.bytes += uint64(size)
-	sec := s.second(int(at / time.Second))
 	sec.packets++
 	sec.bytes += uint64(size)
-	sec.arrived = true
-	sec.jitter = time.Duration(s.jitter / s.flow.clockRate * float64(time.Second))
 	s.mu.Unlock()
 	s.flow.arrived(size, at)
 	return requestKeyframe
@@ -266,8 +301,8 @@ func (s *Stream) RTT(d time.Duration) {
 // StreamStats is one stream of a flow as a result.
 type StreamStats struct {
 	SSRC uint32
-	// First and Last are when its first and last packet arrived; both
-	// zero when none did.
+	// First and Last are when its first and last media packet arrived;
+	// both zero when none did.
 	First, Last time.Duration `json:",omitempty"`
 	Quality     Quality
 }
@@ -282,7 +317,7 @@ func (s *Stream) stats(end time.Duration, seconds int) StreamStats {
 		judged = 0
 	}
 	q := Quality{Sent: s.sentCount, Packets: s.recvCount, Duplicates: s.dups, NothingReceived: s.recvCount == 0,
-		JudgedUntil: time.Duration(judged) * time.Second}
+		PaddingPackets: s.paddingCount, PaddingBytes: s.paddingBytes, JudgedUntil: time.Duration(judged) * time.Second}
 	n := max(seconds, len(s.seconds), len(s.secondStart))
 	var judgedSent uint64
 	var jitterSum time.Duration

@@ -159,3 +159,85 @@ func TestMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamPadding: a stream with padding-only packets after its frames
+// (four of 250 bytes, 10 ms after each frame of three 1000-byte packets,
+// as an SFU probing the downlink sends them), against its twin without.
+// A padding packet is a received packet for sequence-number accounting:
+// the one that arrives twice is a duplicate, the one that never arrives
+// lost, the others neither. It is not media: packets, bytes, the bitrate
+// and the seconds' figures are the twin's, and the padding is counted
+// apart. Its jitter counts, as in libwebrtc (see Stream.Received): the
+// twin's is nil, the padded stream's is not. In video, the lost padding
+// packet holds the next frame back until the keyframe, as a lost media
+// packet would.
+func TestStreamPadding(t *testing.T) {
+	for _, tc := range []struct {
+		kind string
+		// every is the time between frames: their 3000 RTP units, so
+		// that the media's transit is constant.
+		every time.Duration
+	}{{Video, time.Second / 30}, {Audio, time.Second / 16}} {
+		kind := tc.kind
+		t.Run(kind, func(t *testing.T) {
+			clock := &fakeClock{}
+			m := NewMeter(clock.since)
+			padded := m.Flow(FlowKey{Track: "padded", Kind: kind})
+			twin := m.Flow(FlowKey{Track: "twin", Kind: kind})
+			p := &vp8Sender{s: padded.Stream(1), seq: 65000, ts: 7}
+			w := &vp8Sender{s: twin.Stream(2), seq: 300, ts: 7}
+			const frames, perFrame, paddingSize = 90, 4, 250
+			for i := range frames {
+				at := time.Duration(i) * tc.every
+				key := i == 0 || i == 45
+				for _, pair := range []struct {
+					v   *vp8Sender
+					pkt []vp8Packet
+				}{{p, p.frame(3, key)}, {w, w.frame(3, key)}} {
+					clock.now = at
+					for k := range pair.pkt {
+						pair.v.s.Received(&pair.pkt[k].h, pair.pkt[k].payload, 1000)
+					}
+				}
+				clock.now = at + 10*time.Millisecond
+				pad := p.padding(perFrame)
+				switch i {
+				case 20:
+					pad = append(pad, pad[0]) // arrives twice
+				case 40:
+					pad = pad[:perFrame-1] // the last never arrives
+				}
+				for k := range pad {
+					p.s.Received(&pad[k].h, pad[k].payload, paddingSize)
+				}
+			}
+			end := (frames*tc.every + time.Second - 1).Truncate(time.Second)
+			ps, ws := padded.stats(FlowKey{Kind: kind}, end), twin.stats(FlowKey{Kind: kind}, end)
+			pq, wq := ps.Quality, ws.Quality
+			if pq.Sent != frames*(3+perFrame) || pq.Lost != 1 || pq.InFlight != 0 || pq.Duplicates != 1 {
+				t.Errorf("padded: sent %d, lost %d, in flight %d, duplicates %d; want %d, 1, 0, 1", pq.Sent, pq.Lost, pq.InFlight, pq.Duplicates, frames*(3+perFrame))
+			}
+			if want := uint64(frames*perFrame - 1); pq.PaddingPackets != want || pq.PaddingBytes != want*paddingSize {
+				t.Errorf("padding %d packets, %d bytes; want %d, %d", pq.PaddingPackets, pq.PaddingBytes, want, want*paddingSize)
+			}
+			if wq.PaddingPackets != 0 || wq.PaddingBytes != 0 {
+				t.Errorf("twin: padding %d packets, %d bytes; want none", wq.PaddingPackets, wq.PaddingBytes)
+			}
+			if ps.Packets != ws.Packets || ps.Bytes != ws.Bytes || pq.Packets != wq.Packets || pq.Bitrate != wq.Bitrate {
+				t.Errorf("padded: %d packets, %d bytes (quality: %d packets, %.0f bit/s); want the twin's %d, %d (%d, %.0f)",
+					ps.Packets, ps.Bytes, pq.Packets, pq.Bitrate, ws.Packets, ws.Bytes, wq.Packets, wq.Bitrate)
+			}
+			for i := range pq.Seconds {
+				if a, b := pq.Seconds[i], wq.Seconds[i]; a.Packets != b.Packets || a.Bytes != b.Bytes {
+					t.Errorf("second %d: padded %d packets, %d bytes; twin %d, %d", i, a.Packets, a.Bytes, b.Packets, b.Bytes)
+				}
+			}
+			if wq.Jitter >= time.Microsecond || pq.Jitter < time.Millisecond {
+				t.Errorf("jitter: padded %v, twin %v; want over 1 ms, under 1 µs", pq.Jitter, wq.Jitter)
+			}
+			if kind == Video && (pq.FramesDecoded != 86 || wq.FramesDecoded != frames) {
+				t.Errorf("frames decoded: padded %d, twin %d; want 86 (41 to 44 wait behind the lost padding), %d", pq.FramesDecoded, wq.FramesDecoded, frames)
+			}
+		})
+	}
+}
