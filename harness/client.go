@@ -384,6 +384,12 @@ func (c *client) addMedia(ctx context.Context, pc *webrtc.PeerConnection, est me
 		return !c.muted.Load() && pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 	}
 	for _, kind := range c.spec.Publish.kinds() {
+		if kind == media.Video && c.spec.Publish.Simulcast {
+			if err := c.addSimulcast(ctx, pc, est, connected); err != nil {
+				return err
+			}
+			continue
+		}
 		track := media.NewTrack(kind, kind, c.spec.Name)
 		tr, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {

@@ -138,7 +138,7 @@ func (e *endpoint) newPeerConnection(ctx context.Context, a attempt, tune func(*
 		// Called while pion builds the connection's interceptors.
 		estimated = func(x media.Estimator) { est = x }
 	}
-	if err := media.ClientInterceptors(&m, &ir, se.LoggerFactory, estimated); err != nil {
+	if err := media.ClientInterceptors(&m, &ir, se.LoggerFactory, estimated, e.spec.Publish.Simulcast); err != nil {
 		return nil, nil, err
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&m), webrtc.WithInterceptorRegistry(&ir))

@@ -44,7 +44,7 @@ func (r *runner) buildMediaNodes(ctx context.Context, ca *pki.CA) error {
 	var participants []sfu.Participant
 	renominate := false
 	for _, c := range r.spec.Clients {
-		participants = append(participants, sfu.Participant{Name: c.Name, Audio: c.Publish.Audio, Video: c.Publish.Video, Data: c.Publish.Data})
+		participants = append(participants, sfu.Participant{Name: c.Name, Audio: c.Publish.Audio, Video: c.Publish.Video, Data: c.Publish.Data, Simulcast: c.Publish.Simulcast})
 		renominate = renominate || c.Fallback.Policy == Renominate
 	}
 	var backends []netip.AddrPort

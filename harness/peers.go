@@ -114,6 +114,9 @@ func (s Spec) validatePeers(lans, hosts map[string]bool) error {
 		if p.Fallback.OtherNode {
 			return fmt.Errorf("peer %s: other_node: a peer-to-peer call has no media node", p.Name)
 		}
+		if p.Publish.Simulcast {
+			return fmt.Errorf("peer %s: simulcast: layers are for a media node to choose from; a peer sends one", p.Name)
+		}
 	}
 	return nil
 }

@@ -2,8 +2,11 @@ package harness
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 
 	"github.com/icelab/icelab/harness/media"
+	"github.com/pion/webrtc/v4"
 )
 
 // publishFunc sends a published track while active says so, counting what
@@ -45,4 +48,49 @@ func newEncoder(kind string, est media.Estimator, pub Publish) *media.Encoder {
 		share = media.AudioBitrate
 	}
 	return media.NewEncoder(est, share)
+}
+
+// addSimulcast adds the client's video as a simulcast publication: one
+// send-only transceiver with an encoding per layer (media.SimulcastLayers,
+// RTPSender.AddEncoding, each its own SSRC and RID), frames from a
+// simulcast encoder following est (nil: every layer at its top bitrate),
+// sent while active says so. A keyframe request on any layer's SSRC asks
+// for keyframes on all (media.SimulcastEncoder). A test's publishers are
+// not used: they send one stream.
+func (c *client) addSimulcast(ctx context.Context, pc *webrtc.PeerConnection, est media.Estimator, active func() bool) error {
+	layers := media.SimulcastLayers()
+	// The transceiver's media ID, which each layer's packets carry, is
+	// known once the offer is made; the layers read it when bound.
+	var tr atomic.Pointer[webrtc.RTPTransceiver]
+	mid := func() string {
+		if t := tr.Load(); t != nil {
+			return t.Mid()
+		}
+		return ""
+	}
+	tracks := make([]*media.Track, len(layers))
+	for i, l := range layers {
+		tracks[i] = media.NewLayerTrack(media.Video, c.spec.Name, l.RID, mid)
+	}
+	t, err := pc.AddTransceiverFromTrack(tracks[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return fmt.Errorf("simulcast: %w", err)
+	}
+	tr.Store(t)
+	for _, track := range tracks[1:] {
+		if err := t.Sender().AddEncoding(track); err != nil {
+			return fmt.Errorf("simulcast layer %s: %w", track.RID(), err)
+		}
+	}
+	share := 0
+	if c.spec.Publish.Audio {
+		share = media.AudioBitrate
+	}
+	enc := media.NewSimulcastEncoder(est, share, layers)
+	flow := c.run.meter.Flow(media.FlowKey{Owner: c.spec.Name, Track: c.spec.Name + "/" + media.Video, Kind: media.Video, Direction: media.AtNode})
+	c.spawn(func() { media.PublishSimulcast(ctx, tracks, flow, active, enc) })
+	for _, track := range tracks {
+		c.spawn(func() { media.DrainLayerRTCP(t.Sender(), track, flow, enc.RequestKeyframe) })
+	}
+	return nil
 }

@@ -206,6 +206,9 @@ func (s Spec) validateClients(names, clients map[string]bool) error {
 		if !names[c.LAN] {
 			return fmt.Errorf("client %s: lan %q is not defined", c.Name, c.LAN)
 		}
+		if c.Publish.Simulcast && !c.Publish.Video {
+			return fmt.Errorf("client %s: simulcast publishes video in layers; publish video too", c.Name)
+		}
 	}
 	if len(s.Clients) == 0 {
 		return errors.New("a run needs at least one client")

@@ -157,6 +157,11 @@ type Publish struct {
 	Audio bool // Opus-sized RTP, about 32 kbit/s
 	Video bool // about 1.5 Mbit/s at 30 frames a second
 	Data  bool // a data channel with a message every 100 ms
+	// Simulcast sends the video in three encodings (media.SimulcastLayers:
+	// 180p, 360p and 720p, RIDs q, h and f), as LiveKit's SDKs publish a
+	// camera; the media node forwards each subscriber the highest layer its
+	// link carries. Clients of a media node only.
+	Simulcast bool
 }
 
 // kinds lists the media kinds published, audio first.

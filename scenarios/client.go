@@ -92,13 +92,17 @@ func (p *parser) networkTypes(path string, v *yaml.Node) []webrtc.NetworkType {
 
 func (p *parser) publish(path string, v *yaml.Node) harness.Publish {
 	var pub harness.Publish
-	kinds := []string{"audio", "video", "data"}
+	// simulcast is video in three layers: it implies video.
+	kinds := []string{"audio", "video", "simulcast", "data"}
 	set := func(kind string, on bool) {
 		switch kind {
 		case "audio":
 			pub.Audio = on
 		case "video":
 			pub.Video = on
+		case "simulcast":
+			pub.Simulcast = on
+			pub.Video = pub.Video || on
 		case "data":
 			pub.Data = on
 		}

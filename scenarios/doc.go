@@ -235,7 +235,12 @@
 //	                                    # bridged over IPv4 loopback only)
 //	    ice_servers: [{urls: [turns:turn.example.com:443?transport=tcp], username: u, credential: p}]
 //	                                    # default: what the node's signalling hands out
-//	    publish: [audio, video, data]   # or {audio: true, ...}; default: nothing published
+//	    publish: [audio, video, data]   # or {audio: true, ...}; default: nothing published.
+//	                                    # simulcast (in place of video): video in three
+//	                                    # layers as LiveKit's SDKs publish a camera (q 180p
+//	                                    # 160 kbit/s, h 360p 450 kbit/s, f 720p 1.5 Mbit/s);
+//	                                    # the node forwards each subscriber the highest its
+//	                                    # link carries (congestion_control: gcc to adapt)
 //	    fallback: {policy: transport, deadline: 10s, other_node: false}
 //	                                    # policy: none (default), ice-restart, transport,
 //	                                    # renomination, force-relay. deadline bounds each

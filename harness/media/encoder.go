@@ -28,6 +28,9 @@ const (
 	budgetFrames = 10
 )
 
+// frameRate is the camera's frames a second.
+const frameRate = int(time.Second / VideoInterval)
+
 // VP8 payload header's first byte (RFC 7741 section 4.3): bit 0 (P) is 0
 // for a keyframe, 1 for an inter frame.
 const (
@@ -55,28 +58,68 @@ type Encoder struct {
 	estimator Estimator // nil: a fixed bitrate
 	share     int       // what other streams take of the estimator's target
 
-	mu       sync.Mutex
+	mu  sync.Mutex
+	rc  rateControl
+	buf []byte
+}
+
+// rateControl is one encoded stream's frame sizes: a keyframe when asked
+// for, its excess paid back over the frames after it.
+type rateControl struct {
 	keyframe bool // the next frame is a keyframe
 	debt     int  // bytes sent above the target, paid back over budgetFrames
 	target   int  // the bitrate the last frame was made for
-	buf      []byte
+}
+
+// frame returns the next frame, cut from buf, for target bits per second
+// at fps frames a second,
+// and whether it is a keyframe; adaptive says the target follows a
+// congestion controller (a fixed-bitrate encoder makes its keyframes the
+// size of any frame). Its first byte is the VP8 payload header's (RFC 7741
+// section 4.3), so that a receiver can tell keyframes apart.
+func (rc *rateControl) frame(target, fps int, adaptive bool, buf []byte) ([]byte, bool) {
+	rc.target = target
+	perFrame := target / 8 / fps
+	size := perFrame
+	key := rc.keyframe
+	if key && adaptive {
+		size = keyframeScale * perFrame
+		rc.debt += size - perFrame
+	} else if rc.debt > 0 {
+		pay := min(rc.debt, perFrame/2, max(rc.debt/budgetFrames, 1))
+		size -= pay
+		rc.debt -= pay
+	}
+	rc.keyframe = false
+	frame := buf[:min(max(size, 1), len(buf))]
+	frame[0] = vp8InterFrame
+	if key {
+		frame[0] = vp8Keyframe
+	}
+	return frame, key
 }
 
 // NewEncoder returns an encoder that follows e's target bitrate, less
 // share bits per second that the connection's other streams take (its
 // audio); a nil e sends at MaxVideoBitrate.
 func NewEncoder(e Estimator, share int) *Encoder {
-	buf := make([]byte, keyframeScale*VideoFrame)
+	return &Encoder{estimator: e, share: share, rc: rateControl{keyframe: true}, buf: frameBuffer(MaxVideoBitrate, frameRate)}
+}
+
+// frameBuffer returns a buffer for the frames of a stream of at most max
+// bits per second, keyframes included.
+func frameBuffer(max, fps int) []byte {
+	buf := make([]byte, keyframeScale*(max/8/fps+1))
 	for i := range buf {
 		buf[i] = byte(i)
 	}
-	return &Encoder{estimator: e, share: share, keyframe: true, buf: buf}
+	return buf
 }
 
 // RequestKeyframe makes the next frame a keyframe, as a PLI asks.
 func (e *Encoder) RequestKeyframe() {
 	e.mu.Lock()
-	e.keyframe = true
+	e.rc.keyframe = true
 	e.mu.Unlock()
 }
 
@@ -85,7 +128,7 @@ func (e *Encoder) RequestKeyframe() {
 func (e *Encoder) Target() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.target
+	return e.rc.target
 }
 
 // Frame returns the next frame's bytes, valid until the next call, and
@@ -94,27 +137,9 @@ func (e *Encoder) Target() int {
 func (e *Encoder) Frame() ([]byte, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.target = MaxVideoBitrate
+	target := MaxVideoBitrate
 	if e.estimator != nil {
-		e.target = min(max(e.estimator.GetTargetBitrate()-e.share, MinVideoBitrate), MaxVideoBitrate)
+		target = min(max(e.estimator.GetTargetBitrate()-e.share, MinVideoBitrate), MaxVideoBitrate)
 	}
-	perFrame := e.target / 8 / int(time.Second/VideoInterval)
-	size := perFrame
-	key := e.keyframe
-	if key && e.estimator != nil {
-		size = keyframeScale * perFrame
-		e.debt += size - perFrame
-	} else if e.debt > 0 {
-		pay := min(e.debt, perFrame/2, max(e.debt/budgetFrames, 1))
-		size -= pay
-		e.debt -= pay
-	}
-	e.keyframe = false
-	size = max(size, 1)
-	frame := e.buf[:size]
-	frame[0] = vp8InterFrame
-	if key {
-		frame[0] = vp8Keyframe
-	}
-	return frame, key
+	return e.rc.frame(target, frameRate, e.estimator != nil, e.buf)
 }

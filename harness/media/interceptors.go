@@ -19,6 +19,10 @@ import (
 // retransmission asked for later than that would arrive too late to play.
 const NACKHistory = 256
 
+// NodeMaxBitrate bounds a media node's estimate of what it may send one
+// subscriber: far above any room the harness runs.
+const NodeMaxBitrate = 100_000_000
+
 // Interceptors registers pion's default codecs and interceptors (NACK
 // generator and responder, RTCP reports, simulcast header extensions, the
 // transport-wide congestion control header), in pion's order, with a NACK
@@ -29,9 +33,23 @@ const NACKHistory = 256
 // what flows), and it costs a lock and a map lookup per packet and
 // subscription. Under them all, each stream's reads share one attributes
 // map (attributesFactory).
-func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+//
+// With a non-nil estimated, what the node sends runs send-side congestion
+// control as LiveKit's does with rtc.congestion_control.use_send_side_bwe
+// (pkg/rtc/transport.go: transport-wide sequence numbers on every packet,
+// an estimate per peer connection from the subscriber's feedback): package
+// gcc's estimator, handed to estimated as each peer connection is built,
+// for the node to choose simulcast layers by. LiveKit's default is the
+// subscriber's REMB, which pion's receivers do not send.
+func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, estimated func(*gcc.Estimator)) error {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return err
+	}
+	ir.Add(attributesFactory{}) // first: the innermost reader
+	if estimated != nil {
+		if err := congestionControl(m, ir, estimated, NodeMaxBitrate); err != nil {
+			return err
+		}
 	}
 	// webrtc.ConfigureNack, with the responder replaced.
 	generator, err := nack.NewGeneratorInterceptor()
@@ -40,7 +58,6 @@ func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	}
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
-	ir.Add(attributesFactory{}) // first: the innermost reader
 	ir.Add(nackResponderFactory{size: NACKHistory})
 	ir.Add(generator)
 	return defaultsAfterNACK(m, ir, nil)
@@ -79,12 +96,13 @@ func defaultsAfterNACK(m *webrtc.MediaEngine, ir *interceptor.Registry, lf loggi
 // where pion/interceptor's gcc is not) on transport-wide feedback, with
 // the transport-wide sequence number stamped on every packet sent
 // (webrtc.ConfigureTWCCHeaderExtensionSender), starting at StartBitrate
-// and capped at what the harness's media can use; estimated gets the
+// and capped at what the harness's media can use (simulcast: its layers
+// together); estimated gets the
 // peer connection's estimator when the connection is made. Congestion
 // control sits nearest the wire, as in pion's bandwidth-estimation
 // examples, so that it sees every packet, retransmissions included, each
 // stamped before it. Publish paces what the encoder makes (PacingFactor).
-func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logging.LoggerFactory, estimated func(Estimator)) error {
+func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logging.LoggerFactory, estimated func(Estimator), simulcast bool) error {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return err
 	}
@@ -93,7 +111,11 @@ func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logg
 	// stream (attributesFactory: first, so the innermost reader).
 	ir.Add(attributesFactory{})
 	if estimated != nil {
-		if err := congestionControl(m, ir, estimated); err != nil {
+		top := MaxVideoBitrate
+		if simulcast {
+			top = SimulcastMax(SimulcastLayers())
+		}
+		if err := congestionControl(m, ir, func(e *gcc.Estimator) { estimated(e) }, top+AudioBitrate); err != nil {
 			return err
 		}
 	}
@@ -107,10 +129,10 @@ func ClientInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logg
 
 // congestionControl registers send-side GCC (package gcc) and the
 // transport-wide sequence numbers it needs, handing each peer connection's
-// estimator to estimated. gcc's interceptor goes first, nearest the wire,
-// so that it sees each packet stamped as it leaves.
-func congestionControl(m *webrtc.MediaEngine, ir *interceptor.Registry, estimated func(Estimator)) error {
-	ir.Add(gcc.NewInterceptorFactory(gcc.Config{Start: StartBitrate, Min: MinVideoBitrate, Max: MaxVideoBitrate + AudioBitrate},
-		func(e *gcc.Estimator) { estimated(e) }))
+// estimator to estimated; the estimate stays under max, what the sender's
+// media can use. gcc's interceptor goes first, nearest the wire, so that it
+// sees each packet stamped as it leaves.
+func congestionControl(m *webrtc.MediaEngine, ir *interceptor.Registry, estimated func(*gcc.Estimator), max int) error {
+	ir.Add(gcc.NewInterceptorFactory(gcc.Config{Start: StartBitrate, Min: MinVideoBitrate, Max: max}, estimated))
 	return webrtc.ConfigureTWCCHeaderExtensionSender(m, ir)
 }

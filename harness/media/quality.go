@@ -72,6 +72,9 @@ type Quality struct {
 	// Adaptive: the flow's sender followed a congestion controller's
 	// target bitrate (Second.Target).
 	Adaptive bool `json:",omitempty"`
+	// Simulcast: the flow is a media node's forwarding of a simulcast
+	// publication, one layer at a time (Second.Layer).
+	Simulcast bool `json:",omitempty"`
 	// FramesReceived, FramesDecoded and FramesDropped are a video flow's
 	// frames as its receiver assembled them (W3C webrtc-stats
 	// framesReceived, framesDecoded, framesDropped): frames complete,
@@ -106,6 +109,11 @@ type Second struct {
 	// the sender follows none.
 	Encoded uint64 `json:",omitempty"`
 	Target  uint64 `json:",omitempty"`
+	// Layer is the simulcast layer (RID) a media node forwarded on the
+	// flow at the second's end, "none" while it forwarded none (waiting
+	// for a keyframe after a switch down); empty when the flow is not
+	// from a simulcast publication.
+	Layer string `json:",omitempty"`
 	// Frames counts the video frames shown in this second, PLIs the
 	// keyframe requests the receiver sent in it.
 	Frames uint64 `json:",omitempty"`

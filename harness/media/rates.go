@@ -17,6 +17,10 @@ type senderRates struct {
 type rateSecond struct {
 	encoded uint64 // bytes of media the sender encoded
 	target  int    // the encoder's target at its last frame; zero: none
+	// layer is the simulcast layer forwarded at the second's end, if
+	// switched says the node chose one in it.
+	layer    string
+	switched bool
 }
 
 // Encoded counts a frame of size bytes that the flow's sender encoded now
@@ -35,24 +39,70 @@ func (f *Flow) Encoded(size, target int) {
 	}
 }
 
+// Forwarded records that the flow's sender, a media node, forwards the
+// simulcast layer rid from now on ("": none, while it waits for the next
+// layer's keyframe). A second's layer is the one forwarded at its end.
+func (f *Flow) Forwarded(rid string) {
+	i := int(f.clock() / time.Second)
+	r := &f.rates
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.seconds) <= i {
+		r.seconds = append(r.seconds, rateSecond{})
+	}
+	r.seconds[i].layer, r.seconds[i].switched = rid, true
+}
+
 // addTo adds what the sender encoded in the call's first seconds to q's
-// seconds, and its target.
+// seconds, and its target; for a flow a media node forwards from a
+// simulcast publication, the layer forwarded in each second from the
+// first choice on.
 func (r *senderRates) addTo(q *Quality, seconds int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, s := range r.seconds[:min(len(r.seconds), seconds)] {
+	layer, layered := "", false
+	for i := range min(len(r.seconds), seconds) {
+		s := r.seconds[i]
+		if s.switched {
+			layer, layered = s.layer, true
+		}
 		if i >= len(q.Seconds) {
-			if s.encoded == 0 {
+			if s.encoded == 0 && !layered {
 				continue
 			}
-			for len(q.Seconds) <= i {
-				q.Seconds = append(q.Seconds, Second{At: time.Duration(len(q.Seconds)) * time.Second})
-			}
+			q.grow(i + 1)
 		}
 		q.Seconds[i].Encoded = s.encoded
 		q.Seconds[i].Target = uint64(s.target)
 		if s.target > 0 {
 			q.Adaptive = true
 		}
+		if layered {
+			q.Seconds[i].Layer, q.Simulcast = layerName(layer), true
+		}
+	}
+	if !layered {
+		return
+	}
+	// The layer chosen last holds to the end of the call.
+	q.grow(seconds)
+	for i := len(r.seconds); i < seconds; i++ {
+		q.Seconds[i].Layer = layerName(layer)
+	}
+}
+
+// layerName is a second's layer: the RID, or "none" while nothing is
+// forwarded.
+func layerName(rid string) string {
+	if rid == "" {
+		return "none"
+	}
+	return rid
+}
+
+// grow makes q's seconds at least n long.
+func (q *Quality) grow(n int) {
+	for len(q.Seconds) < n {
+		q.Seconds = append(q.Seconds, Second{At: time.Duration(len(q.Seconds)) * time.Second})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -130,11 +131,31 @@ func PLISender(pc *webrtc.PeerConnection) func(ssrc uint32) {
 // that packet, on the reading goroutine: onPLI must not block. A sender
 // with an encoder wires onPLI to the encoder's keyframe request.
 func DrainRTCPWithPLI(sender *webrtc.RTPSender, flow *Flow, onPLI func()) {
+	drainRTCP(sender.Read, flow, onPLI, nil)
+}
+
+// DrainLayerRTCP is DrainRTCPWithPLI for the simulcast encoding of track
+// on sender, whose RTCP pion reads apart from the other encodings'; the
+// first receiver report on the encoding's SSRC tells the track its
+// receiver knows it (Track.Acknowledged).
+func DrainLayerRTCP(sender *webrtc.RTPSender, track *Track, flow *Flow, onPLI func()) {
+	read := func(b []byte) (int, interceptor.Attributes, error) { return sender.ReadSimulcast(b, track.RID()) }
+	drainRTCP(read, flow, onPLI, track)
+}
+
+// drainRTCP reads RTCP with read until it fails: see DrainRTCPWithPLI;
+// with layer, a receiver report on the layer's SSRC acknowledges it.
+func drainRTCP(read func([]byte) (int, interceptor.Attributes, error), flow *Flow, onPLI func(), layer *Track) {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := sender.Read(buf)
+		n, _, err := read(buf)
 		if err != nil {
 			return
+		}
+		if layer != nil && !layer.acked.Load() {
+			if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil && reportsOn(pkts, layer.SSRC()) {
+				layer.Acknowledged()
+			}
 		}
 		if flow == nil && onPLI == nil {
 			continue
@@ -150,6 +171,26 @@ func DrainRTCPWithPLI(sender *webrtc.RTPSender, flow *Flow, onPLI func()) {
 			onPLI()
 		}
 	}
+}
+
+// reportsOn reports whether an RTCP compound packet holds a reception
+// report on ssrc.
+func reportsOn(pkts []rtcp.Packet, ssrc uint32) bool {
+	for _, p := range pkts {
+		var reports []rtcp.ReceptionReport
+		switch p := p.(type) {
+		case *rtcp.ReceiverReport:
+			reports = p.Reports
+		case *rtcp.SenderReport:
+			reports = p.Reports
+		}
+		for _, r := range reports {
+			if r.SSRC == ssrc {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // AsksForKeyframe reports whether an RTCP compound packet asks its

@@ -115,6 +115,119 @@ func Publish(ctx context.Context, track *Track, kind string, flow *Flow, active 
 	}
 }
 
+// PublishSimulcast is Publish for a simulcast video publication: every
+// VideoInterval, each layer enc sends makes a frame when its frame rate has
+// one due, packetized into RTP on that layer's track (tracks[i] sends layer
+// i, each with its own sequence numbers and timestamps, as each encoding is
+// an RTP stream of its own) and counted on flow's stream of its SSRC; the
+// frames together are counted as encoded on flow. Packets are paced at
+// PacingFactor times the layers' target together.
+//
+// Under congestion control, the sender pads what it sends up to the
+// bitrate that starts its top layer (padUpTo), or its estimate if lower,
+// as libwebrtc does for a simulcast sender without ALR probing
+// (video/video_send_stream_impl.cc, CalculateMaxPadBitrateBps: the lower
+// layers' targets plus the top layer's minimum with hysteresis; the pacer
+// pads up to that while the encoder makes less): without it the estimate,
+// which grows only to 1.5 times what is acknowledged, would never reach the
+// next layer's start. Padding-only packets (RFC 3550 §5.1) go on the
+// lowest layer's stream after a frame's end, with its numbers, as
+// libwebrtc pads on a media stream without RTX (rtp_sender.cc
+// GeneratePadding).
+func PublishSimulcast(ctx context.Context, tracks []*Track, flow *Flow, active func() bool, enc *SimulcastEncoder) {
+	sequencers := make([]rtp.Sequencer, len(tracks))
+	packetizers := make([]rtp.Packetizer, len(tracks))
+	for i := range packetizers {
+		sequencers[i] = rtp.NewRandomSequencer()
+		packetizers[i] = rtp.NewPacketizer(RTPMTU, 0, 0, &codecs.VP8Payloader{}, sequencers[i], VideoClockRate)
+	}
+	padUpTo := padUpToBitrate(enc.Layers())
+	samples := uint32(VideoInterval.Seconds() * VideoClockRate)
+	sent := make([]bool, len(tracks))
+	var lastTS uint32 // the lowest layer's last frame's timestamp
+	var padded bool   // the lowest layer has sent a frame to pad after
+	padding := make([]byte, paddingSize)
+	padding[len(padding)-1] = paddingSize
+	ticker := time.NewTicker(VideoInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if !active() || tracks[0].SSRC() == 0 {
+			continue // not connected, or not negotiated yet
+		}
+		frames := enc.Frames()
+		target, size := 0, 0
+		if enc.estimator != nil {
+			target = enc.Target()
+		}
+		clear(sent)
+		for _, f := range frames {
+			size += len(f.Payload)
+		}
+		flow.Encoded(size, target)
+		first := true
+		wire := 0
+		for _, f := range frames {
+			track := tracks[f.Layer]
+			sent[f.Layer] = true
+			stream := flow.Stream(track.SSRC())
+			for _, pkt := range packetizers[f.Layer].Packetize(f.Payload, samples) {
+				if !first && target > 0 && !pace(ctx, pkt, target) {
+					return
+				}
+				first = false
+				wire += pkt.MarshalSize()
+				if f.Layer == 0 {
+					lastTS, padded = pkt.Timestamp, true
+				}
+				Send(track, stream, pkt)
+			}
+		}
+		// A layer not sent keeps its clock: its timestamps follow the
+		// capture time when it starts again.
+		for i, ok := range sent {
+			if !ok {
+				packetizers[i].SkipSamples(samples)
+			}
+		}
+		if enc.estimator == nil || !padded {
+			continue
+		}
+		// Padding for what the media left of this interval's share of
+		// the pad rate (the audio stream's included).
+		rate := min(padUpTo, enc.estimator.GetTargetBitrate())
+		due := int(float64(rate)/8*VideoInterval.Seconds()) - wire - enc.share/8/frameRate
+		stream := flow.Stream(tracks[0].SSRC())
+		for ; due >= paddingSize; due -= paddingSize + 12 {
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, SequenceNumber: sequencers[0].NextSequenceNumber(), Timestamp: lastTS}, Payload: padding}
+			if !pace(ctx, pkt, rate) {
+				return
+			}
+			Send(tracks[0], stream, pkt)
+		}
+	}
+}
+
+// paddingSize is a padding-only packet's payload: libwebrtc's largest
+// (rtp_sender.cc, kMaxPaddingLength).
+const paddingSize = 224
+
+// padUpToBitrate is what a simulcast sender pads up to: the lower layers'
+// targets and the top layer's minimum with hysteresis (see
+// PublishSimulcast).
+func padUpToBitrate(layers []Layer) int {
+	top := layers[len(layers)-1]
+	total := min(int(layerHysteresis*float64(top.Min)), top.Target)
+	for _, l := range layers[:len(layers)-1] {
+		total += l.Target
+	}
+	return total
+}
+
 // PacingFactor is how much faster than its target a paced sender sends a
 // frame's packets: libwebrtc's pacer (modules/pacing, kDefaultPaceMultiplier
 // 2.5), which spreads a frame over part of its interval rather than

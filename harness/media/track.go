@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -26,6 +27,13 @@ type Track struct {
 	id, streamID string
 	kind         string
 	codec        webrtc.RTPCodecCapability
+	// rid is the simulcast encoding the track is ("": none); mid returns
+	// its transceiver's media ID once negotiated. A simulcast encoding's
+	// packets carry both in header extensions (RFC 8852, RFC 8843 §15)
+	// until the receiver acknowledges its SSRC (see Acknowledged).
+	rid   string
+	mid   func() string
+	acked atomic.Bool
 }
 
 // binding is a track's negotiated sending: its SSRC stays after Unbind.
@@ -35,6 +43,10 @@ type binding struct {
 	pt     uint8
 	writer webrtc.TrackLocalWriter
 	id     string
+	// The negotiated IDs of the MID and RID header extensions, and the
+	// MID's value, for a simulcast encoding (zero otherwise).
+	midExt, ridExt uint8
+	mid, rid       []byte
 }
 
 // binding returns the track's binding, zero before the first Bind.
@@ -59,6 +71,23 @@ func (t *Track) Init(kind, id, streamID string) {
 	t.id, t.streamID, t.kind, t.codec = id, streamID, kind, Codec(kind)
 }
 
+// NewLayerTrack returns a track of one simulcast encoding rid of a video
+// publication (RFC 8853): its packets name their encoding and their
+// transceiver's media ID, which mid returns once negotiated, so that the
+// receiver can tell the encodings apart before it knows their SSRCs.
+// Every layer of a publication has the same id and streamID.
+func NewLayerTrack(id, streamID, rid string, mid func() string) *Track {
+	t := NewTrack(Video, id, streamID)
+	t.rid, t.mid = rid, mid
+	return t
+}
+
+// Acknowledged tells a simulcast encoding's track that its receiver knows
+// its SSRC (a receiver report on it arrived): as libwebrtc's RTP sender
+// (rtp_sender.cc, UpdateHeaderSizes and ssrc_has_acked_), it stops sending
+// the MID and RID header extensions.
+func (t *Track) Acknowledged() { t.acked.Store(true) }
+
 // errUnsupportedCodec is returned to pion when the peer connection did not
 // negotiate the track's codec.
 var errUnsupportedCodec = errors.New("media: codec not negotiated")
@@ -70,11 +99,39 @@ func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	defer t.mu.Unlock()
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, t.codec.MimeType) && c.ClockRate == t.codec.ClockRate {
-			t.b.Store(&binding{bound: true, ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream(), id: ctx.ID()})
+			b := &binding{bound: true, ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream(), id: ctx.ID()}
+			if t.rid != "" {
+				t.bindLayer(b, ctx.HeaderExtensions())
+			}
+			t.b.Store(b)
 			return c, nil
 		}
 	}
 	return webrtc.RTPCodecParameters{}, errUnsupportedCodec
+}
+
+// bindLayer finds the negotiated MID and RID header extensions a
+// simulcast encoding's packets carry; without both, pion's receiver cannot
+// tell its encodings apart (peerconnection.go handleIncomingSSRC), and the
+// packets go without them.
+func (t *Track) bindLayer(b *binding, exts []webrtc.RTPHeaderExtensionParameter) {
+	var mid string
+	if t.mid != nil {
+		mid = t.mid()
+	}
+	for _, e := range exts {
+		switch e.URI {
+		case sdp.SDESMidURI:
+			b.midExt = uint8(e.ID) //nolint:gosec // extension IDs are 1 to 255
+		case sdp.SDESRTPStreamIDURI:
+			b.ridExt = uint8(e.ID) //nolint:gosec // extension IDs are 1 to 255
+		}
+	}
+	if b.midExt == 0 || b.ridExt == 0 || mid == "" {
+		b.midExt, b.ridExt = 0, 0
+		return
+	}
+	b.mid, b.rid = []byte(mid), []byte(t.rid)
 }
 
 // Unbind implements webrtc.TrackLocal.
@@ -82,7 +139,7 @@ func (t *Track) Unbind(ctx webrtc.TrackLocalContext) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if b := t.binding(); b.id == ctx.ID() {
-		t.b.Store(&binding{ssrc: b.ssrc, pt: b.pt, id: b.id})
+		t.b.Store(&binding{ssrc: b.ssrc, pt: b.pt, id: b.id, midExt: b.midExt, ridExt: b.ridExt, mid: b.mid, rid: b.rid})
 	}
 	return nil
 }
@@ -90,8 +147,8 @@ func (t *Track) Unbind(ctx webrtc.TrackLocalContext) error {
 // ID implements webrtc.TrackLocal.
 func (t *Track) ID() string { return t.id }
 
-// RID implements webrtc.TrackLocal: no simulcast layer.
-func (t *Track) RID() string { return "" }
+// RID implements webrtc.TrackLocal: the simulcast encoding, "" for none.
+func (t *Track) RID() string { return t.rid }
 
 // StreamID implements webrtc.TrackLocal.
 func (t *Track) StreamID() string { return t.streamID }
@@ -116,6 +173,14 @@ func (t *Track) WriteRTP(h *rtp.Header, payload []byte) (bool, error) {
 		return false, nil
 	}
 	h.SSRC, h.PayloadType = b.ssrc, b.pt
+	if b.ridExt != 0 && !t.acked.Load() {
+		if err := h.SetExtension(b.midExt, b.mid); err != nil {
+			return false, err
+		}
+		if err := h.SetExtension(b.ridExt, b.rid); err != nil {
+			return false, err
+		}
+	}
 	n, err := b.writer.WriteRTP(h, payload)
 	return n > 0 && err == nil, err
 }

@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/icelab/icelab/harness/gcc"
 	"github.com/icelab/icelab/harness/media"
 	"github.com/icelab/icelab/vnet"
 	"github.com/pion/ice/v4"
@@ -29,6 +31,8 @@ type Participant struct {
 	Name         string
 	Audio, Video bool
 	Data         bool
+	// Simulcast: its video arrives in layers (RIDs q, h and f).
+	Simulcast bool
 }
 
 func (p Participant) kinds() []string { return media.Kinds(p.Audio, p.Video) }
@@ -90,6 +94,11 @@ type Node struct {
 
 	publications map[string]*publication // "alice/audio"
 	byName       map[string]Participant
+
+	// building serialises making peer connections, so that built is the
+	// estimator of the one being made.
+	building sync.Mutex
+	built    *gcc.Estimator
 
 	mu           sync.Mutex
 	participants map[string]*participant
@@ -160,10 +169,17 @@ func New(cfg Config) (*Node, error) {
 	}
 	var m webrtc.MediaEngine
 	var ir interceptor.Registry
-	if err := media.Interceptors(&m, &ir); err != nil {
+	n := &Node{}
+	// With a simulcast publication in the room, the node estimates each
+	// subscriber's downlink to choose its layers by (media.Interceptors).
+	var estimated func(*gcc.Estimator)
+	if slices.ContainsFunc(cfg.Participants, func(p Participant) bool { return p.Simulcast && p.Video }) {
+		estimated = func(e *gcc.Estimator) { n.built = e }
+	}
+	if err := media.Interceptors(&m, &ir, estimated); err != nil {
 		return nil, fmt.Errorf("node %s: interceptors: %w", cfg.Name, err)
 	}
-	n := &Node{
+	*n = Node{
 		cfg:          cfg,
 		api:          webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&m), webrtc.WithInterceptorRegistry(&ir)),
 		publications: map[string]*publication{},
@@ -176,7 +192,7 @@ func New(cfg Config) (*Node, error) {
 		n.byName[p.Name] = p
 		for _, kind := range p.kinds() {
 			name := p.Name + "/" + kind
-			n.publications[name] = newPublication(name)
+			n.publications[name] = newPublication(name, p.Simulcast && kind == media.Video)
 		}
 	}
 	return n, nil
@@ -233,6 +249,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 // offer created.
 func (n *Node) bindSubscriptions(pc *webrtc.PeerConnection, p *participant) error {
 	participant := p.name
+	var tracks []allocated        // its simulcast subscriptions
 	next := map[string][]string{} // by kind
 	for _, s := range n.subscriptions(participant) {
 		kind := s[strings.IndexByte(s, '/')+1:]
@@ -249,7 +266,8 @@ func (n *Node) bindSubscriptions(pc *webrtc.PeerConnection, p *participant) erro
 		sub := next[kind][0]
 		next[kind] = next[kind][1:]
 		publisher := sub[:strings.IndexByte(sub, '/')]
-		down := newDownTrack(kind, publisher)
+		pub := n.publications[sub]
+		down := newDownTrack(kind, publisher, pub.simulcast)
 		track := &down.track
 		// AddTrack, not the API's NewRTPSender: only a sender made by the
 		// peer connection runs its interceptors (sender reports, NACK
@@ -267,11 +285,24 @@ func (n *Node) bindSubscriptions(pc *webrtc.PeerConnection, p *participant) erro
 		// its round trip measured from the receiver reports it sends back.
 		flow := n.cfg.Meter.Flow(media.FlowKey{Owner: participant, Track: sub, Kind: kind, Direction: media.Received})
 		down.flow = flow
-		pub := n.publications[sub]
 		pub.subscribe(participant, down)
-		n.spawn(func() { p.feedback(sender, flow, pub) })
+		if pub.simulcast {
+			tracks = append(tracks, allocated{pub: pub, d: down})
+		}
+		n.spawn(func() { p.feedback(sender, flow, pub, down) })
 	}
+	p.startAllocator(tracks)
 	return nil
+}
+
+// newPeerConnection makes a peer connection and returns it with the
+// node's estimator of what it may send on it (nil: none).
+func (n *Node) newPeerConnection() (*webrtc.PeerConnection, *gcc.Estimator, error) {
+	n.building.Lock()
+	defer n.building.Unlock()
+	n.built = nil
+	pc, err := n.api.NewPeerConnection(webrtc.Configuration{})
+	return pc, n.built, err
 }
 
 // spawn runs f on a goroutine Close waits for, unless Close has begun
@@ -307,6 +338,7 @@ func (n *Node) Close() {
 				t.Stop()
 			}
 		}
+		p.stopAllocator()
 		p.mu.Unlock()
 	}
 	if n.srv != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/icelab/icelab/harness/gcc"
 	"github.com/icelab/icelab/harness/media"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -50,6 +51,11 @@ type participant struct {
 	// full-connection timeouts).
 	disconnect, firstTimer *time.Timer
 	gone                   bool
+	// est is the node's estimate of the participant's downlink on its
+	// newest peer connection (nil: the node runs none), and stopAlloc
+	// stops the stream allocator choosing its simulcast layers by it.
+	est       *gcc.Estimator
+	stopAlloc chan struct{}
 }
 
 // supportsICETCP is LiveKit's reading of a client's SDK (pkg/rtc/clientinfo.go):
@@ -60,10 +66,13 @@ func supportsICETCP(sdk string) bool { return sdk != "" && sdk != SDKGo }
 // it and observing it.
 func (p *participant) newPC() (*webrtc.PeerConnection, error) {
 	n := p.n
-	pc, err := n.api.NewPeerConnection(webrtc.Configuration{})
+	pc, est, err := n.newPeerConnection()
 	if err != nil {
 		return nil, fmt.Errorf("node %s: peer connection for %s: %w", n.cfg.Name, p.name, err)
 	}
+	p.mu.Lock()
+	p.est = est
+	p.mu.Unlock()
 	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
 		n.cfg.Observer.SelectedPair(p.name, pair)
 		p.mu.Lock()
@@ -89,13 +98,14 @@ func (p *participant) newPC() (*webrtc.PeerConnection, error) {
 		kind := tr.Kind().String()
 		name := p.name + "/" + kind
 		pub := n.publications[name]
-		if pub == nil {
-			return // not a publication the node knows of
+		layer, ok := layerOf(tr.RID())
+		if pub == nil || !ok {
+			return // not a publication or layer the node knows of
 		}
 		ssrc := uint32(tr.SSRC())
 		stream := n.cfg.Meter.Flow(media.FlowKey{Owner: p.name, Track: name, Kind: kind, Direction: media.AtNode}).Stream(ssrc)
-		pub.setSource(ssrc)
-		pub.setUpstream(upstream{ssrc: ssrc, pc: pc, stream: stream})
+		pub.setSource(layer, ssrc)
+		pub.setUpstream(layer, upstream{ssrc: ssrc, pc: pc, stream: stream})
 		n.spawn(func() { receive(tr, stream, pub) })
 		n.spawn(func() { media.DrainReceiverRTCP(recv) })
 	})
@@ -232,6 +242,7 @@ func (p *participant) close() {
 			t.Stop()
 		}
 	}
+	p.stopAllocator()
 	p.mu.Unlock()
 	p.n.forget(p)
 	if sig != nil {
@@ -345,7 +356,7 @@ func (p *participant) signalSeen() {
 // down tracks of pub until it closes: round trips for the flow's streams
 // and the ladder's media RTT, the receiver reports' loss for its
 // UDP-unstable rule, and keyframe requests, forwarded to the publisher.
-func (p *participant) feedback(sender *webrtc.RTPSender, flow *media.Flow, pub *publication) {
+func (p *participant) feedback(sender *webrtc.RTPSender, flow *media.Flow, pub *publication, down *downTrack) {
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := sender.Read(buf)
@@ -359,12 +370,18 @@ func (p *participant) feedback(sender *webrtc.RTPSender, flow *media.Flow, pub *
 		now := time.Now()
 		media.ReportRTT(pkts, now, func(ssrc uint32, d time.Duration) {
 			flow.Stream(ssrc).RTT(d)
+			down.acknowledged(ssrc)
 			p.mu.Lock()
 			p.ld.mediaRTT(now, d)
 			p.mu.Unlock()
 		})
 		if media.AsksForKeyframe(pkts) {
-			pub.requestKeyframe(now)
+			// For the layer the down track forwards, or moves to.
+			target, current := down.layers()
+			if current < 0 {
+				current = target
+			}
+			pub.requestKeyframe(current, now)
 		}
 		for _, pkt := range pkts {
 			rr, ok := pkt.(*rtcp.ReceiverReport)
@@ -418,7 +435,7 @@ func receive(tr *webrtc.TrackRemote, stream *media.Stream, pub *publication) {
 			continue
 		}
 		stream.Received(&pkt.Header, pkt.Payload, n)
-		pub.forward(ssrc, &pkt)
+		pub.forward(ssrc, &pkt, n)
 	}
 }
 
@@ -439,4 +456,29 @@ func (n *Node) connTypeOf(pair *webrtc.ICECandidatePair) connType {
 		return connTCP
 	}
 	return connUDP
+}
+
+// startAllocator starts the stream allocator of the participant's simulcast
+// subscriptions on its newest peer connection, stopping the one of an
+// earlier connection.
+func (p *participant) startAllocator(tracks []allocated) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopAllocator()
+	if p.est == nil || len(tracks) == 0 || p.gone {
+		return
+	}
+	a := newAllocator(p.est, tracks)
+	stop := make(chan struct{})
+	p.stopAlloc = stop
+	p.n.spawn(func() { a.run(stop) })
+}
+
+// stopAllocator stops the participant's stream allocator, if it runs. The
+// caller holds p.mu.
+func (p *participant) stopAllocator() {
+	if p.stopAlloc != nil {
+		close(p.stopAlloc)
+		p.stopAlloc = nil
+	}
 }
