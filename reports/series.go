@@ -101,7 +101,8 @@ func summariseResult(res harness.Result, points int) (harness.Result, bool) {
 // summariseQuality merges q's seconds into entries of the fewest whole
 // seconds that leave at most points of them: counts add up, jitter and
 // round trip are the largest of the entry's seconds (a summary must not
-// hide a spike), and a sender's target the lowest (nor a dip); its grade
+// hide a spike), a sender's target and a simulcast layer forwarded the
+// lowest (nor a dip); its grade
 // windows are summarised too (summariseGrades).
 func summariseQuality(q harness.Quality, points int) harness.Quality {
 	n := len(q.Seconds)
@@ -124,6 +125,9 @@ func summariseQuality(q harness.Quality, points int) harness.Quality {
 			e.Encoded += s.Encoded
 			if s.Target > 0 && (e.Target == 0 || s.Target < e.Target) {
 				e.Target = s.Target // the lowest: a summary must not hide a dip
+			}
+			if s.Layer != "" && (e.Layer == "" || media.LayerRank(s.Layer) < media.LayerRank(e.Layer)) {
+				e.Layer = s.Layer // the lowest, likewise
 			}
 		}
 		out = append(out, e)

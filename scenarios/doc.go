@@ -340,7 +340,9 @@
 //	      # client's own publications). min_grade: good (each flow's lowest connection
 //	      # quality, scored every 5 s as LiveKit's server scores a track: excellent, good,
 //	      # poor, lost; see media.Grade) and, for a call that should degrade, max_grade:
-//	      # poor
+//	      # poor. layer: {after: 20s, min: f} (or max: q): on each subscription to a
+//	      # simulcast publication, every second from after to the end forwarded at least
+//	      # (at most) that layer, lowest to highest q, h, f
 //	    recovered: true
 //	    recover_within: 20s
 //	    failure_contains: "5349"

@@ -78,6 +78,7 @@ func (p *parser) expectationWith(path string, v *yaml.Node, extra map[string]fie
 				"max_freeze":  func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MaxFreeze) },
 				"min_freeze":  func(path string, v *yaml.Node) { p.duration(v, path, false, &q.MinFreeze) },
 				"adapts":      func(path string, v *yaml.Node) { q.Adapts = p.adapts(path, v) },
+				"layer":       func(path string, v *yaml.Node) { q.Layer = p.layerBound(path, v) },
 				"min_grade":   func(path string, v *yaml.Node) { q.MinGrade = p.grade(path, v) },
 				"max_grade":   func(path string, v *yaml.Node) { q.MaxGrade = p.grade(path, v) },
 				"max_bitrate": func(path string, v *yaml.Node) { p.bitrate(v, path, &q.MaxBitrate) },

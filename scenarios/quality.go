@@ -43,6 +43,9 @@ type QualityBounds struct {
 	// Adapts are how the client's senders must follow the path (see
 	// AdaptBound).
 	Adapts []AdaptBound
+	// Layer bounds the simulcast layer the node forwards the client (see
+	// LayerBound); nil is no bound.
+	Layer *LayerBound
 	// MinGrade bounds each flow's lowest connection quality grade (as
 	// LiveKit scores it, media.Grade) from below: "good" fails a flow that
 	// fell to poor. MaxGrade bounds it from above, for a call that should
@@ -53,7 +56,7 @@ type QualityBounds struct {
 func (q QualityBounds) isZero() bool {
 	return q.MinBitrate == 0 && q.MaxLoss == nil && q.MaxRTT == 0 && q.MaxJitter == 0 && q.MaxFreeze == 0 &&
 		q.MaxBitrate == 0 && q.MinLoss == nil && q.MinFreeze == 0 && len(q.Adapts) == 0 &&
-		q.MinGrade == "" && q.MaxGrade == ""
+		q.Layer == nil && q.MinGrade == "" && q.MaxGrade == ""
 }
 
 // check judges the client's RTP flows against the bounds.
@@ -115,6 +118,7 @@ func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch 
 		}
 	}
 	out = append(out, checkAdapts(client, c, q.Adapts)...)
+	out = append(out, checkLayers(client, c, q.Layer)...)
 	switch {
 	case flows == 0:
 		add("media", "RTP flows to judge", "no RTP flow was measured"+mediaNote(c))

@@ -153,6 +153,7 @@ func TestSchemaCoversEveryField(t *testing.T) {
 		{base + "expect: {alice: {media: {zzz: 1}}}\n", "expect.alice.media.zzz", "#/definitions/expectation/properties/media", unknownField},
 		{base + "traffic: [{kind: download, host: alice, zzz: 1}]\n", "traffic[0].zzz", "#/definitions/traffic", unknownField},
 		{base + "expect: {alice: {media: {adapts: [{after: 1s, within: 1s, below: 1Mbps, zzz: 1}]}}}\n", "expect.alice.media.adapts[0].zzz", "#/definitions/expectation/properties/media/properties/adapts/items", unknownField},
+		{base + "expect: {alice: {media: {layer: {after: 1s, min: f, zzz: 1}}}}\n", "expect.alice.media.layer.zzz", "#/definitions/expectation/properties/media/properties/layer", unknownField},
 		{peers + "servers: [{name: s, zzz: 1}]\n", "servers[0].zzz", "#/definitions/server", unknownField},
 		{"name: x\npeers: [{name: a, zzz: 1}, {name: b}]\n", "peers[0].zzz", "#/definitions/peer", unknownField},
 		{peers + "expect: {a: {zzz: 1}}\n", "expect.a.zzz", "#/definitions/peerExpectation", unknownField},

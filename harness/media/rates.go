@@ -100,6 +100,20 @@ func layerName(rid string) string {
 	return rid
 }
 
+// LayerRank orders the layers a second can name: "none" (or anything
+// else) below q, h and f.
+func LayerRank(layer string) int {
+	switch layer {
+	case "q":
+		return 1
+	case "h":
+		return 2
+	case "f":
+		return 3
+	}
+	return 0
+}
+
 // grow makes q's seconds at least n long.
 func (q *Quality) grow(n int) {
 	for len(q.Seconds) < n {

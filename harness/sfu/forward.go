@@ -84,16 +84,17 @@ func (p *publication) forward(ssrc uint32, pkt *rtp.Packet, size int) {
 	if p.simulcast {
 		p.rates[layer].add(time.Now(), size, padding)
 	}
-	if padding {
-		// A sender's probe or padding is for its own link: an SFU
-		// forwards media only (LiveKit's forwarder drops padding-only
-		// packets).
-		p.mu.Unlock()
-		return
-	}
 	downs := p.list
 	p.mu.Unlock()
 	for _, d := range downs {
+		if padding {
+			// A sender's padding is for its own link: an SFU forwards
+			// media only, closing the gap it leaves in the numbers
+			// (LiveKit's forwarder drops padding-only packets and its
+			// munger's PacketDropped takes their numbers out).
+			d.skip(layer, ssrc, pkt.SequenceNumber)
+			continue
+		}
 		d.write(layer, ssrc, pkt)
 	}
 }
@@ -194,6 +195,16 @@ func (d *downTrack) write(layer int, source uint32, pkt *rtp.Packet) {
 	media.Send(&d.track, stream, out)
 }
 
+// skip takes a packet of upstream stream source, of the layer, that the
+// down track does not send out of the sequence numbers it forwards.
+func (d *downTrack) skip(layer int, source uint32, seq uint16) {
+	d.mu.Lock()
+	if layer == d.current {
+		d.munger.skip(source, seq)
+	}
+	d.mu.Unlock()
+}
+
 // packets are the packets down tracks rewrite into: pion keeps none once
 // a write returns (the NACK history copies the header), so a packet's
 // copy per subscriber allocates nothing.
@@ -220,9 +231,10 @@ type munger struct {
 	lastAt    time.Time
 	// lastMarker: the highest packet sent ended a frame.
 	lastMarker bool
-	// After padding, upstream packets of the source older than padFrom
-	// (late ones of the frames before it) keep the offset they had,
-	// prevOffset, as LiveKit's munger keeps the ranges padding took.
+	// After padding or a skipped packet, upstream packets of the source
+	// older than padFrom (late ones of the frames before it) keep the
+	// offset they had, prevOffset, as LiveKit's munger keeps the ranges
+	// of numbers it changed.
 	padded     bool
 	padFrom    uint16
 	prevOffset uint16
@@ -253,6 +265,19 @@ func (m *munger) rewrite(source uint32, h *rtp.Header, now time.Time, clockRate 
 		m.started = true
 		m.lastSeq, m.lastTS, m.lastAt, m.lastMarker = h.SequenceNumber, h.Timestamp, now, h.Marker
 	}
+}
+
+// skip takes upstream packet seq of source out of the numbers sent: when
+// it is the next one, the packets after it shift back by one, so that the
+// subscriber sees no gap where nothing was lost (LiveKit's rtpmunger
+// PacketDropped). One that arrives out of order leaves its gap.
+func (m *munger) skip(source uint32, seq uint16) {
+	if !m.started || source != m.source || seq != m.lastSeq+1-m.seqOffset {
+		return
+	}
+	m.padded, m.prevOffset = true, m.seqOffset
+	m.padFrom = seq + 1
+	m.seqOffset--
 }
 
 // padding takes n sequence numbers after the last one sent for padding
