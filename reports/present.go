@@ -232,8 +232,14 @@ func qualitySummary(q *harness.Quality) string {
 			s += fmt.Sprintf(" (%s at the end)", q.Grades[n-1].Grade)
 		}
 	}
+	if q.PaddingPackets > 0 {
+		s += fmt.Sprintf(", %s of padding (%d B, not media)", Plural(int(q.PaddingPackets), "packet"), q.PaddingBytes)
+	}
 	if a := adaptSummary(q); a != "" {
 		s += "; " + a
+	}
+	if q.Simulcast {
+		s += "; simulcast layer forwarded: " + q.LayerCourse()
 	}
 	return s
 }

@@ -61,7 +61,7 @@ func checkLayers(client string, c *harness.ClientResult, b *LayerBound) []Mismat
 				wrong = append(wrong[:4], fmt.Sprintf("and %d seconds more", len(wrong)-4))
 			}
 			out = append(out, Mismatch{Client: client, Field: "media.layer", Expected: b.String(),
-				Observed: fmt.Sprintf("%s: %s (%s)", flowName(m), strings.Join(wrong, ", "), layerCourse(q))})
+				Observed: fmt.Sprintf("%s: %s (%s)", flowName(m), strings.Join(wrong, ", "), q.LayerCourse())})
 		}
 	}
 	if judged == 0 {
@@ -69,22 +69,6 @@ func checkLayers(client string, c *harness.ClientResult, b *LayerBound) []Mismat
 			Observed: "no subscription to a simulcast publication"})
 	}
 	return out
-}
-
-// layerCourse says how a flow's layer moved: "f from 0 s, q from 12 s".
-func layerCourse(q *harness.Quality) string {
-	var parts []string
-	prev := ""
-	for _, s := range q.Seconds {
-		if s.Layer != prev && s.Layer != "" {
-			parts = append(parts, fmt.Sprintf("%s from %s", s.Layer, secs(s.At)))
-			prev = s.Layer
-		}
-	}
-	if len(parts) > 6 {
-		parts = append(parts[:6], "…")
-	}
-	return strings.Join(parts, ", ")
 }
 
 // layerBound reads media.layer: {after, min | max}.

@@ -1,6 +1,8 @@
 package media
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -98,6 +100,24 @@ func layerName(rid string) string {
 		return "none"
 	}
 	return rid
+}
+
+// LayerCourse says how a simulcast subscription's layer moved, for
+// people: "q from 0 s, h from 3 s, f from 20 s" (the first six moves);
+// empty for a flow that is not one.
+func (q *Quality) LayerCourse() string {
+	var parts []string
+	prev := ""
+	for _, s := range q.Seconds {
+		if s.Layer != prev && s.Layer != "" {
+			parts = append(parts, fmt.Sprintf("%s from %g s", s.Layer, s.At.Seconds()))
+			prev = s.Layer
+		}
+	}
+	if len(parts) > 6 {
+		parts = append(parts[:6], fmt.Sprintf("%d moves more", len(parts)-6))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // LayerRank orders the layers a second can name: "none" (or anything

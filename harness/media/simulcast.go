@@ -73,9 +73,9 @@ const keyframeRequestGap = 300 * time.Millisecond
 // Target while what is left covers its Min (its Min times layerHysteresis
 // if it was not sent before), the layers above the first that cannot
 // go unsent, and what is left after the lower layers' targets to the top
-// layer sent, up to its Max. The lowest layer is always sent, at total if
-// total is under its Min (libwebrtc leaves suspending video to the
-// bandwidth allocation above it). out[i] is layer i's bitrate, 0 when it
+// layer sent, up to its Max. The lowest layer is always sent, at its Min
+// if total is less (libwebrtc leaves suspending video to the bandwidth
+// allocation above it). out[i] is layer i's bitrate, 0 when it
 // is not sent; was says which layers were sent before.
 func allocate(layers []Layer, total int, was []bool, out []int) {
 	clear(out)
@@ -97,7 +97,7 @@ func allocate(layers []Layer, total int, was []bool, out []int) {
 		extra := min(left, layers[top].Max-out[top])
 		out[top] += extra
 	}
-	out[0] = max(out[0], min(total, layers[0].Min))
+	out[0] = max(out[0], layers[0].Min)
 }
 
 // SimulcastEncoder is the rate control of a simulcast video publication's

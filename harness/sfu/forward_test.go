@@ -60,3 +60,68 @@ func TestMungerFirstSourceKeepsItsNumbers(t *testing.T) {
 		t.Errorf("%+v", h)
 	}
 }
+
+// TestMungerPaddingAndSkips: padding the node adds takes the numbers after
+// the last packet sent, the packets after it follow it, and a late packet
+// of the frames before it keeps its number; a packet the node drops (a
+// publisher's padding) leaves no gap, and one dropped out of order leaves
+// the numbers as they were.
+func TestMungerPaddingAndSkips(t *testing.T) {
+	var m munger
+	now := time.Unix(1000, 0)
+	send := func(seq uint16) uint16 {
+		h := rtp.Header{SequenceNumber: seq, Timestamp: 3000, Marker: true}
+		m.rewrite(7, &h, now, 90000)
+		return h.SequenceNumber
+	}
+	for seq := uint16(100); seq < 110; seq++ {
+		if got := send(seq); got != seq {
+			t.Fatalf("first source %d sent as %d", seq, got)
+		}
+	}
+	first, ts := m.padding(3) // 110, 111, 112
+	if first != 110 || ts != 3000 {
+		t.Errorf("padding from %d at %d, want 110 at 3000", first, ts)
+	}
+	if got := send(110); got != 113 {
+		t.Errorf("after padding: %d, want 113", got)
+	}
+	if got := send(108); got != 108 {
+		t.Errorf("a late packet from before the padding: %d, want 108", got)
+	}
+	m.skip(7, 111) // the publisher's padding, in order
+	if got := send(112); got != 114 {
+		t.Errorf("after a skipped packet: %d, want 114", got)
+	}
+	m.skip(7, 120) // out of order: the gap stays
+	if got := send(113); got != 115 {
+		t.Errorf("after an out-of-order skip: %d, want 115", got)
+	}
+	// Long after the padding, the numbers wrap without the late-packet
+	// rule taking a new packet for an old one.
+	seq := uint16(113)
+	for range 70000 {
+		seq++
+		if got := send(seq); got != seq+2 {
+			t.Fatalf("packet %d sent as %d, want %d", seq, got, seq+2)
+		}
+	}
+}
+
+// TestLayerRate measures over one-second windows, padding left out; a
+// whole window with nothing in it reads zero.
+func TestLayerRate(t *testing.T) {
+	var r layerRate
+	start := time.Unix(0, 0)
+	for i := range 100 {
+		at := start.Add(time.Duration(i) * 10 * time.Millisecond)
+		r.add(at, 1000, false)
+		r.add(at, 300, true)
+	}
+	if got := r.bitrate(start.Add(1500 * time.Millisecond)); got != 800_000 {
+		t.Errorf("a second of 100 packets of 1000 bytes: %d bit/s, want 800000", got)
+	}
+	if got := r.bitrate(start.Add(3100 * time.Millisecond)); got != 0 {
+		t.Errorf("after two silent seconds: %d bit/s, want 0", got)
+	}
+}

@@ -26,13 +26,17 @@ func TestMain(m *testing.M) {
 
 // rooms are the sizes `make bench` measures: clients × call length.
 var rooms = []struct {
-	clients int
-	call    time.Duration
+	clients   int
+	call      time.Duration
+	simulcast bool
 }{
-	{2, 30 * time.Second},
-	{2, 5 * time.Minute},
-	{8, 30 * time.Second},
-	{16, 30 * time.Second},
+	{2, 30 * time.Second, false},
+	{2, 5 * time.Minute, false},
+	{8, 30 * time.Second, false},
+	{16, 30 * time.Second, false},
+	// A minute of a three-person call with simulcast and GCC, the shape
+	// of a LiveKit meeting: how much faster than real time it runs.
+	{3, time.Minute, true},
 }
 
 // BenchmarkRoom measures what a room costs: a call of N clients through
@@ -41,14 +45,19 @@ var rooms = []struct {
 // room in a process of its own. Beside the wall time per room (ns/op) it
 // reports the CPU time per media packet delivered (at the node and at each
 // subscriber), the peak resident memory per subscription, the heap
-// allocations per packet and the packets delivered. Larger rooms:
+// allocations per packet, the packets delivered and how many times faster
+// than real time the call ran. Larger rooms:
 // go run ./internal/roombench -clients 32.
 func BenchmarkRoom(b *testing.B) {
 	for _, r := range rooms {
-		b.Run(fmt.Sprintf("clients=%d/call=%v", r.clients, r.call), func(b *testing.B) {
+		name := fmt.Sprintf("clients=%d/call=%v", r.clients, r.call)
+		if r.simulcast {
+			name += "/simulcast+gcc"
+		}
+		b.Run(name, func(b *testing.B) {
 			var f Figures
 			for range b.N {
-				cmd := exec.Command(os.Args[0], "-clients", fmt.Sprint(r.clients), "-duration", r.call.String(), "-json")
+				cmd := exec.Command(os.Args[0], "-clients", fmt.Sprint(r.clients), "-duration", r.call.String(), "-json", fmt.Sprintf("-simulcast=%v", r.simulcast))
 				cmd.Env = append(os.Environ(), childEnv+"=1")
 				var out, errs bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &errs
@@ -65,6 +74,7 @@ func BenchmarkRoom(b *testing.B) {
 			b.ReportMetric(float64(f.PeakRSS)/1e6, "MB-rss")
 			b.ReportMetric(float64(f.Allocs)/packets, "allocs/pkt")
 			b.ReportMetric(float64(f.Packets), "pkts")
+			b.ReportMetric(f.Call/max(f.Wall, 1e-9), "x-realtime")
 		})
 	}
 }

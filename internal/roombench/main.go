@@ -37,6 +37,7 @@ func main() {
 	duration := flag.Duration("duration", 30*time.Second, "the call's length, on the fake clock")
 	video := flag.Bool("video", true, "every client publishes video as well as audio")
 	cameras := flag.Int("cameras", -1, "only this many clients publish video (the rest audio only); -1: as -video says")
+	simulcast := flag.Bool("simulcast", false, "video in three simulcast layers, every client's senders under GCC (as LiveKit's browser clients publish)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := flag.String("memprofile", "", "write a heap profile of the call at its largest live heap to this file")
 	asJSON := flag.Bool("json", false, "print the figures as one JSON object (what the room benchmark reads)")
@@ -53,7 +54,7 @@ func main() {
 				cams = *clients
 			}
 		}
-		if err := run(r, *clients, *duration, cams); err != nil {
+		if err := run(r, *clients, *duration, cams, *simulcast); err != nil {
 			fmt.Fprintln(os.Stderr, "roombench:", err)
 			return 1
 		}
@@ -62,8 +63,9 @@ func main() {
 }
 
 // room is a call of n clients on the open internet, all publishing audio,
-// the first cameras of them video too.
-func room(n int, d time.Duration, cameras int) (harness.Spec, error) {
+// the first cameras of them video too, in simulcast layers under GCC if
+// simulcast says so.
+func room(n int, d time.Duration, cameras int, simulcast bool) (harness.Spec, error) {
 	ca, err := pki.NewCA("roombench CA")
 	if err != nil {
 		return harness.Spec{}, err
@@ -77,14 +79,17 @@ func room(n int, d time.Duration, cameras int) (harness.Spec, error) {
 	cfg.Keys = map[string]string{"devkey": "devsecret"}
 	spec := harness.Spec{Name: fmt.Sprintf("room of %d", n), Node: harness.NodeSpec{Config: cfg}, Duration: d}
 	for i := range n {
-		spec.Clients = append(spec.Clients, harness.ClientSpec{Name: "c" + strconv.Itoa(i),
-			Publish: harness.Publish{Audio: true, Video: i < cameras}})
+		c := harness.ClientSpec{Name: "c" + strconv.Itoa(i), Publish: harness.Publish{Audio: true, Video: i < cameras}}
+		if simulcast {
+			c.CongestionControl, c.Publish.Simulcast = harness.GCC, c.Publish.Video
+		}
+		spec.Clients = append(spec.Clients, c)
 	}
 	return spec, nil
 }
 
-func run(r *fakeclock.Runner, n int, d time.Duration, cameras int) error {
-	spec, err := room(n, d, cameras)
+func run(r *fakeclock.Runner, n int, d time.Duration, cameras int, simulcast bool) error {
+	spec, err := room(n, d, cameras, simulcast)
 	if err != nil {
 		return err
 	}
@@ -138,8 +143,8 @@ func run(r *fakeclock.Runner, n int, d time.Duration, cameras int) error {
 		return json.NewEncoder(os.Stdout).Encode(Figures{Clients: n, Call: d.Seconds(), Wall: wall.Seconds(), CPU: used.Seconds(),
 			Packets: packets, Subscriptions: subs, PeakRSS: rss, PeakLive: peak.live, Allocs: allocated})
 	}
-	fmt.Printf("clients %d (%d with video), %v of call: wall %v, CPU %v, %d media packets delivered, %.2f µs CPU per packet, peak RSS %.0f MB, %d subscriptions, %.2f MB per subscription\n",
-		n, cameras, d, wall.Round(10*time.Millisecond), used.Round(10*time.Millisecond), packets,
+	fmt.Printf("clients %d (%d with video), %v of call: wall %v (%.0f times real time), CPU %v, %d media packets delivered, %.2f µs CPU per packet, peak RSS %.0f MB, %d subscriptions, %.2f MB per subscription\n",
+		n, cameras, d, wall.Round(10*time.Millisecond), d.Seconds()/wall.Seconds(), used.Round(10*time.Millisecond), packets,
 		float64(used.Microseconds())/float64(max(packets, 1)), float64(rss)/1e6, subs, perSub/1e6)
 	fmt.Printf("peak live heap %.0f MB, goroutine stacks %.0f MB, %d goroutines, %.1f heap allocations per packet\n",
 		float64(peak.live)/1e6, float64(peak.stacks)/1e6, peak.goroutines, float64(allocated)/float64(max(packets, 1)))
