@@ -58,7 +58,7 @@ var _ = Describe("simulcast", func() {
 			cbits += c.Seconds[i].Bytes * 8
 			bbits += b.Seconds[i].Bytes * 8
 		}
-		Expect(cbits/15).To(BeNumerically("<", 200_000))
-		Expect(bbits/15).To(BeNumerically(">", 1_300_000))
+		Expect(cbits / 15).To(BeNumerically("<", 200_000))
+		Expect(bbits / 15).To(BeNumerically(">", 1_300_000))
 	})
 })
