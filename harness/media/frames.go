@@ -236,8 +236,21 @@ func (fs *frames) slot(ts uint32, at time.Duration) *frame {
 			// One that fell out of the ring: begun again, it would take
 			// the slot of a newer frame (a keyframe on its way, say),
 			// and a receiver stuck behind a lost frame would never get
-			// out.
-			return nil
+			// out. One newer than the oldest frame the ring holds never
+			// had a slot: every packet of it was lost, and this is a
+			// retransmission (a frame of one packet, as a low simulcast
+			// layer's are). It takes the oldest slot, older than it,
+			// and the newest frame stays the newest.
+			if o := &fs.ring[fs.next]; o.is(frameUsed) && !newer(ts, o.ts) {
+				return nil
+			}
+			if fs.decoded && !newer(ts, fs.lastTS) {
+				return nil
+			}
+			i := fs.next
+			fs.next = (fs.next + 1) % frameSlots
+			fs.ring[i] = frame{first: -1, last: -1, ts: ts, earliest: at, flags: frameUsed}
+			return &fs.ring[i]
 		}
 	}
 	if fs.decoded && !newer(ts, fs.lastTS) {

@@ -207,6 +207,33 @@ func TestFramesOldRetransmissionsSpareTheKeyframe(t *testing.T) {
 	}
 }
 
+// TestFramesResentWholeFrame: a frame of one packet (a low simulcast
+// layer's) whose packet is lost and resent after the next frames arrived
+// never had a slot in the ring; resent, it is decoded, and the frames
+// after it with it, rather than the video freezing until a keyframe.
+func TestFramesResentWholeFrame(t *testing.T) {
+	f, s, clock := videoStream()
+	v := &vp8Sender{s: s, seq: 100, ts: 9000}
+	var lost []vp8Packet
+	for i := range 30 {
+		pkts := v.frame(1, i == 0)
+		if i == 10 {
+			lost = pkts
+			continue
+		}
+		arrive(s, clock, time.Duration(i)*frameEvery, pkts...)
+		if i == 13 {
+			// Resent after three newer frames arrived, as a NACK
+			// round trip takes.
+			arrive(s, clock, time.Duration(i)*frameEvery+time.Millisecond, lost...)
+		}
+	}
+	q := videoQuality(t, f, time.Second)
+	if q.FramesDecoded != 30 || q.KeyFramesDecoded != 1 {
+		t.Errorf("decoded %d frames, %d keyframes; want all 30, the first a keyframe", q.FramesDecoded, q.KeyFramesDecoded)
+	}
+}
+
 // TestFramesStuckToTheEnd: a lost frame with no keyframe after it freezes
 // the video to the end of the call, while packets keep arriving; a stream
 // whose first frame is not a keyframe shows nothing, and is frozen from
