@@ -69,13 +69,17 @@ type Estimator struct {
 	lastLossIncrease     time.Time
 	lossFraction         float64
 	overuses, feedbacks  int
+
+	probes prober
 }
 
 // NewEstimator returns an estimator at cfg.Start.
 func NewEstimator(cfg Config) *Estimator {
 	start := float64(cfg.Start)
-	return &Estimator{cfg: cfg, history: newHistory(), trend: newTrendline(),
+	e := &Estimator{cfg: cfg, history: newHistory(), trend: newTrendline(),
 		target: start, delayBased: start, lossBased: float64(cfg.Max), state: increase, rtt: defaultRTT}
+	e.probes.init(cfg)
+	return e
 }
 
 // GetTargetBitrate returns the estimate, in bits per second.
@@ -107,7 +111,7 @@ func (e *Estimator) Stats() Stats {
 // t; resend says it is a retransmission.
 func (e *Estimator) sent(seq uint16, t time.Time, size int, resend bool) {
 	e.mu.Lock()
-	e.history.add(seq, t, size, resend)
+	e.history.add(seq, t, size, resend, e.probes.sending)
 	e.mu.Unlock()
 }
 
@@ -152,8 +156,16 @@ func (e *Estimator) feedback(fb *rtcp.TransportLayerCC, now time.Time) {
 	}
 	e.delayBasedUpdate(results, now)
 	e.lossUpdate(lost, firsts, now)
+	if probe, ok := e.probes.result(results); ok && e.trend.hypothesis != overusing {
+		// libwebrtc's DelayBasedBwe takes a probe's bitrate as its
+		// estimate unless the delay says overuse, and goog_cc's loss-based
+		// estimate starts from it (SetSendBitrate).
+		probe = min(max(probe, float64(e.cfg.Min)), float64(e.cfg.Max))
+		e.delayBased, e.lossBased, e.lastChange = probe, probe, now
+	}
 	e.target = min(e.delayBased, e.lossBased)
 	e.target = min(max(e.target, float64(e.cfg.Min)), float64(e.cfg.Max))
+	e.probes.estimated(e.target, now)
 }
 
 // delayBasedUpdate runs the packets received, in arrival order, through

@@ -13,10 +13,11 @@ const historySize = 1 << 12
 // sent is a packet as it left: its transport-wide sequence number
 // (extended to 64 bits), when, and how big.
 type sent struct {
-	seq    int64
-	at     time.Time
-	size   int
-	resend bool // a retransmission
+	seq     int64
+	at      time.Time
+	size    int
+	resend  bool // a retransmission
+	cluster int  // the probe cluster it was sent in; 0: none
 }
 
 // history is what was sent, by transport-wide sequence number.
@@ -28,13 +29,13 @@ type history struct {
 func newHistory() *history { return &history{highest: -1} }
 
 // add records a packet sent at t with 16-bit sequence number seq.
-func (h *history) add(seq uint16, t time.Time, size int, resend bool) {
+func (h *history) add(seq uint16, t time.Time, size int, resend bool, cluster int) {
 	ext := int64(seq)
 	if h.highest >= 0 {
 		ext = unwrap(h.highest, seq)
 	}
 	h.highest = max(h.highest, ext)
-	h.ring[ext%historySize] = sent{seq: ext, at: t, size: size, resend: resend}
+	h.ring[ext%historySize] = sent{seq: ext, at: t, size: size, resend: resend, cluster: cluster}
 }
 
 // lookup returns the packet sent with extended sequence number ext.

@@ -144,7 +144,7 @@ func TestFeedbackParse(t *testing.T) {
 	h := newHistory()
 	t0 := time.Unix(100, 0)
 	for i := range 6 {
-		h.add(uint16(65533+i), t0.Add(time.Duration(i)*time.Millisecond), 1000+i, false)
+		h.add(uint16(65533+i), t0.Add(time.Duration(i)*time.Millisecond), 1000+i, false, 0)
 	}
 	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 65533, PacketStatusCount: 6,
 		PacketChunks: []rtcp.PacketStatusChunk{

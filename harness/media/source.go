@@ -2,8 +2,10 @@ package media
 
 import (
 	"context"
+	"math"
 	"time"
 
+	"github.com/icelab/icelab/harness/gcc"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
@@ -76,7 +78,9 @@ func Publish(ctx context.Context, track *Track, kind string, flow *Flow, active 
 		}
 	}
 	// The track sets payload type and SSRC.
-	packetizer := rtp.NewPacketizer(RTPMTU, 0, 0, payloader, rtp.NewRandomSequencer(), clockRate)
+	sequencer := rtp.NewRandomSequencer()
+	packetizer := rtp.NewPacketizer(RTPMTU, 0, 0, payloader, sequencer, clockRate)
+	prober, _ := enc.prober()
 	samples := uint32(interval.Seconds() * float64(clockRate))
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
@@ -106,13 +110,62 @@ func Publish(ctx context.Context, track *Track, kind string, flow *Flow, active 
 		}
 		flow.Encoded(len(frame), target)
 		stream := flow.Stream(ssrc)
+		var ts uint32
 		for i, pkt := range packetizer.Packetize(frame, samples) {
 			if i > 0 && target > 0 && !pace(ctx, pkt, target) {
 				return
 			}
+			ts = pkt.Timestamp
 			Send(track, stream, pkt)
 		}
+		if prober != nil && !probe(ctx, prober, track, stream, sequencer, ts) {
+			return
+		}
 	}
+}
+
+// Prober is a congestion controller that probes the path with clusters of
+// packets, as gcc.Estimator does at the start of a call.
+type Prober interface {
+	// NextProbe returns the bitrate of a cluster to send now, if one is
+	// due, and starts it; EndProbe ends it.
+	NextProbe() (rate int, ok bool)
+	EndProbe()
+}
+
+// prober returns the encoder's congestion controller as a prober, if it
+// is one (a nil encoder, audio, has none).
+func (e *Encoder) prober() (Prober, bool) {
+	if e == nil {
+		return nil, false
+	}
+	p, ok := e.estimator.(Prober)
+	return p, ok
+}
+
+// probe sends the probe cluster p has due, if any, after a frame: at least
+// gcc.ProbePackets padding-only packets (RFC 3550 §5.1) over at least
+// gcc.ProbeDuration at the cluster's bitrate, on track's stream, numbered
+// by seq and carrying the last frame's timestamp ts, as libwebrtc's pacer
+// sends a probe without media to send (padding on the media stream
+// without RTX). false if ctx ended.
+func probe(ctx context.Context, p Prober, track *Track, stream *Stream, seq rtp.Sequencer, ts uint32) bool {
+	rate, ok := p.NextProbe()
+	if !ok {
+		return true
+	}
+	defer p.EndProbe()
+	padding := make([]byte, paddingSize)
+	padding[len(padding)-1] = paddingSize
+	n := max(gcc.ProbePackets, int(math.Ceil(float64(rate)/8*gcc.ProbeDuration.Seconds()/float64(paddingSize+12))))
+	for i := range n {
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, SequenceNumber: seq.NextSequenceNumber(), Timestamp: ts}, Payload: padding}
+		if i > 0 && !pace(ctx, pkt, int(float64(rate)/PacingFactor)) {
+			return false
+		}
+		Send(track, stream, pkt)
+	}
+	return true
 }
 
 // PublishSimulcast is Publish for a simulcast video publication: every
@@ -196,6 +249,9 @@ func PublishSimulcast(ctx context.Context, tracks []*Track, flow *Flow, active f
 		}
 		if enc.estimator == nil || !padded {
 			continue
+		}
+		if p, ok := enc.estimator.(Prober); ok && !probe(ctx, p, tracks[0], flow.Stream(tracks[0].SSRC()), sequencers[0], lastTS) {
+			return
 		}
 		// Padding for what the media left of this interval's share of
 		// the pad rate (the audio stream's included).
