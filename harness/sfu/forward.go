@@ -86,18 +86,34 @@ func (p *publication) forward(ssrc uint32, pkt *rtp.Packet, size int) {
 	}
 	downs := p.list
 	p.mu.Unlock()
-	for _, d := range downs {
-		if padding {
-			// A sender's padding is for its own link: an SFU forwards
-			// media only, closing the gap it leaves in the numbers
-			// (LiveKit's forwarder drops padding-only packets and its
-			// munger's PacketDropped takes their numbers out).
-			d.skip(layer, ssrc, pkt.SequenceNumber)
-			continue
+	// Each down track has long left the cache when the next packet comes
+	// (at 64 clients a node writes to some 4,000 in turn), and reading
+	// its track's SSRC stalled each write on two misses, the down track
+	// and the track's binding. Read a batch of SSRCs first, in a loop
+	// that does nothing else, so that their loads are in flight together.
+	var bound [forwardBatch]uint32
+	for start := 0; start < len(downs); start += forwardBatch {
+		batch := downs[start:min(start+forwardBatch, len(downs))]
+		for i, d := range batch {
+			bound[i] = d.track.SSRC()
 		}
-		d.write(layer, ssrc, pkt)
+		for i, d := range batch {
+			if padding {
+				// A sender's padding is for its own link: an SFU
+				// forwards media only, closing the gap it leaves in
+				// the numbers (LiveKit's forwarder drops padding-only
+				// packets and its munger's PacketDropped takes their
+				// numbers out).
+				d.skip(layer, ssrc, pkt.SequenceNumber)
+				continue
+			}
+			d.write(layer, ssrc, bound[i], pkt)
+		}
 	}
 }
+
+// forwardBatch is how many down tracks forward reads the SSRC of at once.
+const forwardBatch = 16
 
 // layerRates returns each layer's bitrate over the last whole window, in
 // bits per second (zero: nothing arrived on it).
@@ -162,9 +178,8 @@ func newDownTrack(kind, publisher string, simulcast bool) *downTrack {
 
 // write rewrites a packet of upstream stream source, of the layer, for the
 // subscriber and sends it, if the down track forwards that layer or moves
-// to it at this packet.
-func (d *downTrack) write(layer int, source uint32, pkt *rtp.Packet) {
-	ssrc := d.track.SSRC()
+// to it at this packet; ssrc is the track's SSRC, read just before.
+func (d *downTrack) write(layer int, source, ssrc uint32, pkt *rtp.Packet) {
 	if ssrc == 0 {
 		return // not negotiated yet
 	}
