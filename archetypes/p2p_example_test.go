@@ -18,8 +18,8 @@ func ExamplePeerToPeer() {
 	}
 	fmt.Println("relay:", spec.Servers[0].Name, "on the internet:", spec.Servers[0].LAN == "")
 	// Output:
-	// alice on alice-office, publishing {Audio:true Video:false Data:true}
-	// bob on bob-home, publishing {Audio:true Video:false Data:true}
+	// alice on alice-office, publishing {Audio:true Video:false Data:true Simulcast:false}
+	// bob on bob-home, publishing {Audio:true Video:false Data:true Simulcast:false}
 	// alice-office 172.31.0.0/16 address-and-port-dependent
 	// bob-home 192.168.1.0/24 endpoint-independent
 	// relay: turn on the internet: true
