@@ -29,7 +29,7 @@ var _ = Describe("simulcast", func() {
 		bob := harness.ClientSpec{Name: "bob", CongestionControl: harness.GCC, Link: good}
 		carol := harness.ClientSpec{Name: "carol", CongestionControl: harness.GCC, Link: poor}
 		spec := call("simulcast", alice, bob, carol)
-		spec.Duration = 45 * time.Second
+		spec.Duration = 20 * time.Second
 		res := run(spec)
 
 		// alice sends three streams, one a layer, each with its own SSRC;
@@ -45,20 +45,25 @@ var _ = Describe("simulcast", func() {
 
 		b := flowQuality(res, "bob", "alice/video", media.Received)
 		Expect(b.Simulcast).To(BeTrue())
-		Expect(layersFrom(b, 30)).To(HaveEach("f"), "bob's link carries the top layer: %v", layersFrom(b, 0))
+		Expect(layersFrom(b, 5)).To(HaveEach("f"), "bob's link carries the top layer: %v", layersFrom(b, 0))
 		Expect(b.LongestFreeze).To(BeNumerically("<", time.Second), "bob's video: %v", b.Freezes)
 		Expect(b.PaddingBytes).To(BeZero(), "a publisher's padding is not forwarded")
 
 		c := flowQuality(res, "carol", "alice/video", media.Received)
-		Expect(layersFrom(c, 20)).To(HaveEach("q"), "carol's 500 kbit/s holds q: %v", layersFrom(c, 0))
-		Expect(c.FramesDecoded).To(BeNumerically(">", 20*25), "q's 20 frames a second are decoded on carol's link")
+		Expect(layersFrom(c, 5)).To(HaveEach("q"), "carol's 500 kbit/s holds q: %v", layersFrom(c, 0))
+		// Her video flows: a freeze of a few seconds while the node
+		// probes her link for h is her link's, not a stuck receiver
+		// (which decoded 192 frames in a minute before the node closed
+		// the gaps a publisher's padding leaves).
+		Expect(c.LongestFreeze).To(BeNumerically("<", 5*time.Second), "carol's video: %v", c.Freezes)
+		Expect(c.FramesDecoded).To(BeNumerically(">", 20*20/2), "over half of q's 20 frames a second in 20 s are decoded on carol's link")
 		// What carol receives is q's bitrate, and bob's the top layer's.
 		var cbits, bbits uint64
-		for i := 30; i < 45; i++ {
+		for i := 10; i < 20; i++ {
 			cbits += c.Seconds[i].Bytes * 8
 			bbits += b.Seconds[i].Bytes * 8
 		}
-		Expect(cbits / 15).To(BeNumerically("<", 200_000))
-		Expect(bbits / 15).To(BeNumerically(">", 1_300_000))
+		Expect(cbits / 10).To(BeNumerically("<", 200_000))
+		Expect(bbits / 10).To(BeNumerically(">", 1_300_000))
 	})
 })
