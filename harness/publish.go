@@ -43,11 +43,16 @@ func newEncoder(kind string, est media.Estimator, pub Publish) *media.Encoder {
 	if kind != media.Video {
 		return nil
 	}
-	share := 0
+	return media.NewEncoder(est, audioShare(pub))
+}
+
+// audioShare is what a publication's audio takes of its connection's
+// target, which its video encoder leaves.
+func audioShare(pub Publish) int {
 	if pub.Audio {
-		share = media.AudioBitrate
+		return media.AudioBitrate
 	}
-	return media.NewEncoder(est, share)
+	return 0
 }
 
 // addSimulcast adds the client's video as a simulcast publication: one
@@ -82,11 +87,7 @@ func (c *client) addSimulcast(ctx context.Context, pc *webrtc.PeerConnection, es
 			return fmt.Errorf("simulcast layer %s: %w", track.RID(), err)
 		}
 	}
-	share := 0
-	if c.spec.Publish.Audio {
-		share = media.AudioBitrate
-	}
-	enc := media.NewSimulcastEncoder(est, share, layers)
+	enc := media.NewSimulcastEncoder(est, audioShare(c.spec.Publish), layers)
 	flow := c.run.meter.Flow(media.FlowKey{Owner: c.spec.Name, Track: c.spec.Name + "/" + media.Video, Kind: media.Video, Direction: media.AtNode})
 	c.spawn(func() { media.PublishSimulcast(ctx, tracks, flow, active, enc) })
 	for _, track := range tracks {

@@ -30,7 +30,13 @@ func (l LayerBound) String() string {
 }
 
 // layerNames are the layers a bound can name, lowest first.
-var layerNames = []string{"q", "h", "f"}
+func layerNames() []string {
+	var out []string
+	for _, l := range media.SimulcastLayers() {
+		out = append(out, l.RID)
+	}
+	return out
+}
 
 // checkLayers judges the client's simulcast subscriptions against b.
 func checkLayers(client string, c *harness.ClientResult, b *LayerBound) []Mismatch {
@@ -76,8 +82,8 @@ func (p *parser) layerBound(path string, v *yaml.Node) *LayerBound {
 	var b LayerBound
 	p.fields(v, path, map[string]field{
 		"after": func(path string, v *yaml.Node) { p.duration(v, path, true, &b.After) },
-		"min":   func(path string, v *yaml.Node) { p.enum(v, path, "simulcast layer", layerNames, &b.Min) },
-		"max":   func(path string, v *yaml.Node) { p.enum(v, path, "simulcast layer", layerNames, &b.Max) },
+		"min":   func(path string, v *yaml.Node) { p.enum(v, path, "simulcast layer", layerNames(), &b.Min) },
+		"max":   func(path string, v *yaml.Node) { p.enum(v, path, "simulcast layer", layerNames(), &b.Max) },
 	})
 	if (b.Min != "") == (b.Max != "") {
 		p.errorf(v, path, "want exactly one of min and max, a layer: q, h or f")

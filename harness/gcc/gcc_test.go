@@ -67,6 +67,23 @@ func (l *link) feedback(from, to int64, ref time.Time) *rtcp.TransportLayerCC {
 	return fb
 }
 
+// report gives e a feedback at now on the packets from reported up to
+// sent that arrived by then, stopping at the first still on its way, and
+// returns the first packet not yet reported.
+func (l *link) report(e *Estimator, reported, sent int64, now time.Time) int64 {
+	upTo := reported
+	for upTo < sent {
+		if a, ok := l.arrived[upTo]; ok && a.After(now) {
+			break
+		}
+		upTo++
+	}
+	if upTo > reported {
+		e.feedback(l.feedback(reported, upTo, now), now.Add(l.delay))
+	}
+	return upTo
+}
+
 // call sends at the estimate through l for d, 1200-byte packets paced
 // evenly, with feedback every 100 ms, and returns the estimate each
 // second.
@@ -87,19 +104,8 @@ func call(e *Estimator, l *link, d time.Duration, step func(at time.Duration)) [
 			gap := time.Duration(1200 * 8 / float64(e.GetTargetBitrate()) * float64(time.Second))
 			next = now.Add(gap)
 		}
-		if now.Sub(start)%(100*time.Millisecond) == 0 && seq > reported {
-			// What arrived by now, less what is still on its way.
-			upTo := reported
-			for upTo < seq {
-				if a, ok := l.arrived[upTo]; ok && a.After(now) {
-					break
-				}
-				upTo++
-			}
-			if upTo > reported {
-				e.feedback(l.feedback(reported, upTo, now), now.Add(l.delay))
-				reported = upTo
-			}
+		if now.Sub(start)%(100*time.Millisecond) == 0 {
+			reported = l.report(e, reported, seq, now)
 		}
 		if now.Sub(start)%time.Second == 0 {
 			out = append(out, e.GetTargetBitrate())

@@ -40,18 +40,8 @@ func probeCall(e *Estimator, l *link) []int {
 			seq++
 			next = now.Add(time.Duration(1200 * 8 / float64(e.GetTargetBitrate()) * float64(time.Second)))
 		}
-		if now.Sub(start)%(50*time.Millisecond) == 0 && seq > reported {
-			upTo := reported
-			for upTo < seq {
-				if a, ok := l.arrived[upTo]; ok && a.After(now) {
-					break
-				}
-				upTo++
-			}
-			if upTo > reported {
-				e.feedback(l.feedback(reported, upTo, now), now.Add(l.delay))
-				reported = upTo
-			}
+		if now.Sub(start)%(50*time.Millisecond) == 0 {
+			reported = l.report(e, reported, seq, now)
 		}
 		if d := now.Sub(start); d == time.Second || d == 2*time.Second-time.Millisecond {
 			out = append(out, e.GetTargetBitrate())

@@ -155,14 +155,7 @@ func FreezeGap(interval time.Duration) time.Duration {
 func ReportRTT(pkts []rtcp.Packet, now time.Time, record func(ssrc uint32, rtt time.Duration)) {
 	nowMid := ntpMiddle(now)
 	for _, p := range pkts {
-		var reports []rtcp.ReceptionReport
-		switch p := p.(type) {
-		case *rtcp.ReceiverReport:
-			reports = p.Reports
-		case *rtcp.SenderReport:
-			reports = p.Reports
-		}
-		for _, r := range reports {
+		for _, r := range receptionReports(p) {
 			if r.LastSenderReport == 0 {
 				continue
 			}
@@ -173,6 +166,18 @@ func ReportRTT(pkts []rtcp.Packet, now time.Time, record func(ssrc uint32, rtt t
 			record(r.SSRC, time.Duration(float64(units)/65536*float64(time.Second)))
 		}
 	}
+}
+
+// receptionReports are the reception report blocks an RTCP packet carries:
+// a receiver report's or a sender report's, none for any other.
+func receptionReports(p rtcp.Packet) []rtcp.ReceptionReport {
+	switch p := p.(type) {
+	case *rtcp.ReceiverReport:
+		return p.Reports
+	case *rtcp.SenderReport:
+		return p.Reports
+	}
+	return nil
 }
 
 // ntpMiddle is the middle 32 bits of t's 64-bit NTP timestamp: 16 bits of

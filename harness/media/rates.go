@@ -2,6 +2,7 @@ package media
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,31 +29,30 @@ type rateSecond struct {
 // Encoded counts a frame of size bytes that the flow's sender encoded now
 // for target bits per second (zero: it follows no congestion controller).
 func (f *Flow) Encoded(size, target int) {
-	i := int(f.clock() / time.Second)
-	r := &f.rates
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for len(r.seconds) <= i {
-		r.seconds = append(r.seconds, rateSecond{})
-	}
-	r.seconds[i].encoded += uint64(size)
-	if target > 0 {
-		r.seconds[i].target = target
-	}
+	f.rates.now(f, func(s *rateSecond) {
+		s.encoded += uint64(size)
+		if target > 0 {
+			s.target = target
+		}
+	})
 }
 
 // Forwarded records that the flow's sender, a media node, forwards the
 // simulcast layer rid from now on ("": none, while it waits for the next
 // layer's keyframe). A second's layer is the one forwarded at its end.
 func (f *Flow) Forwarded(rid string) {
+	f.rates.now(f, func(s *rateSecond) { s.layer, s.switched = rid, true })
+}
+
+// now calls update with the current second of f's call, under r's lock.
+func (r *senderRates) now(f *Flow, update func(*rateSecond)) {
 	i := int(f.clock() / time.Second)
-	r := &f.rates
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for len(r.seconds) <= i {
 		r.seconds = append(r.seconds, rateSecond{})
 	}
-	r.seconds[i].layer, r.seconds[i].switched = rid, true
+	update(&r.seconds[i])
 }
 
 // addTo adds what the sender encoded in the call's first seconds to q's
@@ -120,19 +120,14 @@ func (q *Quality) LayerCourse() string {
 	return strings.Join(parts, ", ")
 }
 
-// LayerRank orders the layers a second can name: "none" (or anything
-// else) below q, h and f.
+// LayerRank orders the layers a second can name: q, h and f (the RIDs of
+// SimulcastLayers) from 1 up, "none" (or anything else) 0.
 func LayerRank(layer string) int {
-	switch layer {
-	case "q":
-		return 1
-	case "h":
-		return 2
-	case "f":
-		return 3
-	}
-	return 0
+	return slices.IndexFunc(SimulcastLayers(), func(l Layer) bool { return l.RID == layer }) + 1
 }
+
+// LayerRID is the RID of simulcast layer i (0 the lowest).
+func LayerRID(i int) string { return SimulcastLayers()[i].RID }
 
 // grow makes q's seconds at least n long.
 func (q *Quality) grow(n int) {

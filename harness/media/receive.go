@@ -152,17 +152,16 @@ func drainRTCP(read func([]byte) (int, interceptor.Attributes, error), flow *Flo
 		if err != nil {
 			return
 		}
-		if layer != nil && !layer.acked.Load() {
-			if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil && reportsOn(pkts, layer.SSRC()) {
-				layer.Acknowledged()
-			}
-		}
-		if flow == nil && onPLI == nil {
+		acking := layer != nil && !layer.acked.Load()
+		if flow == nil && onPLI == nil && !acking {
 			continue
 		}
 		pkts, err := rtcp.Unmarshal(buf[:n])
 		if err != nil {
 			continue
+		}
+		if acking && reportsOn(pkts, layer.SSRC()) {
+			layer.Acknowledged()
 		}
 		if flow != nil {
 			ReportRTT(pkts, time.Now(), func(ssrc uint32, d time.Duration) { flow.Stream(ssrc).RTT(d) })
@@ -177,14 +176,7 @@ func drainRTCP(read func([]byte) (int, interceptor.Attributes, error), flow *Flo
 // report on ssrc.
 func reportsOn(pkts []rtcp.Packet, ssrc uint32) bool {
 	for _, p := range pkts {
-		var reports []rtcp.ReceptionReport
-		switch p := p.(type) {
-		case *rtcp.ReceiverReport:
-			reports = p.Reports
-		case *rtcp.SenderReport:
-			reports = p.Reports
-		}
-		for _, r := range reports {
+		for _, r := range receptionReports(p) {
 			if r.SSRC == ssrc {
 				return true
 			}

@@ -80,7 +80,10 @@ func Publish(ctx context.Context, track *Track, kind string, flow *Flow, active 
 	// The track sets payload type and SSRC.
 	sequencer := rtp.NewRandomSequencer()
 	packetizer := rtp.NewPacketizer(RTPMTU, 0, 0, payloader, sequencer, clockRate)
-	prober, _ := enc.prober()
+	var prober Prober
+	if enc != nil {
+		prober = proberOf(enc.estimator)
+	}
 	samples := uint32(interval.Seconds() * float64(clockRate))
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
@@ -133,14 +136,10 @@ type Prober interface {
 	EndProbe()
 }
 
-// prober returns the encoder's congestion controller as a prober, if it
-// is one (a nil encoder, audio, has none).
-func (e *Encoder) prober() (Prober, bool) {
-	if e == nil {
-		return nil, false
-	}
-	p, ok := e.estimator.(Prober)
-	return p, ok
+// proberOf returns a congestion controller as a prober, nil if it is none.
+func proberOf(e Estimator) Prober {
+	p, _ := e.(Prober)
+	return p
 }
 
 // probe sends the probe cluster p has due, if any, after a frame: at least
@@ -155,8 +154,7 @@ func probe(ctx context.Context, p Prober, track *Track, stream *Stream, seq rtp.
 		return true
 	}
 	defer p.EndProbe()
-	padding := make([]byte, paddingSize)
-	padding[len(padding)-1] = paddingSize
+	padding := Padding(paddingSize)
 	n := max(gcc.ProbePackets, int(math.Ceil(float64(rate)/8*gcc.ProbeDuration.Seconds()/float64(paddingSize+12))))
 	for i := range n {
 		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, SequenceNumber: seq.NextSequenceNumber(), Timestamp: ts}, Payload: padding}
@@ -199,8 +197,8 @@ func PublishSimulcast(ctx context.Context, tracks []*Track, flow *Flow, active f
 	sent := make([]bool, len(tracks))
 	var lastTS uint32 // the lowest layer's last frame's timestamp
 	var padded bool   // the lowest layer has sent a frame to pad after
-	padding := make([]byte, paddingSize)
-	padding[len(padding)-1] = paddingSize
+	padding := Padding(paddingSize)
+	prober := proberOf(enc.estimator)
 	ticker := time.NewTicker(VideoInterval)
 	defer ticker.Stop()
 	for {
@@ -250,7 +248,7 @@ func PublishSimulcast(ctx context.Context, tracks []*Track, flow *Flow, active f
 		if enc.estimator == nil || !padded {
 			continue
 		}
-		if p, ok := enc.estimator.(Prober); ok && !probe(ctx, p, tracks[0], flow.Stream(tracks[0].SSRC()), sequencers[0], lastTS) {
+		if prober != nil && !probe(ctx, prober, tracks[0], flow.Stream(tracks[0].SSRC()), sequencers[0], lastTS) {
 			return
 		}
 		// Padding for what the media left of this interval's share of
@@ -266,6 +264,16 @@ func PublishSimulcast(ctx context.Context, tracks []*Track, flow *Flow, active f
 			Send(tracks[0], stream, pkt)
 		}
 	}
+}
+
+// Padding returns the payload of a padding-only RTP packet of size bytes
+// (RFC 3550 §5.1: all padding, its last byte the count), for a packet
+// whose header has the padding bit set. Written packets keep it (a NACK
+// history holds it): it is never to be modified.
+func Padding(size int) []byte {
+	p := make([]byte, size)
+	p[size-1] = byte(size)
+	return p
 }
 
 // paddingSize is a padding-only packet's payload: libwebrtc's largest

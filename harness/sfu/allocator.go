@@ -9,11 +9,10 @@ import (
 	"github.com/pion/rtp"
 )
 
-// Simulcast layers as the node knows them: LiveKit maps the RIDs q, h and
-// f to spatial layers 0, 1 and 2 (pkg/sfu/buffer/videolayerutils.go).
+// maxLayers is how many simulcast layers a publication has: LiveKit's
+// spatial layers 0, 1 and 2 for the RIDs q, h and f
+// (pkg/sfu/buffer/videolayerutils.go; media.SimulcastLayers).
 const maxLayers = 3
-
-var layerRIDs = [maxLayers]string{"q", "h", "f"}
 
 // layerOf is the layer of a simulcast encoding's RID; a stream without
 // one (no simulcast) is layer 0.
@@ -21,8 +20,8 @@ func layerOf(rid string) (int, bool) {
 	if rid == "" {
 		return 0, true
 	}
-	i := slices.Index(layerRIDs[:], rid)
-	return i, i >= 0
+	i := media.LayerRank(rid) - 1
+	return i, i >= 0 && i < maxLayers
 }
 
 // layerRate measures a layer's bitrate as it arrives at the node, over
@@ -78,7 +77,7 @@ const (
 	probeGap           = 3 * time.Second
 	probeMaxGap        = 2 * time.Minute
 	probeGrowth        = 1.5
-	paddingPayload     = 255 // a padding-only packet's payload
+	paddingPayload     = 255 // a padding-only packet's payload (RTPPaddingMaxPayloadSize)
 	paddingPacket      = paddingPayload + 12
 )
 
@@ -194,7 +193,7 @@ func (a *allocator) step(now time.Time) {
 		a.allocate(rates)
 	case !a.deficient:
 		a.optimal(rates)
-	case now.After(a.nextProbe) || now.Equal(a.nextProbe):
+	case !now.Before(a.nextProbe):
 		a.startProbe(now, estimate, st.RTT, rates, expected)
 	}
 	a.requestKeyframes(now, st.RTT)
@@ -404,8 +403,7 @@ func (d *downTrack) pad(n int) bool {
 	}
 	stream := d.stream
 	d.mu.Unlock()
-	payload := make([]byte, paddingPayload)
-	payload[len(payload)-1] = paddingPayload
+	payload := media.Padding(paddingPayload)
 	for i := range n {
 		pkt := rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, SequenceNumber: first + uint16(i), Timestamp: ts}, Payload: payload}
 		media.Send(&d.track, stream, &pkt)

@@ -23,11 +23,9 @@ type publication struct {
 	name string // "alice/audio"
 
 	mu sync.Mutex
-	// sources are the upstream SSRCs forwarded, by layer; sourceCount how
-	// many streams have been a source.
-	sources     [maxLayers]uint32
-	sourceCount int
-	simulcast   bool // the publisher sends layers
+	// sources are the upstream SSRCs forwarded, by layer.
+	sources   [maxLayers]uint32
+	simulcast bool // the publisher sends layers
 	// up is each layer's source with the publisher's peer connection it
 	// arrives on and its stream at the node, for keyframe requests (see
 	// requestKeyframe), and when the node last sent it one.
@@ -49,10 +47,7 @@ func newPublication(name string, simulcast bool) *publication {
 func (p *publication) setSource(layer int, ssrc uint32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.sources[layer] != ssrc {
-		p.sources[layer] = ssrc
-		p.sourceCount++
-	}
+	p.sources[layer] = ssrc
 }
 
 // subscribe makes d the subscriber's copy of the publication, replacing
@@ -203,7 +198,7 @@ func (d *downTrack) write(layer int, source, ssrc uint32, pkt *rtp.Packet) {
 	stream := d.stream
 	d.mu.Unlock()
 	if switched {
-		d.flow.Forwarded(layerRIDs[layer])
+		d.flow.Forwarded(media.LayerRID(layer))
 	}
 	// Written outside the lock: a write may wait on the network, and inside
 	// a synctest bubble a goroutine waiting on a mutex would stop the clock.
