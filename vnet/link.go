@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -271,13 +270,20 @@ func (im Impairment) reorderDelay() time.Duration {
 // Link joins a host's interface, or a router's WAN side, to the router above
 // it. Impairments and cuts belong to links, so one host's bad Wi-Fi does not
 // slow its neighbours. Each direction of a link runs on its own (linkdir.go).
+//
+// Each direction's lock and runner state are written by the goroutines of
+// that direction, so each direction starts a cache line of its own, and
+// keeps in its first line what a packet reads of the link (see linkDir).
 type Link struct {
 	name string
 	net  *Network
-	dirs [2]linkDir
-
-	mtu atomic.Pointer[MTU] // nil: no limit; in mtu.go
+	_    [cacheLine - 24]byte
+	dirs [2]linkDir // each holds the MTU, in mtu.go
 }
+
+// cacheLine is the size of a CPU cache line, to which hot structures that
+// goroutines on different cores write are padded.
+const cacheLine = 64
 
 func newLink(n *Network, name string) *Link {
 	l := &Link{name: name, net: n}

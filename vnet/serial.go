@@ -109,7 +109,7 @@ func (s *serial) sent(h *Host, pkt *packet) {
 // handedOn takes a packet link direction ld hands to hop to; a direction's
 // packets keep their order too.
 func (s *serial) handedOn(ld *linkDir, to hop, pkt *packet) {
-	s.add(instantEvent{key: ld.seed, pkt: pkt, to: to, link: ld.link.name})
+	s.add(instantEvent{key: ld.seed, pkt: pkt, to: to, link: ld.name})
 }
 
 func (s *serial) add(e instantEvent) {

@@ -9,7 +9,8 @@ import (
 )
 
 // The attributes a stream's reads hand up carry the packet's header, parsed
-// as pion's GetRTPHeader parses it, in one header per stream.
+// as pion's GetRTPHeader parses it, in one header per stream, and nothing
+// an interceptor put there for an earlier packet.
 func TestAttributesCarryTheParsedHeader(t *testing.T) {
 	if rtpHeaderKey == nil {
 		t.Fatal("pion's RTP header key was not found")
@@ -22,7 +23,9 @@ func TestAttributesCarryTheParsedHeader(t *testing.T) {
 	plainPkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: 8, Timestamp: 960, SSRC: 42},
 		Payload: []byte{4}}
 	var wire [][]byte
-	for _, p := range []rtp.Packet{withExt, plainPkt} {
+	again := plainPkt
+	again.SequenceNumber, again.Marker = 9, true
+	for _, p := range []rtp.Packet{withExt, plainPkt, again} {
 		b, err := p.Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -43,6 +46,12 @@ func TestAttributesCarryTheParsedHeader(t *testing.T) {
 		n, attr, err := r.Read(buf, nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if _, ok := attr["an interceptor's"]; ok {
+			t.Fatalf("packet %d: an entry put for packet 0 is still there", i)
+		}
+		if i == 0 {
+			attr["an interceptor's"] = true
 		}
 		if i == len(wire)-1 {
 			if _, err := attr.GetRTPHeader(buf[:n]); err == nil {
