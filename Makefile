@@ -12,9 +12,9 @@ all: lint test
 ## then the catalog's real-clock files without it (their verdicts depend on
 ## the machine keeping up with the clock, which a race build beside other
 ## packages does not: they skip under -race) and its heavy ones (the large
-## room: 45 s of CPU under -race), then the compatibility module
-## (icelab imported beside current pion, and pion on transport/v3 and v4
-## over vnet through the adapters).
+## room and the hour-long call: some 45 s of CPU each under -race), then the
+## compatibility module (icelab imported beside current pion, and pion on
+## transport/v3 and v4 over vnet through the adapters).
 test: vet fuzz-short
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 	$(GO) test -count=1 -timeout 5m -run '^TestScenarios$$' ./scenarios -ginkgo.label-filter='real-clock || heavy'

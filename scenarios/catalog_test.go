@@ -25,7 +25,8 @@ var missing = map[string]string{}
 // there, and run in make test's step without -race (label "heavy") and in
 // make run.
 var heavy = map[string]string{
-	"large-room-relayed-bandwidth.yaml": "24 participants, 644 subscriptions: 5 s of CPU without the race detector, 45 s with it (icelab built with -race, run on this file alone)",
+	"large-room-relayed-bandwidth.yaml":          "24 participants, 644 subscriptions: 5 s of CPU without the race detector, 45 s with it (icelab built with -race, run on this file alone)",
+	"livekit-ladder-failures-an-hour-apart.yaml": "an hour of audio and keepalives: 7.5 s of CPU without the race detector, 46 s with it (the catalog spec under -race); its failure, resume and restart run under it in livekit-ladder-repeated-failures-single-pc (3 min 30 s), its long call in turn-rest-credential-expires-mid-call (7 min)",
 }
 
 // Each fake-clock catalog file is one spec: load it, run it with
