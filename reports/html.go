@@ -78,6 +78,9 @@ type htmlRun struct {
 	// Mismatches are the run's, with each client's failure left to its
 	// own paragraph.
 	Mismatches []scenarios.Mismatch
+	// SeriesNote says which flows have no chart in a room (see
+	// RunSeriesPoints).
+	SeriesNote string
 	Clients    []htmlClient
 	Drops      []htmlDrop
 }
@@ -136,7 +139,7 @@ type htmlDrop struct {
 
 func newHTMLRun(r Run) htmlRun {
 	h := htmlRun{Run: r, Name: r.name(), ID: "scenario-" + strings.TrimSuffix(PcapFile(r.name()), ".pcapng"), Verdict: r.Verdict(), Problem: r.Problem(),
-		Mismatches: shownMismatches(r)}
+		Mismatches: shownMismatches(r), SeriesNote: r.seriesNote}
 	l := newLabels(r.Result)
 	for i := range r.Result.Clients {
 		c := &r.Result.Clients[i]

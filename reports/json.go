@@ -38,6 +38,9 @@ type jsonRun struct {
 	Invalid    any    `json:"invalid,omitempty"`
 	Mismatches any    `json:"mismatches"`
 	Expect     any    `json:"expect,omitempty"`
+	// Series says which flows' per-second series a room's report left
+	// out (see RunSeriesPoints); absent when it kept every flow's.
+	Series string `json:"series,omitempty"`
 	// Repeats says how the runs of a scenario run more than once went:
 	// runs, met, the run shown (whose result and mismatches these are),
 	// what varied, what was not met, each run's verdict.
@@ -71,6 +74,7 @@ func WriteJSON(w io.Writer, s Suite) error {
 			Problem:    r.Problem(),
 			Mismatches: []any{},
 			Result:     snake(reflect.ValueOf(r.Result)),
+			Series:     r.seriesNote,
 		}
 		if r.Verdict() == Interrupted {
 			doc.Interrupted = true

@@ -41,6 +41,10 @@ type Run struct {
 	// went; the Run's own Result and Mismatches are then those of the run
 	// Repeats.Shown (see Repeat).
 	Repeats *Repeats
+
+	// seriesNote says which flows' series the reports left out, for a
+	// run whose series were planned (see RunSeriesPoints).
+	seriesNote string
 }
 
 // Verdict is a run's outcome.

@@ -3,10 +3,13 @@ package reports_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/icelab/icelab/harness"
+	"github.com/icelab/icelab/harness/media"
 	"github.com/icelab/icelab/reports"
 	"github.com/icelab/icelab/scenarios"
 )
@@ -123,4 +126,139 @@ func TestLongCallReportsStaySmall(t *testing.T) {
 		t.Errorf("writing the reports changed the result: %d seconds left, want 3600", n)
 	}
 	t.Logf("a 60-minute two-client call: %v bytes", sizes)
+}
+
+// room is a call of n clients (at least 5) on the node for d, each publishing audio and
+// video and receiving everyone else's, every flow with a second per second.
+// Three flows are worse off than the rest: bob receives nothing of carol's
+// video, dave's audio from alice is graded poor, and erin's video from bob
+// froze for 4 s.
+func room(n int, d time.Duration) reports.Suite {
+	secs := int(d / time.Second)
+	series := func(rate uint64) harness.Quality {
+		q := harness.Quality{Sent: rate * uint64(secs), Packets: rate * uint64(secs), Bitrate: 1.5e6,
+			Grades: []media.Graded{{Score: 90, Grade: "excellent"}}}
+		for i := range secs {
+			q.Seconds = append(q.Seconds, harness.Second{At: time.Duration(i) * time.Second, Sent: rate, Packets: rate, Bytes: rate * 1100})
+		}
+		return q
+	}
+	// The five come last, so that the result's order alone would not
+	// put their flows first.
+	var names []string
+	for i := 5; i < n; i++ {
+		names = append(names, fmt.Sprintf("c%02d", i))
+	}
+	names = append(names, "alice", "bob", "carol", "dave", "erin")
+	res := harness.Result{Name: "room", Clock: harness.FakeClock, Duration: d}
+	for _, name := range names {
+		c := harness.ClientResult{Name: name, Transport: harness.ICEUDP, Connected: true}
+		for _, from := range names {
+			if from == name {
+				continue
+			}
+			for _, kind := range []string{"audio", "video"} {
+				q := series(50)
+				switch {
+				case name == "bob" && from == "carol" && kind == "video":
+					q = harness.Quality{Sent: q.Sent, NothingReceived: true}
+				case name == "dave" && from == "alice" && kind == "audio":
+					q.Grades = []media.Graded{{Score: 20, Grade: "poor"}}
+				case name == "erin" && from == "bob" && kind == "video":
+					q.LongestFreeze = 4 * time.Second
+				}
+				st := q
+				c.Media = append(c.Media, harness.Media{Track: from + "/" + kind, Kind: kind, Direction: "received",
+					Sent: q.Sent, Packets: q.Packets, Quality: &q, Streams: []harness.StreamStats{{SSRC: 1, Quality: st}}})
+			}
+		}
+		res.Clients = append(res.Clients, c)
+	}
+	sc := &scenarios.Scenario{Name: "room", Report: "a room"}
+	return reports.Suite{Runs: []reports.Run{reports.NewRun(sc, res)}, Wall: time.Minute}
+}
+
+// TestRoomReportsKeepTheWorstSeries checks that a room with more series
+// than a run's budget holds keeps them for the flows worst off only, says
+// so, keeps every flow's figures, and keeps every series with FullSeries.
+func TestRoomReportsKeepTheWorstSeries(t *testing.T) {
+	suite := room(24, 30*time.Second) // 1,104 flows, 2,208 series
+	write := func(s reports.Suite) (js, page []byte) {
+		var j, h bytes.Buffer
+		if err := reports.WriteJSON(&j, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := reports.WriteHTML(&h, s); err != nil {
+			t.Fatal(err)
+		}
+		return j.Bytes(), h.Bytes()
+	}
+	js, page := write(suite)
+	var doc struct {
+		Runs []struct {
+			Series string
+			Result struct {
+				Clients []struct {
+					Name  string
+					Media []struct {
+						Track   string
+						Kind    string
+						Quality struct {
+							Seconds         []any
+							Sent, Packets   uint64
+							Bitrate         float64
+							NothingReceived bool `json:"nothing_received"`
+						}
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(js, &doc); err != nil {
+		t.Fatal(err)
+	}
+	run := doc.Runs[0]
+	if !strings.Contains(run.Series, "of the run's 1104 flows") {
+		t.Errorf("the run's series note is %q, want one naming the 1104 flows", run.Series)
+	}
+	kept := 0
+	for _, c := range run.Result.Clients {
+		for _, m := range c.Media {
+			q := m.Quality
+			if q.Sent == 0 {
+				t.Errorf("%s %s: its figures are gone", c.Name, m.Track)
+			}
+			if len(q.Seconds) > 0 {
+				kept++
+				if len(q.Seconds) > reports.MinSeriesPoints {
+					t.Errorf("%s %s: %d entries, want at most %d", c.Name, m.Track, len(q.Seconds), reports.MinSeriesPoints)
+				}
+			}
+			worse := (c.Name == "bob" && m.Track == "carol/video") || (c.Name == "dave" && m.Track == "alice/audio") ||
+				(c.Name == "erin" && m.Track == "bob/video")
+			if worse && len(q.Seconds) == 0 && !q.NothingReceived {
+				t.Errorf("%s %s, one of the flows worst off, lost its series", c.Name, m.Track)
+			}
+		}
+	}
+	if want := reports.RunSeriesPoints / reports.MinSeriesPoints / 2; kept != want-1 && kept != want {
+		t.Errorf("%d flows kept their series, want the budget's %d (two series each, one flow with none received)", kept, want)
+	}
+	if !bytes.Contains(page, []byte("of the run&#39;s 1104 flows")) {
+		t.Errorf("the HTML page does not say which flows have charts")
+	}
+	if n := bytes.Count(page, []byte("<figure")); n > reports.RunSeriesPoints/reports.MinSeriesPoints {
+		t.Errorf("%d charts in the HTML page, want at most %d", n, reports.RunSeriesPoints/reports.MinSeriesPoints)
+	}
+	again, _ := write(suite)
+	if !bytes.Equal(js, again) {
+		t.Errorf("the same room wrote different JSON twice")
+	}
+	full := suite
+	full.FullSeries = true
+	fullJS, fullPage := write(full)
+	if bytes.Contains(fullJS, []byte(`"series"`)) || bytes.Count(fullPage, []byte("<figure")) != 2*552-1 {
+		t.Errorf("FullSeries: a series note, or %d charts, want every stream's with seconds, %d", bytes.Count(fullPage, []byte("<figure")), 2*552-1)
+	}
+	t.Logf("a 24-client room: JSON %d bytes (%d with every series), HTML %d (%d)", len(js), len(fullJS), len(page), len(fullPage))
 }

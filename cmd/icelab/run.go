@@ -104,7 +104,7 @@ INTERRUPTED, the others are not run, and the reports are still written.`,
 	cmd.Flags().StringVar(&o.shard, "shard", "", "run only shard K of N (K/N): every N-th file in name order, for a CI matrix")
 	cmd.Flags().Var(&o.repeat, "repeat", "run each scenario N times and report how many met expectations and which outcomes differed")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "also print a line as each scenario starts")
-	cmd.Flags().BoolVar(&o.fullSeries, "full-series", false, fmt.Sprintf("keep every second of every flow's series in the JSON and HTML reports (by default each series keeps at most %d entries, and a run's series share %d, at least %d each: longer ones are summarised)", reports.MaxSeriesPoints, reports.RunSeriesPoints, reports.MinSeriesPoints))
+	cmd.Flags().BoolVar(&o.fullSeries, "full-series", false, fmt.Sprintf("keep every second of every flow's series in the JSON and HTML reports (by default each series keeps at most %d entries, and a run's series share %d, at least %d each: longer ones are summarised; in a room with more series than that, only the flows worst off keep theirs)", reports.MaxSeriesPoints, reports.RunSeriesPoints, reports.MinSeriesPoints))
 	cmd.Flags().IntVar(&o.capture, "capture", 0, "keep the first N packets of each scenario and write them to SCENARIO.pcapng")
 	cmd.Flags().IntVar(&o.captureLast, "capture-last", 0, "keep the last N packets of each scenario (a ring buffer)")
 	cmd.Flags().StringVar(&o.captureWindow, "capture-window", "", "keep the packets first seen in this window of the call, like 5s-15s (or 5s- to the end)")
