@@ -14,6 +14,11 @@ import (
 // meter and one observer per client.
 type runState struct {
 	start time.Time
+	// wallStart is start in Unix nanoseconds when the clock's times carry
+	// no monotonic reading (a synctest bubble's), where time.Since takes
+	// its slow path (an Add and an Equal per call; the media meters read
+	// the clock for every packet); zero: time.Since.
+	wallStart int64
 	// seed is the spec's: whatever a run draws at random (an SDK's
 	// reconnect jitter) repeats with it.
 	seed  uint64
@@ -38,12 +43,20 @@ type eventWaiter struct {
 
 func newRunState(seed uint64) *runState {
 	r := &runState{start: time.Now(), seed: seed, observers: map[string]*observer{}, drops: map[string]int{}, seen: map[string]time.Duration{}}
+	if r.start == r.start.Round(0) { // no monotonic reading to strip
+		r.wallStart = r.start.UnixNano()
+	}
 	r.meter = media.NewMeter(r.since)
 	return r
 }
 
 // since returns the offset of now from the start of the run.
-func (r *runState) since() time.Duration { return time.Since(r.start) }
+func (r *runState) since() time.Duration {
+	if r.wallStart != 0 {
+		return time.Duration(time.Now().UnixNano() - r.wallStart)
+	}
+	return time.Since(r.start)
+}
 
 func (r *runState) observer(client string) *observer {
 	r.mu.Lock()

@@ -58,6 +58,12 @@ type Network struct {
 
 	seed  uint64
 	epoch time.Time // the network's clock starts here (now)
+	// wallEpoch is epoch in Unix nanoseconds, set when the clock's times
+	// carry no monotonic reading (a synctest bubble's fake clock): there
+	// time.Since takes its slow path, an Add and an Equal to check for
+	// overflow, which was 1.7% of a 32-client room's CPU; nanoseconds
+	// subtract to the same duration. Zero: time.Since.
+	wallEpoch int64
 
 	mu       sync.Mutex
 	names    map[string]bool
@@ -78,6 +84,9 @@ func New(cfg Config) (*Network, error) {
 		seed:  cfg.Seed,
 		epoch: time.Now(),
 		names: make(map[string]bool),
+	}
+	if n.epoch == n.epoch.Round(0) { // no monotonic reading to strip
+		n.wallEpoch = n.epoch.UnixNano()
 	}
 	if cfg.Serial {
 		n.serial = &serial{net: n}
@@ -230,7 +239,12 @@ func (n *Network) claimName(name string) error {
 // now returns the time on the network's clock: how long since it was
 // created, read from the time package, so on a synctest bubble's fake clock
 // inside one.
-func (n *Network) now() time.Duration { return time.Since(n.epoch) }
+func (n *Network) now() time.Duration {
+	if n.wallEpoch != 0 {
+		return time.Duration(time.Now().UnixNano() - n.wallEpoch)
+	}
+	return time.Since(n.epoch)
+}
 
 // linkSeed returns the seed of one direction of the link named name: from
 // the network's seed, the name and the direction, so that what a link does
