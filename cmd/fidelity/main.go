@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,7 +38,7 @@ func run() int {
 	bin := flag.String("icelab", "./icelab", "the icelab command that runs the scenario files")
 	match := flag.String("run", "", "run only the cases whose names match this regular expression")
 	count := flag.Int("count", 1, "run each case this many times, in the lab and in icelab")
-	dump := flag.String("json", "", "write each case's real result (both ends' reports and stats) to DIR/CASE.json")
+	dump := flag.String("json", "", "write each case's real result (both ends' reports and stats) to DIR/CASE.json, and Chromium's log with libwebrtc's ICE lines to DIR/CASE.chromium.log")
 	flag.Parse()
 	if err := netlab.Available(); err != nil {
 		fmt.Fprintln(os.Stderr, "fidelity: skipped:", err)
@@ -68,15 +69,25 @@ func run() int {
 		}
 		o := fidelity.Outcome{Case: c}
 		for i := 0; i < *count && ctx.Err() == nil; i++ {
-			r, err := fidelity.RunReal(ctx, c, ca)
+			name := c.Name
+			if i > 0 {
+				name = fmt.Sprintf("%s-%d", c.Name, i+1)
+			}
+			var log *os.File
+			if *dump != "" && c.Kind == fidelity.Chromium {
+				if log, err = createIn(*dump, name+".chromium.log"); err != nil {
+					fmt.Fprintln(os.Stderr, "fidelity:", err)
+					return 1
+				}
+			}
+			r, err := fidelity.RunReal(ctx, c, ca, writerOrNil(log))
+			if log != nil {
+				_ = log.Close()
+			}
 			e := fidelity.RealEnd(r, err)
 			o.Real = append(o.Real, e)
 			fmt.Fprintf(os.Stderr, "%s: real %s %s/%s %v%s\n", c.Name, e.Transport, e.Local, e.Remote, e.After, errNote(e.Err))
 			if *dump != "" && r != nil {
-				name := c.Name
-				if i > 0 {
-					name = fmt.Sprintf("%s-%d", c.Name, i+1)
-				}
 				if err := writeJSON(filepath.Join(*dump, name+".json"), r); err != nil {
 					fmt.Fprintln(os.Stderr, "fidelity:", err)
 				}
@@ -108,6 +119,22 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o644)
+}
+
+// createIn creates file name in dir, making dir if need be.
+func createIn(dir, name string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return os.Create(filepath.Join(dir, name))
+}
+
+// writerOrNil keeps a nil *os.File from becoming a non-nil io.Writer.
+func writerOrNil(f *os.File) io.Writer {
+	if f == nil {
+		return nil
+	}
+	return f
 }
 
 func errNote(err error) string {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icelab/icelab/internal/netlab/call"
 	"github.com/icelab/icelab/scenarios"
 )
 
@@ -70,5 +71,44 @@ func TestGatheredMarksMDNSHosts(t *testing.T) {
 	})
 	if want := "host/udp×2 host/udp[mdns]×2 relay/udp(tls) srflx/udp"; got != want {
 		t.Errorf("gathered = %q, want %q", got, want)
+	}
+}
+
+// TestSettledPairIsCompared checks that a real end that connected on one
+// pair and switched to another is compared by the pair it settled on, and
+// that the table shows both: Chromium with UDP blocked connects over
+// TURN/TLS and switches to ICE/TCP once its TCP phase has run.
+func TestSettledPairIsCompared(t *testing.T) {
+	first := &call.Pair{Local: call.Candidate{Type: "relay", Protocol: "udp", RelayProtocol: "tls"}, Remote: call.Candidate{Type: "host", Protocol: "udp"}}
+	real := RealEnd(&RealResult{A: call.Result{Connected: true, ConnectedAfter: 0.15, State: "connected",
+		Local:  call.Candidate{Type: "prflx", Protocol: "tcp"},
+		Remote: call.Candidate{Type: "host", Protocol: "tcp"},
+		First:  first, PairChanges: 2}}, nil)
+	if real.Transport != "ICE/TCP" || real.Local != "prflx" || real.First == nil {
+		t.Fatalf("real end = %+v, want the settled ICE/TCP prflx pair with the first one kept", real)
+	}
+	// A report whose selection is gone (connected, then failed) keeps the
+	// pair it connected on.
+	lost := RealEnd(&RealResult{A: call.Result{Connected: true, ConnectedAfter: 0.15, State: "failed", First: first}}, nil)
+	if lost.Transport != "TURN/TLS" || lost.Local != "relay" || lost.First != nil {
+		t.Errorf("lost end = %+v, want TURN/TLS relay/host from its first pair", lost)
+	}
+	icelab := End{Connected: true, Transport: "ICE/TCP", Local: "prflx", Remote: "host", After: 40 * time.Millisecond}
+	contrast := End{Connected: true, Transport: "TURN/UDP", Local: "host", Remote: "relay", After: 2 * time.Second}
+	outs := []Outcome{
+		{Case: Case{Name: "switched"}, Real: []End{real}, Icelab: []End{icelab}},
+		{Case: Case{Name: "shown", Contrast: "a preset that differs"}, Real: []End{contrast}, Icelab: []End{icelab}},
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, outs); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| switched | TURN/TLS, then ICE/TCP | relay/host, then prflx/host | 0.15s | ICE/TCP | prflx/host | 0.04s | 1/1, 1/1 |",
+		"| shown | TURN/UDP | host/relay | 2.00s | ICE/TCP | prflx/host | 0.04s | contrast, not counted (0/1, 0/1): a preset that differs |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/icelab/icelab/internal/netlab/call"
 )
 
 // RunIcelab runs the case's scenario file with the icelab command at bin
@@ -60,12 +62,12 @@ func runIcelab(ctx context.Context, c Case, bin string) (End, error) {
 						State string  `json:"state"`
 						At    float64 `json:"at"`
 					} `json:"peer_connection_states"`
-					Transport string      `json:"transport"`
-					Local     []candidate `json:"local_candidates"`
-					Selected  struct {
-						Local  struct{ Type string } `json:"local"`
-						Remote struct{ Type string } `json:"remote"`
-					} `json:"selected"`
+					Transport   string      `json:"transport"`
+					Local       []candidate `json:"local_candidates"`
+					Selected    pairJSON    `json:"selected"`
+					PairChanges []struct {
+						Pair pairJSON `json:"pair"`
+					} `json:"pair_changes"`
 				} `json:"clients"`
 			} `json:"result"`
 		} `json:"runs"`
@@ -91,8 +93,31 @@ func runIcelab(ctx context.Context, c Case, bin string) (End, error) {
 		e.Gathered = gathered(cl.Local)
 		return e, nil
 	}
-	return End{Connected: cl.Connected, Transport: cl.Transport, Local: cl.Selected.Local.Type, Remote: cl.Selected.Remote.Type,
-		After: time.Duration(cl.ConnectedAt * float64(time.Second)), Gathered: gathered(cl.Local)}, nil
+	e = End{Connected: cl.Connected, Transport: cl.Transport, Local: cl.Selected.Local.Type, Remote: cl.Selected.Remote.Type,
+		After: time.Duration(cl.ConnectedAt * float64(time.Second)), Gathered: gathered(cl.Local)}
+	if len(cl.PairChanges) > 1 {
+		e.First = cl.PairChanges[0].Pair.call()
+	}
+	return e, nil
+}
+
+// pairJSON is a selected pair as results.json spells it.
+type pairJSON struct {
+	Local  candidateJSON `json:"local"`
+	Remote candidateJSON `json:"remote"`
+}
+
+type candidateJSON struct {
+	Type          string `json:"type"`
+	Protocol      string `json:"protocol"`
+	RelayProtocol string `json:"relay_protocol"`
+}
+
+func (p pairJSON) call() *call.Pair {
+	c := func(c candidateJSON) call.Candidate {
+		return call.Candidate{Type: c.Type, Protocol: c.Protocol, RelayProtocol: c.RelayProtocol}
+	}
+	return &call.Pair{Local: c(p.Local), Remote: c(p.Remote)}
 }
 
 // RealEnd reads the calling end of a real run as the table shows it.
@@ -126,7 +151,16 @@ func RealEnd(r *RealResult, err error) End {
 			local = append(local, s.candidate)
 		}
 	}
-	return End{Connected: a.Connected, Transport: t, Local: a.Local.Type, Remote: a.Remote.Type,
+	e := End{Connected: a.Connected, Transport: t, Local: a.Local.Type, Remote: a.Remote.Type,
 		After: time.Duration(a.ConnectedAfter * float64(time.Second)), Gathered: gathered(local),
 		State: a.State, Ended: time.Duration(a.ReportedAfter * float64(time.Second))}
+	if f := a.First; f != nil && a.Connected {
+		if a.Local.Type == "" {
+			// Connected, then lost: the pair that carried it.
+			e.Transport, e.Local, e.Remote = f.Transport(), f.Local.Type, f.Remote.Type
+		} else if *f != (call.Pair{Local: a.Local, Remote: a.Remote}) {
+			e.First = f
+		}
+	}
+	return e
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/icelab/icelab/internal/netlab"
@@ -44,8 +45,10 @@ func (e procEnd) stop() error                   { return e.p.Stop() }
 
 // RunReal runs case c in a fresh namespace lab; ca signs the relay's
 // TURN/TLS certificate and is trusted by the pion ends (Chromium ignores
-// certificate errors).
-func RunReal(ctx context.Context, c Case, ca *pki.CA) (res *RealResult, err error) {
+// certificate errors). If chromiumLog is not nil and the case is
+// Chromium's, it receives Chromium's log with libwebrtc's ICE lines: port
+// allocation phases, connections, pings and pair selection.
+func RunReal(ctx context.Context, c Case, ca *pki.CA, chromiumLog io.Writer) (res *RealResult, err error) {
 	lab, err := netlab.New("fid")
 	if err != nil {
 		return nil, err
@@ -54,7 +57,7 @@ func RunReal(ctx context.Context, c Case, ca *pki.CA) (res *RealResult, err erro
 	ctx, cancel := context.WithTimeout(ctx, c.Deadline+30*time.Second)
 	defer cancel()
 
-	relayNS, err := lab.Public("relay")
+	relayNS, err := public(lab, "relay", c.Far)
 	if err != nil {
 		return nil, err
 	}
@@ -74,11 +77,11 @@ func RunReal(ctx context.Context, c Case, ca *pki.CA) (res *RealResult, err erro
 	}
 	servers := iceServers(c.Servers, relayNS.Addr.String())
 
-	bNS, err := place(lab, "b", c.B)
+	bNS, err := place(lab, "b", c.B, c.Far)
 	if err != nil {
 		return nil, err
 	}
-	aNS, err := place(lab, "a", c.A)
+	aNS, err := place(lab, "a", c.A, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +103,7 @@ func RunReal(ctx context.Context, c Case, ca *pki.CA) (res *RealResult, err erro
 
 	var a end
 	if c.Kind == Chromium {
-		ce, err := startChromium(ctx, aNS, servers, c.Deadline)
+		ce, err := startChromium(ctx, aNS, servers, c.Deadline, chromiumLog)
 		if err != nil {
 			return nil, err
 		}
@@ -159,10 +162,19 @@ func handle(c Case, from string, m call.Message, to end, dst *call.Result, got *
 	return nil
 }
 
-// place builds an end's network and returns the namespace of its host.
-func place(lab *netlab.Lab, name string, n Network) (*netlab.NS, error) {
+// public adds a public host, far away if far is not zero.
+func public(lab *netlab.Lab, name string, far time.Duration) (*netlab.NS, error) {
+	if far > 0 {
+		return lab.PublicFar(name, far)
+	}
+	return lab.Public(name)
+}
+
+// place builds an end's network and returns the namespace of its host;
+// a public host is far away if far is not zero.
+func place(lab *netlab.Lab, name string, n Network, far time.Duration) (*netlab.NS, error) {
 	if len(n) == 0 {
-		return lab.Public(name)
+		return public(lab, name, far)
 	}
 	var r *netlab.Router
 	for i, cfg := range n {
@@ -195,6 +207,21 @@ func iceServers(names []string, addr string) []call.ICEServer {
 //go:embed page.js
 var pageJS string
 
+// settle is how long the page waits after Chromium connects before it
+// reports the selected pair. libwebrtc selects the first pair that becomes
+// writable and switches when a better one does (basic_ice_controller.cc):
+// with UDP blocked, Chromium 156 connected over TURN/TLS at 0.15 s and
+// switched to ICE/TCP at 0.33 s, when its TCP allocation phase had
+// started and the pair had been checked. What carries the call is the
+// settled pair, as icelab's Transport is the last pair selected; the
+// report keeps the first one too.
+const settle = 3 * time.Second
+
+// iceLogging turns on libwebrtc's lines about ICE in Chromium's log: the
+// port allocator's phases, each port and connection, pings, responses
+// and the selected pair (RTC_LOG verbosity maps to Chromium's VLOG).
+const iceLogging = "--vmodule=*/p2p/*=4"
+
 // chromiumEnd is headless Chromium running page.js.
 type chromiumEnd struct {
 	ctx   context.Context
@@ -204,8 +231,12 @@ type chromiumEnd struct {
 	quit  chan struct{}
 }
 
-func startChromium(ctx context.Context, ns *netlab.NS, servers []call.ICEServer, deadline time.Duration) (*chromiumEnd, error) {
-	b, err := ns.StartChromium(ctx, "--ignore-certificate-errors")
+func startChromium(ctx context.Context, ns *netlab.NS, servers []call.ICEServer, deadline time.Duration, log io.Writer) (*chromiumEnd, error) {
+	flags := []string{"--ignore-certificate-errors"}
+	if log != nil {
+		flags = append(flags, "--enable-logging=stderr", "--v=0", iceLogging)
+	}
+	b, err := ns.StartChromium(ctx, log, flags...)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +257,7 @@ func startChromium(ctx context.Context, ns *netlab.NS, servers []call.ICEServer,
 			}
 		}
 	}()
-	cfg, _ := json.Marshal(map[string]any{"iceServers": servers})
+	cfg, _ := json.Marshal(map[string]any{"iceServers": servers, "settle": settle.Milliseconds()})
 	if err := b.Eval(ctx, "icelab.start("+string(cfg)+")", nil); err != nil {
 		return fail(fmt.Errorf("chromium: start: %w", err))
 	}

@@ -54,8 +54,10 @@ func ChromiumPath() (string, error) {
 }
 
 // StartChromium starts headless Chromium inside the namespace with extra
-// flags and attaches to a blank page.
-func (n *NS) StartChromium(ctx context.Context, flags ...string) (*Browser, error) {
+// flags and attaches to a blank page. If log is not nil it receives
+// everything Chromium writes to its standard error (with
+// --enable-logging=stderr, its log).
+func (n *NS) StartChromium(ctx context.Context, log io.Writer, flags ...string) (*Browser, error) {
 	path, err := ChromiumPath()
 	if err != nil {
 		return nil, err
@@ -83,6 +85,9 @@ func (n *NS) StartChromium(ctx context.Context, flags ...string) (*Browser, erro
 	b.cmd.ExtraFiles = []*os.File{toR, fromW}
 	b.stderr = NewTailBuffer(2000)
 	b.cmd.Stderr = b.stderr
+	if log != nil {
+		b.cmd.Stderr = io.MultiWriter(b.stderr, log)
+	}
 	b.cmd.Env = append(os.Environ(), "HOME="+dir)
 	// Its own process group, so that Close ends its renderers too.
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -55,6 +55,7 @@ type Lab struct {
 	nextPub int      // last octet of the next address on the internet
 	nextLAN int      // second octet of the next 10.N.0.0/24 LAN
 	inet    *NS
+	wires   []*wire // far links (PublicFar)
 }
 
 // NS is a network namespace and its address.
@@ -122,10 +123,13 @@ func (l *Lab) add(name string) (*NS, error) {
 // and rules; processes still inside keep them alive until they end.
 func (l *Lab) Close() error {
 	l.mu.Lock()
-	spaces := l.spaces
-	l.spaces = nil
+	spaces, wires := l.spaces, l.wires
+	l.spaces, l.wires = nil, nil
 	l.mu.Unlock()
 	var errs []error
+	for _, w := range wires {
+		errs = append(errs, w.close())
+	}
 	for i := len(spaces) - 1; i >= 0; i-- {
 		if out, err := exec.Command("ip", "netns", "del", spaces[i]).CombinedOutput(); err != nil {
 			errs = append(errs, fmt.Errorf("netlab: namespace %s: ip netns del: %w: %s", spaces[i], err, bytes.TrimSpace(out)))

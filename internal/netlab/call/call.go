@@ -100,9 +100,34 @@ type Result struct {
 	// Local and Remote are the selected pair's candidates.
 	Local  Candidate `json:"local"`
 	Remote Candidate `json:"remote"`
+	// First is the pair selected when the end first connected, given by
+	// an end that reports once its selection has settled (the browser
+	// end: Chromium may switch pairs after connecting); nil otherwise.
+	First *Pair `json:"first,omitempty"`
+	// PairChanges is how many times the selected pair changed, from
+	// getStats' selectedCandidatePairChanges; 0 where not known.
+	PairChanges int `json:"pair_changes,omitempty"`
 	// Stats is the end's final stats report (pion's GetStats, or the
 	// browser's getStats() as [...report.values()]).
 	Stats json.RawMessage `json:"stats,omitempty"`
+}
+
+// Pair is a selected pair's two candidates.
+type Pair struct {
+	Local  Candidate `json:"local"`
+	Remote Candidate `json:"remote"`
+}
+
+// Transport names the path of the pair from the end that selected it, as
+// Result.Transport does.
+func (p Pair) Transport() string {
+	switch {
+	case p.Local.Type == "relay":
+		return "TURN/" + upper(p.Local.RelayProtocol)
+	case p.Remote.Type == "relay":
+		return "TURN/?"
+	}
+	return "ICE/" + upper(p.Local.Protocol)
 }
 
 // Candidate is a selected pair's candidate as the stats give it.
@@ -119,13 +144,7 @@ func (r Result) Transport() string {
 	if !r.Connected {
 		return "none"
 	}
-	switch {
-	case r.Local.Type == "relay":
-		return "TURN/" + upper(r.Local.RelayProtocol)
-	case r.Remote.Type == "relay":
-		return "TURN/?"
-	}
-	return "ICE/" + upper(r.Local.Protocol)
+	return Pair{r.Local, r.Remote}.Transport()
 }
 
 func upper(s string) string {
