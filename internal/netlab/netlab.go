@@ -8,8 +8,10 @@
 // attached to it. A router namespace forwards between its WAN and one LAN,
 // with the nftables ruleset its RouterConfig gives (masquerade, input and
 // forward filtering); hosts on that LAN, or routers of LANs behind it (double
-// NAT), are namespaces of their own. Everything the lab makes is named with
-// a prefix of its own and removed by Close.
+// NAT), are namespaces of their own. A public host may be far away
+// (PublicFar): its link is a pair of TAP devices joined by the lab's own
+// process, which holds each frame for the link's delay. Everything the lab
+// makes is named with a prefix of its own and removed by Close.
 //
 // It needs root, iproute2 and nftables; Available says what is missing. It
 // knows nothing of WebRTC.
