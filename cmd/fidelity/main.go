@@ -67,6 +67,12 @@ func run() int {
 				continue
 			}
 		}
+		if c.Far > 0 {
+			if err := netlab.FarAvailable(); err != nil {
+				fmt.Fprintf(os.Stderr, "%s: skipped: %v\n", c.Name, err)
+				continue
+			}
+		}
 		o := fidelity.Outcome{Case: c}
 		for i := 0; i < *count && ctx.Err() == nil; i++ {
 			name := c.Name

@@ -34,6 +34,16 @@ func (l *Lab) PublicFar(name string, delay time.Duration) (*NS, error) {
 	return ns, nil
 }
 
+// FarAvailable reports why a far host (PublicFar) cannot be built here,
+// or nil: it needs the TUN/TAP device.
+func FarAvailable() error {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("netlab: far links need /dev/net/tun (TUN/TAP): %w", err)
+	}
+	return unix.Close(fd)
+}
+
 // maxQueued is how many frames a far link holds in each direction.
 const maxQueued = 4096
 

@@ -2,6 +2,7 @@ package netlab
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -81,9 +82,9 @@ func TestMasqueradeRouter(t *testing.T) {
 // TestFarLink checks that a far host's link holds what crosses it: a UDP
 // round trip from a plain public host takes at least twice the delay,
 // datagrams keep their order, and a TCP connection carries data both
-// ways. It skips without root, ip or nft.
+// ways. It skips without root, ip, nft or /dev/net/tun.
 func TestFarLink(t *testing.T) {
-	if err := Available(); err != nil {
+	if err := errors.Join(Available(), FarAvailable()); err != nil {
 		t.Skip(err)
 	}
 	lab, err := New("nlfar")
