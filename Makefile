@@ -61,7 +61,8 @@ fuzz-short:
 ## fidelity: the namespace lab (internal/fidelity): each case as Linux
 ## network namespaces with nftables, headless Chromium or pion peers calling
 ## a pion peer through icelab's relay, and as an icelab scenario file; prints
-## a table, real against icelab. Needs root, iproute2, nftables, chromium
+## a table, real against icelab. Needs root, iproute2, nftables, chromium and
+## /dev/net/tun (the Chromium cases' servers are 10 ms away on a TAP link)
 ## (says why and skips without). Not part of test: about 4 minutes.
 ## CASES=REGEXP runs some; COUNT=N runs each real side N times.
 CASES ?=
