@@ -87,11 +87,18 @@ func (p Profile) Client(name string) harness.ClientSpec {
 //     v4.4.9 agent.go:1128-1134 ignores the mDNS mode) and are trickled;
 //     Chromium hides and does not trickle them. The node ignores active
 //     candidates, so only the client's candidate list shows it.
-//   - Chromium connects over TURN/TLS in 0.2 to 0.3 s where this profile
-//     takes 2.05 s (pion waits 2 s before accepting a relay pair);
-//     Chromium may connect directly before it has any relay candidate, and
-//     with UDP dropped may pick TURN/TLS over an ICE-TCP path that this
-//     profile always picks.
+//   - Chromium connects over TURN/TLS some 0.4 s after it starts, with the
+//     server 10 ms away (its port allocator starts UDP, relays and TCP
+//     some 50 ms apart, basic_port_allocator.cc), where this profile takes
+//     1.85 s more: pion waits 2 s before accepting a relay pair, and its
+//     controlling agent nominates once (renomination is off by default),
+//     so without the wait it would stay on a relay pair that Chromium
+//     leaves when a direct one succeeds. Chromium may connect directly
+//     before it has any relay candidate. With UDP dropped and the relay at
+//     no distance Chromium connects over TURN/TLS and switches to ICE/TCP
+//     a fraction of a second later, once its TCP phase has run; this
+//     profile connects on ICE/TCP at once: the same pair carries the call
+//     (make fidelity compares the pair each settles on).
 func Browser() Profile {
 	return Profile{
 		Name:         "browser",
