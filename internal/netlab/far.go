@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -21,17 +20,7 @@ import (
 // each frame delay after it left, in order. Frames arriving while
 // maxQueued are already held are dropped, as a full queue would.
 func (l *Lab) PublicFar(name string, delay time.Duration) (*NS, error) {
-	ns, err := l.add(name)
-	if err != nil {
-		return nil, err
-	}
-	if ns.Addr, err = l.attachFar(ns, "eth0", delay); err != nil {
-		return nil, l.closeWith(err)
-	}
-	if err := ns.run("ip", "route", "add", "default", "via", "203.0.113.1"); err != nil {
-		return nil, err
-	}
-	return ns, nil
+	return l.public(name, func(ns *NS, dev, peer string) error { return l.tapWire(ns, dev, peer, delay) })
 }
 
 // FarAvailable reports why a far host (PublicFar) cannot be built here,
@@ -47,43 +36,25 @@ func FarAvailable() error {
 // maxQueued is how many frames a far link holds in each direction.
 const maxQueued = 4096
 
-// attachFar links ns to the internet bridge through a far link named dev
-// inside ns and gives it the next public address.
-func (l *Lab) attachFar(ns *NS, dev string, delay time.Duration) (netip.Addr, error) {
-	l.mu.Lock()
-	octet := l.nextPub
-	l.nextPub++
-	l.mu.Unlock()
-	addr := netip.AddrFrom4([4]byte{203, 0, 113, byte(octet)})
-	peer := fmt.Sprintf("p%d", octet)
+// tapWire links ns to the internet through a far link: a TAP device
+// named dev inside ns, one named peer in the internet's namespace, and a
+// wire between them that holds each frame for delay.
+func (l *Lab) tapWire(ns *NS, dev, peer string, delay time.Duration) error {
 	inside, err := openTAP(ns, dev)
 	if err != nil {
-		return addr, err
+		return err
 	}
 	outside, err := openTAP(l.inet, peer)
 	if err != nil {
 		_ = inside.Close()
-		return addr, err
+		return err
 	}
 	w := &wire{delay: delay, done: make(chan struct{})}
 	l.mu.Lock()
 	l.wires = append(l.wires, w)
 	l.mu.Unlock()
 	w.run(inside, outside)
-	for _, step := range []struct {
-		ns   *NS
-		args []string
-	}{
-		{l.inet, []string{"ip", "link", "set", peer, "master", "br0"}},
-		{l.inet, []string{"ip", "link", "set", peer, "up"}},
-		{ns, []string{"ip", "addr", "add", addr.String() + "/24", "dev", dev}},
-		{ns, []string{"ip", "link", "set", dev, "up"}},
-	} {
-		if err := step.ns.run(step.args...); err != nil {
-			return addr, err
-		}
-	}
-	return addr, nil
+	return nil
 }
 
 // openTAP creates a TAP device named dev inside ns (frames without the

@@ -156,12 +156,15 @@ func (n *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd
 }
 
 // Public adds a host on the internet with the next free public address.
-func (l *Lab) Public(name string) (*NS, error) {
+func (l *Lab) Public(name string) (*NS, error) { return l.public(name, l.veth) }
+
+// public adds a host on the internet, linked to it by link.
+func (l *Lab) public(name string, link linkMaker) (*NS, error) {
 	ns, err := l.add(name)
 	if err != nil {
 		return nil, err
 	}
-	if ns.Addr, err = l.attach(ns, "eth0"); err != nil {
+	if ns.Addr, err = l.attach(ns, "eth0", link); err != nil {
 		return nil, l.closeWith(err)
 	}
 	if err := ns.run("ip", "route", "add", "default", "via", "203.0.113.1"); err != nil {
@@ -170,17 +173,29 @@ func (l *Lab) Public(name string) (*NS, error) {
 	return ns, nil
 }
 
-// attach links ns to the internet bridge through a veth named dev inside
-// ns and gives it the next public address.
-func (l *Lab) attach(ns *NS, dev string) (netip.Addr, error) {
+// linkMaker makes the two ends of a host's link to the internet: dev
+// inside ns, peer in the internet's namespace.
+type linkMaker func(ns *NS, dev, peer string) error
+
+// veth links ns to the internet through a veth pair: next to no latency.
+func (l *Lab) veth(ns *NS, dev, peer string) error {
+	if out, err := exec.Command("ip", "link", "add", dev, "netns", ns.Name, "type", "veth", "peer", "name", peer, "netns", l.inet.Name).CombinedOutput(); err != nil {
+		return fmt.Errorf("netlab: link %s to the internet: %w: %s", ns.Name, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// attach links ns to the internet bridge through a link made by link,
+// named dev inside ns, and gives it the next public address.
+func (l *Lab) attach(ns *NS, dev string, link linkMaker) (netip.Addr, error) {
 	l.mu.Lock()
 	octet := l.nextPub
 	l.nextPub++
 	l.mu.Unlock()
 	addr := netip.AddrFrom4([4]byte{203, 0, 113, byte(octet)})
 	peer := fmt.Sprintf("p%d", octet)
-	if out, err := exec.Command("ip", "link", "add", dev, "netns", ns.Name, "type", "veth", "peer", "name", peer, "netns", l.inet.Name).CombinedOutput(); err != nil {
-		return addr, fmt.Errorf("netlab: link %s to the internet: %w: %s", ns.Name, err, bytes.TrimSpace(out))
+	if err := link(ns, dev, peer); err != nil {
+		return addr, err
 	}
 	for _, step := range []struct {
 		ns   *NS
@@ -236,7 +251,7 @@ func (l *Lab) Router(name string, parent *Router, cfg RouterConfig) (*Router, er
 	}
 	r := &Router{NS: ns, LAN: cfg.LAN, next: 2}
 	if parent == nil {
-		if ns.Addr, err = l.attach(ns, "wan"); err != nil {
+		if ns.Addr, err = l.attach(ns, "wan", l.veth); err != nil {
 			return nil, l.closeWith(err)
 		}
 		err = ns.run("ip", "route", "add", "default", "via", "203.0.113.1")

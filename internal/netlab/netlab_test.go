@@ -2,7 +2,6 @@ package netlab
 
 import (
 	"context"
-	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -13,18 +12,7 @@ import (
 // checks that the router's rules load and the host reaches the internet's
 // bridge through it. It skips without root, ip or nft.
 func TestMasqueradeRouter(t *testing.T) {
-	if err := Available(); err != nil {
-		t.Skip(err)
-	}
-	lab, err := New("nltest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	lab := newLab(t, "nltest", Available)
 	r, err := lab.Router("r", nil, RouterConfig{NAT: Masquerade, DropWANInput: true, Forward: []string{`iifname "lan" tcp dport 9 drop`}})
 	if err != nil {
 		t.Fatal(err)
@@ -84,18 +72,7 @@ func TestMasqueradeRouter(t *testing.T) {
 // datagrams keep their order, and a TCP connection carries data both
 // ways. It skips without root, ip, nft or /dev/net/tun.
 func TestFarLink(t *testing.T) {
-	if err := errors.Join(Available(), FarAvailable()); err != nil {
-		t.Skip(err)
-	}
-	lab, err := New("nlfar")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	lab := newLab(t, "nlfar", Available, FarAvailable)
 	const delay = 30 * time.Millisecond
 	far, err := lab.PublicFar("far", delay)
 	if err != nil {
@@ -182,4 +159,25 @@ func TestFarLink(t *testing.T) {
 	if err != nil || string(buf[:n]) != "re: hello" {
 		t.Fatalf("TCP across the far link: %q, %v", buf[:n], err)
 	}
+}
+
+// newLab builds a lab named name that the test's end closes; it skips the
+// test when any of needs says why the lab cannot be built here.
+func newLab(t *testing.T, name string, needs ...func() error) *Lab {
+	t.Helper()
+	for _, need := range needs {
+		if err := need(); err != nil {
+			t.Skip(err)
+		}
+	}
+	lab, err := New(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return lab
 }
