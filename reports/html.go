@@ -241,8 +241,12 @@ func htmlFlows(c *harness.ClientResult) []htmlFlow {
 	return out
 }
 
-// lostText is the packets lost and the loss rate: "3 (0.2%)".
+// lostText is the packets lost and the loss rate: "3 (0.2%)", and how many
+// of them were sent out of order.
 func lostText(q *harness.Quality) string {
+	if q.LostLate > 0 {
+		return fmt.Sprintf("%d (%.1f%%; %d sent out of order)", q.Lost, q.LossRate*100, q.LostLate)
+	}
 	return fmt.Sprintf("%d (%.1f%%)", q.Lost, q.LossRate*100)
 }
 

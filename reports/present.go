@@ -209,6 +209,10 @@ func qualitySummary(q *harness.Quality) string {
 		return fmt.Sprintf("sent %d, nothing received", q.Sent)
 	}
 	s := fmt.Sprintf("sent %d, received %d, lost %d (%.1f%%)", q.Sent, q.Packets, q.Lost, q.LossRate*100)
+	if q.LostLate > 0 {
+		// Lost to the receiver, not on its link: see media.Second.LostLate.
+		s += fmt.Sprintf(", %d of them sent out of order", q.LostLate)
+	}
 	if q.InFlight > 0 {
 		s += fmt.Sprintf(", %d in flight at the end", q.InFlight)
 	}

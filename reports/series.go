@@ -222,6 +222,7 @@ func summariseQuality(q harness.Quality, points int) harness.Quality {
 		for _, s := range q.Seconds[i:min(i+per, n)] {
 			e.Sent += s.Sent
 			e.Lost += s.Lost
+			e.LostLate += s.LostLate
 			e.Packets += s.Packets
 			e.Bytes += s.Bytes
 			e.Frames += s.Frames

@@ -60,3 +60,42 @@ func TestAdaptBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestGradeBounds proves max_grade judges the client's grade as LiveKit
+// tells the room, the lowest of its flows': a publisher whose video is
+// poor at the node meets "poor" though its subscription stays good, and
+// fails it when every flow stays good; min_grade judges each flow.
+func TestGradeBounds(t *testing.T) {
+	doc := "name: x\nclients:\n  - name: alice\nexpect:\n  alice:\n    media:\n      max_grade: poor\n"
+	s, err := scenarios.Parse("grade.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flow := func(track, direction string, g media.Grade) harness.Media {
+		return harness.Media{Track: track, Kind: "video", Direction: direction, Quality: &harness.Quality{
+			Packets: 100, Grade: g, Grades: []media.Graded{{At: 25 * time.Second, Score: 30, Grade: g}},
+		}}
+	}
+	result := func(ms ...harness.Media) harness.Result {
+		return harness.Result{Clients: []harness.ClientResult{{Name: "alice", Media: ms}}}
+	}
+	if ms := s.Check(result(flow("alice/video", "at-node", media.Poor), flow("bob/video", "received", media.Good))); len(ms) != 0 {
+		t.Errorf("a publisher graded poor at the node: %v", ms)
+	}
+	ms := s.Check(result(flow("alice/video", "at-node", media.Good), flow("bob/video", "received", media.Excellent)))
+	if len(ms) != 1 || ms[0].Field != "media.max_grade" || !strings.Contains(ms[0].Observed, "alice/video") ||
+		!strings.Contains(ms[0].Observed, "stayed good or better") {
+		t.Errorf("every flow good or better: %v", ms)
+	}
+	if ms := s.Check(result(harness.Media{Track: "alice/video", Kind: "video", Direction: "at-node", Quality: &harness.Quality{Packets: 100}})); len(ms) != 1 ||
+		!strings.Contains(ms[0].Observed, "no flow was graded") {
+		t.Errorf("no grades: %v", ms)
+	}
+	s, err = scenarios.Parse("grade.yaml", []byte(strings.Replace(doc, "max_grade: poor", "min_grade: good", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := s.Check(result(flow("alice/video", "at-node", media.Poor), flow("bob/video", "received", media.Good))); len(ms) != 1 || ms[0].Field != "media.min_grade" {
+		t.Errorf("min_grade with a flow graded poor: %v", ms)
+	}
+}

@@ -340,7 +340,8 @@
 //	      # client's own publications). min_grade: good (each flow's lowest connection
 //	      # quality, scored every 5 s as LiveKit's server scores a track: excellent, good,
 //	      # poor, lost; see media.Grade) and, for a call that should degrade, max_grade:
-//	      # poor. layer: {after: 20s, min: f} (or max: q): on each subscription to a
+//	      # poor (the client's grade as LiveKit tells the room, the lowest of its flows',
+//	      # fell that low at some time). layer: {after: 20s, min: f} (or max: q): on each subscription to a
 //	      # simulcast publication, every second from after to the end forwarded at least
 //	      # (at most) that layer, lowest to highest q, h, f
 //	    recovered: true

@@ -48,8 +48,12 @@ type QualityBounds struct {
 	Layer *LayerBound
 	// MinGrade bounds each flow's lowest connection quality grade (as
 	// LiveKit scores it, media.Grade) from below: "good" fails a flow that
-	// fell to poor. MaxGrade bounds it from above, for a call that should
-	// degrade: "poor" fails a flow that stayed good or better.
+	// fell to poor. MaxGrade bounds the client's grade from above, for a
+	// call that should degrade: the grade LiveKit tells the room a
+	// participant has, the lowest of its published and subscribed tracks'
+	// (pkg/rtc/participant.go GetConnectionQuality), so "poor" fails a
+	// client all of whose flows stayed good or better. Both judge the
+	// participant's grade alike: never below, or at some time down to.
 	MinGrade, MaxGrade media.Grade
 }
 
@@ -69,6 +73,10 @@ func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch 
 		out = append(out, Mismatch{Client: client, Field: field, Expected: expected, Observed: observed})
 	}
 	flows, rtts := 0, 0
+	// lowest is the client's grade as LiveKit tells the room: the lowest
+	// of its tracks' (see MaxGrade).
+	var lowest media.Grade
+	var lowestNote string
 	for _, m := range c.Media {
 		if m.Quality == nil {
 			continue
@@ -76,6 +84,9 @@ func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch 
 		flows++
 		fq, where := m.Quality, flowName(m)
 		if fq.NothingReceived {
+			// LiveKit grades a track that received nothing poor or lost
+			// (scorer.go, "dry" and "rtcp").
+			lowest, lowestNote = media.Lost, fmt.Sprintf("%s: no packets received", where)
 			for _, f := range q.fields() {
 				add(f.name, f.expected, fmt.Sprintf("%s: no packets received (%d sent)", where, fq.Sent))
 			}
@@ -110,11 +121,19 @@ func (q QualityBounds) check(client string, c *harness.ClientResult) []Mismatch 
 		if q.MinGrade != "" && fq.Grade != "" && fq.Grade.Rank() < q.MinGrade.Rank() {
 			add("media.min_grade", "never below "+string(q.MinGrade), gradeNote(where, fq))
 		}
-		if q.MaxGrade != "" && fq.Grade != "" && fq.Grade.Rank() > q.MaxGrade.Rank() {
-			add("media.max_grade", "down to "+string(q.MaxGrade)+" or worse", gradeNote(where, fq))
+		if fq.Grade != "" && (lowest == "" || fq.Grade.Rank() < lowest.Rank()) {
+			lowest, lowestNote = fq.Grade, gradeNote(where, fq)
 		}
 		if q.MinFreeze > 0 && fq.LongestFreeze < q.MinFreeze {
 			add("media.min_freeze", "a freeze of at least "+ms(q.MinFreeze), fmt.Sprintf("%s: %d freezes, the longest %s", where, len(fq.Freezes), ms(fq.LongestFreeze)))
+		}
+	}
+	if q.MaxGrade != "" && flows > 0 {
+		switch {
+		case lowest == "":
+			add("media.max_grade", "down to "+string(q.MaxGrade)+" or worse", "no flow was graded")
+		case lowest.Rank() > q.MaxGrade.Rank():
+			add("media.max_grade", "down to "+string(q.MaxGrade)+" or worse", "the client's grade stayed "+string(lowest)+" or better ("+lowestNote+")")
 		}
 	}
 	out = append(out, checkAdapts(client, c, q.Adapts)...)

@@ -60,7 +60,9 @@ const (
 // grade scores q's seconds window by window as LiveKit's scorer does: a
 // simplified E-model of the packets (the largest round trip halved and
 // twice the largest jitter as delay, the share of sent packets lost
-// weighted by codec), for video also the bitrate received against the
+// weighted by codec, less those the sender sent out of order, which
+// LiveKit does not hold against a subscriber's link: see
+// Second.LostLate), for video also the bitrate received against the
 // top layer's (MaxVideoBitrate: GOOD at about 2.7 times less, POOR at
 // about 20 times less), the lower of the two, blended into the previous
 // score (rising at 0.4, falling at 0.8, no lower than 30); a window with
@@ -83,7 +85,7 @@ func grade(q *Quality, kind string, first time.Duration) []Graded {
 		var rtt, jitter time.Duration
 		for _, s := range q.Seconds[i : i+per] {
 			sent += s.Sent
-			lost += s.Lost
+			lost += s.Lost - s.LostLate
 			packets += s.Packets
 			bytes += s.Bytes
 			rtt = max(rtt, s.RTT)

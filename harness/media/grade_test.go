@@ -3,6 +3,8 @@ package media
 import (
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
 )
 
 // Grades follow LiveKit's scorer: a clean stream is excellent; video that
@@ -62,5 +64,60 @@ func TestGradeLikeLiveKit(t *testing.T) {
 	}
 	if g := grade(thin, Video, 0); g[len(g)-1].Grade != Poor {
 		t.Errorf("video at 60 kbit/s: %v", g)
+	}
+}
+
+// TestLateSendsLostAreNotGraded: a media node forwards a tenth of a
+// subscriber's packets late, after the packets that followed them (a
+// publisher's retransmissions reaching the node after the rest), and the
+// subscriber refuses them (older than its SRTP replay window). They are
+// lost to the subscriber and counted so, as sent out of order; LiveKit's
+// scorer takes them off the subscriber's loss, and so does the grade. The
+// same tenth lost in order is the subscriber's link's loss: poor.
+func TestLateSendsLostAreNotGraded(t *testing.T) {
+	run := func(late bool) *Quality {
+		clock := &fakeClock{}
+		f := NewMeter(clock.since).Flow(FlowKey{Owner: "bob", Track: "alice/video", Kind: Video, Direction: Received})
+		s := f.Stream(9)
+		const perSecond = 100
+		size := int(MaxVideoBitrate / 8 / perSecond)
+		seq := uint16(65000) // across a wrap
+		for sec := range 12 {
+			var held []uint16
+			for k := range perSecond {
+				clock.now = time.Duration(sec)*time.Second + time.Duration(k)*10*time.Millisecond
+				lose := sec >= 5 && sec < 10 && k%10 == 0
+				switch {
+				case lose && late:
+					held = append(held, seq)
+				case lose:
+					s.Sent(seq)
+				default:
+					s.Sent(seq)
+					s.Received(&rtp.Header{SequenceNumber: seq, Timestamp: uint32(clock.now.Seconds() * 90000)}, nil, size)
+				}
+				seq++
+			}
+			for _, h := range held {
+				s.Sent(h) // forwarded late, refused by the receiver
+			}
+		}
+		return f.stats(FlowKey{Kind: Video}, 12*time.Second).Quality
+	}
+	for _, late := range []bool{true, false} {
+		q := run(late)
+		if q.Lost != 50 || q.Seconds[5].Lost != 10 {
+			t.Errorf("late %v: lost %d, in second 5 %d; want 50, 10", late, q.Lost, q.Seconds[5].Lost)
+		}
+		wantLate, wantGrade := uint64(0), Poor
+		if late {
+			wantLate, wantGrade = 50, Excellent
+		}
+		if q.LostLate != wantLate || q.Seconds[5].LostLate != wantLate/5 {
+			t.Errorf("late %v: lost late %d, in second 5 %d; want %d, %d", late, q.LostLate, q.Seconds[5].LostLate, wantLate, wantLate/5)
+		}
+		if q.Grade != wantGrade {
+			t.Errorf("late %v: grade %s (%v), want %s", late, q.Grade, q.Grades, wantGrade)
+		}
 	}
 }

@@ -290,6 +290,7 @@ func (f *Flow) stats(k FlowKey, end time.Duration) FlowStats {
 		q.Sent += sq.Sent
 		q.Packets += sq.Packets
 		q.Lost += sq.Lost
+		q.LostLate += sq.LostLate
 		q.InFlight += sq.InFlight
 		q.Duplicates += sq.Duplicates
 		q.PaddingPackets += sq.PaddingPackets
@@ -318,6 +319,7 @@ func (f *Flow) stats(k FlowKey, end time.Duration) FlowStats {
 			out := &q.Seconds[i]
 			out.Sent += sec.Sent
 			out.Lost += sec.Lost
+			out.LostLate += sec.LostLate
 			out.Packets += sec.Packets
 			out.Bytes += sec.Bytes
 			out.Frames += sec.Frames

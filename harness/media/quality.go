@@ -34,6 +34,9 @@ type Quality struct {
 	// InFlight those sent after it (the last second or two of the call,
 	// which may still have been on their way) and not received.
 	Lost, InFlight uint64
+	// LostLate is the part of Lost that its sender sent out of order (see
+	// Second.LostLate).
+	LostLate uint64 `json:",omitempty"`
 	// JudgedUntil is the end of the sends loss is judged on: the last whole
 	// second that ended at least a second before the end of the call.
 	JudgedUntil time.Duration `json:",omitempty"`
@@ -98,6 +101,17 @@ type Second struct {
 	// that arrived in it.
 	Sent, Lost, Packets uint64
 	Bytes               uint64
+	// LostLate is the part of Lost that its sender sent after packets
+	// with higher sequence numbers: what a media node forwarded late,
+	// such as a retransmission that reached it after the packets that
+	// followed it. A receiver may refuse such a packet when it is older
+	// than its SRTP replay window (pion's default is 64 packets,
+	// srtp/v3 session.go; libwebrtc's 1024, pc/srtp_session.cc), so it
+	// is lost to the receiver's application, but not on its link:
+	// LiveKit's scorer takes packets forwarded out of order off a
+	// subscriber's loss (pkg/sfu/connectionquality scorer.go, "discount
+	// out-of-order packets from loss"), and so does Grade.
+	LostLate uint64 `json:",omitempty"`
 	// Jitter is the RFC 3550 interarrival jitter at the second's end, and
 	// RTT the last round-trip time measured in it (zero: none).
 	Jitter, RTT time.Duration

@@ -38,6 +38,8 @@ type Stream struct {
 	paddingBytes uint64
 	sent         bitset
 	received     bitset
+	// late holds the indexes sent after a higher one (see Second.LostLate).
+	late bitset
 	// secondStart[i] is sentHigh when second i began: the packets sent in
 	// second i have indexes from secondStart[i] up to secondStart[i+1].
 	secondStart []int
@@ -119,6 +121,9 @@ func (s *Stream) Sent(seq uint16) {
 	for len(s.secondStart) <= sec {
 		s.secondStart = append(s.secondStart, s.sentHigh)
 	}
+	if i < s.sentHigh {
+		s.late.set(i)
+	}
 	s.sent.set(i)
 	s.sentCount++
 	s.second(sec).sent++
@@ -135,6 +140,7 @@ func (s *Stream) Unsent(seq uint16) {
 		return
 	}
 	s.sent.clear(i)
+	s.late.clear(i)
 	s.sentCount--
 	if sec := s.second(int(at / time.Second)); sec.sent > 0 {
 		sec.sent--
@@ -337,7 +343,9 @@ func (s *Stream) stats(end time.Duration, seconds int) StreamStats {
 			lost := missing(s.sent, s.received, s.secondStart[i], to)
 			if i < judged {
 				out.Lost = lost
+				out.LostLate = missing(s.late, s.received, s.secondStart[i], to)
 				q.Lost += lost
+				q.LostLate += out.LostLate
 				judgedSent += sec.sent
 			} else {
 				q.InFlight += lost
