@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,7 +82,11 @@ func BenchmarkRelayExternalPeer(b *testing.B) {
 		b.Run("transport="+tr, func(b *testing.B) {
 			for range b.N {
 				for _, bu := range builds {
-					runUclient(b, uclient, tr, startIcelabRelayTLS(b, dir, bu.exe), bu.name)
+					// Each build stops before the next starts: they share
+					// the relay port range.
+					r, stop := startIcelabRelayTLS(b, dir, bu.exe)
+					runUclient(b, uclient, tr, r, bu.name)
+					stop()
 				}
 				runUclient(b, uclient, tr, startCoturnTLS(b, turnserver, dir), "coturn")
 			}
@@ -91,8 +96,9 @@ func BenchmarkRelayExternalPeer(b *testing.B) {
 
 // startIcelabRelayTLS runs exe (this test binary when "") as `icelab relay
 // serve` with TURN/UDP, TCP and TLS (the certificate in dir) on ports the
-// kernel picks.
-func startIcelabRelayTLS(b *testing.B, dir, exe string) loadRelay {
+// kernel picks; stop interrupts it (once; the benchmark's cleanup calls it
+// too).
+func startIcelabRelayTLS(b *testing.B, dir, exe string) (r loadRelay, stop func()) {
 	path := filepath.Join(dir, "livekit.yaml")
 	cfg := "turn:\n  domain: turn.icelab.test\n  cert_file: turn.crt\n  key_file: turn.key\n" +
 		"  relay_range_start: 47000\n  relay_range_end: 47999\n" +
@@ -107,8 +113,9 @@ func startIcelabRelayTLS(b *testing.B, dir, exe string) loadRelay {
 	} else {
 		p = startServeExe(b, exe, nil, args...)
 	}
-	b.Cleanup(func() { p.interrupt(b) })
-	return loadRelay{pid: p.cmd.Process.Pid, addr: p.addrs["udp"], tls: p.addrs["tls"], relayPorts: [2]int{47000, 47999}}
+	stop = sync.OnceFunc(func() { p.interrupt(b) })
+	b.Cleanup(stop)
+	return loadRelay{pid: p.cmd.Process.Pid, addr: p.addrs["udp"], tls: p.addrs["tls"], relayPorts: [2]int{47000, 47999}}, stop
 }
 
 // startCoturnTLS runs coturn as startCoturn does, with TURN/TCP on the
