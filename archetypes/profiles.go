@@ -27,6 +27,9 @@ type Profile struct {
 	// CongestionControl is the harness.ClientSpec field: how the
 	// profile's senders adapt to the path.
 	CongestionControl harness.CongestionControl
+	// SRTPReplayWindow is the harness.ClientSpec field: how late a packet
+	// the profile's receiver still accepts.
+	SRTPReplayWindow uint
 }
 
 // Client returns a client spec with the profile's connect options,
@@ -40,6 +43,7 @@ func (p Profile) Client(name string) harness.ClientSpec {
 		MDNS:              p.MDNS,
 		LibwebrtcStats:    p.LibwebrtcStats,
 		CongestionControl: p.CongestionControl,
+		SRTPReplayWindow:  p.SRTPReplayWindow,
 		Publish:           harness.Publish{Audio: true, Data: true},
 	}
 }
@@ -117,6 +121,10 @@ func Browser() Profile {
 		// modules/congestion_controller/goog_cc), the encoder following
 		// the estimate.
 		CongestionControl: harness.GCC,
+		// libwebrtc's SRTP accepts a packet up to 1024 behind the newest
+		// (pc/srtp_session.cc, policy.window_size = 1024), pion's 64: a
+		// retransmission the node forwards late still reaches Chrome.
+		SRTPReplayWindow: 1024,
 	}
 }
 

@@ -104,6 +104,9 @@ func (e *endpoint) newPeerConnection(ctx context.Context, a attempt, tune func(*
 		se.SetMulticastDNSHostName(mdnsName(e.spec.Name))
 	}
 	se.SetNetworkTypes(a.types)
+	if e.spec.SRTPReplayWindow > 0 {
+		se.SetSRTPReplayProtectionWindow(e.spec.SRTPReplayWindow)
+	}
 	se.LoggerFactory = captureFactory{base: e.loggers, record: a.obs.pionLog}
 	se.SetSCTPRTOMax(2 * time.Second)
 	// pion closes a peer connection when its remote's DTLS close_notify

@@ -227,6 +227,12 @@ type ClientSpec struct {
 	// (the zero value, pion's defaults: video at MaxVideoBitrate whatever
 	// the path) or GCC.
 	CongestionControl CongestionControl
+	// SRTPReplayWindow is how far behind the newest packet of a stream
+	// the client's SRTP still accepts one (a retransmission a media node
+	// forwards late, say); an older one is refused as a replay. Zero is
+	// pion's default, 64 packets (srtp/v3 session.go); libwebrtc's is 1024
+	// (pc/srtp_session.cc, policy.window_size).
+	SRTPReplayWindow uint
 }
 
 // CongestionControl is a sender's congestion control.

@@ -265,6 +265,7 @@ func (p *parser) clientSpec(path string, v *yaml.Node, kind string, extra map[st
 			c.MDNS = pc.MDNS
 		}
 		c.LibwebrtcStats = pc.LibwebrtcStats
+		c.SRTPReplayWindow = pc.SRTPReplayWindow
 		if !ccSet {
 			c.CongestionControl = pc.CongestionControl
 		}

@@ -129,6 +129,11 @@ func New(cfg Config) (*Node, error) {
 	// pion's SCTP lock held across a timed wait (DESIGN.md), which stops
 	// the clock of a synctest bubble; the node closes its sessions itself.
 	se.DisableCloseByDTLS(true)
+	// LiveKit's node accepts every packet however late: a publisher's
+	// retransmission that arrives after the packets that followed it is
+	// forwarded, not refused (pkg/rtc/transport.go:408-409).
+	se.DisableSRTPReplayProtection(true)
+	se.DisableSRTCPReplayProtection(true)
 	se.LoggerFactory = cfg.Loggers
 	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
 	if cfg.TCPMux != nil {
