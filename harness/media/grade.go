@@ -57,17 +57,29 @@ const (
 	videoLossW    = 10.0 // video: 2% to good, 6% to poor
 )
 
-// grade scores q's seconds window by window as LiveKit's scorer does: a
-// simplified E-model of the packets (the largest round trip halved and
-// twice the largest jitter as delay, the share of sent packets lost
-// weighted by codec, less those the sender sent out of order, which
-// LiveKit does not hold against a subscriber's link: see
-// Second.LostLate), for video also the bitrate received against the
-// top layer's (MaxVideoBitrate: GOOD at about 2.7 times less, POOR at
-// about 20 times less), the lower of the two, blended into the previous
-// score (rising at 0.4, falling at 0.8, no lower than 30); a window with
-// nothing received scores as lost. Windows start at the flow's first
-// packet.
+// grade scores q's seconds window by window as LiveKit's scorer does
+// (scorer.go updateAtLocked): the packet score, 100 less the share of
+// sent packets lost weighted by codec (less those the sender sent out of
+// order, which LiveKit does not hold against a subscriber's link: see
+// Second.LostLate); for video also a bitrate score, the bitrate received
+// against the top layer's (MaxVideoBitrate: GOOD at about 2.7 times less,
+// POOR at about 20 times less); the lower of the two, blended into the
+// previous score (rising at 0.4, falling at 0.8, no lower than 30); a
+// window with nothing received scores as lost. Windows start at the
+// flow's first packet.
+//
+// Where it departs from LiveKit's server: LiveKit's scorer has a delay
+// term too (half the round trip and twice the jitter), which its server
+// leaves off, as it does the bitrate term (IncludeRTT, IncludeJitter and
+// EnableBitrateScore are false where pkg/sfu/downtrack.go and receiver.go
+// make their ConnectionStats), so the delay term is left off here as
+// well; the bitrate term is kept, standing in for the distance to the
+// desired simulcast layer by which LiveKit grades a subscription
+// (forwarder.go getDistanceToDesired, 35 points a layer), which it
+// approximates for a subscription forwarded a lower layer, but which
+// also grades down a single-layer video its sender squeezed, where
+// LiveKit's grade would not move. LiveKit's weighting of loss by the
+// stream's usual packet rate (for DTX audio) is not modelled.
 func grade(q *Quality, kind string, first time.Duration) []Graded {
 	if q.NothingReceived || len(q.Seconds) == 0 || q.Step > time.Second {
 		return nil
@@ -82,29 +94,21 @@ func grade(q *Quality, kind string, first time.Duration) []Graded {
 	var out []Graded
 	for i := start; i+per <= len(q.Seconds); i += per {
 		var sent, lost, packets, bytes uint64
-		var rtt, jitter time.Duration
 		for _, s := range q.Seconds[i : i+per] {
 			sent += s.Sent
 			lost += s.Lost - s.LostLate
 			packets += s.Packets
 			bytes += s.Bytes
-			rtt = max(rtt, s.RTT)
-			jitter = max(jitter, s.Jitter)
 		}
 		var score float64
 		if packets == 0 {
 			score = lostAbove
 		} else {
-			delay := float64(rtt.Milliseconds())/2 + 2*float64(jitter.Microseconds())/1000
-			delayEffect := delay / 40
-			if delay > 160 {
-				delayEffect = (delay - 120) / 10
-			}
 			lossEffect := 0.0
 			if sent > 0 {
 				lossEffect = float64(lost) * 100 / float64(sent) * lossWeight
 			}
-			score = max(maxScore-delayEffect-lossEffect, 0)
+			score = max(maxScore-lossEffect, 0)
 			if kind == Video {
 				expected := float64(MaxVideoBitrate) * GradeWindow.Seconds()
 				bitrate := 0.0

@@ -56,6 +56,15 @@ func TestGradeLikeLiveKit(t *testing.T) {
 			}
 		}
 	}
+	// A second's round trip and jitter do not count: LiveKit's server
+	// scores without its scorer's delay term (IncludeRTT, IncludeJitter).
+	bloated := q(Video, 0, 0, 0)
+	for i := range bloated.Seconds {
+		bloated.Seconds[i].RTT, bloated.Seconds[i].Jitter = time.Second, 100*time.Millisecond
+	}
+	if g := grade(bloated, Video, 0); g[len(g)-1].Grade != Excellent {
+		t.Errorf("a clean video with a 1 s round trip: %v", g)
+	}
 	// Video at a twentieth of the top layer's bitrate is poor however
 	// clean: LiveKit's bitrate score.
 	thin := q(Video, 0, 0, 0)
