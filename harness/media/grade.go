@@ -55,31 +55,28 @@ const (
 	lostAbove     = 20.0 // above: poor; at or below: lost
 	audioLossW    = 8.0  // Opus without FEC: 2.5% loss to good, 7.5% to poor
 	videoLossW    = 10.0 // video: 2% to good, 6% to poor
+	layerWeight   = 35.0 // each layer below the desired one drops a grade (cDistanceWeight)
 )
 
-// grade scores q's seconds window by window as LiveKit's scorer does
-// (scorer.go updateAtLocked): the packet score, 100 less the share of
-// sent packets lost weighted by codec (less those the sender sent out of
-// order, which LiveKit does not hold against a subscriber's link: see
-// Second.LostLate); for video also a bitrate score, the bitrate received
-// against the top layer's (MaxVideoBitrate: GOOD at about 2.7 times less,
-// POOR at about 20 times less); the lower of the two, blended into the
-// previous score (rising at 0.4, falling at 0.8, no lower than 30); a
+// grade scores q's seconds window by window as LiveKit's server scores a
+// track (scorer.go updateAtLocked): the packet score, 100 less the share
+// of sent packets lost weighted by codec (less those the sender sent out
+// of order, which LiveKit does not hold against a subscriber's link: see
+// Second.LostLate); for simulcast video the lower of that and the layer
+// score, 100 less 35 for each layer the flow was below the one it should
+// carry (Second.Distance, averaged over the window); blended into the
+// previous score (rising at 0.4, falling at 0.8, no lower than 30). A
 // window with nothing received scores as lost. Windows start at the
 // flow's first packet.
 //
-// Where it departs from LiveKit's server: LiveKit's scorer has a delay
-// term too (half the round trip and twice the jitter), which its server
-// leaves off, as it does the bitrate term (IncludeRTT, IncludeJitter and
-// EnableBitrateScore are false where pkg/sfu/downtrack.go and receiver.go
-// make their ConnectionStats), so the delay term is left off here as
-// well; the bitrate term is kept, standing in for the distance to the
-// desired simulcast layer by which LiveKit grades a subscription
-// (forwarder.go getDistanceToDesired, 35 points a layer), which it
-// approximates for a subscription forwarded a lower layer, but which
-// also grades down a single-layer video its sender squeezed, where
-// LiveKit's grade would not move. LiveKit's weighting of loss by the
-// stream's usual packet rate (for DTX audio) is not modelled.
+// LiveKit's scorer has a delay term (half the round trip, twice the
+// jitter) and a bitrate term too, which its server leaves off
+// (IncludeRTT, IncludeJitter and EnableBitrateScore are false where
+// pkg/sfu/downtrack.go and receiver.go make their ConnectionStats), and
+// so does grade: a call behind a bloated queue, or a single-layer video
+// its sender squeezed, keeps its grade while nothing is lost. LiveKit's
+// weighting of loss by the stream's usual packet rate (for DTX audio)
+// and its temporal layers' share of the distance are not modelled.
 func grade(q *Quality, kind string, first time.Duration) []Graded {
 	if q.NothingReceived || len(q.Seconds) == 0 || q.Step > time.Second {
 		return nil
@@ -93,12 +90,13 @@ func grade(q *Quality, kind string, first time.Duration) []Graded {
 	prev := maxScore
 	var out []Graded
 	for i := start; i+per <= len(q.Seconds); i += per {
-		var sent, lost, packets, bytes uint64
+		var sent, lost, packets uint64
+		var distance float64
 		for _, s := range q.Seconds[i : i+per] {
 			sent += s.Sent
 			lost += s.Lost - s.LostLate
 			packets += s.Packets
-			bytes += s.Bytes
+			distance += s.Distance
 		}
 		var score float64
 		if packets == 0 {
@@ -110,12 +108,8 @@ func grade(q *Quality, kind string, first time.Duration) []Graded {
 			}
 			score = max(maxScore-lossEffect, 0)
 			if kind == Video {
-				expected := float64(MaxVideoBitrate) * GradeWindow.Seconds()
-				bitrate := 0.0
-				if bytes > 0 {
-					bitrate = min(maxScore-20*math.Log(expected/float64(bytes*8)), maxScore)
-				}
-				score = min(score, max(bitrate, 0))
+				layer := maxScore - distance/float64(per)*layerWeight
+				score = min(score, max(layer, 0))
 			}
 			blend := increaseBlend
 			if score < prev {

@@ -65,14 +65,28 @@ func TestGradeLikeLiveKit(t *testing.T) {
 	if g := grade(bloated, Video, 0); g[len(g)-1].Grade != Excellent {
 		t.Errorf("a clean video with a 1 s round trip: %v", g)
 	}
-	// Video at a twentieth of the top layer's bitrate is poor however
-	// clean: LiveKit's bitrate score.
+	// A single-layer video at a twentieth of the top bitrate stays
+	// excellent while nothing is lost: LiveKit's server has no bitrate
+	// term. A simulcast subscription a layer below the highest arriving
+	// falls to good, two layers below to poor: 35 points a layer.
 	thin := q(Video, 0, 0, 0)
 	for i := range thin.Seconds {
-		thin.Seconds[i].Bytes = uint64(MaxVideoBitrate / 8 / 25)
+		thin.Seconds[i].Bytes = uint64(MaxVideoBitrate / 8 / 20)
 	}
-	if g := grade(thin, Video, 0); g[len(g)-1].Grade != Poor {
-		t.Errorf("video at 60 kbit/s: %v", g)
+	if g := grade(thin, Video, 0); g[len(g)-1].Grade != Excellent {
+		t.Errorf("video at 75 kbit/s: %v", g)
+	}
+	for _, c := range []struct {
+		distance float64
+		want     Grade
+	}{{0, Excellent}, {0.4, Excellent}, {1, Good}, {2, Poor}} {
+		below := q(Video, 0, 0, 0)
+		for i := range below.Seconds {
+			below.Seconds[i].Distance = c.distance
+		}
+		if g := grade(below, Video, 0); g[len(g)-1].Grade != c.want {
+			t.Errorf("%v layers below: %v, want %s", c.distance, g, c.want)
+		}
 	}
 }
 
@@ -128,5 +142,30 @@ func TestLateSendsLostAreNotGraded(t *testing.T) {
 		if q.Grade != wantGrade {
 			t.Errorf("late %v: grade %s (%v), want %s", late, q.Grade, q.Grades, wantGrade)
 		}
+	}
+}
+
+// TestLayerDistanceIsTheSecondsMean: a second's distance to the desired
+// layer is the mean of the samples taken in it; a second without one has
+// none.
+func TestLayerDistanceIsTheSecondsMean(t *testing.T) {
+	clock := &fakeClock{}
+	f := NewMeter(clock.since).Flow(FlowKey{Owner: "bob", Track: "alice/video", Kind: Video, Direction: Received})
+	s := f.Stream(1)
+	for i, d := range []float64{0, 1, 1, -1, 2, 2} { // -1: no sample
+		clock.now = time.Duration(i) * 500 * time.Millisecond
+		s.Sent(uint16(i))
+		s.Received(&rtp.Header{SequenceNumber: uint16(i)}, nil, 1000)
+		if d >= 0 {
+			f.LayerDistance(d)
+		}
+	}
+	q := f.stats(FlowKey{Kind: Video}, 3*time.Second).Quality
+	var got []float64
+	for _, sec := range q.Seconds {
+		got = append(got, sec.Distance)
+	}
+	if want := []float64{0.5, 1, 2}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("distances %v, want %v", got, want)
 	}
 }

@@ -128,6 +128,10 @@ type Second struct {
 	// for a keyframe after a switch down); empty when the flow is not
 	// from a simulcast publication.
 	Layer string `json:",omitempty"`
+	// Distance is how many simulcast layers the flow was below the one it
+	// should carry, on average over the second (see Flow.LayerDistance);
+	// zero for a flow that is not simulcast.
+	Distance float64 `json:",omitempty"`
 	// Frames counts the video frames shown in this second, PLIs the
 	// keyframe requests the receiver sent in it.
 	Frames uint64 `json:",omitempty"`

@@ -24,6 +24,10 @@ type rateSecond struct {
 	// switched says the node chose one in it.
 	layer    string
 	switched bool
+	// distance and distances sum and count the second's samples of the
+	// flow's distance to its desired layer (see LayerDistance).
+	distance  float64
+	distances int
 }
 
 // Encoded counts a frame of size bytes that the flow's sender encoded now
@@ -42,6 +46,17 @@ func (f *Flow) Encoded(size, target int) {
 // layer's keyframe). A second's layer is the one forwarded at its end.
 func (f *Flow) Forwarded(rid string) {
 	f.rates.now(f, func(s *rateSecond) { s.layer, s.switched = rid, true })
+}
+
+// LayerDistance records how many simulcast layers the flow is below the
+// one it should carry now, as LiveKit measures it for its connection
+// quality score (pkg/sfu/forwarder.go getDistanceToDesired for a
+// subscription, StreamTrackerManager.DistanceToDesired for a
+// publication): a subscription forwarded a lower layer than the highest
+// arriving, a publication whose higher layers do not arrive. A second's
+// distance is the mean of its samples.
+func (f *Flow) LayerDistance(d float64) {
+	f.rates.now(f, func(s *rateSecond) { s.distance, s.distances = s.distance+d, s.distances+1 })
 }
 
 // now calls update with the current second of f's call, under r's lock.
@@ -69,10 +84,13 @@ func (r *senderRates) addTo(q *Quality, seconds int) {
 			layer, layered = s.layer, true
 		}
 		if i >= len(q.Seconds) {
-			if s.encoded == 0 && !layered {
+			if s.encoded == 0 && !layered && s.distances == 0 {
 				continue
 			}
 			q.grow(i + 1)
+		}
+		if s.distances > 0 {
+			q.Seconds[i].Distance = s.distance / float64(s.distances)
 		}
 		q.Seconds[i].Encoded = s.encoded
 		q.Seconds[i].Target = uint64(s.target)

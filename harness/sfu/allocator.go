@@ -197,6 +197,38 @@ func (a *allocator) step(now time.Time) {
 		a.startProbe(now, estimate, st.RTT, rates, expected)
 	}
 	a.requestKeyframes(now, st.RTT)
+	a.measureDistances(rates)
+}
+
+// measureDistances records each track's distance to its desired layer
+// for its grade (media.Flow.LayerDistance), as LiveKit's down track and
+// receiver measure it: a subscription's, the highest layer arriving less
+// the layer it moves to (forwarder.go getDistanceToDesired: the target,
+// not the layer still forwarded while its keyframe is awaited); the
+// publication's, its top layer less the highest arriving, since every
+// subscriber asks for the top (StreamTrackerManager.DistanceToDesired,
+// the highest layer subscribed to against the highest available). A
+// publication with several subscribers is sampled once by each.
+func (a *allocator) measureDistances(rates [][maxLayers]int) {
+	for i, t := range a.tracks {
+		arriving := top(rates[i])
+		if target := t.d.targetLayer(); target >= 0 {
+			t.d.flow.LayerDistance(float64(max(arriving-target, 0)))
+		}
+		if anything(rates[i]) {
+			t.pub.upstreamDistance(float64(maxLayers - 1 - arriving))
+		}
+	}
+}
+
+// anything reports whether any layer of a track arrives now.
+func anything(rates [maxLayers]int) bool {
+	for _, r := range rates {
+		if r > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // top is the highest layer of a track arriving now (0 when none is).

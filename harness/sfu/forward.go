@@ -33,6 +33,8 @@ type publication struct {
 	lastPLI [maxLayers]time.Time
 	// rates measure each layer's bitrate as it arrives (simulcast only).
 	rates [maxLayers]layerRate
+	// at is the publication's flow at the node.
+	at    *media.Flow
 	downs map[string]*downTrack
 	// list is downs as a slice, replaced (never modified) on each
 	// subscription, so that forwarding a packet allocates nothing.
@@ -41,6 +43,24 @@ type publication struct {
 
 func newPublication(name string, simulcast bool) *publication {
 	return &publication{name: name, simulcast: simulcast, downs: map[string]*downTrack{}}
+}
+
+// setFlow makes f the publication's flow at the node.
+func (p *publication) setFlow(f *media.Flow) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.at = f
+}
+
+// upstreamDistance records the publication's distance to its desired
+// layer at the node (see allocator.measureDistances).
+func (p *publication) upstreamDistance(d float64) {
+	p.mu.Lock()
+	at := p.at
+	p.mu.Unlock()
+	if at != nil {
+		at.LayerDistance(d)
+	}
 }
 
 // setSource makes ssrc the stream of the layer forwarded from now on.

@@ -103,7 +103,9 @@ func (p *participant) newPC() (*webrtc.PeerConnection, error) {
 			return // not a publication or layer the node knows of
 		}
 		ssrc := uint32(tr.SSRC())
-		stream := n.cfg.Meter.Flow(media.FlowKey{Owner: p.name, Track: name, Kind: kind, Direction: media.AtNode}).Stream(ssrc)
+		flow := n.cfg.Meter.Flow(media.FlowKey{Owner: p.name, Track: name, Kind: kind, Direction: media.AtNode})
+		stream := flow.Stream(ssrc)
+		pub.setFlow(flow)
 		pub.setSource(layer, ssrc)
 		pub.setUpstream(layer, upstream{ssrc: ssrc, pc: pc, stream: stream})
 		n.spawn(func() { receive(tr, stream, pub) })
