@@ -40,8 +40,9 @@ const NodeMaxBitrate = 100_000_000
 // an estimate per peer connection from the subscriber's feedback): package
 // gcc's estimator, handed to estimated as each peer connection is built,
 // for the node to choose simulcast layers by. LiveKit's default is the
-// subscriber's REMB, which pion's receivers do not send.
-func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, estimated func(*gcc.Estimator)) error {
+// subscriber's REMB, which pion's receivers do not send. pion's
+// interceptors log to lf (nil: pion's default, the process's stderr).
+func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, lf logging.LoggerFactory, estimated func(*gcc.Estimator)) error {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, estimated fun
 		}
 	}
 	// webrtc.ConfigureNack, with the responder replaced.
-	generator, err := nack.NewGeneratorInterceptor()
+	generator, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func Interceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, estimated fun
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
 	ir.Add(nackResponderFactory{size: NACKHistory})
 	ir.Add(generator)
-	return defaultsAfterNACK(m, ir, nil)
+	return defaultsAfterNACK(m, ir, lf)
 }
 
 // defaultsAfterNACK registers what webrtc.RegisterDefaultInterceptors

@@ -181,7 +181,7 @@ func New(cfg Config) (*Node, error) {
 	if slices.ContainsFunc(cfg.Participants, func(p Participant) bool { return p.Simulcast && p.Video }) {
 		estimated = func(e *gcc.Estimator) { n.built = e }
 	}
-	if err := media.Interceptors(&m, &ir, estimated); err != nil {
+	if err := media.Interceptors(&m, &ir, cfg.Loggers, estimated); err != nil {
 		return nil, fmt.Errorf("node %s: interceptors: %w", cfg.Name, err)
 	}
 	*n = Node{
