@@ -37,3 +37,34 @@ func TestSimulcastSummary(t *testing.T) {
 		t.Errorf("summarised: %q, the drop to q is gone", got)
 	}
 }
+
+// A subscription's summary and loss cell say how many of its lost packets
+// the node sent out of order (lost to the receiver, not on its link), and
+// a summarised long call keeps their count.
+func TestLostLateShown(t *testing.T) {
+	q := harness.Quality{Sent: 1000, Packets: 950, Lost: 50, LostLate: 40, LossRate: 0.05}
+	for i := range 200 {
+		sec := media.Second{At: time.Duration(i) * time.Second}
+		if i == 10 {
+			sec.Lost, sec.LostLate = 50, 40
+		}
+		q.Seconds = append(q.Seconds, sec)
+	}
+	if s := qualitySummary(&q); !strings.Contains(s, "lost 50 (5.0%), 40 of them sent out of order") {
+		t.Errorf("summary %q", s)
+	}
+	if s := lostText(&q); s != "50 (5.0%; 40 sent out of order)" {
+		t.Errorf("loss cell %q", s)
+	}
+	var late uint64
+	for _, sec := range summariseQuality(q, 50).Seconds {
+		late += sec.LostLate
+	}
+	if late != 40 {
+		t.Errorf("summarised: %d lost late, want 40", late)
+	}
+	q.LostLate = 0
+	if s := qualitySummary(&q); strings.Contains(s, "out of order") {
+		t.Errorf("summary %q speaks of packets out of order where none were", s)
+	}
+}
