@@ -66,7 +66,9 @@ const (
 // score, 100 less 35 for each layer the flow was below the one it should
 // carry (Second.Distance, averaged over the window); blended into the
 // previous score (rising at 0.4, falling at 0.8, no lower than 30). A
-// window with nothing received scores as lost. Windows start at the
+// window with nothing received scores poor while the far end's RTCP
+// reports still came in it (a round trip measured: LiveKit's "dry"), lost
+// when they did not either (its "rtcp"), unblended. Windows start at the
 // flow's first packet.
 //
 // LiveKit's scorer has a delay term (half the round trip, twice the
@@ -92,16 +94,21 @@ func grade(q *Quality, kind string, first time.Duration) []Graded {
 	for i := start; i+per <= len(q.Seconds); i += per {
 		var sent, lost, packets uint64
 		var distance float64
+		reported := false
 		for _, s := range q.Seconds[i : i+per] {
 			sent += s.Sent
 			lost += s.Lost - s.LostLate
 			packets += s.Packets
 			distance += s.Distance
+			reported = reported || s.RTT > 0
 		}
 		var score float64
-		if packets == 0 {
+		switch {
+		case packets == 0 && reported:
+			score = poorAbove
+		case packets == 0:
 			score = lostAbove
-		} else {
+		default:
 			lossEffect := 0.0
 			if sent > 0 {
 				lossEffect = float64(lost) * 100 / float64(sent) * lossWeight

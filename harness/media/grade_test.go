@@ -10,7 +10,8 @@ import (
 // Grades follow LiveKit's scorer: a clean stream is excellent; video that
 // loses 3% of its packets falls to good, 7% to poor once the blend with
 // the score before has caught up (falling fast, rising slowly); a window
-// with nothing received is lost; Opus at 2% loss stays excellent, at 3%
+// with nothing received and no report is lost; Opus at 2% loss stays
+// excellent, at 3%
 // it falls to good.
 func TestGradeLikeLiveKit(t *testing.T) {
 	q := func(kind string, lossPct ...int) *Quality {
@@ -55,6 +56,15 @@ func TestGradeLikeLiveKit(t *testing.T) {
 				break
 			}
 		}
+	}
+	// A window with nothing received is lost when no report came either,
+	// poor ("dry") when the far end's reports still came.
+	dry := q(Video, 0, -1)
+	for i := range dry.Seconds {
+		dry.Seconds[i].RTT = 50 * time.Millisecond
+	}
+	if g := grade(dry, Video, 0); g[len(g)-1].Grade != Poor || g[len(g)-1].Score != poorAbove {
+		t.Errorf("nothing received, reports still coming: %v", g)
 	}
 	// A second's round trip and jitter do not count: LiveKit's server
 	// scores without its scorer's delay term (IncludeRTT, IncludeJitter).
