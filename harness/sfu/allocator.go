@@ -216,7 +216,7 @@ func (a *allocator) measureDistances(rates [][maxLayers]int) {
 			t.d.flow.LayerDistance(float64(max(arriving-target, 0)))
 		}
 		if anything(rates[i]) {
-			t.pub.upstreamDistance(float64(maxLayers - 1 - arriving))
+			t.pub.at.LayerDistance(float64(maxLayers - 1 - arriving))
 		}
 	}
 }

@@ -20,7 +20,8 @@ import (
 // newest stream of each layer the source; packets still arriving on an
 // older one are dropped, as an SFU drops a replaced publication's.
 type publication struct {
-	name string // "alice/audio"
+	name string      // "alice/audio"
+	at   *media.Flow // its flow at the node
 
 	mu sync.Mutex
 	// sources are the upstream SSRCs forwarded, by layer.
@@ -33,34 +34,14 @@ type publication struct {
 	lastPLI [maxLayers]time.Time
 	// rates measure each layer's bitrate as it arrives (simulcast only).
 	rates [maxLayers]layerRate
-	// at is the publication's flow at the node.
-	at    *media.Flow
 	downs map[string]*downTrack
 	// list is downs as a slice, replaced (never modified) on each
 	// subscription, so that forwarding a packet allocates nothing.
 	list []*downTrack
 }
 
-func newPublication(name string, simulcast bool) *publication {
-	return &publication{name: name, simulcast: simulcast, downs: map[string]*downTrack{}}
-}
-
-// setFlow makes f the publication's flow at the node.
-func (p *publication) setFlow(f *media.Flow) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.at = f
-}
-
-// upstreamDistance records the publication's distance to its desired
-// layer at the node (see allocator.measureDistances).
-func (p *publication) upstreamDistance(d float64) {
-	p.mu.Lock()
-	at := p.at
-	p.mu.Unlock()
-	if at != nil {
-		at.LayerDistance(d)
-	}
+func newPublication(name string, simulcast bool, at *media.Flow) *publication {
+	return &publication{name: name, at: at, simulcast: simulcast, downs: map[string]*downTrack{}}
 }
 
 // setSource makes ssrc the stream of the layer forwarded from now on.

@@ -197,7 +197,8 @@ func New(cfg Config) (*Node, error) {
 		n.byName[p.Name] = p
 		for _, kind := range p.kinds() {
 			name := p.Name + "/" + kind
-			n.publications[name] = newPublication(name, p.Simulcast && kind == media.Video)
+			at := cfg.Meter.Flow(media.FlowKey{Owner: p.Name, Track: name, Kind: kind, Direction: media.AtNode})
+			n.publications[name] = newPublication(name, p.Simulcast && kind == media.Video, at)
 		}
 	}
 	return n, nil

@@ -103,9 +103,7 @@ func (p *participant) newPC() (*webrtc.PeerConnection, error) {
 			return // not a publication or layer the node knows of
 		}
 		ssrc := uint32(tr.SSRC())
-		flow := n.cfg.Meter.Flow(media.FlowKey{Owner: p.name, Track: name, Kind: kind, Direction: media.AtNode})
-		stream := flow.Stream(ssrc)
-		pub.setFlow(flow)
+		stream := pub.at.Stream(ssrc)
 		pub.setSource(layer, ssrc)
 		pub.setUpstream(layer, upstream{ssrc: ssrc, pc: pc, stream: stream})
 		n.spawn(func() { receive(tr, stream, pub) })
